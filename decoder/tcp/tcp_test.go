@@ -1,0 +1,192 @@
+package tcp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+// recorder is a protocol that accepts every connection and counts what the
+// TCP layer hands it.
+type recorder struct {
+	conns map[int]*recConn
+}
+
+type recConn struct {
+	c      *decoder.Conn
+	data   [2]int64
+	gaps   [2]int64
+	nGaps  [2]int
+	first  [2][]byte
+	ends   [2]int
+	closed int
+	lastT  time.Time
+	back   bool // time went backwards
+}
+
+func (r *recorder) protocol() decoder.Protocol {
+	return decoder.Protocol{
+		Name:  "rec",
+		Sniff: func(*decoder.Conn, decoder.Dir, []byte) decoder.Verdict { return decoder.Yes },
+		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+			rc := &recConn{c: c}
+			r.conns[c.ID] = rc
+			return rc
+		},
+	}
+}
+
+func (r *recConn) Data(d decoder.Dir, b []byte, t time.Time) {
+	r.data[d] += int64(len(b))
+	if len(r.first[d]) < 16 {
+		r.first[d] = append(r.first[d], b[:min(len(b), 16-len(r.first[d]))]...)
+	}
+	if t.Before(r.lastT) {
+		r.back = true
+	}
+	r.lastT = t
+}
+func (r *recConn) Gap(d decoder.Dir, n int, t time.Time) { r.gaps[d] += int64(n); r.nGaps[d]++ }
+func (r *recConn) End(d decoder.Dir, t time.Time)        { r.ends[d]++ }
+func (r *recConn) Close(t time.Time)                     { r.closed++ }
+func (r *recConn) Pending() time.Time                    { return time.Time{} }
+
+// feed reads an Ethernet pcapng (the lab's captures) straight into a.
+func feed(t testing.TB, a *Assembler, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ZeroCopyReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > 14 && data[12] == 0x08 && data[13] == 0x00 {
+			a.Packet(data[14:], ci.Timestamp, "if"+strconv.Itoa(ci.InterfaceIndex))
+		}
+	}
+	a.Close()
+}
+
+// want reads "client>server<TAB>bytes" lines made by tshark (sum of tcp.len
+// per direction, which counts the bytes a snaplen cut away).
+func want(t *testing.T, name string) map[string]int64 {
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "\t")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		m[k] = n
+	}
+	return m
+}
+
+func run(t *testing.T, capture string) (*recorder, *Assembler) {
+	rec := &recorder{conns: map[int]*recConn{}}
+	a := New(Options{Protocols: []decoder.Protocol{rec.protocol()}}, func(*decoder.Exchange) {})
+	feed(t, a, filepath.Join("..", "..", "testdata", "captures", capture))
+	return rec, a
+}
+
+func got(rec *recorder, withGaps bool) map[string]int64 {
+	m := map[string]int64{}
+	for _, c := range rec.conns {
+		for d := decoder.ClientToServer; d <= decoder.ServerToClient; d++ {
+			n := c.data[d]
+			if withGaps {
+				n += c.gaps[d]
+			}
+			if n == 0 {
+				continue
+			}
+			src, dst := c.c.Client, c.c.Server
+			if d == decoder.ServerToClient {
+				src, dst = dst, src
+			}
+			m[fmt.Sprintf("%s>%s", src, dst)] += n
+		}
+	}
+	return m
+}
+
+func TestReassemblyBytesMatchTshark(t *testing.T) {
+	rec, a := run(t, "seed-image-list.pcapng")
+	w := want(t, "seed-image-list.bytes.tsv")
+	g := got(rec, false)
+	for k, v := range w {
+		if g[k] != v {
+			t.Errorf("%s: got %d bytes, tshark %d", k, g[k], v)
+		}
+	}
+	if len(g) != len(w) {
+		t.Errorf("got %d directions with data, tshark %d", len(g), len(w))
+	}
+	st := a.Stats()
+	if st.Gaps != 0 || st.Truncated != 0 {
+		t.Errorf("clean capture: %d gaps, %d truncated segments", st.Gaps, st.Truncated)
+	}
+	for _, c := range rec.conns {
+		if c.closed != 1 {
+			t.Errorf("conn %d closed %d times", c.c.ID, c.closed)
+		}
+		if c.back {
+			t.Errorf("conn %d: data times went backwards", c.c.ID)
+		}
+		// Every client of keystone or glance speaks HTTP first.
+		if p := c.c.Server.Port(); (p == 5000 || p == 9292) && c.data[0] > 0 {
+			if s := string(c.first[0]); !strings.HasPrefix(s, "GET ") && !strings.HasPrefix(s, "POST ") {
+				t.Errorf("conn %d (%s -> %s) client starts %q", c.c.ID, c.c.Client, c.c.Server, s)
+			}
+		}
+		// keystone (uWSGI) closes every connection after its response.
+		if c.c.Server.Port() == 5000 && c.ends[1] != 1 {
+			t.Errorf("conn %d: keystone side ended %d times", c.c.ID, c.ends[1])
+		}
+	}
+}
+
+func TestSnaplenCutsBecomeGaps(t *testing.T) {
+	rec, a := run(t, "snaplen-truncated.pcapng")
+	w := want(t, "snaplen-truncated.bytes.tsv")
+	g := got(rec, true)
+	for k, v := range w {
+		if g[k] != v {
+			t.Errorf("%s: data+gaps %d bytes, tshark tcp.len sum %d", k, g[k], v)
+		}
+	}
+	st := a.Stats()
+	if st.Truncated == 0 || st.Gaps == 0 {
+		t.Fatalf("snaplen capture: %d truncated segments, %d gaps", st.Truncated, st.Gaps)
+	}
+	for _, c := range rec.conns {
+		if p := c.c.Server.Port(); (p == 5000 || p == 9292) && c.data[0] > 0 {
+			if s := string(c.first[0]); !strings.HasPrefix(s, "GET ") && !strings.HasPrefix(s, "POST ") {
+				t.Errorf("conn %d client starts %q", c.c.ID, s)
+			}
+		}
+	}
+}
