@@ -1,0 +1,517 @@
+// Package capture is the first stage of flowmap's pipeline: it reads pcap and
+// pcapng files (plain or gzipped) and yields their packets in capture-time
+// order, with interface names, the link layer located and duplicates removed.
+//
+// Every file is split into one source per interface (a pcapng interface
+// description, or the whole of a classic pcap file). Packets within a source
+// are in time order, but sources are not in step: dumpcap writes each
+// interface's buffer in turn, so a pcapng can hold loopback packets 250 ms
+// behind the Ethernet ones that precede them. The Reader therefore merges
+// all sources of all files by timestamp with bounded buffering (see Options),
+// like mergecap does for files, and drops a packet that another source
+// already delivered (the same capture taken on two interfaces or by two
+// dumpcaps).
+//
+// Damage never stops the other files: everything before it is returned and
+// the damage is reported by Diagnostics, naming the file, offset and packet.
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMergeWindow  = 2 * time.Second
+	DefaultMaxBuffered  = 32 << 20
+	DefaultDedupeWindow = 50 * time.Millisecond
+)
+
+// Options tune a Reader. The zero value is ready to use.
+type Options struct {
+	// MergeWindow bounds how long (capture time) packets are held to merge
+	// interfaces/files in time order. Default 2s when 0. Output is in time
+	// order as long as no source lags the others by more than this.
+	MergeWindow time.Duration
+	// MaxBuffered bounds bytes held for merging (default 32 MiB); when
+	// exceeded the oldest packet is released anyway.
+	MaxBuffered int
+	// DedupeWindow is how far apart in capture time two copies of a packet
+	// from different sources may be and still count as one. Default 50ms
+	// when 0; negative disables duplicate removal.
+	DedupeWindow time.Duration
+}
+
+// Packet is one captured frame.
+type Packet struct {
+	Time     time.Time
+	Iface    string // pcapng IDB if_name; "if<N>" when unnamed; "" for classic pcap
+	Source   int    // index of the (file, interface) source, stable for the run
+	File     string // path as given ("-" for stdin)
+	Number   int    // 1-based frame number within its file (like Wireshark's frame.number)
+	LinkType layers.LinkType
+	Data     []byte // frame as captured (valid until the next call to Next)
+	// IP is the network layer (IPv4 or IPv6 header onward) inside Data,
+	// trimmed to the IP packet's own length (no Ethernet padding); nil if
+	// the frame is not IP. A snaplen-cut packet has a short IP.
+	IP      []byte
+	OrigLen int // original length on the wire
+}
+
+// Truncated reports whether the packet was captured shorter than it was on
+// the wire (snap length).
+func (p *Packet) Truncated() bool { return p.OrigLen > len(p.Data) }
+
+// Stats counts what a Reader delivered.
+type Stats struct {
+	Packets    int64 // packets returned by Next
+	Bytes      int64 // captured bytes of those packets
+	Duplicates int64 // packets dropped as copies of one from another source
+	NotIP      int64 // returned packets with no IPv4/IPv6 layer found
+	// OutOfOrder counts packets returned earlier in time than one already
+	// returned: a source lagged by more than MergeWindow or MaxBuffered.
+	OutOfOrder int64
+	Files      int // files opened
+	Sources    int // (file, interface) sources seen
+}
+
+// source is one interface of one file. Its packets are queued here until the
+// merge releases them.
+type source struct {
+	idx  int
+	in   *input
+	name string
+	lt   layers.LinkType
+	q    queue
+	last int64 // time of the newest packet read: a bound on the next one
+	seen bool  // at least one packet read
+	done bool  // no more packets will come
+}
+
+// pending is a packet read from a file and not yet released.
+type pending struct {
+	t        int64 // Unix ns
+	num      int
+	orig     int
+	ipS, ipE int // IP layer bounds in buf; ipE == 0 when not IP
+	buf      []byte
+}
+
+// queue is a FIFO ring of pending packets.
+type queue struct {
+	items []pending
+	head  int
+	n     int
+}
+
+func (q *queue) push(p pending) {
+	if q.n == len(q.items) {
+		items := make([]pending, max(16, 2*len(q.items)))
+		for i := 0; i < q.n; i++ {
+			items[i] = q.items[(q.head+i)%len(q.items)]
+		}
+		q.items, q.head = items, 0
+	}
+	q.items[(q.head+q.n)%len(q.items)] = p
+	q.n++
+}
+
+func (q *queue) front() *pending { return &q.items[q.head] }
+
+func (q *queue) pop() pending {
+	p := q.items[q.head]
+	q.items[q.head] = pending{}
+	q.head = (q.head + 1) % len(q.items)
+	q.n--
+	return p
+}
+
+// Reader merges the packets of several capture files. It is not safe for
+// concurrent use, except BytesRead and TotalBytes, which a progress display
+// may call from another goroutine.
+type Reader struct {
+	window   int64 // MergeWindow in ns
+	maxBuf   int
+	inputs   []*input
+	live     []*input  // inputs not yet at their end
+	sources  []*source // all sources, by index
+	active   []*source // sources that are live or still hold packets
+	buffered int       // bytes queued in all sources
+	maxSeen  int64     // newest timestamp read from any source
+	lastOut  int64     // timestamp of the last packet returned
+	pool     bufPool
+	dedupe   *dedupe
+	out      Packet
+	outBuf   []byte // buffer of out, back to the pool on the next Next
+	diags    []decoder.Diagnostic
+	stats    Stats
+	ended    bool
+	closed   bool
+
+	bytesRead  atomic.Int64
+	totalBytes int64
+}
+
+// errClosed is returned by Next after Close.
+var errClosed = errors.New("capture: reader closed")
+
+// stream is one input to newReader.
+type stream struct {
+	name   string
+	r      io.Reader
+	closer io.Closer
+	size   int64 // -1 when unknown
+}
+
+// Open opens the capture files at paths ("-" is standard input) and reads
+// their headers. The error names the file that cannot even start: missing,
+// empty, not a capture, gzip of garbage. Damage further in is reported by
+// Diagnostics after the packets before it have been returned.
+func Open(paths []string, opts Options) (*Reader, error) {
+	streams := make([]stream, 0, len(paths))
+	closeAll := func() {
+		for _, s := range streams {
+			if s.closer != nil {
+				s.closer.Close()
+			}
+		}
+	}
+	stdin := false
+	for _, p := range paths {
+		if p == "-" {
+			if stdin {
+				closeAll()
+				return nil, errors.New("capture: standard input (-) given twice")
+			}
+			stdin = true
+			streams = append(streams, stream{name: p, r: os.Stdin, size: -1})
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			closeAll()
+			return nil, err // *PathError names the file
+		}
+		size := int64(-1)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		streams = append(streams, stream{name: p, r: f, closer: f, size: size})
+	}
+	r, err := newReader(streams, opts)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return r, nil
+}
+
+// newReader reads the headers of streams. On error the caller closes them.
+func newReader(streams []stream, opts Options) (*Reader, error) {
+	if len(streams) == 0 {
+		return nil, errors.New("capture: no input files")
+	}
+	r := &Reader{
+		window:  int64(opts.MergeWindow),
+		maxBuf:  opts.MaxBuffered,
+		maxSeen: math.MinInt64,
+		lastOut: math.MinInt64,
+	}
+	if r.window <= 0 {
+		r.window = int64(DefaultMergeWindow)
+	}
+	if r.maxBuf <= 0 {
+		r.maxBuf = DefaultMaxBuffered
+	}
+	dw := int64(opts.DedupeWindow)
+	if dw == 0 {
+		dw = int64(DefaultDedupeWindow)
+	}
+	r.dedupe = newDedupe(dw)
+	for _, s := range streams {
+		if s.size < 0 {
+			r.totalBytes = -1
+		} else if r.totalBytes >= 0 {
+			r.totalBytes += s.size
+		}
+	}
+	if r.totalBytes < 0 {
+		r.totalBytes = 0
+	}
+	r.stats.Files = len(streams)
+	for _, s := range streams {
+		in := &input{path: s.name, closer: s.closer}
+		r.inputs = append(r.inputs, in)
+		r.live = append(r.live, in)
+		if err := r.openInput(in, s.r); err != nil {
+			if in.gz != nil {
+				in.gz.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return r, nil
+}
+
+// newSource registers a new (file, interface) source.
+func (r *Reader) newSource(in *input, name string, lt layers.LinkType) *source {
+	s := &source{idx: len(r.sources), in: in, name: name, lt: lt}
+	r.sources = append(r.sources, s)
+	r.active = append(r.active, s)
+	r.stats.Sources++
+	return s
+}
+
+// note records a non-fatal problem in a file, up to maxNotes per file.
+func (r *Reader) note(in *input, what string) {
+	in.notes++
+	switch {
+	case in.notes < maxNotes:
+		r.diags = append(r.diags, decoder.Diagnostic{Where: in.path, What: what})
+	case in.notes == maxNotes:
+		r.diags = append(r.diags, decoder.Diagnostic{Where: in.path, What: what + " (further problems in this file not reported)"})
+	}
+}
+
+// fail records the damage that ends a file and ends it.
+func (r *Reader) fail(in *input, err error) {
+	r.diags = append(r.diags, decoder.Diagnostic{Where: in.path, What: err.Error(), Fatal: true})
+	r.finish(in)
+}
+
+// finish ends an input: its sources get no more packets (those queued are
+// still released) and its file is closed.
+func (r *Reader) finish(in *input) {
+	if in.done {
+		return
+	}
+	in.done = true
+	for _, s := range r.active {
+		if s.in == in {
+			s.done = true
+		}
+	}
+	if in.gz != nil {
+		in.gz.Close()
+		in.gz = nil
+	}
+	if in.closer != nil {
+		in.closer.Close()
+		in.closer = nil
+	}
+	in.br = nil
+	for i, l := range r.live {
+		if l == in {
+			r.live = append(r.live[:i], r.live[i+1:]...)
+			break
+		}
+	}
+}
+
+// readFrom reads one packet of in into its source's queue, or ends in.
+func (r *Reader) readFrom(in *input) {
+	var (
+		s   *source
+		p   pending
+		err error
+	)
+	if in.ng {
+		s, p, err = r.ngNext(in, false)
+	} else {
+		s, p, _, err = r.pcapNext(in)
+	}
+	if err != nil {
+		r.fail(in, err)
+		return
+	}
+	if s == nil {
+		r.finish(in)
+		return
+	}
+	if p.orig < len(p.buf) {
+		p.orig = len(p.buf)
+	}
+	if start, end, ok := ipBounds(s.lt, p.buf); ok {
+		p.ipS, p.ipE = start, end
+	}
+	s.q.push(p)
+	s.last, s.seen = p.t, true
+	r.buffered += len(p.buf)
+	if p.t > r.maxSeen {
+		r.maxSeen = p.t
+	}
+}
+
+// minSource returns the source whose queued head is oldest (ties go to the
+// lower source index), dropping finished empty sources from the active list.
+func (r *Reader) minSource() *source {
+	var best *source
+	j := 0
+	for _, s := range r.active {
+		if s.done && s.q.n == 0 {
+			continue
+		}
+		r.active[j] = s
+		j++
+		if s.q.n == 0 {
+			continue
+		}
+		if best == nil || s.q.front().t < best.q.front().t {
+			best = s
+		}
+	}
+	clear(r.active[j:])
+	r.active = r.active[:j]
+	return best
+}
+
+// blocking returns a file that must be read before a packet at time t can
+// be released: one with a live source that has nothing queued and may still
+// deliver something older than t (its newest packet is older than t, or it
+// has none yet), or one with no interface yet.
+func (r *Reader) blocking(t int64) *input {
+	for _, in := range r.live {
+		if in.ng && len(in.ifaces) == 0 {
+			return in
+		}
+	}
+	for _, s := range r.active {
+		if !s.done && s.q.n == 0 && (!s.seen || s.last < t) {
+			return s.in
+		}
+	}
+	return nil
+}
+
+// Next returns the next packet in capture-time order, or io.EOF when all
+// files are done. The packet and its Data are valid until the next call.
+// Damage in a file ends that file only; see Diagnostics.
+func (r *Reader) Next() (*Packet, error) {
+	if r.closed {
+		return nil, errClosed
+	}
+	if r.outBuf != nil {
+		r.pool.put(r.outBuf)
+		r.outBuf = nil
+		r.out.Data, r.out.IP = nil, nil
+	}
+	for {
+		s := r.minSource()
+		if s == nil {
+			if len(r.live) == 0 {
+				r.end()
+				return nil, io.EOF
+			}
+			r.readFrom(r.live[0])
+			continue
+		}
+		t := s.q.front().t
+		// uint64 difference: maxSeen >= t, and the true difference fits.
+		if r.buffered <= r.maxBuf && uint64(r.maxSeen)-uint64(t) <= uint64(r.window) {
+			if in := r.blocking(t); in != nil {
+				r.readFrom(in)
+				continue
+			}
+		}
+		p := s.q.pop()
+		r.buffered -= len(p.buf)
+		if p.ipE > 0 && r.dedupe.duplicate(p.buf[p.ipS:p.ipE], p.t, s.idx) {
+			r.stats.Duplicates++
+			r.pool.put(p.buf)
+			continue
+		}
+		return r.emit(s, p), nil
+	}
+}
+
+// emit fills the Packet returned by Next.
+func (r *Reader) emit(s *source, p pending) *Packet {
+	if p.t < r.lastOut {
+		r.stats.OutOfOrder++
+	} else {
+		r.lastOut = p.t
+	}
+	r.outBuf = p.buf
+	r.out = Packet{
+		Time:     time.Unix(0, p.t).UTC(),
+		Iface:    s.name,
+		Source:   s.idx,
+		File:     s.in.path,
+		Number:   p.num,
+		LinkType: s.lt,
+		Data:     p.buf,
+		OrigLen:  p.orig,
+	}
+	if p.ipE > 0 {
+		r.out.IP = p.buf[p.ipS:p.ipE:p.ipE]
+	} else {
+		r.stats.NotIP++
+	}
+	r.stats.Packets++
+	r.stats.Bytes += int64(len(p.buf))
+	return &r.out
+}
+
+// end runs once when the last packet has been returned.
+func (r *Reader) end() {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	if n := r.stats.OutOfOrder; n > 0 {
+		r.diags = append(r.diags, decoder.Diagnostic{
+			Where: "merge",
+			What: fmt.Sprintf("%d packets returned out of time order: a source lagged by more than the %v merge window or the %d-byte buffer",
+				n, time.Duration(r.window), r.maxBuf),
+		})
+	}
+}
+
+// Diagnostics returns the damage found so far. Fatal ones mean a file could
+// not be read to its end.
+func (r *Reader) Diagnostics() []decoder.Diagnostic { return r.diags }
+
+// Stats returns counts of what has been delivered so far.
+func (r *Reader) Stats() Stats { return r.stats }
+
+// BytesRead returns the bytes consumed from all files so far, compressed or
+// not, as stored on disk. It may be called concurrently with Next.
+func (r *Reader) BytesRead() int64 { return r.bytesRead.Load() }
+
+// TotalBytes returns the sum of the file sizes, or 0 when one is unknown
+// (standard input, a pipe).
+func (r *Reader) TotalBytes() int64 { return r.totalBytes }
+
+// Close closes all files. Packets already returned stay valid until then.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var first error
+	for _, in := range r.inputs {
+		if in.gz != nil {
+			in.gz.Close()
+			in.gz = nil
+		}
+		if in.closer != nil {
+			if err := in.closer.Close(); err != nil && first == nil {
+				first = err
+			}
+			in.closer = nil
+		}
+		in.br = nil
+		in.done = true
+	}
+	r.live = nil
+	return first
+}
