@@ -92,8 +92,8 @@ type source struct {
 	name string
 	lt   layers.LinkType
 	q    queue
-	last int64 // time of the newest packet read: a bound on the next one
-	seen bool  // at least one packet read
+	newest int64 // time of the newest packet read: the next is not older than newest-reorderSlack
+	seen   bool  // at least one packet read
 	done bool  // no more packets will come
 }
 
@@ -113,6 +113,9 @@ type queue struct {
 	n     int
 }
 
+// push adds p in time order: a packet older than the newest queued one
+// (timestamps of one interface jitter by a microsecond now and then) moves
+// back past the newer ones; equal times keep their file order.
 func (q *queue) push(p pending) {
 	if q.n == len(q.items) {
 		items := make([]pending, max(16, 2*len(q.items)))
@@ -121,7 +124,16 @@ func (q *queue) push(p pending) {
 		}
 		q.items, q.head = items, 0
 	}
-	q.items[(q.head+q.n)%len(q.items)] = p
+	size := len(q.items)
+	i := q.n
+	for ; i > 0; i-- {
+		prev := &q.items[(q.head+i-1)%size]
+		if prev.t <= p.t {
+			break
+		}
+		q.items[(q.head+i)%size] = *prev
+	}
+	q.items[(q.head+i)%size] = p
 	q.n++
 }
 
@@ -344,7 +356,10 @@ func (r *Reader) readFrom(in *input) {
 		p.ipS, p.ipE = start, end
 	}
 	s.q.push(p)
-	s.last, s.seen = p.t, true
+	if !s.seen || p.t > s.newest {
+		s.newest = p.t
+	}
+	s.seen = true
 	r.buffered += len(p.buf)
 	if p.t > r.maxSeen {
 		r.maxSeen = p.t
@@ -374,18 +389,29 @@ func (r *Reader) minSource() *source {
 	return best
 }
 
+// reorderSlack is how far back in time one interface's timestamps may jump.
+// Packets of one interface are in time order but for jitter of about a
+// microsecond (packets timestamped on different CPUs: glanceclient-upload
+// has three such pairs); every source is read this far past a packet before
+// the packet is released.
+const reorderSlack = int64(5 * time.Millisecond)
+
 // blocking returns a file that must be read before a packet at time t can
-// be released: one with a live source that has nothing queued and may still
-// deliver something older than t (its newest packet is older than t, or it
-// has none yet), or one with no interface yet.
+// be released: one with a live source that may still deliver something
+// older than t (it has delivered nothing yet, or nothing reorderSlack past
+// t), or one with no interface yet.
 func (r *Reader) blocking(t int64) *input {
 	for _, in := range r.live {
 		if in.ng && len(in.ifaces) == 0 {
 			return in
 		}
 	}
+	bound := t + reorderSlack
+	if bound < t {
+		bound = math.MaxInt64
+	}
 	for _, s := range r.active {
-		if !s.done && s.q.n == 0 && (!s.seen || s.last < t) {
+		if !s.done && (!s.seen || s.newest < bound) {
 			return s.in
 		}
 	}
