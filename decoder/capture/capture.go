@@ -87,14 +87,14 @@ type Stats struct {
 // source is one interface of one file. Its packets are queued here until the
 // merge releases them.
 type source struct {
-	idx  int
-	in   *input
-	name string
-	lt   layers.LinkType
-	q    queue
+	idx    int
+	in     *input
+	name   string
+	lt     layers.LinkType
+	q      queue
 	newest int64 // time of the newest packet read: the next is not older than newest-reorderSlack
 	seen   bool  // at least one packet read
-	done bool  // no more packets will come
+	done   bool  // no more packets will come
 }
 
 // pending is a packet read from a file and not yet released.
