@@ -158,7 +158,6 @@ type Reader struct {
 	sources  []*source // all sources, by index
 	active   []*source // sources that are live or still hold packets
 	buffered int       // bytes queued in all sources
-	maxSeen  int64     // newest timestamp read from any source
 	lastOut  int64     // timestamp of the last packet returned
 	pool     bufPool
 	dedupe   *dedupe
@@ -235,7 +234,6 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 	r := &Reader{
 		window:  int64(opts.MergeWindow),
 		maxBuf:  opts.MaxBuffered,
-		maxSeen: math.MinInt64,
 		lastOut: math.MinInt64,
 	}
 	if r.window <= 0 {
@@ -261,7 +259,7 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 	}
 	r.stats.Files = len(streams)
 	for _, s := range streams {
-		in := &input{path: s.name, closer: s.closer}
+		in := &input{path: s.name, closer: s.closer, newest: math.MinInt64}
 		r.inputs = append(r.inputs, in)
 		r.live = append(r.live, in)
 		if err := r.openInput(in, s.r); err != nil {
@@ -361,8 +359,8 @@ func (r *Reader) readFrom(in *input) {
 	}
 	s.seen = true
 	r.buffered += len(p.buf)
-	if p.t > r.maxSeen {
-		r.maxSeen = p.t
+	if p.t > in.newest {
+		in.newest = p.t
 	}
 }
 
@@ -397,25 +395,33 @@ func (r *Reader) minSource() *source {
 const reorderSlack = int64(5 * time.Millisecond)
 
 // blocking returns a file that must be read before a packet at time t can
-// be released: one with a live source that may still deliver something
-// older than t (it has delivered nothing yet, or nothing reorderSlack past
-// t), or one with no interface yet.
+// be released, or nil. A live source holds t back while it may still
+// deliver something older: it has delivered nothing yet, or nothing
+// reorderSlack past t. It stops holding back when its own file has been
+// read more than the merge window past t: the source is lagging more than
+// the window allows (or idle) and the packet goes out.
 func (r *Reader) blocking(t int64) *input {
+	slack, window := satAdd(t, reorderSlack), satAdd(t, r.window)
 	for _, in := range r.live {
-		if in.ng && len(in.ifaces) == 0 {
-			return in
+		if in.ng && len(in.ifaces) == 0 && in.newest <= window {
+			return in // no interface yet: any packet may come
 		}
-	}
-	bound := t + reorderSlack
-	if bound < t {
-		bound = math.MaxInt64
 	}
 	for _, s := range r.active {
-		if !s.done && (!s.seen || s.newest < bound) {
-			return s.in
+		if s.done || s.seen && s.newest >= slack || s.in.newest > window {
+			continue
 		}
+		return s.in
 	}
 	return nil
+}
+
+// satAdd is a+b for b >= 0, saturating instead of wrapping.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Next returns the next packet in capture-time order, or io.EOF when all
@@ -440,10 +446,8 @@ func (r *Reader) Next() (*Packet, error) {
 			r.readFrom(r.live[0])
 			continue
 		}
-		t := s.q.front().t
-		// uint64 difference: maxSeen >= t, and the true difference fits.
-		if r.buffered <= r.maxBuf && uint64(r.maxSeen)-uint64(t) <= uint64(r.window) {
-			if in := r.blocking(t); in != nil {
+		if r.buffered <= r.maxBuf {
+			if in := r.blocking(s.q.front().t); in != nil {
 				r.readFrom(in)
 				continue
 			}

@@ -103,6 +103,10 @@ type input struct {
 	ifaces  []ngIface // interfaces of the current section, by IDB number
 	nIfaces int       // interfaces seen in all sections
 	lastT   int64     // time of the previous packet, for simple packet blocks
+
+	// newest is the newest packet time read from the file (MinInt64 before
+	// the first): how far the file has been read, in capture time.
+	newest int64
 }
 
 // ngIface is one pcapng interface description.
