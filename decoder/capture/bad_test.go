@@ -106,7 +106,7 @@ func TestBadInput(t *testing.T) {
 		// disorder: packets come out of time order (timestamps made wrong)
 		// and the merge says so.
 		disorder bool
-		check   func(t *testing.T, got []rec)
+		check    func(t *testing.T, got []rec)
 	}{
 		{name: "empty", data: nil, openErr: "empty file"},
 		{name: "not-a-capture-text", data: []byte("GET / HTTP/1.1\r\nHost: controller\r\n\r\n"), openErr: "not a pcap or pcapng file"},
