@@ -76,12 +76,18 @@ func ipBounds(lt layers.LinkType, frame []byte) (start, end int, ok bool) {
 		if fam > 0xFFFF {
 			fam = binary.BigEndian.Uint32(frame[0:4])
 		}
-		return ipPacket(frame, 4, familyVersion(fam))
+		if v := familyVersion(fam); v != 0 {
+			return ipPacket(frame, 4, v)
+		}
+		return 0, 0, false
 	case linkLoop:
 		if len(frame) < 4 {
 			return 0, 0, false
 		}
-		return ipPacket(frame, 4, familyVersion(binary.BigEndian.Uint32(frame[0:4])))
+		if v := familyVersion(binary.BigEndian.Uint32(frame[0:4])); v != 0 {
+			return ipPacket(frame, 4, v)
+		}
+		return 0, 0, false
 	default:
 		return 0, 0, false
 	}

@@ -1,0 +1,95 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+)
+
+// TestDedupe: a packet is a duplicate only when another source delivered the
+// same IP bytes (hop-by-hop fields aside) within the window.
+func TestDedupe(t *testing.T) {
+	ip4 := bytes.Clone(firstFrame(t)[14:])
+	otherHop := bytes.Clone(ip4)
+	otherHop[8]-- // TTL
+	binary.BigEndian.PutUint16(otherHop[10:], 0xBEEF)
+	otherID := bytes.Clone(ip4)
+	otherID[5]++ // IP ID
+	ip6 := make([]byte, 48)
+	ip6[0], ip6[5], ip6[6], ip6[7] = 0x60, 8, 17, 64
+	ip6Hop := bytes.Clone(ip6)
+	ip6Hop[7] = 63
+	ms := int64(time.Millisecond)
+
+	tests := []struct {
+		name string
+		a, b []byte
+		srcB int
+		dt   int64
+		dup  bool
+	}{
+		{"other-source-same-time", ip4, ip4, 1, 0, true},
+		{"other-source-within-window", ip4, ip4, 1, 49 * ms, true},
+		{"other-source-at-window", ip4, ip4, 1, 50 * ms, true},
+		{"other-source-after-window", ip4, ip4, 1, 51 * ms, false},
+		{"same-source-is-a-retransmission", ip4, ip4, 0, 1 * ms, false},
+		{"ttl-and-checksum-differ", ip4, otherHop, 1, 1 * ms, true},
+		{"ip-id-differs", ip4, otherID, 1, 1 * ms, false},
+		{"ipv6-hop-limit-differs", ip6, ip6Hop, 1, 1 * ms, true},
+		{"ipv6-payload-differs", ip6, append(bytes.Clone(ip6[:47]), 1), 1, 1 * ms, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDedupe(50 * ms)
+			t0 := int64(1795978839) * 1e9
+			if d.duplicate(tt.a, t0, 0) {
+				t.Fatal("first sighting is a duplicate")
+			}
+			if got := d.duplicate(tt.b, t0+tt.dt, tt.srcB); got != tt.dup {
+				t.Fatalf("duplicate = %v, want %v", got, tt.dup)
+			}
+		})
+	}
+
+	t.Run("third-copy", func(t *testing.T) {
+		d := newDedupe(50 * ms)
+		if d.duplicate(ip4, 0, 0) || !d.duplicate(ip4, 1, 1) || !d.duplicate(ip4, 2, 2) {
+			t.Fatal("copies from sources 1 and 2 not both duplicates")
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		d := newDedupe(-1)
+		if d.duplicate(ip4, 0, 0) || d.duplicate(ip4, 0, 1) {
+			t.Fatal("duplicate with dedupe off")
+		}
+	})
+	t.Run("keys-expire-by-time", func(t *testing.T) {
+		d := newDedupe(50 * ms)
+		pkt := bytes.Clone(ip4)
+		for i := range 100000 {
+			binary.BigEndian.PutUint32(pkt[24:], uint32(i)) // TCP sequence number
+			d.duplicate(pkt, int64(i)*ms/10, 0)             // 10,000 packets a second
+		}
+		if n := len(d.seen); n > 600 {
+			t.Fatalf("%d keys held for a 50 ms window at 10k packets/s", n)
+		}
+		if len(d.fifo)-d.head != len(d.seen) || cap(d.fifo) > 4096 {
+			t.Fatalf("fifo %d (cap %d) for %d keys", len(d.fifo)-d.head, cap(d.fifo), len(d.seen))
+		}
+	})
+	t.Run("keys-bounded-without-time", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("1M keys")
+		}
+		d := newDedupe(50 * ms)
+		pkt := bytes.Clone(ip4)
+		for i := range maxKeys + 1000 {
+			binary.BigEndian.PutUint32(pkt[24:], uint32(i))
+			d.duplicate(pkt, 0, 0) // all at the same instant
+		}
+		if n := len(d.seen); n > maxKeys {
+			t.Fatalf("%d keys held, limit %d", n, maxKeys)
+		}
+	})
+}
