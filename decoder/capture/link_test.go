@@ -32,7 +32,9 @@ func TestLinkTypes(t *testing.T) {
 	macs := eth[:12]
 	tag := func(tpid uint16) []byte { return cat(be16(tpid), be16(42)) }
 	sll := func(proto uint16) []byte { return cat(be16(0), be16(1), be16(6), make([]byte, 8), be16(proto)) }
-	sll2 := func(proto uint16) []byte { return cat(be16(proto), be16(0), be32(8), be16(1), []byte{4, 6}, make([]byte, 8)) }
+	sll2 := func(proto uint16) []byte {
+		return cat(be16(proto), be16(0), be32(8), be16(1), []byte{4, 6}, make([]byte, 8))
+	}
 	withTotal := func(ip []byte, total uint16) []byte {
 		b := bytes.Clone(ip)
 		binary.BigEndian.PutUint16(b[2:], total)
