@@ -1,0 +1,43 @@
+# flowmap — build, test, benchmark, fuzz.
+GO        ?= go
+BIN       ?= bin/flowmap
+FUZZTIME  ?= 30s
+SHARED    ?= ../shared
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+
+.PHONY: build test vet fmt-check bench fuzz golden clean
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/flowmap
+
+# The one test command: README and .ci/run use it.
+test: fmt-check vet
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Go benchmarks (MB/s, allocs), then the built binary against tshark on the
+# long capture when both are there.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	SHARED=$(SHARED) BIN=$(BIN) scripts/bench.sh
+
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=5m).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg; \
+	  done; \
+	done
+
+# Rewrite golden files after a reviewed change: git diff testdata/golden.
+golden:
+	$(GO) test -count=1 ./... -run Golden -update
+
+clean:
+	rm -rf bin

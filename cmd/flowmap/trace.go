@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow"
+	jsonr "github.com/flowmap/flowmap/render/json"
+	"github.com/flowmap/flowmap/render/mermaid"
+)
+
+type traceOptions struct {
+	IO             *IO
+	Files          []string
+	Format         string
+	Detail         string
+	Names          []string
+	NamesFile      string
+	MemcacheSecret string
+	Filter         flow.Filter
+	Split          string
+	Title          string
+	Progress       string
+}
+
+func newTraceCmd(ios *IO, runF func(*traceOptions) error) *cobra.Command {
+	opts := &traceOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "trace FILE...",
+		Short: "Correlate exchanges into request trees and draw them (Mermaid or JSON)",
+		Long: `trace decodes the captures like decode, then works out who called whom:
+participants by role (client, keystone, glance, memcached, each service's DB),
+keystone tokens and their owners, and for every request the calls its service
+made while serving it. The result is a Mermaid sequenceDiagram (default) or
+JSON trees.
+
+By default bursts of DB queries are one arrow, version discovery is folded and
+a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
+		Example: `  flowmap trace merged.pcapng > flow.mmd
+  flowmap trace --token sha256:67e8e033 --detail full merged.pcapng
+  flowmap trace --name 10.0.20.11:9292=glance-api --format json merged.pcapng`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Files = args
+			if opts.Format != "mermaid" && opts.Format != "json" {
+				return fmt.Errorf("--format must be mermaid or json, not %q", opts.Format)
+			}
+			if opts.Detail != mermaid.Compact && opts.Detail != mermaid.Full {
+				return fmt.Errorf("--detail must be compact or full, not %q", opts.Detail)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runTrace(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Format, "format", "f", "mermaid", "output: mermaid or json")
+	f.StringVar(&opts.Detail, "detail", mermaid.Compact, "compact (fold DB bursts, discovery, bulk data) or full (every exchange)")
+	f.StringArrayVar(&opts.Names, "name", nil, "name a participant: ADDR[:PORT]=NAME (repeatable)")
+	f.StringVar(&opts.NamesFile, "names", "", "file of ADDR[:PORT] = NAME lines (# comments)")
+	f.StringVar(&opts.MemcacheSecret, "memcache-secret", "", "keystonemiddleware memcache_secret_key, to read MAC/ENCRYPT cache keys")
+	f.DurationVar(&opts.Filter.From, "from", 0, "only trees starting at least this long after the first exchange (e.g. 1.5s)")
+	f.DurationVar(&opts.Filter.To, "to", 0, "only trees starting at most this long after the first exchange")
+	f.StringVar(&opts.Filter.Token, "token", "", "only trees that use this token (fingerprint sha256:xxxxxxxx or a prefix)")
+	f.StringVar(&opts.Filter.Participant, "participant", "", "only trees in which this participant takes part (e.g. glance)")
+	f.StringVar(&opts.Filter.Path, "path", "", "only trees with an HTTP request whose target contains this")
+	f.StringVar(&opts.Split, "split", "", "write one diagram per group of trees, each under Mermaid's 50,000-character limit, into this directory")
+	f.StringVar(&opts.Title, "title", "", "diagram title")
+	addProgressFlag(f, &opts.Progress)
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"mermaid", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("detail", cobra.FixedCompletions([]string{"compact", "full"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// parseNames reads ADDR[:PORT]=NAME pairs.
+func parseNames(pairs []string, file string) (map[string]string, error) {
+	m := map[string]string{}
+	add := func(s, where string) error {
+		k, v, ok := strings.Cut(s, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return fmt.Errorf("%s: want ADDR[:PORT]=NAME, got %q", where, s)
+		}
+		m[k] = v
+		return nil
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			if l, _, _ = strings.Cut(l, "#"); strings.TrimSpace(l) == "" {
+				continue
+			}
+			if err := add(l, fmt.Sprintf("%s:%d", file, i+1)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, p := range pairs {
+		if err := add(p, "--name"); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func runTrace(opts *traceOptions) error {
+	names, err := parseNames(opts.Names, opts.NamesFile)
+	if err != nil {
+		return err
+	}
+	var exs []*decoder.Exchange
+	popts := pipeline.Options{}
+	bar := newProgress(opts.IO, opts.Progress)
+	popts.Progress = bar.update
+	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
+	bar.done()
+	if err != nil {
+		return inputError{err}
+	}
+	m := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret}).Filter(opts.Filter)
+	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
+	defer out.Flush()
+	mo := mermaid.Options{Detail: opts.Detail, Title: opts.Title}
+	switch {
+	case opts.Format == "json":
+		if err := jsonr.Write(out, m); err != nil {
+			return err
+		}
+	case opts.Split != "":
+		if err := os.MkdirAll(opts.Split, 0o755); err != nil {
+			return err
+		}
+		parts := mermaid.RenderSplit(m, mo)
+		for i, d := range parts {
+			p := filepath.Join(opts.Split, fmt.Sprintf("flow-%03d.mmd", i+1))
+			if err := os.WriteFile(p, []byte(d), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, p)
+		}
+	default:
+		d := mermaid.Render(m, mo)
+		if len(d) > mermaid.MaxText {
+			fmt.Fprintf(opts.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", len(d), mermaid.MaxText)
+		}
+		if _, err := out.WriteString(d); err != nil {
+			return err
+		}
+	}
+	return report(opts.IO, res)
+}

@@ -1,0 +1,413 @@
+package flow
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+)
+
+// servicePorts are the usual API ports of OpenStack services.
+var servicePorts = map[uint16]string{
+	5000: "keystone", 35357: "keystone", 9292: "glance", 8774: "nova", 8775: "nova-metadata",
+	9696: "neutron", 8776: "cinder", 8778: "placement", 8004: "heat", 8000: "heat-cfn",
+	9511: "magnum", 9876: "octavia", 6385: "ironic", 8042: "aodh", 8041: "gnocchi",
+	8386: "sahara", 8779: "trove", 9001: "designate", 8780: "cyborg", 8782: "masakari",
+	6080: "nova-novncproxy", 8080: "swift", 8977: "panko", 9311: "barbican", 9890: "ceilometer",
+}
+
+// pathService recognises a service from a request path.
+func pathService(p string) string {
+	switch {
+	case strings.HasPrefix(p, "/v3/auth/"), strings.HasPrefix(p, "/v3/users"), strings.HasPrefix(p, "/v3/projects"),
+		strings.HasPrefix(p, "/v3/domains"), strings.HasPrefix(p, "/v3/roles"), strings.HasPrefix(p, "/v3/services"),
+		strings.HasPrefix(p, "/v3/endpoints"), strings.HasPrefix(p, "/identity"):
+		return "keystone"
+	case strings.HasPrefix(p, "/v2/images"), strings.HasPrefix(p, "/v2/schemas/image"):
+		return "glance"
+	case strings.HasPrefix(p, "/v2.1/"), strings.HasPrefix(p, "/compute"):
+		return "nova"
+	case strings.HasPrefix(p, "/v2.0/networks"), strings.HasPrefix(p, "/v2.0/ports"), strings.HasPrefix(p, "/v2.0/subnets"):
+		return "neutron"
+	case strings.HasPrefix(p, "/resource_providers"), strings.HasPrefix(p, "/allocation"):
+		return "placement"
+	}
+	return ""
+}
+
+// serviceUsers are keystone users and DB logins named after their service.
+var knownServices = map[string]bool{
+	"keystone": true, "glance": true, "nova": true, "neutron": true, "cinder": true, "placement": true,
+	"heat": true, "swift": true, "barbican": true, "octavia": true, "ironic": true, "designate": true,
+	"magnum": true, "manila": true, "aodh": true, "gnocchi": true, "trove": true, "sahara": true,
+	"horizon": true, "cyborg": true, "masakari": true, "zun": true, "senlin": true,
+}
+
+type builder struct {
+	opts    Options
+	exs     []*decoder.Exchange
+	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
+	hosts   map[netip.Addr]bool       // addresses that serve something
+	tokens  map[string]*Token         // by value
+	bySHA   map[string]*Token         // by cache key suffix
+	order   []*Token
+	caller  map[int]string // conn ID -> calling service (or client label)
+	parts   map[string]*Participant
+	nodes   []*Node
+	inbound map[string][]*Node // service -> HTTP requests it served, by start
+}
+
+func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
+	b := &builder{
+		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
+		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
+		parts: map[string]*Participant{}, inbound: map[string][]*Node{},
+	}
+	for _, e := range exs {
+		if e != nil && e.Conn != nil && e.Request != nil {
+			b.exs = append(b.exs, e)
+		}
+	}
+	sort.SliceStable(b.exs, func(i, j int) bool {
+		if !b.exs[i].Start().Equal(b.exs[j].Start()) {
+			return b.exs[i].Start().Before(b.exs[j].Start())
+		}
+		return b.exs[i].Conn.ID < b.exs[j].Conn.ID
+	})
+	return b
+}
+
+// override returns the user's name for addr, if any.
+func (b *builder) override(ap netip.AddrPort) string {
+	if n, ok := b.opts.Names[ap.String()]; ok {
+		return n
+	}
+	if n, ok := b.opts.Names[ap.Addr().String()]; ok {
+		return n
+	}
+	return ""
+}
+
+// services names every HTTP server endpoint: the user's --name, then the
+// service catalog (URLs matched through the Host header), then paths, then
+// the port.
+func (b *builder) nameServices() {
+	votes := map[netip.AddrPort]map[string]int{}
+	hostHdr := map[string]netip.AddrPort{} // "controller:9292" -> server
+	catalog := map[string]string{}         // "controller:9292" -> "glance"
+	for _, e := range b.exs {
+		b.hosts[e.Conn.Server.Addr()] = true
+		req, ok := e.Request.(*http.Request)
+		if !ok {
+			continue
+		}
+		srv := e.Conn.Server
+		if votes[srv] == nil {
+			votes[srv] = map[string]int{}
+		}
+		path, _, _ := strings.Cut(req.Target, "?")
+		if s := pathService(path); s != "" {
+			votes[srv][s] += 2
+		}
+		if h := req.Header("Host"); h != "" {
+			if !strings.Contains(h, ":") {
+				h += ":80"
+			}
+			hostHdr[strings.ToLower(h)] = srv
+		}
+		if resp, ok := e.Response.(*http.Response); ok && resp.Status == 201 && strings.HasSuffix(path, "/auth/tokens") {
+			for u, name := range parseCatalog(resp.Body) {
+				catalog[u] = name
+			}
+		}
+	}
+	for hp, name := range catalog {
+		if srv, ok := hostHdr[hp]; ok {
+			votes[srv][name] += 100
+		}
+	}
+	for srv, v := range votes {
+		name := servicePorts[srv.Port()]
+		best := 0
+		for s, n := range v {
+			if n > best || n == best && s < name {
+				name, best = s, n
+			}
+		}
+		if name == "" {
+			name = srv.String()
+		}
+		if o := b.override(srv); o != "" {
+			name = o
+		}
+		b.srvName[srv] = name
+	}
+}
+
+// parseCatalog maps "host:port" of each endpoint URL in a keystone token
+// response to the service's name.
+func parseCatalog(body string) map[string]string {
+	if !strings.Contains(body, `"catalog"`) {
+		return nil
+	}
+	var doc struct {
+		Token struct {
+			Catalog []struct {
+				Name      string `json:"name"`
+				Type      string `json:"type"`
+				Endpoints []struct {
+					URL string `json:"url"`
+				} `json:"endpoints"`
+			} `json:"catalog"`
+		} `json:"token"`
+	}
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, s := range doc.Token.Catalog {
+		name := s.Name
+		if name == "" {
+			name = s.Type
+		}
+		for _, ep := range s.Endpoints {
+			u := ep.URL
+			if i := strings.Index(u, "://"); i >= 0 {
+				scheme := u[:i]
+				u = u[i+3:]
+				if j := strings.IndexAny(u, "/?"); j >= 0 {
+					u = u[:j]
+				}
+				if !strings.Contains(u, ":") {
+					if scheme == "https" {
+						u += ":443"
+					} else {
+						u += ":80"
+					}
+				}
+				m[strings.ToLower(u)] = name
+			}
+		}
+	}
+	return m
+}
+
+// authBody is the part of a keystone auth request flowmap reads.
+type authBody struct {
+	Auth struct {
+		Identity struct {
+			Methods  []string `json:"methods"`
+			Password struct {
+				User struct {
+					Name   string `json:"name"`
+					ID     string `json:"id"`
+					Domain struct {
+						Name string `json:"name"`
+						ID   string `json:"id"`
+					} `json:"domain"`
+				} `json:"user"`
+			} `json:"password"`
+			Token struct {
+				ID string `json:"id"`
+			} `json:"token"`
+			AppCred struct {
+				Name string `json:"name"`
+				ID   string `json:"id"`
+			} `json:"application_credential"`
+		} `json:"identity"`
+		Scope json.RawMessage `json:"scope"`
+	} `json:"auth"`
+}
+
+// tokenBody is the part of a keystone token response flowmap reads.
+type tokenBody struct {
+	Token struct {
+		User struct {
+			Name   string `json:"name"`
+			Domain struct {
+				Name string `json:"name"`
+			} `json:"domain"`
+		} `json:"user"`
+		Project struct {
+			Name string `json:"name"`
+		} `json:"project"`
+		Domain struct {
+			Name string `json:"name"`
+		} `json:"domain"`
+		System json.RawMessage `json:"system"`
+	} `json:"token"`
+}
+
+func (b *builder) token(value string) *Token {
+	if value == "" {
+		return nil
+	}
+	if t := b.tokens[value]; t != nil {
+		return t
+	}
+	sum := sha256.Sum256([]byte(value))
+	t := &Token{Value: value, Fingerprint: decoder.Fingerprint(value), sha: hex.EncodeToString(sum[:])}
+	b.tokens[value] = t
+	b.bySHA[t.sha] = t
+	if s := b.opts.MemcacheSecret; s != "" {
+		for _, strategy := range []string{"MAC", "ENCRYPT"} {
+			b.bySHA[secureKey(value, s, strategy)] = t
+		}
+	}
+	b.order = append(b.order, t)
+	return t
+}
+
+// secureKey is keystonemiddleware's cache key under memcache_security_strategy
+// MAC or ENCRYPT: base64 of the first third of HMAC-SHA384(secret, token+strategy)
+// (keystonemiddleware's _memcache_crypt.derive_keys and get_cache_key).
+func secureKey(token, secret, strategy string) string {
+	m := hmac.New(sha512.New384, []byte(secret))
+	m.Write([]byte(token + strategy))
+	d := m.Sum(nil)
+	return base64.StdEncoding.EncodeToString(d[:len(d)/3])
+}
+
+// tokens collects every keystone token: issued (POST /v3/auth/tokens),
+// presented (X-Auth-Token) and validated (GET /v3/auth/tokens).
+func (b *builder) findTokens() {
+	for _, e := range b.exs {
+		req, ok := e.Request.(*http.Request)
+		if !ok {
+			continue
+		}
+		resp, _ := e.Response.(*http.Response)
+		path, _, _ := strings.Cut(req.Target, "?")
+		isTokens := strings.HasSuffix(path, "/auth/tokens")
+		switch {
+		case isTokens && req.Method == "POST":
+			if resp == nil || resp.Status != 201 {
+				continue
+			}
+			t := b.token(resp.Header("X-Subject-Token"))
+			if t == nil {
+				continue
+			}
+			t.Issued = e.RespEnd
+			var ab authBody
+			if json.Unmarshal([]byte(req.Body), &ab) == nil {
+				id := ab.Auth.Identity
+				t.User = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
+				t.Domain = id.Password.User.Domain.Name
+				if prev := b.tokens[id.Token.ID]; prev != nil && t.User == "" {
+					t.User = prev.User
+				}
+				var sc struct {
+					Project struct {
+						Name string `json:"name"`
+						ID   string `json:"id"`
+					} `json:"project"`
+				}
+				if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
+					t.Project = firstOf(sc.Project.Name, sc.Project.ID)
+				}
+			}
+			b.fillFromBody(t, resp.Body)
+		case isTokens && req.Method == "GET":
+			t := b.token(req.Header("X-Subject-Token"))
+			if t == nil || resp == nil {
+				continue
+			}
+			if resp.Status == 404 || resp.Status == 401 {
+				t.Invalid = true
+			} else if resp.Status == 200 {
+				b.fillFromBody(t, resp.Body)
+			}
+		}
+		b.token(req.Header("X-Auth-Token"))
+	}
+	for _, t := range b.order {
+		switch {
+		case t.User != "":
+			t.Owner = t.User + " token"
+		case t.Invalid:
+			t.Owner = "invalid token"
+		default:
+			t.Owner = "token"
+		}
+	}
+}
+
+func (b *builder) fillFromBody(t *Token, body string) {
+	var tb tokenBody
+	if body == "" || json.Unmarshal([]byte(body), &tb) != nil {
+		return
+	}
+	if t.User == "" {
+		t.User = tb.Token.User.Name
+	}
+	if t.Domain == "" {
+		t.Domain = tb.Token.User.Domain.Name
+	}
+	if t.Project == "" {
+		t.Project = tb.Token.Project.Name
+	}
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// cacheToken finds the token a keystonemiddleware cache key is about.
+func (b *builder) cacheToken(key string) *Token {
+	k, ok := strings.CutPrefix(key, "tokens/")
+	if !ok {
+		return nil
+	}
+	if t := b.bySHA[k]; t != nil {
+		return t
+	}
+	return nil
+}
+
+// clientLabel names an outside caller from its User-Agent.
+func clientLabel(ua string) string {
+	l := strings.ToLower(ua)
+	switch {
+	case strings.Contains(l, "python-openstackclient"), strings.Contains(l, "openstacksdk"):
+		return "OpenStackClient"
+	case strings.Contains(l, "python-glanceclient"):
+		return "glanceclient"
+	case strings.Contains(l, "python-novaclient"):
+		return "novaclient"
+	case strings.Contains(l, "python-cinderclient"):
+		return "cinderclient"
+	case strings.Contains(l, "python-neutronclient"):
+		return "neutronclient"
+	case strings.HasPrefix(l, "curl/"):
+		return "curl"
+	case strings.Contains(l, "mozilla"):
+		return "browser"
+	}
+	return ""
+}
+
+// uaService is the service a User-Agent names: "glance/25.1.0
+// keystonemiddleware.auth_token/10.1.0 ..." is glance.
+func uaService(ua string) string {
+	first, _, _ := strings.Cut(ua, " ")
+	name, _, _ := strings.Cut(first, "/")
+	name = strings.ToLower(name)
+	if knownServices[name] {
+		return name
+	}
+	return ""
+}

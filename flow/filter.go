@@ -1,0 +1,104 @@
+package flow
+
+import (
+	"strings"
+	"time"
+)
+
+// Filter selects trees. Zero fields select everything.
+type Filter struct {
+	// From and To bound a tree's start, as offsets from the first exchange.
+	From, To time.Duration
+	// Token keeps trees in which a node presents or is about this token
+	// (a fingerprint "sha256:67e8e033", or a prefix of one).
+	Token string
+	// Participant keeps trees in which this participant takes part.
+	Participant string
+	// Path keeps trees with an HTTP request whose target contains it.
+	Path string
+}
+
+// Origin is the start of the first tree.
+func (m *Model) Origin() time.Time {
+	var o time.Time
+	for _, r := range m.Roots {
+		if o.IsZero() || r.Start.Before(o) {
+			o = r.Start
+		}
+	}
+	return o
+}
+
+// Filter returns a model with only the trees f selects.
+func (m *Model) Filter(f Filter) *Model {
+	origin := m.Origin()
+	out := &Model{Participants: m.Participants, Tokens: m.Tokens}
+	for _, r := range m.Roots {
+		off := r.Start.Sub(origin)
+		if f.From > 0 && off < f.From || f.To > 0 && off > f.To {
+			continue
+		}
+		if f.Token == "" && f.Participant == "" && f.Path == "" {
+			out.Roots = append(out.Roots, r)
+			continue
+		}
+		tok, part, path := f.Token == "", f.Participant == "", f.Path == ""
+		walk(r, func(n *Node) {
+			if !tok && (matchFP(n.Token, f.Token) || matchFP(n.SubjectToken, f.Token)) {
+				tok = true
+			}
+			if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
+				part = true
+			}
+			if !path && n.Proto == "http" {
+				if req, _ := n.HTTP(); req != nil && strings.Contains(req.Target, f.Path) {
+					path = true
+				}
+			}
+		})
+		if tok && part && path {
+			out.Roots = append(out.Roots, r)
+		}
+	}
+	return out.Prune()
+}
+
+func matchFP(fp, want string) bool {
+	if fp == "" {
+		return false
+	}
+	want = strings.ToLower(want)
+	if !strings.HasPrefix(want, "sha256:") {
+		want = "sha256:" + want
+	}
+	return strings.HasPrefix(fp, want)
+}
+
+func walk(n *Node, fn func(*Node)) {
+	fn(n)
+	for _, c := range n.Children {
+		walk(c, fn)
+	}
+}
+
+// Prune drops participants and tokens no tree uses.
+func (m *Model) Prune() *Model {
+	used := map[*Participant]bool{}
+	toks := map[string]bool{}
+	m.Walk(func(n *Node, _ int) {
+		used[n.from], used[n.to] = true, true
+		toks[n.Token], toks[n.SubjectToken] = true, true
+	})
+	out := &Model{Roots: m.Roots}
+	for _, p := range m.Participants {
+		if used[p] {
+			out.Participants = append(out.Participants, p)
+		}
+	}
+	for _, t := range m.Tokens {
+		if toks[t.Fingerprint] {
+			out.Tokens = append(out.Tokens, t)
+		}
+	}
+	return out
+}

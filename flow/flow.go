@@ -1,0 +1,195 @@
+// Package flow is the only package that knows OpenStack. It turns decoded
+// exchanges into participants (by role, not address), keystone tokens with
+// their owners, and request trees: each request into a service is the parent
+// of what the service did while serving it (outbound HTTP, cache lookups,
+// database queries), recursively. Renderers read the Model and nothing else.
+package flow
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
+)
+
+// Options tune correlation.
+type Options struct {
+	// Names override participant names: "10.0.20.11:9292" or "10.0.20.11"
+	// (any port) -> "glance-api".
+	Names map[string]string
+	// MemcacheSecret is keystonemiddleware's memcache_secret_key, to
+	// recognise cache keys of the MAC and ENCRYPT strategies.
+	MemcacheSecret string
+}
+
+// Kind says what role a participant plays.
+type Kind string
+
+const (
+	Client  Kind = "client"  // outside host/process calling in
+	Service Kind = "service" // an API service (keystone, glance, ...)
+	DB      Kind = "db"      // a service's database
+	Cache   Kind = "cache"   // memcached
+	Host    Kind = "host"    // anything else, by address
+)
+
+// Participant is one lifeline of the diagram.
+type Participant struct {
+	Name string `json:"name"`
+	Kind Kind   `json:"kind"`
+	// Addrs are the server addresses (or client hosts) behind it.
+	Addrs []string `json:"addrs,omitempty"`
+	order int
+}
+
+// Token is a keystone token seen in the capture. Value is never serialised.
+type Token struct {
+	Value       string    `json:"-"`
+	Fingerprint string    `json:"fingerprint"`
+	User        string    `json:"user,omitempty"`
+	Domain      string    `json:"domain,omitempty"`
+	Project     string    `json:"project,omitempty"`
+	Issued      time.Time `json:"issued,omitempty"`
+	// Owner is who holds it: "admin token", "glance token".
+	Owner string `json:"owner"`
+	// Valid is false when keystone refused it.
+	Invalid bool `json:"invalid,omitempty"`
+	sha     string
+}
+
+// Label is how a token is named in output: "admin token sha256:67e8e033".
+func (t *Token) Label() string {
+	if t == nil {
+		return ""
+	}
+	return t.Owner + " " + t.Fingerprint
+}
+
+// Role of an exchange in the story.
+type Role string
+
+const (
+	RoleCall      Role = "call"      // an ordinary API request
+	RoleDiscovery Role = "discovery" // GET / or GET /v3: version discovery
+	RoleAuth      Role = "authenticate"
+	RoleValidate  Role = "validate"
+	RoleCacheGet  Role = "cache-get"
+	RoleCacheSet  Role = "cache-set"
+	RoleCache     Role = "cache"
+	RoleLogin     Role = "db-login"
+	RoleQuery     Role = "db-query"
+)
+
+// Node is one exchange in a request tree.
+type Node struct {
+	Ex           *decoder.Exchange `json:"-"`
+	Proto        string            `json:"proto"`
+	Role         Role              `json:"role"`
+	From         string            `json:"from"`
+	To           string            `json:"to"`
+	Summary      string            `json:"summary"`
+	Start        time.Time         `json:"start"`
+	End          time.Time         `json:"end"`
+	Status       int               `json:"status,omitempty"` // HTTP
+	Result       string            `json:"result,omitempty"` // memcache, MySQL, or HTTP reason
+	Error        bool              `json:"error,omitempty"`
+	Truncated    bool              `json:"truncated,omitempty"`
+	User         string            `json:"user,omitempty"`          // authenticate: who logs in
+	Project      string            `json:"project,omitempty"`       // authenticate: scope asked for
+	Token        string            `json:"token,omitempty"`         // credential the caller presented
+	SubjectToken string            `json:"subject_token,omitempty"` // token the message is about
+	Children     []*Node           `json:"children,omitempty"`
+
+	from, to *Participant
+	token    *Token // presented
+	subject  *Token // issued, validated, cached
+	parent   *Node
+	caller   string // service name of the calling process, if a service
+	server   string // service name of the server side
+}
+
+// FromP and ToP are the participants of the arrow.
+func (n *Node) FromP() *Participant { return n.from }
+func (n *Node) ToP() *Participant   { return n.to }
+
+// TokenP and SubjectP are the tokens involved, if any.
+func (n *Node) TokenP() *Token   { return n.token }
+func (n *Node) SubjectP() *Token { return n.subject }
+
+// Parent is the request this one was made while serving, or nil.
+func (n *Node) Parent() *Node { return n.parent }
+
+// HTTP returns the HTTP messages of n (nil when not HTTP).
+func (n *Node) HTTP() (*http.Request, *http.Response) {
+	req, _ := n.Ex.Request.(*http.Request)
+	resp, _ := n.Ex.Response.(*http.Response)
+	return req, resp
+}
+
+// Memcache returns the memcache messages of n.
+func (n *Node) Memcache() (*memcache.Request, *memcache.Response) {
+	req, _ := n.Ex.Request.(*memcache.Request)
+	resp, _ := n.Ex.Response.(*memcache.Response)
+	return req, resp
+}
+
+// MySQL returns the MySQL messages of n.
+func (n *Node) MySQL() (*mysql.Request, *mysql.Response) {
+	req, _ := n.Ex.Request.(*mysql.Request)
+	resp, _ := n.Ex.Response.(*mysql.Response)
+	return req, resp
+}
+
+// Model is the correlated story of a capture.
+type Model struct {
+	Participants []*Participant `json:"participants"`
+	Tokens       []*Token       `json:"tokens"`
+	Roots        []*Node        `json:"trees"`
+}
+
+// Walk calls fn for every node, depth first, parents before children.
+func (m *Model) Walk(fn func(n *Node, depth int)) {
+	var walk func(n *Node, d int)
+	walk = func(n *Node, d int) {
+		fn(n, d)
+		for _, c := range n.Children {
+			walk(c, d+1)
+		}
+	}
+	for _, r := range m.Roots {
+		walk(r, 0)
+	}
+}
+
+// Build correlates exs (in any order) into a Model.
+func Build(exs []*decoder.Exchange, opts Options) *Model {
+	b := newBuilder(exs, opts)
+	b.nameServices()
+	b.findTokens()
+	b.findCallers()
+	b.makeNodes()
+	b.linkParents()
+	return b.model()
+}
+
+func sortNodes(ns []*Node) {
+	sort.SliceStable(ns, func(i, j int) bool {
+		if !ns[i].Start.Equal(ns[j].Start) {
+			return ns[i].Start.Before(ns[j].Start)
+		}
+		return ns[i].Ex.Conn.ID < ns[j].Ex.Conn.ID
+	})
+}
+
+// short cuts s to n runes with an ellipsis.
+func short(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,409 @@
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
+)
+
+func (b *builder) participant(name string, kind Kind, addr string) *Participant {
+	p := b.parts[name]
+	if p == nil {
+		p = &Participant{Name: name, Kind: kind, order: len(b.parts)}
+		b.parts[name] = p
+	}
+	if addr != "" {
+		for _, a := range p.Addrs {
+			if a == addr {
+				return p
+			}
+		}
+		p.Addrs = append(p.Addrs, addr)
+	}
+	return p
+}
+
+// callerParticipant is the lifeline of the process on the client side of
+// a connection.
+func (b *builder) callerParticipant(n *Node) *Participant {
+	c := n.Ex.Conn
+	name := b.caller[c.ID]
+	switch {
+	case name == "":
+		if o := b.override(c.Client); o != "" {
+			return b.participant(o, Host, c.Client.Addr().String())
+		}
+		return b.participant(c.Client.Addr().String(), Host, c.Client.Addr().String())
+	case b.isService(name):
+		n.caller = name
+		return b.participant(name, Service, "")
+	default:
+		return b.participant(name, Client, c.Client.Addr().String())
+	}
+}
+
+func (b *builder) isService(name string) bool {
+	if knownServices[name] {
+		return true
+	}
+	for _, s := range b.srvName {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// nodes makes a Node of every exchange, with its participants, role,
+// summary and tokens.
+func (b *builder) makeNodes() {
+	memcached := map[string]bool{}
+	for _, e := range b.exs {
+		if _, ok := e.Request.(*memcache.Request); ok {
+			memcached[e.Conn.Server.String()] = true
+		}
+	}
+	for _, e := range b.exs {
+		n := &Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
+		n.from = b.callerParticipant(n)
+		srv := e.Conn.Server
+		switch req := e.Request.(type) {
+		case *http.Request:
+			n.server = b.srvName[srv]
+			kind := Service
+			if !b.isService(n.server) {
+				kind = Host
+			}
+			n.to = b.participant(n.server, kind, srv.String())
+			b.httpNode(n, req)
+		case *memcache.Request:
+			name := "memcached"
+			if o := b.override(srv); o != "" {
+				name = o
+			} else if len(memcached) > 1 {
+				name += " " + srv.String()
+			}
+			n.to = b.participant(name, Cache, srv.String())
+			b.memcacheNode(n, req)
+		case *mysql.Request:
+			name := "database"
+			if n.caller != "" {
+				name = n.caller + " DB"
+			}
+			if o := b.override(srv); o != "" {
+				name = o
+			}
+			n.to = b.participant(name, DB, srv.String())
+			b.mysqlNode(n, req)
+		default:
+			name := b.override(srv)
+			if name == "" {
+				name = srv.String()
+			}
+			n.to = b.participant(name, Host, srv.String())
+			n.Summary = e.Request.Summary()
+		}
+		n.From, n.To = n.from.Name, n.to.Name
+		if n.token != nil {
+			n.Token = n.token.Fingerprint
+		}
+		if n.subject != nil {
+			n.SubjectToken = n.subject.Fingerprint
+		}
+		b.nodes = append(b.nodes, n)
+	}
+}
+
+func isDiscovery(method, path string) bool {
+	if method != "GET" {
+		return false
+	}
+	p := strings.TrimSuffix(path, "/")
+	switch p {
+	case "", "/v2", "/v2.0", "/v2.1", "/v3", "/identity", "/identity/v3", "/image", "/compute":
+		return true
+	}
+	return false
+}
+
+func (b *builder) httpNode(n *Node, req *http.Request) {
+	resp, _ := n.Ex.Response.(*http.Response)
+	path, _, _ := strings.Cut(req.Target, "?")
+	n.Summary = req.Method + " " + req.Target
+	n.token = b.tokens[req.Header("X-Auth-Token")]
+	n.Role = RoleCall
+	switch {
+	case strings.HasSuffix(path, "/auth/tokens") && req.Method == "POST":
+		n.Role = RoleAuth
+		var ab authBody
+		if json.Unmarshal([]byte(req.Body), &ab) == nil {
+			id := ab.Auth.Identity
+			n.User = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
+			if t := b.tokens[id.Token.ID]; t != nil && n.User == "" {
+				n.User = t.User
+			}
+			var sc struct {
+				Project struct {
+					Name string `json:"name"`
+					ID   string `json:"id"`
+				} `json:"project"`
+				Domain struct {
+					Name string `json:"name"`
+				} `json:"domain"`
+			}
+			if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
+				n.Project = firstOf(sc.Project.Name, sc.Project.ID)
+				if n.Project == "" && sc.Domain.Name != "" {
+					n.Project = "domain " + sc.Domain.Name
+				}
+			}
+		}
+		if resp != nil {
+			n.subject = b.tokens[resp.Header("X-Subject-Token")]
+		}
+	case strings.HasSuffix(path, "/auth/tokens") && (req.Method == "GET" || req.Method == "HEAD"):
+		n.Role = RoleValidate
+		n.subject = b.tokens[req.Header("X-Subject-Token")]
+	case isDiscovery(req.Method, path):
+		n.Role = RoleDiscovery
+	}
+	if resp != nil {
+		n.Status = resp.Status
+		n.Result = resp.Reason
+		n.Error = resp.Status >= 400
+	}
+}
+
+func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
+	resp, _ := n.Ex.Response.(*memcache.Response)
+	switch req.Command {
+	case "get", "gets", "gat", "gats", "mg", "getk", "getq", "getkq":
+		n.Role = RoleCacheGet
+	case "set", "add", "replace", "cas", "ms", "setq", "addq":
+		n.Role = RoleCacheSet
+	default:
+		n.Role = RoleCache
+	}
+	for _, k := range req.Keys {
+		if t := b.cacheToken(k); t != nil {
+			n.subject = t
+			break
+		}
+	}
+	n.Summary = req.Summary()
+	if resp != nil {
+		n.Result = resp.Result
+		n.Error = strings.Contains(resp.Result, "error")
+	}
+}
+
+func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
+	resp, _ := n.Ex.Response.(*mysql.Response)
+	n.Role = RoleQuery
+	if req.Command == "login" {
+		n.Role = RoleLogin
+		n.Summary = fmt.Sprintf("login %s", req.User)
+		if req.Database != "" {
+			n.Summary += "@" + req.Database
+		}
+	} else if req.Query != "" {
+		n.Summary = req.Query
+	} else {
+		n.Summary = req.Command
+	}
+	if resp != nil {
+		n.Result = resp.Result
+		n.Error = resp.Result == "error"
+	}
+}
+
+// parents attaches every node made by a service to the request that
+// service was serving: among the requests in progress on the caller's host
+// when it started, the one whose token it is about wins, then the one whose
+// token it helps validate, then the innermost (latest started).
+func (b *builder) linkParents() {
+	inbound := map[string]*nodeSpan{}
+	for _, n := range b.nodes {
+		if n.Proto == "http" && n.server != "" {
+			if inbound[n.server] == nil {
+				inbound[n.server] = &nodeSpan{}
+			}
+			inbound[n.server].add(n)
+		}
+	}
+	// Tokens a service obtained for itself, to place its authentication
+	// with the validation that uses the token.
+	usedFor := map[*Token][]*Token{} // service token -> tokens it validated
+	for _, n := range b.nodes {
+		if n.Role == RoleValidate && n.token != nil && n.subject != nil {
+			usedFor[n.token] = append(usedFor[n.token], n.subject)
+		}
+	}
+	for _, g := range b.groups() {
+		first := g[0]
+		if first.caller == "" {
+			continue
+		}
+		last := g[len(g)-1]
+		var best *Node
+		bestScore := -1
+		inbound[first.caller].around(first.Start, func(r *Node) {
+			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
+				return
+			}
+			if !r.Start.Before(first.Start) && !(r.Start.Equal(first.Start) && r.Ex.Conn.ID < first.Ex.Conn.ID) {
+				return
+			}
+			score := 0
+			if r.token != nil {
+				for _, n := range g {
+					if n.subject == r.token {
+						score += 100
+						break
+					}
+				}
+				if first.Role == RoleAuth && first.subject != nil {
+					for _, t := range usedFor[first.subject] {
+						if t == r.token {
+							score += 50
+							break
+						}
+					}
+				}
+			}
+			if !r.End.Before(last.End) {
+				score += 10
+			}
+			if score > bestScore || score == bestScore && r.Start.After(best.Start) {
+				best, bestScore = r, score
+			}
+		})
+		if best == nil {
+			continue
+		}
+		for _, n := range g {
+			n.parent = best
+			best.Children = append(best.Children, n)
+		}
+	}
+}
+
+// groups cuts the nodes into units that share one parent: a DB
+// connection's queries from checkout to ROLLBACK/COMMIT (SQLAlchemy's pool
+// hands a connection to one request at a time), every other node alone.
+func (b *builder) groups() [][]*Node {
+	var out [][]*Node
+	open := map[int]int{} // conn ID -> index in out of its open group
+	for _, n := range b.nodes {
+		if n.Proto != "mysql" {
+			out = append(out, []*Node{n})
+			continue
+		}
+		id := n.Ex.Conn.ID
+		i, ok := open[id]
+		if ok && n.Start.Sub(out[i][len(out[i])-1].End) > 200*time.Millisecond {
+			ok = false
+		}
+		if !ok {
+			out = append(out, nil)
+			i = len(out) - 1
+			open[id] = i
+		}
+		out[i] = append(out[i], n)
+		if q := strings.ToUpper(strings.TrimSpace(n.Summary)); q == "ROLLBACK" || q == "COMMIT" {
+			delete(open, id)
+		}
+	}
+	return out
+}
+
+type nodeSpan struct {
+	ns     []*Node
+	maxDur time.Duration
+}
+
+func (s *nodeSpan) add(n *Node) {
+	s.ns = append(s.ns, n)
+	s.maxDur = max(s.maxDur, n.End.Sub(n.Start))
+}
+
+func (s *nodeSpan) around(t time.Time, fn func(*Node)) {
+	if s == nil {
+		return
+	}
+	i := sort.Search(len(s.ns), func(i int) bool { return s.ns[i].Start.After(t) })
+	for j := i - 1; j >= 0; j-- {
+		r := s.ns[j]
+		if t.Sub(r.Start) > s.maxDur {
+			break
+		}
+		if !r.End.Before(t) {
+			fn(r)
+		}
+	}
+}
+
+// model orders participants as a person would draw them (clients, then
+// each service followed by its database, then caches, then the rest) and
+// returns the trees.
+func (b *builder) model() *Model {
+	m := &Model{Tokens: b.order}
+	for _, n := range b.nodes {
+		if n.parent == nil {
+			m.Roots = append(m.Roots, n)
+		}
+		sortNodes(n.Children)
+	}
+	sortNodes(m.Roots)
+	first := map[*Participant]int{}
+	i := 0
+	m.Walk(func(n *Node, _ int) {
+		for _, p := range []*Participant{n.from, n.to} {
+			if _, ok := first[p]; !ok {
+				first[p] = i
+				i++
+			}
+		}
+	})
+	rank := func(p *Participant) (int, int) {
+		switch p.Kind {
+		case Client:
+			return 0, first[p]
+		case Service:
+			return 1, first[p]
+		case DB:
+			// right after its service
+			if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; s != nil && s != p {
+				return 1, first[s]
+			}
+			return 3, first[p]
+		case Cache:
+			return 2, first[p]
+		}
+		return 4, first[p]
+	}
+	for _, p := range b.parts {
+		if _, ok := first[p]; ok {
+			m.Participants = append(m.Participants, p)
+		}
+	}
+	sort.SliceStable(m.Participants, func(i, j int) bool {
+		a, b := m.Participants[i], m.Participants[j]
+		ra, fa := rank(a)
+		rb, fb := rank(b)
+		if ra != rb {
+			return ra < rb
+		}
+		if fa != fb {
+			return fa < fb
+		}
+		return a.Kind != DB && b.Kind == DB
+	})
+	return m
+}

@@ -1,0 +1,173 @@
+package flow
+
+import (
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
+)
+
+// serviceTables are tables only one service's schema has, to tell whose a
+// pooled DB connection is when its login was not captured.
+var serviceTables = map[string]string{
+	"local_user": "keystone", "password": "keystone", "assignment": "keystone", "role": "keystone",
+	"implied_role": "keystone", "project": "keystone", "project_tag": "keystone", "revocation_event": "keystone",
+	"endpoint": "keystone", "service": "keystone", "region": "keystone", "federated_user": "keystone",
+	"nonlocal_user": "keystone", "user_option": "keystone", "system_assignment": "keystone",
+	"application_credential": "keystone", "access_rule": "keystone", "credential": "keystone",
+	"id_mapping": "keystone", "trust": "keystone", "expiring_user_group_membership": "keystone",
+	"user_group_membership": "keystone", "project_endpoint": "keystone", "registered_limit": "keystone",
+	"images": "glance", "image_properties": "glance", "image_locations": "glance", "image_members": "glance",
+	"image_tags": "glance", "metadef_namespaces": "glance", "metadef_objects": "glance", "tasks": "glance",
+	"task_info": "glance", "node_reference": "glance", "cached_images": "glance",
+	"instances": "nova", "compute_nodes": "nova", "instance_extra": "nova", "block_device_mapping": "nova",
+	"networks": "neutron", "ports": "neutron", "subnets": "neutron", "routers": "neutron",
+	"volumes": "cinder", "snapshots": "cinder", "resource_providers": "placement", "allocations": "placement",
+}
+
+var tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
+
+func queryService(q string) string {
+	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {
+		if s := serviceTables[strings.ToLower(m[1])]; s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// callers decides which process is on the client side of each connection:
+// a service (by User-Agent, the token it presents, its DB login, the
+// tables it queries) or an outside client; what is learned about a
+// connection holds for all its exchanges. Connections still unknown are
+// attributed by time nesting inside requests served on the same host.
+func (b *builder) findCallers() {
+	votes := map[int]map[string]int{}
+	vote := func(id int, s string, n int) {
+		if s == "" {
+			return
+		}
+		if votes[id] == nil {
+			votes[id] = map[string]int{}
+		}
+		votes[id][s] += n
+	}
+	for _, e := range b.exs {
+		id := e.Conn.ID
+		switch req := e.Request.(type) {
+		case *http.Request:
+			ua := req.Header("User-Agent")
+			if s := uaService(ua); s != "" {
+				vote(id, s, 100)
+			} else if c := clientLabel(ua); c != "" && !b.hosts[e.Conn.Client.Addr()] {
+				vote(id, c, 100)
+			} else if c != "" {
+				vote(id, c, 10)
+			}
+			if t := b.tokens[req.Header("X-Auth-Token")]; t != nil && knownServices[t.User] {
+				vote(id, t.User, 50)
+			}
+		case *mysql.Request:
+			if req.UserKnown && knownServices[req.User] {
+				vote(id, req.User, 100)
+			} else if knownServices[req.Database] {
+				vote(id, req.Database, 80)
+			}
+			vote(id, queryService(req.Query), 1)
+		}
+	}
+	// Nesting: what a service does while serving a request happens inside
+	// that request, on the same host.
+	inb := b.inboundByHost()
+	for _, e := range b.exs {
+		id := e.Conn.ID
+		if v := votes[id]; v != nil && maxVote(v) >= 50 {
+			continue
+		}
+		inb[e.Conn.Client.Addr()].around(e.Start(), func(r *decoder.Exchange) {
+			if r.Conn.ID == id {
+				return
+			}
+			w := 1
+			if mreq, ok := e.Request.(*memcache.Request); ok {
+				if rq, ok := r.Request.(*http.Request); ok {
+					for _, k := range mreq.Keys {
+						if t := b.cacheToken(k); t != nil && t.Value == rq.Header("X-Auth-Token") {
+							w = 20
+						}
+					}
+				}
+			}
+			vote(id, b.srvName[r.Conn.Server], w)
+		})
+	}
+	for id, v := range votes {
+		best, name := 0, ""
+		for s, n := range v {
+			if n > best || n == best && s < name {
+				best, name = n, s
+			}
+		}
+		b.caller[id] = name
+	}
+}
+
+func maxVote(v map[string]int) int {
+	m := 0
+	for _, n := range v {
+		m = max(m, n)
+	}
+	return m
+}
+
+// span is a list of exchanges sorted by start, for "which of these were in
+// progress at time t" queries.
+type span struct {
+	exs    []*decoder.Exchange
+	maxDur time.Duration
+}
+
+// around calls fn for each exchange that started at or before t and had
+// not ended before t.
+func (s *span) around(t time.Time, fn func(*decoder.Exchange)) {
+	if s == nil {
+		return
+	}
+	i := sort.Search(len(s.exs), func(i int) bool { return s.exs[i].Start().After(t) })
+	for j := i - 1; j >= 0; j-- {
+		r := s.exs[j]
+		if t.Sub(r.Start()) > s.maxDur {
+			break
+		}
+		if !r.End().Before(t) {
+			fn(r)
+		}
+	}
+}
+
+func (s *span) add(e *decoder.Exchange) {
+	s.exs = append(s.exs, e)
+	s.maxDur = max(s.maxDur, e.End().Sub(e.Start()))
+}
+
+// inboundByHost lists the HTTP exchanges served at each address, by start.
+func (b *builder) inboundByHost() map[netip.Addr]*span {
+	m := map[netip.Addr]*span{}
+	for _, e := range b.exs {
+		if _, ok := e.Request.(*http.Request); !ok {
+			continue
+		}
+		a := e.Conn.Server.Addr()
+		if m[a] == nil {
+			m[a] = &span{}
+		}
+		m[a].add(e)
+	}
+	return m
+}

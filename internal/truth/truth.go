@@ -1,0 +1,122 @@
+// Package truth reads the tshark ground-truth TSVs of testdata/truth (see
+// testdata/README.md) for tests that compare flowmap with Wireshark.
+package truth
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Row is one tshark row: field name -> value.
+type Row map[string]string
+
+// Time is frame.time_epoch in seconds.
+func (r Row) Time() float64 {
+	f, _ := strconv.ParseFloat(r["frame.time_epoch"], 64)
+	return f
+}
+
+// Load reads a TSV written with `tshark -T fields -E header=y`, sorted by
+// capture time (frames of merged captures are not in time order).
+func Load(path string) ([]Row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	var head []string
+	var rows []Row
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if head == nil {
+			head = cols
+			continue
+		}
+		r := Row{}
+		for i, h := range head {
+			if i < len(cols) {
+				r[h] = cols[i]
+			}
+		}
+		rows = append(rows, r)
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time() < rows[j].Time() })
+	return rows, sc.Err()
+}
+
+// Root is the repository's top directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Captures lists the capture names (without .pcapng) in testdata/captures.
+func Captures() []string {
+	m, _ := filepath.Glob(filepath.Join(Root(), "testdata", "captures", "*.pcapng"))
+	var out []string
+	for _, p := range m {
+		out = append(out, strings.TrimSuffix(filepath.Base(p), ".pcapng"))
+	}
+	return out
+}
+
+// Capture is the path of a testdata capture.
+func Capture(name string) string {
+	return filepath.Join(Root(), "testdata", "captures", name+".pcapng")
+}
+
+// File is the path of a truth file for capture name and protocol.
+func File(name, proto string) string {
+	return filepath.Join(Root(), "testdata", "truth", name+"."+proto+".tsv")
+}
+
+// Shared is the path of a file in ../shared/captures, or "" when absent.
+func Shared(name string) string {
+	p := filepath.Join(Root(), "..", "shared", "captures", name)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// SharedTruth is the path of a truth file in ../shared/captures/truth.
+func SharedTruth(name, proto string) string {
+	return filepath.Join(Root(), "..", "shared", "captures", "truth", name+"."+proto+".tsv")
+}
+
+// HTTPCall is a request line with the status of its response ("" when none).
+type HTTPCall struct {
+	Method, Target, Status string
+}
+
+// HTTP returns the requests of an http truth file in the order they
+// completed, each with the status of the response paired by TCP stream and
+// order (tshark often leaves http.response_in empty for close-delimited
+// responses).
+func HTTP(path string) ([]HTTPCall, error) {
+	rows, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var calls []HTTPCall
+	pending := map[string][]int{} // tcp.stream -> indexes of unanswered requests
+	for _, r := range rows {
+		st := r["tcp.stream"]
+		if m := r["http.request.method"]; m != "" {
+			calls = append(calls, HTTPCall{Method: m, Target: r["http.request.uri"]})
+			pending[st] = append(pending[st], len(calls)-1)
+		}
+		if c := r["http.response.code"]; c != "" && len(pending[st]) > 0 {
+			calls[pending[st][0]].Status = c
+			pending[st] = pending[st][1:]
+		}
+	}
+	return calls, nil
+}

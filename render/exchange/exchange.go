@@ -1,0 +1,191 @@
+// Package exchange writes decoded exchanges as they come out of the decoders,
+// before any correlation: JSON Lines (the stable machine contract of
+// `flowmap decode --format jsonl`) and a table a person can scan.
+package exchange
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+// Envelope is one line of JSONL output. Field names are a contract: add
+// fields, never rename or remove them.
+type Envelope struct {
+	Proto         string          `json:"proto"`
+	Conn          int             `json:"conn"`
+	Iface         string          `json:"iface"`
+	Client        string          `json:"client"`
+	Server        string          `json:"server"`
+	Start         string          `json:"start"`
+	End           string          `json:"end"`
+	RequestEnd    string          `json:"request_end,omitempty"`
+	ResponseStart string          `json:"response_start,omitempty"`
+	Request       decoder.Message `json:"request"`
+	Response      decoder.Message `json:"response"`
+	Truncated     bool            `json:"truncated"`
+	Notes         []string        `json:"notes,omitempty"`
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Redact returns the messages of e with credentials replaced by their
+// fingerprints, unless show is set.
+func Redact(m decoder.Message, show bool) decoder.Message {
+	if m == nil || show {
+		return m
+	}
+	return m.Redacted()
+}
+
+// NewEnvelope builds the JSONL record of e.
+func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
+	env := &Envelope{
+		Proto:         e.Proto,
+		Start:         stamp(e.Start()),
+		End:           stamp(e.End()),
+		RequestEnd:    stamp(e.ReqEnd),
+		ResponseStart: stamp(e.RespStart),
+		Request:       Redact(e.Request, showSecrets),
+		Response:      Redact(e.Response, showSecrets),
+		Truncated:     e.Truncated,
+		Notes:         e.Notes,
+	}
+	if c := e.Conn; c != nil {
+		env.Conn, env.Iface, env.Client, env.Server = c.ID, c.Iface, c.Client.String(), c.Server.String()
+	}
+	return env
+}
+
+// JSONL writes one JSON object per exchange.
+type JSONL struct {
+	enc         *json.Encoder
+	ShowSecrets bool
+}
+
+// NewJSONL returns a JSONL writer on w.
+func NewJSONL(w io.Writer, showSecrets bool) *JSONL {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &JSONL{enc: enc, ShowSecrets: showSecrets}
+}
+
+// Write writes e.
+func (j *JSONL) Write(e *decoder.Exchange) error {
+	return j.enc.Encode(NewEnvelope(e, j.ShowSecrets))
+}
+
+// Table writes aligned, optionally coloured rows. Times are relative to
+// Origin (the first packet).
+type Table struct {
+	w           *bufio.Writer
+	Origin      time.Time
+	ShowSecrets bool
+	header      bool
+}
+
+// NewTable returns a table writer on w.
+func NewTable(w io.Writer, origin time.Time, showSecrets bool) *Table {
+	return &Table{w: bufio.NewWriter(w), Origin: origin, ShowSecrets: showSecrets}
+}
+
+var (
+	dim    = color.New(color.Faint)
+	bad    = color.New(color.FgRed, color.Bold)
+	warn   = color.New(color.FgYellow)
+	good   = color.New(color.FgGreen)
+	protoC = map[string]*color.Color{
+		"http":     color.New(color.FgCyan),
+		"memcache": color.New(color.FgMagenta),
+		"mysql":    color.New(color.FgBlue),
+	}
+)
+
+// Write writes one row for e.
+func (t *Table) Write(e *decoder.Exchange) error {
+	if !t.header {
+		t.header = true
+		fmt.Fprintf(t.w, "%9s  %-6s %-45s %-8s %-60s %s\n", "TIME", "IFACE", "CLIENT → SERVER", "PROTO", "REQUEST", "RESPONSE  DURATION")
+	}
+	rel := e.Start().Sub(t.Origin).Seconds()
+	req := Redact(e.Request, t.ShowSecrets)
+	resp := Redact(e.Response, t.ShowSecrets)
+	sum := "-"
+	if req != nil {
+		sum = oneLine(req.Summary(), 60)
+	}
+	status, sc := "(no response)", warn
+	if resp != nil {
+		status, sc = resp.Summary(), statusColour(resp.Summary())
+	}
+	dur := ""
+	if !e.RespEnd.IsZero() {
+		dur = fmtDur(e.End().Sub(e.Start()))
+	}
+	conn := "-"
+	iface := "-"
+	if c := e.Conn; c != nil {
+		conn = c.Client.String() + " → " + c.Server.String()
+		if c.Iface != "" {
+			iface = c.Iface
+		}
+	}
+	pc := protoC[e.Proto]
+	if pc == nil {
+		pc = dim
+	}
+	fmt.Fprintf(t.w, "%9.3f  %-6s %-45s %s %-60s %s %s", rel, iface, conn, pc.Sprintf("%-8s", e.Proto), sum, sc.Sprint(oneLine(status, 40)), dim.Sprint(dur))
+	if e.Truncated {
+		fmt.Fprint(t.w, " ", warn.Sprint("[truncated]"))
+	}
+	_, err := fmt.Fprintln(t.w)
+	return err
+}
+
+// Flush writes buffered rows.
+func (t *Table) Flush() error { return t.w.Flush() }
+
+func statusColour(s string) *color.Color {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return dim
+	}
+	switch {
+	case f[0] >= "400" && f[0] <= "599" && len(f[0]) == 3, strings.HasPrefix(f[0], "error"), f[0] == "miss":
+		return bad
+	case strings.HasPrefix(f[0], "2"), f[0] == "hit", f[0] == "ok", f[0] == "STORED", f[0] == "stored":
+		return good
+	}
+	return color.New()
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
