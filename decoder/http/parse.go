@@ -278,3 +278,21 @@ func finalChunked(te string) bool {
 	}
 	return strings.EqualFold(last, "chunked")
 }
+
+// transferCoded reports whether a transfer coding other than chunked (gzip,
+// deflate, ...) applies to the body: its bytes are then not text.
+func transferCoded(headers [][2]string) bool {
+	for _, h := range headers {
+		if !strings.EqualFold(h[0], "Transfer-Encoding") {
+			continue
+		}
+		for _, c := range strings.Split(h[1], ",") {
+			c, _, _ = strings.Cut(c, ";")
+			c = strings.Trim(c, " \t")
+			if c != "" && !strings.EqualFold(c, "chunked") && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -571,8 +571,8 @@ func (d *stream) headersDone(s *side, t time.Time) {
 	}
 	if d.maxBody <= 0 {
 		m.keep = -1
-	} else if ce := headerValue(m.headers, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		m.keep = -1
+	} else if ce := headerValue(m.headers, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") || transferCoded(m.headers) {
+		m.keep = -1 // compressed: not text
 	} else if ct := headerValue(m.headers, "Content-Type"); ct != "" {
 		if textual(ct) {
 			m.keep = 1
@@ -858,26 +858,25 @@ func (d *stream) flush() {
 	}
 }
 
-// forceEmit emits the oldest exchange to keep the queue bounded. A
-// response still being parsed for it moves to a new response-only
-// exchange, so that nothing emitted is modified afterwards.
+// forceEmit emits the oldest exchange, without its response, to keep the
+// queue bounded. A response still being parsed for it is followed to its
+// end (for framing) but no longer recorded: nothing emitted is modified
+// afterwards, and exchanges stay in order.
 func (d *stream) forceEmit() {
 	e := d.queue[0]
 	d.queue[0] = nil
 	d.queue = d.queue[1:]
-	e.note("emitted before completion: more than %d exchanges pending", maxQueue)
 	e.x.Truncated = true
+	e.note("emitted before its response: more than %d exchanges pending", maxQueue)
 	rs := &d.sides[decoder.ServerToClient]
-	if e.respBegun && !e.respDone && (rs.m != nil && rs.m.ex == e || rs.next == e) {
-		ne := &exchange{reqDone: true, respBegun: true, method: e.method, interim: e.interim, iversion: e.iversion}
-		ne.x.ReqStart, ne.x.RespStart = e.x.RespStart, e.x.RespStart
-		ne.note("response without request (request emitted early)")
+	if rs.m != nil && rs.m.ex == e || rs.next == e {
+		e.note("response in progress not recorded")
+		detached := &exchange{method: e.method, reqDone: true, respBegun: true}
 		if rs.m != nil && rs.m.ex == e {
-			rs.m.ex = ne
+			rs.m.ex = detached
 		} else {
-			rs.next = ne
+			rs.next = detached
 		}
-		d.queue = append([]*exchange{ne}, d.queue...)
 	}
 	d.send(e)
 }

@@ -1,0 +1,243 @@
+package http
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+func fp(s string) string { return decoder.Fingerprint(s) }
+
+func TestRedactHeaders(t *testing.T) {
+	cases := []struct {
+		name, header, value, want string
+	}{
+		{"x-auth-token", "X-Auth-Token", "gAAAAABtoken", fp("gAAAAABtoken")},
+		{"x-subject-token-lower", "x-subject-token", "gAAAAABsubj", fp("gAAAAABsubj")},
+		{"x-service-token", "X-Service-Token", "svc", fp("svc")},
+		{"authorization-bearer", "Authorization", "Bearer abc.def", "Bearer " + fp("abc.def")},
+		{"authorization-basic", "authorization", "Basic YWRtaW46cGFzc3dvcmQ=", "Basic " + fp("YWRtaW46cGFzc3dvcmQ=")},
+		{"authorization-no-scheme", "Authorization", "opaque", fp("opaque")},
+		{"proxy-authorization", "Proxy-Authorization", "Basic xyz", "Basic " + fp("xyz")},
+		{"cookie", "Cookie", "session=s3cr3t; theme=dark", "session=" + fp("s3cr3t") + "; theme=" + fp("dark")},
+		{"set-cookie", "Set-Cookie", "session=s3cr3t; Path=/; HttpOnly", "session=" + fp("s3cr3t") + "; Path=/; HttpOnly"},
+		{"empty-token", "X-Auth-Token", "", ""},
+		{"not-secret", "Content-Type", "application/json", "application/json"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := [][2]string{{"Host", "controller"}, {tc.header, tc.value}}
+			keep := append([][2]string(nil), orig...)
+			r := &Request{Method: "GET", Target: "/", Headers: orig}
+			red := r.Redacted().(*Request)
+			if got := red.Headers[1][1]; got != tc.want {
+				t.Errorf("%s: %q, want %q", tc.header, got, tc.want)
+			}
+			if !reflect.DeepEqual(orig, keep) {
+				t.Errorf("original headers modified")
+			}
+			if changed := tc.want != tc.value; changed == (red == r) {
+				t.Errorf("Redacted returned the receiver: %v, changed: %v", red == r, changed)
+			}
+		})
+	}
+}
+
+func TestRedactBody(t *testing.T) {
+	cases := []struct {
+		name, ct, body, want string
+	}{
+		{
+			name: "keystone-password",
+			ct:   "application/json",
+			body: `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "GLANCE_PASS", "domain": {"name": "Default"}}}}}}`,
+			want: `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "` + fp("GLANCE_PASS") + `", "domain": {"name": "Default"}}}}}}`,
+		},
+		{
+			name: "keystone-token-method",
+			ct:   "application/json",
+			body: `{"auth":{"identity":{"methods":["token"],"token":{"id":"gAAAAABxyz"}},"scope":{"project":{"id":"p1"}}}}`,
+			want: `{"auth":{"identity":{"methods":["token"],"token":{"id":"` + fp("gAAAAABxyz") + `"}},"scope":{"project":{"id":"p1"}}}}`,
+		},
+		{
+			name: "application-credential",
+			ct:   "application/json",
+			body: `{"auth":{"identity":{"methods":["application_credential"],"application_credential":{"id":"ac1","secret":"s3"}}}}`,
+			want: `{"auth":{"identity":{"methods":["application_credential"],"application_credential":{"id":"ac1","secret":"` + fp("s3") + `"}}}}`,
+		},
+		{
+			name: "escaped-value",
+			ct:   "application/json",
+			body: `{"password" : "a\"b\u0041"}`,
+			want: `{"password" : "` + fp(`a"bA`) + `"}`,
+		},
+		{
+			name: "token-response-untouched",
+			ct:   "application/json",
+			body: `{"token": {"methods": ["password"], "user": {"id": "u1", "name": "admin"}, "audit_ids": ["x"]}}`,
+			want: `{"token": {"methods": ["password"], "user": {"id": "u1", "name": "admin"}, "audit_ids": ["x"]}}`,
+		},
+		{
+			name: "truncated-json",
+			ct:   "application/json",
+			body: `{"auth": {"identity": {"password": {"user": {"password": "passw`,
+			want: `{"auth": {"identity": {"password": {"user": {"password": "` + fp("passw") + `"`,
+		},
+		{
+			name: "invalid-json-with-password",
+			ct:   "text/plain",
+			body: `password: x, {"password": "hunter2", oops}`,
+			want: `password: x, {"password": "` + fp("hunter2") + `", oops}`,
+		},
+		{
+			name: "password-null",
+			ct:   "application/json",
+			body: `{"password": null, "name": "n"}`,
+			want: `{"password": null, "name": "n"}`,
+		},
+		{
+			name: "form",
+			ct:   "application/x-www-form-urlencoded",
+			body: "username=admin&password=p%40ss&x=1",
+			want: "username=admin&password=" + fp("p@ss") + "&x=1",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Request{Method: "POST", Target: "/v3/auth/tokens", Headers: [][2]string{{"Content-Type", tc.ct}}, Body: tc.body}
+			red := r.Redacted().(*Request)
+			if red.Body != tc.want {
+				t.Errorf("got  %s\nwant %s", red.Body, tc.want)
+			}
+			if r.Body != tc.body {
+				t.Errorf("original body modified")
+			}
+			if json.Valid([]byte(tc.body)) && !json.Valid([]byte(red.Body)) {
+				t.Errorf("redaction broke valid JSON")
+			}
+		})
+	}
+}
+
+func TestRedactResponseInterim(t *testing.T) {
+	r := &Response{Status: 200, Headers: [][2]string{{"X-Subject-Token", "tok"}},
+		Interim: []Interim{{Status: 100, Headers: [][2]string{{"Set-Cookie", "a=b"}}}}}
+	red := r.Redacted().(*Response)
+	if red.Headers[0][1] != fp("tok") || red.Interim[0].Headers[0][1] != "a="+fp("b") {
+		t.Errorf("redacted %q %+v", red.Headers, red.Interim)
+	}
+	if r.Headers[0][1] != "tok" || r.Interim[0].Headers[0][1] != "a=b" {
+		t.Errorf("original modified")
+	}
+	plain := &Response{Status: 204}
+	if plain.Redacted() != decoder.Message(plain) {
+		t.Errorf("a response without secrets should be returned as is")
+	}
+}
+
+func TestSniff(t *testing.T) {
+	syn := &decoder.Conn{SawSYN: true}
+	mid := &decoder.Conn{SawSYN: false}
+	cases := []struct {
+		name  string
+		conn  *decoder.Conn
+		dir   decoder.Dir
+		first string
+		want  decoder.Verdict
+	}{
+		{"get", syn, decoder.ClientToServer, "GET /v3 HTTP/1.1\r\n", decoder.Yes},
+		{"post-short", syn, decoder.ClientToServer, "POST ", decoder.Yes},
+		{"patch", syn, decoder.ClientToServer, "PATCH /v2/images/x HTTP/1.1", decoder.Yes},
+		{"method-prefix", syn, decoder.ClientToServer, "DEL", decoder.NeedMore},
+		{"empty", syn, decoder.ClientToServer, "", decoder.NeedMore},
+		{"memcache-get", syn, decoder.ClientToServer, "get tokens/abc\r\n", decoder.No},
+		{"memcache-set", syn, decoder.ClientToServer, "set tokens/abc 0 300 1980\r\n", decoder.No},
+		{"mysql-greeting", syn, decoder.ServerToClient, "\x5b\x00\x00\x00\x0a5.5.5-10.11.19-MariaDB", decoder.No},
+		{"tls", syn, decoder.ClientToServer, "\x16\x03\x01\x02\x00", decoder.No},
+		{"status", syn, decoder.ServerToClient, "HTTP/1.1 201 CREATED\r\n", decoder.Yes},
+		{"status-prefix", syn, decoder.ServerToClient, "HTTP/", decoder.NeedMore},
+		{"http2", syn, decoder.ServerToClient, "HTTP/2 200\r\n", decoder.No},
+		{"mid-stream-request", mid, decoder.ClientToServer, "xyz\"}\r\nGET / HTTP/1.1\r\n", decoder.Yes},
+		{"mid-stream-response", mid, decoder.ServerToClient, "\x00\x01\nHTTP/1.1 200 OK\r\n", decoder.Yes},
+		{"mid-stream-body", mid, decoder.ServerToClient, "\x00\x01\x02binary", decoder.NeedMore},
+		{"mid-stream-long-body", mid, decoder.ServerToClient, strings.Repeat("\x00", sniffWindow), decoder.No},
+	}
+	p := NewProtocol(Options{})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.Sniff(tc.conn, tc.dir, []byte(tc.first)); got != tc.want {
+				t.Errorf("Sniff(%q) = %v, want %v", tc.first, got, tc.want)
+			}
+		})
+	}
+	if p.Name != "http" || !p.Port(5000) || !p.Port(9292) || p.Port(443) || p.Port(11211) || p.Port(3306) {
+		t.Errorf("Name %q or Port wrong", p.Name)
+	}
+	if d := p.New(syn, func(*decoder.Exchange) {}); d == nil {
+		t.Errorf("New returned nil")
+	}
+}
+
+// TestSniffRealBytes: the first bytes of every real connection are
+// recognised from either side.
+func TestSniffRealBytes(t *testing.T) {
+	for _, fc := range fixtures {
+		fx := loadFixture(t, fixtureName(fc.capture, fc.stream))
+		for _, dir := range []decoder.Dir{decoder.ClientToServer, decoder.ServerToClient} {
+			b := fx.bytes(dir)
+			if len(b) > 4096 {
+				b = b[:4096]
+			}
+			if v := Sniff(&fx.conn, dir, b); v != decoder.Yes {
+				t.Errorf("%s %v: %v", fx.name, dir, v)
+			}
+		}
+	}
+}
+
+func fixtureName(capture string, stream int) string {
+	return capture + "." + strconv.Itoa(stream)
+}
+
+// TestPending: the start of the oldest exchange begun and not emitted.
+func TestPending(t *testing.T) {
+	var col collector
+	d := New(&decoder.Conn{SawSYN: true}, col.emit, Options{})
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	if !d.Pending().IsZero() {
+		t.Fatal("not idle at start")
+	}
+	d.Data(decoder.ClientToServer, []byte("GET /a HT"), at(1))
+	if got := d.Pending(); !got.Equal(at(1)) {
+		t.Errorf("partial request line: Pending %v", got)
+	}
+	d.Data(decoder.ClientToServer, []byte("TP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), at(2))
+	if got := d.Pending(); !got.Equal(at(1)) {
+		t.Errorf("two requests: Pending %v, want first start", got)
+	}
+	d.Data(decoder.ServerToClient, []byte(ok200), at(3))
+	if len(col.out) != 1 || !d.Pending().Equal(at(2)) {
+		t.Errorf("after first response: %d emitted, Pending %v", len(col.out), d.Pending())
+	}
+	d.Data(decoder.ServerToClient, []byte(ok200), at(4))
+	if len(col.out) != 2 || !d.Pending().IsZero() {
+		t.Errorf("idle: %d emitted, Pending %v", len(col.out), d.Pending())
+	}
+	e := col.out[0]
+	if !e.ReqStart.Equal(at(1)) || !e.ReqEnd.Equal(at(2)) || !e.RespStart.Equal(at(3)) || !e.RespEnd.Equal(at(3)) {
+		t.Errorf("times %v %v %v %v", e.ReqStart, e.ReqEnd, e.RespStart, e.RespEnd)
+	}
+	// Calls after Close are ignored.
+	d.Close(at(5))
+	d.Data(decoder.ClientToServer, []byte(okGet), at(6))
+	d.Close(at(7))
+	if len(col.out) != 2 || !d.Pending().IsZero() {
+		t.Errorf("after Close: %d emitted", len(col.out))
+	}
+}
