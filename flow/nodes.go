@@ -245,12 +245,19 @@ func (b *builder) linkParents() {
 			usedFor[n.token] = append(usedFor[n.token], n.subject)
 		}
 	}
+	// A pooled DB connection serves one request at a time, and a thread
+	// that gives its connection back and asks again gets the same one:
+	// consecutive checkouts on a connection stay with the request they
+	// served while it is still in progress.
+	lastParent := map[int]*Node{}
+	bound := map[*Node]int{} // request -> DB connections serving it
 	for _, g := range b.groups() {
 		first := g[0]
 		if first.caller == "" {
 			continue
 		}
 		last := g[len(g)-1]
+		sticky := lastParent[first.Ex.Conn.ID]
 		var best *Node
 		bestScore := -1
 		inbound[first.caller].around(first.Start, func(r *Node) {
@@ -280,18 +287,40 @@ func (b *builder) linkParents() {
 			if !r.End.Before(last.End) {
 				score += 10
 			}
-			if score > bestScore || score == bestScore && r.Start.After(best.Start) {
+			if r == sticky {
+				score += 20
+			} else if first.Proto == "mysql" {
+				// Each request in progress holds one pooled connection at a
+				// time: prefer a request no other connection is serving.
+				score -= 5 * bound[r]
+			}
+			if score > bestScore || score == bestScore && closer(r, best, first, last) {
 				best, bestScore = r, score
 			}
 		})
 		if best == nil {
 			continue
 		}
+		if first.Proto == "mysql" {
+			if sticky != nil && sticky != best {
+				bound[sticky]--
+			}
+			if sticky != best {
+				bound[best]++
+			}
+			lastParent[first.Ex.Conn.ID] = best
+		}
 		for _, n := range g {
 			n.parent = best
 			best.Children = append(best.Children, n)
 		}
 	}
+}
+
+// closer reports whether request r is a better home than best for the
+// group first..last, other evidence being equal: the request, the one that started last.
+func closer(r, best, first, last *Node) bool {
+	return r.Start.After(best.Start)
 }
 
 // groups cuts the nodes into units that share one parent: a DB

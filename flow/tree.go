@@ -79,7 +79,8 @@ func (b *builder) findCallers() {
 			} else if knownServices[req.Database] {
 				vote(id, req.Database, 80)
 			}
-			vote(id, queryService(req.Query), 1)
+			// A table only one service has is as good as a login.
+			vote(id, queryService(req.Query), 30)
 		}
 	}
 	// Nesting: what a service does while serving a request happens inside
@@ -90,11 +91,22 @@ func (b *builder) findCallers() {
 		if v := votes[id]; v != nil && maxVote(v) >= 50 {
 			continue
 		}
+		hreq, isHTTP := e.Request.(*http.Request)
+		target := b.srvName[e.Conn.Server]
 		inb[e.Conn.Client.Addr()].around(e.Start(), func(r *decoder.Exchange) {
 			if r.Conn.ID == id {
 				return
 			}
+			s := b.srvName[r.Conn.Server]
+			if isHTTP && s == target {
+				return // services do not call themselves over HTTP
+			}
 			w := 1
+			if rq, ok := r.Request.(*http.Request); ok && isHTTP {
+				if sub := hreq.Header("X-Subject-Token"); sub != "" && sub == rq.Header("X-Auth-Token") {
+					w = 20 // validating the token of the request it serves
+				}
+			}
 			if mreq, ok := e.Request.(*memcache.Request); ok {
 				if rq, ok := r.Request.(*http.Request); ok {
 					for _, k := range mreq.Keys {
@@ -104,7 +116,7 @@ func (b *builder) findCallers() {
 					}
 				}
 			}
-			vote(id, b.srvName[r.Conn.Server], w)
+			vote(id, s, w)
 		})
 	}
 	for id, v := range votes {
