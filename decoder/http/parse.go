@@ -296,3 +296,43 @@ func transferCoded(headers [][2]string) bool {
 	}
 	return false
 }
+
+// headerName returns name as a string, without allocating for the names
+// the lab traffic uses on every message (spelled exactly as sent).
+func headerName(name []byte) string {
+	switch string(name) {
+	case "Host":
+		return "Host"
+	case "User-Agent":
+		return "User-Agent"
+	case "Accept":
+		return "Accept"
+	case "Accept-Encoding":
+		return "Accept-Encoding"
+	case "Connection":
+		return "Connection"
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Transfer-Encoding":
+		return "Transfer-Encoding"
+	case "Date":
+		return "Date"
+	case "Vary":
+		return "Vary"
+	case "Location":
+		return "Location"
+	case "X-Auth-Token":
+		return "X-Auth-Token"
+	case "X-Subject-Token":
+		return "X-Subject-Token"
+	case "x-openstack-request-id":
+		return "x-openstack-request-id"
+	case "X-Openstack-Request-Id":
+		return "X-Openstack-Request-Id"
+	case "OpenStack-Identity-Access-Rules":
+		return "OpenStack-Identity-Access-Rules"
+	}
+	return string(name)
+}

@@ -415,8 +415,13 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 				d.forceEmit()
 			}
 			// Capture began after the request, or its bytes were lost.
+			// Its start is the response's, or that of a request line
+			// still incomplete (exchanges leave in start order).
 			e = &exchange{reqDone: true}
 			e.x.ReqStart = lt
+			if p := d.sides[decoder.ClientToServer].partialStart(); !p.IsZero() && p.Before(lt) {
+				e.x.ReqStart = p
+			}
 			e.note("response without request")
 			d.queue = append(d.queue, e)
 		}
@@ -481,7 +486,10 @@ func (d *stream) headerLine(s *side, line []byte, bare bool, t time.Time) {
 		d.fail(s, t, true, "%v: more than %d", ErrTooManyHeaders, maxHeaders)
 		return
 	}
-	*list = append(*list, [2]string{string(name), string(bytes.Trim(value, " \t"))})
+	if *list == nil {
+		*list = make([][2]string, 0, 16)
+	}
+	*list = append(*list, [2]string{headerName(name), string(bytes.Trim(value, " \t"))})
 }
 
 // bodyKind is how a message's body is delimited.
@@ -833,12 +841,20 @@ func (d *stream) Pending() time.Time {
 		p = d.queue[0].x.ReqStart
 	}
 	for i := range d.sides {
-		s := &d.sides[i]
-		if s.st == stStart && len(s.buf) > 0 && (p.IsZero() || s.bufT.Before(p)) {
-			p = s.bufT
+		if b := d.sides[i].partialStart(); !b.IsZero() && (p.IsZero() || b.Before(p)) {
+			p = b
 		}
 	}
 	return p
+}
+
+// partialStart is the capture time of a start line (or a candidate for
+// one) begun but not complete, or zero.
+func (s *side) partialStart() time.Time {
+	if len(s.buf) > 0 && (s.st == stStart || s.st == stResync) {
+		return s.bufT
+	}
+	return time.Time{}
 }
 
 // flush emits the exchanges at the head of the queue that are complete,
