@@ -77,6 +77,9 @@ type side struct {
 	keepMax  int
 	keepOff  bool // a gap fell inside the block: keep nothing more
 	badTrail bool
+	last     byte  // last byte of the block read
+	dataPos  int64 // stream offset of the block's first byte
+	next     int64 // stream offset after the line or header being handled
 
 	lineStart bool // resync: the next byte starts a line
 	midStream bool // resyncing because the capture started mid-connection
@@ -226,6 +229,7 @@ func (d *stream) feedLine(s *side, data []byte, t time.Time) int {
 		s.buf = append(s.buf, line...)
 		line, start, pos = s.buf, s.bufT, s.bufPos
 	}
+	s.next = s.pos + int64(i+1)
 	d.line(s, trimEOL(line), start, pos, t, "")
 	s.buf = s.buf[:0]
 	return i + 1
@@ -289,6 +293,7 @@ func (d *stream) clientLine(s *side, line []byte, start time.Time, pos int64, en
 // startData starts counting a data block of n bytes plus trailer.
 func (d *stream) startData(s *side, n, trailer int64, keepMax int) {
 	s.state = stData
+	s.dataPos = s.next
 	s.remain = n + trailer
 	s.trailer = trailer
 	s.keep = s.keep[:0]
@@ -316,6 +321,9 @@ func (d *stream) feedData(s *side, data []byte, t time.Time) int {
 		}
 	}
 	s.remain -= n
+	if n > 0 {
+		s.last = chunk[n-1]
+	}
 	if s.remain == 0 {
 		d.dataDone(s, t)
 	}
@@ -336,9 +344,11 @@ func (d *stream) dataDone(s *side, t time.Time) {
 		if p == nil {
 			return
 		}
-		p.req.Value = string(s.keep)
+		if len(s.keep) > 0 {
+			p.req.Value = string(s.keep) // not over a binary delta
+		}
 		if s.badTrail {
-			p.note(fmt.Sprintf("%v in %s %s", ErrBadDataChunk, p.req.Command, d.where(s, s.pos)))
+			p.note(fmt.Sprintf("%v in %s (data block %s)", ErrBadDataChunk, p.req.Command, d.where(s, s.dataPos)))
 		}
 		p.reqDone = true
 		p.ex.ReqEnd = t
@@ -361,7 +371,11 @@ func (d *stream) dataDone(s *side, t time.Time) {
 		v.DataTruncated = v.DataTruncated || int64(len(s.keep)) < v.Bytes
 	}
 	if s.badTrail {
-		r.notes = append(r.notes, fmt.Sprintf("%v in VALUE %s", ErrBadDataChunk, d.where(s, s.pos)))
+		r.notes = append(r.notes, fmt.Sprintf("%v in VALUE (data block %s)", ErrBadDataChunk, d.where(s, s.dataPos)))
+		if s.last != '\n' {
+			// the declared length was wrong: the data line ends later
+			s.state = stSkipLine
+		}
 	}
 	if r.metaValue {
 		s.rep = nil
@@ -417,10 +431,18 @@ func (d *stream) serverLine(s *side, line []byte, start time.Time, pos int64, en
 		r.notes = append(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
 	}
 	if s.skipped > 0 && (t.kind == replyEnd || t.kind == replyStats) {
-		// An END or STAT right after skipped bytes is the tail of a reply
-		// whose start was lost: do not report it as a miss.
-		r.resp.Result = "unknown"
-		r.trunc = true
+		// An END or STAT right after skipped bytes may end a reply whose
+		// start was not captured. With no command waiting it surely does:
+		// do not report it as a miss. After a gap it may: say so.
+		switch {
+		case head == nil:
+			r.resp.Result = "unknown"
+			r.trunc = true
+			r.notes = append(r.notes, "end of a reply whose start was not captured")
+		case d.afterGap:
+			r.trunc = true
+			r.notes = append(r.notes, "may be the end of a reply whose start was lost")
+		}
 	}
 	s.skipped = 0
 	switch t.kind {
@@ -628,6 +650,7 @@ func (d *stream) feedBinary(s *side, data []byte, t time.Time) int {
 	h := s.bh
 	extras := s.buf[binHeaderLen : binHeaderLen+h.extLen]
 	key := s.buf[binHeaderLen+h.extLen : need]
+	s.next = s.pos + int64(take)
 	d.binPacket(s, &h, extras, key, s.bufT, t)
 	s.buf = s.buf[:0]
 	vlen := h.valueLen()

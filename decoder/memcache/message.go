@@ -57,6 +57,9 @@ type Value struct {
 
 // Summary is the command and its (shortened) keys: "get tokens/3f2a…".
 func (r *Request) Summary() string {
+	if r.Command == "" && len(r.Keys) == 0 {
+		return "(empty line)"
+	}
 	var b strings.Builder
 	b.WriteString(r.Command)
 	for i, k := range r.Keys {
@@ -124,9 +127,11 @@ func (r *Response) Summary() string {
 // ("gAAAAA…", 100+ characters) appears in the value: keystonemiddleware
 // caches the token-validation JSON, whose "auth_token" field is the token
 // itself. Tokens are replaced by decoder.Fingerprint; a token cut short by
-// Options.MaxValue is replaced by "gAAAAA…(cut)".
+// Options.MaxValue is replaced by "gAAAAA…(cut)". Only fernet tokens are
+// recognised (keystone's default; JWS tokens are not).
 func (r *Request) Redacted() decoder.Message {
-	v, ok := redactTokens(r.Value)
+	cut := r.Bytes != nil && int64(len(r.Value)) < *r.Bytes
+	v, ok := redactTokens(r.Value, cut)
 	if !ok {
 		return r
 	}
@@ -140,7 +145,7 @@ func (r *Request) Redacted() decoder.Message {
 func (r *Response) Redacted() decoder.Message {
 	var c *Response
 	for i, v := range r.Values {
-		d, ok := redactTokens(v.Data)
+		d, ok := redactTokens(v.Data, v.DataTruncated)
 		if !ok {
 			continue
 		}
@@ -151,7 +156,7 @@ func (r *Response) Redacted() decoder.Message {
 		}
 		c.Values[i].Data = d
 	}
-	if m, ok := redactTokens(r.Message); ok {
+	if m, ok := redactTokens(r.Message, false); ok {
 		if c == nil {
 			c = new(Response)
 			*c = *r
@@ -172,9 +177,9 @@ const fernetPrefix = "gAAAAA"
 // characters with padding.
 const minFernet = 100
 
-// redactTokens replaces fernet tokens in s. A token-like run that reaches
-// the end of s is treated as a token cut short by MaxValue.
-func redactTokens(s string) (string, bool) {
+// redactTokens replaces fernet tokens in s. When s was cut short (cut), a
+// token-like run that reaches its end is a token cut in two.
+func redactTokens(s string, cut bool) (string, bool) {
 	if !strings.Contains(s, fernetPrefix) {
 		return s, false
 	}
@@ -190,13 +195,13 @@ func redactTokens(s string) (string, bool) {
 			j++
 		}
 		switch {
+		case cut && j == len(s):
+			b.WriteString(s[:i])
+			b.WriteString(fernetPrefix + "…(cut)")
+			changed = true
 		case j-i >= minFernet:
 			b.WriteString(s[:i])
 			b.WriteString(decoder.Fingerprint(s[i:j]))
-			changed = true
-		case j == len(s):
-			b.WriteString(s[:i])
-			b.WriteString(fernetPrefix + "…(cut)")
 			changed = true
 		default:
 			b.WriteString(s[:j])

@@ -255,16 +255,16 @@ func binaryScript() []recStep {
 	b := func(p ...[]byte) recStep { return recStep{send: bytes.Join(p, nil)} }
 	setEx := be32(0xcafe, 300) // flags, exptime
 	return []recStep{
-		b(bin(0x0b, "", "", "", 1, 0)),                       // version
-		b(bin(0x08, "", "", "", 2, 0)),                       // flush
-		b(bin(0x01, "bin/a", setEx, "hello", 3, 0)),          // set
-		b(bin(0x00, "bin/a", "", "", 4, 0)),                  // get hit
-		b(bin(0x00, "bin/miss", "", "", 5, 0)),               // get miss: KEY_ENOENT
-		b(bin(0x0c, "bin/a", "", "", 6, 0)),                  // getk
-		b(bin(0x09, "bin/miss", "", "", 7, 0),                // getq miss: no reply
-			bin(0x09, "bin/a", "", "", 8, 0),             // getq hit
-			bin(0x0d, "bin/a", "", "", 9, 0),             // getkq hit
-			bin(0x0a, "", "", "", 10, 0)),                // noop ends the batch
+		b(bin(0x0b, "", "", "", 1, 0)),              // version
+		b(bin(0x08, "", "", "", 2, 0)),              // flush
+		b(bin(0x01, "bin/a", setEx, "hello", 3, 0)), // set
+		b(bin(0x00, "bin/a", "", "", 4, 0)),         // get hit
+		b(bin(0x00, "bin/miss", "", "", 5, 0)),      // get miss: KEY_ENOENT
+		b(bin(0x0c, "bin/a", "", "", 6, 0)),         // getk
+		b(bin(0x09, "bin/miss", "", "", 7, 0), // getq miss: no reply
+			bin(0x09, "bin/a", "", "", 8, 0), // getq hit
+			bin(0x0d, "bin/a", "", "", 9, 0), // getkq hit
+			bin(0x0a, "", "", "", 10, 0)),    // noop ends the batch
 		b(bin(0x02, "bin/a", setEx, "x", 11, 0)),             // add existing: KEY_EEXISTS
 		b(bin(0x01, "bin/a", setEx, "y", 12, 1)),             // set with wrong cas: KEY_EEXISTS
 		b(bin(0x01, "bin/n", be32(0, 0), "10", 13, 0)),       // set counter
@@ -279,10 +279,10 @@ func binaryScript() []recStep {
 		b(bin(0x11, "bin/q", setEx, "quiet", 22, 0), // setq
 			bin(0x14, "bin/nokey", "", "", 23, 0), // deleteq miss: replies NOT_FOUND
 			bin(0x0a, "", "", "", 24, 0)),
-		b(bin(0x10, "", "", "", 25, 0)),                    // stat: many packets
+		b(bin(0x10, "", "", "", 25, 0)), // stat: many packets
 		b(bin(0x01, "bin/big", setEx, strings.Repeat("b", 5000), 26, 0)),
 		b(bin(0x00, "bin/big", "", "", 27, 0)),
-		b(bin(0x55, "", "", "", 28, 0)),                    // unknown opcode
-		b(bin(0x07, "", "", "", 29, 0)),                    // quit
+		b(bin(0x55, "", "", "", 28, 0)), // unknown opcode
+		b(bin(0x07, "", "", "", 29, 0)), // quit
 	}
 }
