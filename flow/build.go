@@ -366,7 +366,9 @@ func firstOf(s ...string) string {
 	return ""
 }
 
-// cacheToken finds the token a keystonemiddleware cache key is about.
+// cacheToken finds the token a keystonemiddleware cache key is about. A
+// key of a token never seen whole (issued before the capture, or cut by the
+// snaplen) still names it: its first 8 hex digits are the fingerprint.
 func (b *builder) cacheToken(key string) *Token {
 	k, ok := strings.CutPrefix(key, "tokens/")
 	if !ok {
@@ -375,7 +377,16 @@ func (b *builder) cacheToken(key string) *Token {
 	if t := b.bySHA[k]; t != nil {
 		return t
 	}
-	return nil
+	if len(k) != 64 {
+		return nil
+	}
+	if _, err := hex.DecodeString(k); err != nil {
+		return nil
+	}
+	t := &Token{Fingerprint: "sha256:" + k[:8], sha: k, Owner: "token"}
+	b.bySHA[k] = t
+	b.order = append(b.order, t)
+	return t
 }
 
 // clientLabel names an outside caller from its User-Agent.

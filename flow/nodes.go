@@ -118,6 +118,13 @@ func (b *builder) makeNodes() {
 		}
 		b.nodes = append(b.nodes, n)
 	}
+	// A token a service presents to validate others is that service's
+	// own, even when it was issued before the capture.
+	for _, n := range b.nodes {
+		if t := n.token; n.Role == RoleValidate && t != nil && t.User == "" && n.caller != "" {
+			t.Owner = n.caller + " token"
+		}
+	}
 }
 
 func isDiscovery(method, path string) bool {

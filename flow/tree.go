@@ -128,6 +128,35 @@ func (b *builder) findCallers() {
 		}
 		b.caller[id] = name
 	}
+	// An outside host's connections that said nothing about themselves
+	// (python-keystoneclient, used by the OpenStack CLI for identity calls)
+	// belong to the client that host runs most.
+	byHost := map[netip.Addr]map[string]int{}
+	for _, e := range b.exs {
+		c := e.Conn
+		if _, ok := e.Request.(*http.Request); !ok || b.hosts[c.Client.Addr()] {
+			continue
+		}
+		if name := b.caller[c.ID]; name != "" {
+			if byHost[c.Client.Addr()] == nil {
+				byHost[c.Client.Addr()] = map[string]int{}
+			}
+			byHost[c.Client.Addr()][name]++
+		}
+	}
+	for _, e := range b.exs {
+		c := e.Conn
+		if _, ok := e.Request.(*http.Request); !ok || b.caller[c.ID] != "" {
+			continue
+		}
+		best, name := 0, ""
+		for s, n := range byHost[c.Client.Addr()] {
+			if n > best || n == best && s < name {
+				best, name = n, s
+			}
+		}
+		b.caller[c.ID] = name
+	}
 }
 
 func maxVote(v map[string]int) int {

@@ -40,9 +40,7 @@ func Render(m *flow.Model, opts Options) string {
 	var sb strings.Builder
 	d := newDrawer(&sb, m, opts)
 	d.header()
-	for _, r := range m.Roots {
-		d.node(r)
-	}
+	d.seq(m.Roots)
 	return sb.String()
 }
 
@@ -207,10 +205,12 @@ func (d *drawer) node(n *flow.Node) {
 	}
 }
 
-// children draws n's children, folding runs of DB queries to one
+// children draws n's children.
+func (d *drawer) children(n *flow.Node) { d.seq(n.Children) }
+
+// seq draws sibling nodes in order, folding runs of DB queries to one
 // database into one burst unless Detail is Full.
-func (d *drawer) children(n *flow.Node) {
-	kids := n.Children
+func (d *drawer) seq(kids []*flow.Node) {
 	for i := 0; i < len(kids); {
 		k := kids[i]
 		if k.Proto != "mysql" || d.opts.Detail == Full {
@@ -283,9 +283,6 @@ func httpRequest(n *flow.Node) string {
 		if t := n.TokenP(); t != nil {
 			s += " · " + t.Label()
 		}
-	}
-	if n.Truncated {
-		s += " ⚠ bytes lost in capture"
 	}
 	return s
 }
@@ -462,11 +459,11 @@ func dbReply(ns []*flow.Node) string {
 			return "no response captured"
 		}
 		if resp.Rows != nil {
-			return fmt.Sprintf("%d rows", *resp.Rows)
+			return plural(*resp.Rows, "row")
 		}
 		return resp.Result
 	}
-	return fmt.Sprintf("ok · %d rows", rows)
+	return "ok · " + plural(rows, "row")
 }
 
 var (
@@ -491,6 +488,13 @@ func querySig(q string) string {
 	return verb + " " + t[1]
 }
 
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 func short(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {
@@ -501,8 +505,10 @@ func short(s string, n int) string {
 
 func size(n int64) string {
 	switch {
+	case n >= 100*1000*1000:
+		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
 	case n >= 1000*1000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
 	case n >= 10*1000:
 		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden")
+
+// run runs flowmap with args and returns stdout, stderr and the exit code.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestGoldenTrace: `flowmap trace` (Mermaid) and `--format json` on every
+// capture in testdata match testdata/golden/<capture>.{mmd,json}, rewritten
+// with -update and reviewed in git diff.
+func TestGoldenTrace(t *testing.T) {
+	for _, name := range truth.Captures() {
+		t.Run(name, func(t *testing.T) {
+			for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"json", "json"}} {
+				out, errs, code := run(t, "trace", "--format", f.format, truth.Capture(name))
+				if code != 0 {
+					t.Fatalf("trace %s: exit %d: %s", f.format, code, errs)
+				}
+				golden := filepath.Join(truth.Root(), "testdata", "golden", name+"."+f.ext)
+				if *update {
+					if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./cmd/flowmap -run Golden -update)", err)
+				}
+				if out != string(want) {
+					line, got, exp := firstDiff(out, string(want))
+					t.Errorf("%s differs from %s at line %d:\n got: %s\nwant: %s", f.format, golden, line, got, exp)
+				}
+			}
+		})
+	}
+}
+
+// firstDiff returns the first differing line (1-based) and both versions.
+func firstDiff(a, b string) (int, string, string) {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < max(len(al), len(bl)); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return i + 1, x, y
+		}
+	}
+	return 0, "", ""
+}
+
+// secrets lists every token and password in the testdata captures: the
+// X-Auth-Token and X-Subject-Token values tshark saw, and the lab's
+// passwords (NOTES.md).
+func secrets(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, name := range truth.Captures() {
+		rows, err := truth.Load(truth.File(strings.TrimSuffix(name, ".cut"), "http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			for _, col := range []string{"http.header.X-Auth-Token", "http.header.X-Subject-Token"} {
+				for _, v := range strings.Split(r[col], "|") {
+					// snaplen-truncated rows hold cut tokens; whole ones are 100+ chars
+					if len(v) >= 40 {
+						seen[v] = true
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for v := range seen {
+		out = append(out, v)
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d tokens found in the truth files", len(out))
+	}
+	return append(out, "GLANCE_PASS", "wrongpassword", "KEYSTONE_DBPASS", "GLANCE_DBPASS")
+}
+
+// adminPassword is the admin password, "password": a word that also names
+// JSON keys, so it is looked for as a value.
+var adminPassword = regexp.MustCompile(`\\?"password\\?"\s*:\s*\\?"password\\?"`)
+
+// TestNoSecretsInOutput: no output of any command holds a whole token or
+// password from the captures unless --show-secrets asks for it.
+func TestNoSecretsInOutput(t *testing.T) {
+	secs := secrets(t)
+	check := func(what, out string) {
+		t.Helper()
+		for _, s := range secs {
+			if strings.Contains(out, s) {
+				t.Errorf("%s contains the secret %.12s…", what, s)
+			}
+		}
+		if adminPassword.MatchString(out) {
+			t.Errorf("%s contains the admin password", what)
+		}
+	}
+	for _, name := range truth.Captures() {
+		p := truth.Capture(name)
+		for _, args := range [][]string{
+			{"decode", p},
+			{"decode", "--format", "jsonl", p},
+			{"trace", p},
+			{"trace", "--detail", "full", p},
+			{"trace", "--format", "json", p},
+		} {
+			out, errs, _ := run(t, args...)
+			check(name+" "+strings.Join(args[:len(args)-1], " "), out+errs)
+		}
+	}
+	golden, _ := filepath.Glob(filepath.Join(truth.Root(), "testdata", "golden", "*"))
+	for _, g := range golden {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(g, string(b))
+	}
+	// --show-secrets does show them: the scan above can see a token.
+	out, _, _ := run(t, "decode", "--format", "jsonl", "--show-secrets", truth.Capture("seed-image-list"))
+	found := 0
+	for _, s := range secs {
+		if strings.Contains(out, s) {
+			found++
+		}
+	}
+	if found == 0 || !adminPassword.MatchString(out) {
+		t.Errorf("--show-secrets: %d tokens, admin password shown: %v", found, adminPassword.MatchString(out))
+	}
+}
