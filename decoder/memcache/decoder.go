@@ -83,7 +83,8 @@ type side struct {
 
 	lineStart bool // resync: the next byte starts a line
 	midStream bool // resyncing because the capture started mid-connection
-	skipped   int64
+	skipped   int64 // bytes skipped by the resync in progress
+	tailSkip  int64 // bytes skipped before the current message
 	notes     []string // for the next message of this side
 
 	cur *pending  // client: command whose data block is being read
@@ -183,15 +184,16 @@ func (d *stream) start(s *side, b byte) {
 	if s.dir == decoder.ServerToClient {
 		magic = magicResponse
 	}
-	if b == magic && d.mode != modeText {
-		d.mode = modeBinary
-		s.state = stBinary
-		return
-	}
 	if d.mode == modeUnknown {
 		d.mode = modeText
+		if b == magic {
+			d.mode = modeBinary
+		}
 	}
 	s.state = stLine
+	if d.mode == modeBinary {
+		s.state = stBinary
+	}
 }
 
 func (d *stream) where(s *side, pos int64) string {
@@ -220,12 +222,15 @@ func (d *stream) feedLine(s *side, data []byte, t time.Time) int {
 		return len(data)
 	}
 	line, start, pos := data[:i+1], t, s.pos
-	if len(s.buf) > 0 {
-		if len(s.buf)+i+1 > maxLine {
-			d.longLine(s, data[:i+1], t)
-			s.state = stLine
-			return i + 1
+	if len(s.buf)+i+1 > maxLine {
+		if len(s.buf) == 0 {
+			s.bufT, s.bufPos = t, s.pos
 		}
+		d.longLine(s, data[:i+1], t)
+		s.state = stLine
+		return i + 1
+	}
+	if len(s.buf) > 0 {
 		s.buf = append(s.buf, line...)
 		line, start, pos = s.buf, s.bufT, s.bufPos
 	}
@@ -427,10 +432,10 @@ func (d *stream) serverLine(s *side, line []byte, start time.Time, pos int64, en
 		d.deliver(r)
 		return
 	}
-	if t.err != nil && !(statsHead && t.kind == replySimple && r.resp.Result == "unknown") {
+	if t.err != nil && t.kind != replyValue && !(statsHead && t.kind == replySimple && r.resp.Result == "unknown") {
 		r.notes = append(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
 	}
-	if s.skipped > 0 && (t.kind == replyEnd || t.kind == replyStats) {
+	if s.tailSkip > 0 && (t.kind == replyEnd || t.kind == replyStats) {
 		// An END or STAT right after skipped bytes may end a reply whose
 		// start was not captured. With no command waiting it surely does:
 		// do not report it as a miss. After a gap it may: say so.
@@ -444,7 +449,7 @@ func (d *stream) serverLine(s *side, line []byte, start time.Time, pos int64, en
 			r.notes = append(r.notes, "may be the end of a reply whose start was lost")
 		}
 	}
-	s.skipped = 0
+	s.tailSkip = 0
 	switch t.kind {
 	case replyEnd:
 		if statsHead {
@@ -490,13 +495,12 @@ func (d *stream) serverLine(s *side, line []byte, start time.Time, pos int64, en
 func (d *stream) addValue(s *side, r *reply, t *textReply, pos int64) {
 	r.resp.Values = append(r.resp.Values, t.value)
 	r.resp.Hits = append(r.resp.Hits, t.value.Key)
-	if t.err != nil && t.data >= 0 {
+	if t.err != nil {
 		r.notes = append(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
 	}
 	if t.data < 0 {
 		// Without a length the data block cannot be skipped: skip lines
 		// up to END instead.
-		r.notes = append(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
 		r.skipToEnd = true
 		r.resp.Values[len(r.resp.Values)-1].DataTruncated = true
 		return
@@ -595,9 +599,7 @@ func (d *stream) resynced(s *side, b byte) {
 		s.notes = append(s.notes, fmt.Sprintf(what, s.skipped))
 	}
 	s.midStream = false
-	if s.dir == decoder.ClientToServer {
-		s.skipped = 0
-	}
+	s.tailSkip, s.skipped = s.skipped, 0
 	d.start(s, b)
 }
 
