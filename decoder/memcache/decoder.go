@@ -81,10 +81,10 @@ type side struct {
 	dataPos  int64 // stream offset of the block's first byte
 	next     int64 // stream offset after the line or header being handled
 
-	lineStart bool // resync: the next byte starts a line
-	midStream bool // resyncing because the capture started mid-connection
-	skipped   int64 // bytes skipped by the resync in progress
-	tailSkip  int64 // bytes skipped before the current message
+	lineStart bool     // resync: the next byte starts a line
+	midStream bool     // resyncing because the capture started mid-connection
+	skipped   int64    // bytes skipped by the resync in progress
+	tailSkip  int64    // bytes skipped before the current message
 	notes     []string // for the next message of this side
 
 	cur *pending  // client: command whose data block is being read
