@@ -262,7 +262,7 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 		in := &input{path: s.name, closer: s.closer, newest: math.MinInt64}
 		r.inputs = append(r.inputs, in)
 		r.live = append(r.live, in)
-		if err := r.openInput(in, s.r); err != nil {
+		if err := r.openInput(in, s.r, s.size); err != nil {
 			if in.gz != nil {
 				in.gz.Close()
 			}

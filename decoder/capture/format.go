@@ -172,10 +172,30 @@ func (in *input) short(kind string, have, need int, err error) error {
 	return in.damagef("read error in %s %s: %v", kind, in.at(in.off), err)
 }
 
+// peek returns the next n bytes, or fewer and the reason. A block longer
+// than a small file's buffer is longer than the file: it is truncated.
+func (in *input) peek(n int) ([]byte, error) {
+	b, err := in.br.Peek(n)
+	if err == bufio.ErrBufferFull {
+		b, err = in.br.Peek(in.br.Size())
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	return b, err
+}
+
 // openInput reads the file header of rd (gunzipping it if need be) and
 // prepares in for reading packets. The error does not name the file.
-func (r *Reader) openInput(in *input, rd io.Reader) error {
-	br := bufio.NewReaderSize(&countingReader{r: rd, n: &r.bytesRead}, readBufSize)
+//
+// A file of known size smaller than readBufSize gets a buffer of its size:
+// merging many small files (or fuzzing) does not cost 512 KiB each.
+func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
+	bufSize := readBufSize
+	if size >= 0 && size < readBufSize {
+		bufSize = max(int(size), 16) // bufio's minimum
+	}
+	br := bufio.NewReaderSize(&countingReader{r: rd, n: &r.bytesRead}, bufSize)
 	m, err := br.Peek(4)
 	if len(m) == 0 {
 		if err == io.EOF {
@@ -218,7 +238,7 @@ func (r *Reader) openInput(in *input, rd io.Reader) error {
 
 // openPcap reads a classic pcap file header.
 func (r *Reader) openPcap(in *input, magic uint32) error {
-	h, err := in.br.Peek(24)
+	h, err := in.peek(24)
 	if len(h) < 24 {
 		return in.short("pcap file header", len(h), 24, err)
 	}
@@ -259,7 +279,7 @@ func (r *Reader) openNg(in *input) error {
 // clean end of the file.
 func (r *Reader) pcapNext(in *input) (s *source, p pending, ok bool, err error) {
 	n := in.recLen
-	h, err := in.br.Peek(n)
+	h, err := in.peek(n)
 	if len(h) < n {
 		if len(h) == 0 && err == io.EOF {
 			return nil, p, false, nil
@@ -272,7 +292,7 @@ func (r *Reader) pcapNext(in *input) (s *source, p pending, ok bool, err error) 
 		return nil, p, false, in.damagef("pcap record %s: capture length %d exceeds %d", in.at(in.off), caplen, maxCapLen)
 	}
 	total := n + int(caplen)
-	b, err := in.br.Peek(total)
+	b, err := in.peek(total)
 	if len(b) < total {
 		return nil, p, false, in.short("pcap record", len(b), total, err)
 	}
@@ -297,7 +317,7 @@ func isPacketBlock(typ uint32) bool {
 // first packet block instead, leaving it unread.
 func (r *Reader) ngNext(in *input, prime bool) (s *source, p pending, err error) {
 	for {
-		h, err := in.br.Peek(12)
+		h, err := in.peek(12)
 		if len(h) < 12 {
 			if len(h) == 0 && err == io.EOF {
 				return nil, p, nil
@@ -335,7 +355,7 @@ func (r *Reader) ngNext(in *input, prime bool) (s *source, p pending, err error)
 			continue
 		}
 		n := int(blen)
-		b, err := in.br.Peek(n)
+		b, err := in.peek(n)
 		if len(b) < n {
 			return nil, p, in.short("pcapng block", len(b), n, err)
 		}
@@ -372,7 +392,7 @@ func (r *Reader) skipBlock(in *input, n int) error {
 	if d, err := in.br.Discard(n - 4); d < n-4 {
 		return in.short("pcapng block", d, n, err)
 	}
-	t, err := in.br.Peek(4)
+	t, err := in.peek(4)
 	if len(t) < 4 {
 		return in.short("pcapng block", n-4+len(t), n, err)
 	}
