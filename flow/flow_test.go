@@ -1,0 +1,283 @@
+package flow
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[string]*Model{}
+)
+
+// model decodes a capture and builds its model (once per test binary).
+func model(t *testing.T, path string) *Model {
+	t.Helper()
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if m := cache[path]; m != nil {
+		return m
+	}
+	var exs []*decoder.Exchange
+	if _, err := pipeline.Run([]string{path}, pipeline.Options{}, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	m := Build(exs, Options{})
+	cache[path] = m
+	return m
+}
+
+// step is one expected event of the story, matched in pre-order.
+type step struct {
+	from, to string
+	match    func(n *Node) bool
+	what     string
+}
+
+func req(from, to, prefix string) step {
+	return step{from, to, func(n *Node) bool { return strings.HasPrefix(n.Summary, prefix) }, prefix}
+}
+
+func role(from, to string, r Role, result string) step {
+	return step{from, to, func(n *Node) bool { return n.Role == r && (result == "" || n.Result == result) }, string(r) + " " + result}
+}
+
+func status(from, to, prefix string, code int) step {
+	return step{from, to, func(n *Node) bool { return strings.HasPrefix(n.Summary, prefix) && n.Status == code }, prefix}
+}
+
+// expectStory checks that steps occur, in this order, in a pre-order walk
+// of the trees (other nodes may come between them).
+func expectStory(t *testing.T, m *Model, steps []step) {
+	t.Helper()
+	var nodes []*Node
+	m.Walk(func(n *Node, _ int) { nodes = append(nodes, n) })
+	i := 0
+	for _, s := range steps {
+		for i < len(nodes) && !(nodes[i].From == s.from && nodes[i].To == s.to && s.match(nodes[i])) {
+			i++
+		}
+		if i == len(nodes) {
+			t.Fatalf("story stops before %s -> %s: %s", s.from, s.to, s.what)
+		}
+		i++
+	}
+}
+
+const (
+	client   = "OpenStackClient"
+	keystone = "keystone"
+	kdb      = "keystone DB"
+	glance   = "glance"
+	gdb      = "glance DB"
+	mc       = "memcached"
+)
+
+// seedSave is the story of the seed case: image list, then image save.
+var seedSave = []step{
+	status(client, keystone, "POST /v3/auth/tokens", 201),
+	role(keystone, kdb, RoleLogin, ""),
+	status(client, glance, "GET /v2/images", 200),
+	role(glance, mc, RoleCacheGet, "miss"),
+	status(glance, keystone, "POST /v3/auth/tokens", 201),
+	role(keystone, kdb, RoleQuery, ""),
+	status(glance, keystone, "GET /v3/auth/tokens", 200),
+	role(glance, mc, RoleCacheSet, "stored"),
+	role(glance, gdb, RoleLogin, ""),
+	status(client, keystone, "POST /v3/auth/tokens", 201),
+	status(client, glance, "GET /v2/images/cirros", 404),
+	role(glance, mc, RoleCacheGet, "miss"),
+	status(glance, keystone, "GET /v3/auth/tokens", 200),
+	role(glance, mc, RoleCacheSet, "stored"),
+	status(client, glance, "GET /v2/images?name=cirros", 200),
+	role(glance, mc, RoleCacheGet, "hit"),
+	status(client, glance, "GET /v2/images/59153cd7-096f-4ecd-bab0-d185f54de134/file", 200),
+	role(glance, mc, RoleCacheGet, "hit"),
+	role(glance, gdb, RoleQuery, ""),
+}
+
+func TestSeedImageSaveStory(t *testing.T) {
+	m := model(t, truth.Capture("seed-image-save.cut"))
+	expectStory(t, m, seedSave)
+	checkSeedTokens(t, m)
+	// The image body was cut out of the copy: the download is there,
+	// marked as lost bytes, not broken.
+	var file *Node
+	m.Walk(func(n *Node, _ int) {
+		if strings.HasSuffix(n.Summary, "/file") {
+			file = n
+		}
+	})
+	_, resp := file.HTTP()
+	if !file.Truncated || resp == nil || resp.BodyBytes < 12_000_000 {
+		t.Errorf("image download: truncated %v, response %+v", file.Truncated, resp)
+	}
+}
+
+func TestSeedImageSaveStoryFull(t *testing.T) {
+	p := truth.Shared("seed-image-save.pcapng")
+	if p == "" {
+		t.Skip("../shared/captures/seed-image-save.pcapng absent")
+	}
+	m := model(t, p)
+	expectStory(t, m, seedSave)
+	checkSeedTokens(t, m)
+}
+
+// checkSeedTokens: the admin tokens and the glance token have owners, and
+// glance's validations present the glance token about the admin token.
+func checkSeedTokens(t *testing.T, m *Model) {
+	t.Helper()
+	owners := map[string]int{}
+	for _, tk := range m.Tokens {
+		owners[tk.Owner]++
+		if !strings.HasPrefix(tk.Fingerprint, "sha256:") || len(tk.Fingerprint) != 15 {
+			t.Errorf("fingerprint %q", tk.Fingerprint)
+		}
+	}
+	if owners["admin token"] != 2 || owners["glance token"] != 1 {
+		t.Errorf("token owners %v, want 2 admin tokens and 1 glance token", owners)
+	}
+	m.Walk(func(n *Node, _ int) {
+		if n.Role != RoleValidate {
+			return
+		}
+		if n.TokenP() == nil || n.TokenP().Owner != "glance token" || n.SubjectP() == nil || n.SubjectP().Owner != "admin token" {
+			t.Errorf("validation %s: presents %v about %v", n.Summary, n.TokenP(), n.SubjectP())
+		}
+		if p := n.Parent(); p == nil || p.TokenP() != n.SubjectP() {
+			t.Errorf("validation of %s is not under the request that presented it", n.SubjectToken)
+		}
+	})
+}
+
+func TestParticipantsByRole(t *testing.T) {
+	m := model(t, truth.Capture("seed-image-list"))
+	var names []string
+	for _, p := range m.Participants {
+		names = append(names, p.Name+"/"+string(p.Kind))
+	}
+	want := "OpenStackClient/client keystone/service keystone DB/db glance/service glance DB/db memcached/cache"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("participants\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestConcurrentTrees: 8 clients at once. Every client request is a root;
+// each image listing carries its own token, and every memcache operation
+// and token validation under it is about that token.
+func TestConcurrentTrees(t *testing.T) {
+	m := model(t, truth.Capture("concurrent"))
+	lists := 0
+	tokens := map[*Token]bool{}
+	for _, r := range m.Roots {
+		if r.Proto == "http" && r.From != client {
+			t.Errorf("root %s -> %s %s is not a client request", r.From, r.To, r.Summary)
+		}
+		if r.Summary != "GET /v2/images" {
+			continue
+		}
+		lists++
+		if r.TokenP() == nil || tokens[r.TokenP()] {
+			t.Fatalf("listing %d: token %v (nil or shared)", lists, r.TokenP())
+		}
+		tokens[r.TokenP()] = true
+		roles := map[Role]int{}
+		var walk func(n *Node)
+		walk = func(n *Node) {
+			for _, c := range n.Children {
+				roles[c.Role]++
+				if c.Proto == "memcache" || c.Role == RoleValidate {
+					if c.SubjectP() != r.TokenP() {
+						t.Errorf("tree of %s holds %s %s about %s", r.Token, c.Role, c.Summary, c.SubjectToken)
+					}
+				}
+				walk(c)
+			}
+		}
+		walk(r)
+		if roles[RoleCacheGet] != 1 || roles[RoleCacheSet] != 1 || roles[RoleValidate] != 1 {
+			t.Errorf("tree of %s: %v, want one cache get, one validation, one cache set", r.Token, roles)
+		}
+	}
+	if lists != 8 {
+		t.Errorf("%d image listings, want 8", lists)
+	}
+}
+
+// TestWarmCache: the second listing with the same token hits the cache and
+// needs no validation.
+func TestWarmCache(t *testing.T) {
+	m := model(t, truth.Capture("warm-cache"))
+	var lists []*Node
+	for _, r := range m.Roots {
+		if strings.HasPrefix(r.Summary, "GET /v2/images") {
+			lists = append(lists, r)
+		}
+	}
+	if len(lists) != 2 {
+		t.Fatalf("%d listings, want 2", len(lists))
+	}
+	count := func(n *Node, r Role, result string) int {
+		k := 0
+		for _, c := range n.Children {
+			if c.Role == r && (result == "" || c.Result == result) {
+				k++
+			}
+		}
+		return k
+	}
+	if count(lists[0], RoleCacheGet, "miss") != 1 || count(lists[0], RoleValidate, "") != 1 {
+		t.Errorf("first listing: want a miss and a validation")
+	}
+	if count(lists[1], RoleCacheGet, "hit") != 1 || count(lists[1], RoleValidate, "") != 0 {
+		t.Errorf("second listing: want a hit and no validation")
+	}
+}
+
+// TestAuthFail: the wrong password's 401, keystone's 404 for the bogus
+// token and glance's 401 are errors; the bogus token is invalid.
+func TestAuthFail(t *testing.T) {
+	m := model(t, truth.Capture("auth-fail"))
+	var errs []string
+	m.Walk(func(n *Node, _ int) {
+		if n.Error {
+			errs = append(errs, n.From+">"+n.To+" "+n.Summary)
+		}
+	})
+	want := []string{
+		"OpenStackClient>keystone POST /v3/auth/tokens",
+		"curl>glance GET /v2/images",
+		"glance>keystone GET /v3/auth/tokens",
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+	invalid := 0
+	for _, tk := range m.Tokens {
+		if tk.Invalid {
+			invalid++
+		}
+	}
+	if invalid != 1 {
+		t.Errorf("%d invalid tokens, want 1", invalid)
+	}
+}
+
+// TestSecureCacheKey: keystonemiddleware's MAC/ENCRYPT keys (values from
+// Python's hmac/hashlib/base64 running derive_keys and get_cache_key).
+func TestSecureCacheKey(t *testing.T) {
+	for _, c := range []struct{ strategy, want string }{
+		{"ENCRYPT", "uWHXjY3pjA1VxStITk1D5Q=="},
+		{"MAC", "D8Wr1k+q4a6Cchy84M/YfA=="},
+	} {
+		if got := secureKey("gAAAAABexampletoken", "memcache-secret", c.strategy); got != c.want {
+			t.Errorf("%s: %s, want %s", c.strategy, got, c.want)
+		}
+	}
+}
