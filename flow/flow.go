@@ -53,7 +53,7 @@ type Token struct {
 	User        string    `json:"user,omitempty"`
 	Domain      string    `json:"domain,omitempty"`
 	Project     string    `json:"project,omitempty"`
-	Issued      time.Time `json:"issued,omitempty"`
+	Issued      time.Time `json:"issued,omitzero"`
 	// Owner is who holds it: "admin token", "glance token".
 	Owner string `json:"owner"`
 	// Valid is false when keystone refused it.
