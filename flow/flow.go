@@ -103,6 +103,10 @@ type Node struct {
 	Token        string            `json:"token,omitempty"`         // credential the caller presented
 	SubjectToken string            `json:"subject_token,omitempty"` // token the message is about
 	Children     []*Node           `json:"children,omitempty"`
+	// Session numbers the client session (one CLI command: discovery,
+	// authentication, the requests made with its token) a tree belongs to.
+	// Set on roots only.
+	Session int `json:"session,omitempty"`
 
 	from, to *Participant
 	token    *Token // presented

@@ -271,6 +271,9 @@ func (b *builder) linkParents() {
 			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
 				return
 			}
+			if r.Role == RoleDiscovery && first.Proto == "mysql" {
+				return // version documents are static: no DB behind them
+			}
 			if !r.Start.Before(first.Start) && !(r.Start.Equal(first.Start) && r.Ex.Conn.ID < first.Ex.Conn.ID) {
 				return
 			}
@@ -335,13 +338,20 @@ func closer(r, best, first, last *Node) bool {
 // hands a connection to one request at a time), every other node alone.
 func (b *builder) groups() [][]*Node {
 	var out [][]*Node
-	open := map[int]int{} // conn ID -> index in out of its open group
+	open := map[int]int{}   // conn ID -> index in out of its open group
+	closed := map[int]int{} // conn ID -> index of the group a ROLLBACK/COMMIT ended
 	for _, n := range b.nodes {
 		if n.Proto != "mysql" {
 			out = append(out, []*Node{n})
 			continue
 		}
 		id := n.Ex.Conn.ID
+		if i, ok := closed[id]; ok && endsCheckout(n) && n.Start.Sub(out[i][len(out[i])-1].End) < 50*time.Millisecond {
+			// SQLAlchemy's reset-on-return rolls back twice.
+			out[i] = append(out[i], n)
+			continue
+		}
+		delete(closed, id)
 		i, ok := open[id]
 		if ok && n.Start.Sub(out[i][len(out[i])-1].End) > 200*time.Millisecond {
 			ok = false
@@ -352,11 +362,17 @@ func (b *builder) groups() [][]*Node {
 			open[id] = i
 		}
 		out[i] = append(out[i], n)
-		if q := strings.ToUpper(strings.TrimSpace(n.Summary)); q == "ROLLBACK" || q == "COMMIT" {
+		if endsCheckout(n) {
 			delete(open, id)
+			closed[id] = i
 		}
 	}
 	return out
+}
+
+func endsCheckout(n *Node) bool {
+	q := strings.ToUpper(strings.TrimSpace(n.Summary))
+	return q == "ROLLBACK" || q == "COMMIT"
 }
 
 type nodeSpan struct {
@@ -397,6 +413,7 @@ func (b *builder) model() *Model {
 		sortNodes(n.Children)
 	}
 	sortNodes(m.Roots)
+	m.sessions()
 	first := map[*Participant]int{}
 	i := 0
 	m.Walk(func(n *Node, _ int) {

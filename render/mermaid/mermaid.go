@@ -40,7 +40,7 @@ func Render(m *flow.Model, opts Options) string {
 	var sb strings.Builder
 	d := newDrawer(&sb, m, opts)
 	d.header()
-	d.seq(m.Roots)
+	d.sessions(m.Roots)
 	return sb.String()
 }
 
@@ -58,14 +58,35 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		out = append(out, Render(sub.Prune(), opts))
 		cur, size = nil, 0
 	}
-	for _, r := range m.Roots {
-		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}}
-		n := len(Render(one.Prune(), opts))
-		if size > 0 && size+n > MaxText {
-			flush()
+	roots := m.Roots
+	for i := 0; i < len(roots); {
+		// A session stays whole when it fits; one that does not is cut
+		// between its trees.
+		j := i + 1
+		for j < len(roots) && roots[j].Session == roots[i].Session {
+			j++
 		}
-		cur = append(cur, r)
-		size += n
+		part := roots[i:j]
+		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part}
+		if n := len(Render(one.Prune(), opts)); n <= MaxText {
+			if size > 0 && size+n > MaxText {
+				flush()
+			}
+			cur = append(cur, part...)
+			size += n
+			i = j
+			continue
+		}
+		for _, r := range part {
+			one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}}
+			n := len(Render(one.Prune(), opts))
+			if size > 0 && size+n > MaxText {
+				flush()
+			}
+			cur = append(cur, r)
+			size += n
+		}
+		i = j
 	}
 	flush()
 	return out
@@ -171,6 +192,52 @@ func (d *drawer) arrow(from, to *flow.Participant, kind, text string) {
 
 func (d *drawer) note(p *flow.Participant, text string) {
 	d.line("  Note over %s: %s", d.ids[p], Escape(text))
+}
+
+// sessions draws the trees session by session; when there are several,
+// a note names each at its start.
+func (d *drawer) sessions(roots []*flow.Node) {
+	total := 0
+	for _, r := range roots {
+		total = max(total, r.Session)
+	}
+	for i := 0; i < len(roots); {
+		j := i + 1
+		for j < len(roots) && roots[j].Session == roots[i].Session {
+			j++
+		}
+		if total > 1 {
+			d.sessionNote(roots[i:j], total)
+		}
+		d.seq(roots[i:j])
+		i = j
+	}
+}
+
+func (d *drawer) sessionNote(trees []*flow.Node, total int) {
+	var who *flow.Participant
+	var tok *flow.Token
+	for _, r := range trees {
+		if r.Proto != "http" {
+			continue
+		}
+		if who == nil {
+			who = r.FromP()
+		}
+		if tok == nil {
+			if tok = r.TokenP(); tok == nil && r.Role == flow.RoleAuth {
+				tok = r.SubjectP()
+			}
+		}
+	}
+	if who == nil {
+		who = trees[0].FromP()
+	}
+	text := fmt.Sprintf("session %d of %d", trees[0].Session, total)
+	if tok != nil {
+		text += " · " + tok.Label()
+	}
+	d.note(who, text)
 }
 
 // node draws n and everything under it.
