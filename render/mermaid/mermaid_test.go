@@ -1,0 +1,77 @@
+package mermaid
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/flowmap/flowmap/flow"
+)
+
+func TestEscape(t *testing.T) {
+	for _, c := range []struct{ name, in, want string }{
+		{"semicolon-separates-statements", "a; b", "a#59; b"},
+		{"hash-starts-comment", "issue #5", "issue #35;5"},
+		{"entity-lookalike", "#59;", "#35;59#59;"},
+		{"newline", "a\nb", "a<br/>b"},
+		{"control-chars", "a\x00b\tc\rd", "a b c d"},
+		{"colon-kept", "key: value", "key: value"},
+		{"unicode-kept", "glance → 认证", "glance → 认证"},
+	} {
+		if got := Escape(c.in); got != c.want {
+			t.Errorf("%s: Escape(%q) = %q, want %q", c.name, c.in, got, c.want)
+		}
+	}
+}
+
+var plainID = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// TestParticipantIDs: ids are short, plain, unique and never a keyword,
+// whatever the names.
+func TestParticipantIDs(t *testing.T) {
+	var ps []*flow.Participant
+	for _, p := range []struct {
+		name string
+		kind flow.Kind
+	}{
+		{"OpenStackClient", flow.Client}, {"curl", flow.Client}, {"keystone", flow.Service},
+		{"keystone DB", flow.DB}, {"kafka", flow.Service}, {"end", flow.Service}, {"Note", flow.Service},
+		{"10.0.20.5", flow.Host}, {"10.0.20.6", flow.Host}, {"认证", flow.Service}, {"memcached", flow.Cache},
+	} {
+		ps = append(ps, &flow.Participant{Name: p.name, Kind: p.kind})
+	}
+	d := newDrawer(&strings.Builder{}, &flow.Model{Participants: ps}, Options{})
+	seen := map[string]bool{}
+	for _, p := range ps {
+		id := d.ids[p]
+		if !plainID.MatchString(id) || keywords[strings.ToLower(id)] || seen[id] || len(id) > 4 {
+			t.Errorf("%q got id %q", p.Name, id)
+		}
+		seen[id] = true
+	}
+	if d.ids[ps[2]] != "K" || d.ids[ps[3]] != "KD" || d.ids[ps[0]] != "C" || d.ids[ps[10]] != "M" {
+		t.Errorf("ids not like a person's: %v", d.ids)
+	}
+	var sb strings.Builder
+	d = newDrawer(&sb, &flow.Model{Participants: ps}, Options{})
+	d.header()
+	if !strings.Contains(sb.String(), "participant E as end") {
+		t.Errorf("keyword name not aliased:\n%s", sb.String())
+	}
+}
+
+func TestQuerySig(t *testing.T) {
+	for _, c := range []struct{ q, want string }{
+		{"SELECT project.id AS project_id \nFROM project \nWHERE project.id = 'x'", "SELECT project"},
+		{"SELECT 1", ""},
+		{"SELECT VERSION()", ""},
+		{"INSERT INTO images (id) VALUES ('x')", "INSERT images"},
+		{"UPDATE `images` SET status='active'", "UPDATE images"},
+		{"ROLLBACK", ""},
+		{"SET NAMES utf8", ""},
+	} {
+		if got := querySig(c.q); got != c.want {
+			t.Errorf("querySig(%q) = %q, want %q", c.q, got, c.want)
+		}
+	}
+}
