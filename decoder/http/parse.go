@@ -131,30 +131,27 @@ func knownMethodPrefix(b []byte) (yes, more bool) {
 // When the line is complete it must parse as a start line. It returns
 // (true, false) for a start, (false, true) when b is too short to tell.
 func plausibleStart(resp bool, b []byte) (ok, more bool) {
-	line := b
-	complete := false
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		line, complete = bytes.TrimSuffix(b[:i], []byte{'\r'}), true
-	}
+	// The cheap prefix test comes first: resynchronisation calls this at
+	// every line start of what may be a binary body.
 	if resp {
-		n := min(len(line), len(http1Dot))
-		if !bytes.Equal(line[:n], http1Dot[:n]) {
+		n := min(len(b), len(http1Dot))
+		if !bytes.Equal(b[:n], http1Dot[:n]) {
 			return false, false
 		}
-		if !complete {
-			return false, len(line) <= maxLineLength
-		}
-		_, _, _, err := parseStatusLine(line)
-		return err == nil, false
+	} else if yes, more := knownMethodPrefix(b[:min(len(b), maxMethodLen+1)]); !yes {
+		return false, more && bytes.IndexByte(b, '\n') < 0
 	}
-	yes, more := knownMethodPrefix(line)
-	if !yes {
-		return false, more && !complete
+	i := bytes.IndexByte(b[:min(len(b), maxLineLength+2)], '\n')
+	if i < 0 {
+		return false, len(b) <= maxLineLength
 	}
-	if !complete {
-		return false, len(line) <= maxLineLength
+	line := bytes.TrimSuffix(b[:i], []byte{'\r'})
+	var err error
+	if resp {
+		_, _, _, err = parseStatusLine(line)
+	} else {
+		_, _, _, err = parseRequestLine(line)
 	}
-	_, _, _, err := parseRequestLine(line)
 	return err == nil, false
 }
 

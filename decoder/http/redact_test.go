@@ -241,3 +241,45 @@ func TestPending(t *testing.T) {
 		t.Errorf("after Close: %d emitted", len(col.out))
 	}
 }
+
+// TestRedactedRealNoSecrets: no token or password of the lab captures
+// survives Redacted, in headers or bodies, and the originals keep them.
+func TestRedactedRealNoSecrets(t *testing.T) {
+	secrets := map[string]bool{"GLANCE_PASS": true, "wrongpassword": true, `"password": "password"`: true}
+	seen := 0
+	for _, fc := range fixtures {
+		for _, r := range loadTruth(t, fc.capture) {
+			for _, tok := range strings.Split(r.authToken+"|"+r.subjToken, "|") {
+				if len(tok) > 100 {
+					secrets[tok] = true
+				}
+			}
+		}
+	}
+	for _, fc := range fixtures {
+		out, _ := decode(t, fixtureName(fc.capture, fc.stream), Options{})
+		for _, e := range out {
+			for _, m := range []decoder.Message{e.Request, e.Response} {
+				if m == nil {
+					continue
+				}
+				raw, _ := json.Marshal(m)
+				red, _ := json.Marshal(m.Redacted())
+				for sec := range secrets {
+					if strings.Contains(string(red), sec) {
+						t.Errorf("%s.%d: %s survives redaction", fc.capture, fc.stream, decoder.Fingerprint(sec))
+					}
+					if strings.Contains(string(raw), sec) {
+						seen++
+					}
+				}
+				if again, _ := json.Marshal(m); string(again) != string(raw) {
+					t.Errorf("%s.%d: Redacted modified the message", fc.capture, fc.stream)
+				}
+			}
+		}
+	}
+	if seen < 20 {
+		t.Errorf("only %d secrets found in the raw messages: test is not testing", seen)
+	}
+}
