@@ -1,12 +1,16 @@
 package pipeline
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"strconv"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -119,4 +123,131 @@ func TestSameExchangesAnyInterface(t *testing.T) {
 	if len(merged) != len(both) {
 		t.Errorf("merged: %d exchanges; merged+any: %d", len(merged), len(both))
 	}
+}
+
+func memcacheCalls(exs []*decoder.Exchange) []truth.MemcacheCall {
+	var ms []*decoder.Exchange
+	for _, e := range exs {
+		if _, ok := e.Request.(*memcache.Request); ok {
+			ms = append(ms, e)
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ReqEnd.Before(ms[j].ReqEnd) })
+	var calls []truth.MemcacheCall
+	for _, e := range ms {
+		req := e.Request.(*memcache.Request)
+		c := truth.MemcacheCall{Command: req.Command, Key: strings.Join(req.Keys, " ")}
+		if resp, ok := e.Response.(*memcache.Response); ok {
+			c.Result = resp.Result
+		}
+		calls = append(calls, c)
+	}
+	return calls
+}
+
+// TestMemcacheMatchesTshark: every memcache command tshark lists, with its
+// key and hit/miss/stored, in order.
+func TestMemcacheMatchesTshark(t *testing.T) {
+	for _, name := range truth.Captures() {
+		t.Run(name, func(t *testing.T) {
+			want, err := truth.Memcache(truth.File(strings.TrimSuffix(name, ".cut"), "memcache"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exs, _ := decodeAll(t, truth.Capture(name))
+			got := memcacheCalls(exs)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("memcache\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func mysqlEvents(exs []*decoder.Exchange) []truth.MySQLEvent {
+	var ms []*decoder.Exchange
+	for _, e := range exs {
+		if _, ok := e.Request.(*mysql.Request); ok {
+			ms = append(ms, e)
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ReqEnd.Before(ms[j].ReqEnd) })
+	var evs []truth.MySQLEvent
+	for _, e := range ms {
+		req := e.Request.(*mysql.Request)
+		switch {
+		case req.Command == "login":
+			evs = append(evs, truth.MySQLEvent{Login: req.User + "@" + req.Database})
+		case req.Command == "COM_QUERY":
+			evs = append(evs, truth.MySQLEvent{Query: req.Query})
+		}
+	}
+	return evs
+}
+
+// sameQuery compares query texts; in a snaplen-cut capture either side may
+// hold only the start of the text.
+func sameQuery(got, want string, cut bool) bool {
+	if got == want {
+		return true
+	}
+	return cut && (strings.HasPrefix(got, want) || strings.HasPrefix(want, got))
+}
+
+// checkMySQL: every login and query text tshark lists appears in flowmap's
+// output in the same order. Where tshark decodes less (snaplen cuts)
+// flowmap may list more; on whole captures the lists are equal.
+func checkMySQL(t *testing.T, got, want []truth.MySQLEvent, cut bool) {
+	t.Helper()
+	i := 0
+	for k, w := range want {
+		for i < len(got) && !(got[i].Login == w.Login && sameQuery(got[i].Query, w.Query, cut)) {
+			if !cut {
+				t.Fatalf("event %d: got %+v, tshark %+v", k+1, got[i], w)
+			}
+			i++
+		}
+		if i == len(got) {
+			t.Fatalf("tshark's event %d (%+v) not found in order; flowmap has %d events", k+1, w, len(got))
+		}
+		i++
+	}
+	if !cut && len(got) != len(want) {
+		t.Errorf("flowmap lists %d logins and queries, tshark %d", len(got), len(want))
+	}
+}
+
+func TestMySQLMatchesTshark(t *testing.T) {
+	for _, name := range truth.Captures() {
+		t.Run(name, func(t *testing.T) {
+			want, err := truth.MySQL(truth.File(strings.TrimSuffix(name, ".cut"), "mysql"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exs, _ := decodeAll(t, truth.Capture(name))
+			checkMySQL(t, mysqlEvents(exs), want, name == "snaplen-truncated")
+		})
+	}
+}
+
+func TestMemcacheAndMySQLLongCapture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	p := truth.Shared("long-mixed-head.pcapng")
+	if p == "" {
+		t.Skip("../shared/captures/long-mixed-head.pcapng absent")
+	}
+	exs, _ := decodeAll(t, p)
+	wantM, err := truth.Memcache(truth.SharedTruth("long-mixed-head", "memcache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := memcacheCalls(exs); fmt.Sprint(got) != fmt.Sprint(wantM) {
+		t.Errorf("memcache: got %d calls, tshark %d", len(got), len(wantM))
+	}
+	wantQ, err := truth.MySQL(truth.SharedTruth("long-mixed-head", "mysql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMySQL(t, mysqlEvents(exs), wantQ, false)
 }

@@ -120,3 +120,105 @@ func HTTP(path string) ([]HTTPCall, error) {
 	}
 	return calls, nil
 }
+
+// MemcacheCall is a memcache command with its key and what came back:
+// "hit", "miss", or the reply word in lower case ("stored").
+type MemcacheCall struct {
+	Command, Key, Result string
+}
+
+// Memcache returns the commands of a memcache truth file in time order,
+// each with its result paired by TCP stream and order: a get is a hit when
+// a VALUE row (key, no command) answers it, a miss when a bare END does.
+func Memcache(path string) ([]MemcacheCall, error) {
+	rows, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var calls []MemcacheCall
+	pending := map[string][]int{}
+	for _, r := range rows {
+		st := r["tcp.stream"]
+		if c := r["memcache.command"]; c != "" {
+			calls = append(calls, MemcacheCall{Command: c, Key: r["memcache.key"]})
+			pending[st] = append(pending[st], len(calls)-1)
+			continue
+		}
+		if len(pending[st]) == 0 {
+			continue
+		}
+		i := pending[st][0]
+		switch resp := r["memcache.response"]; {
+		case r["memcache.key"] != "":
+			calls[i].Result = "hit"
+		case resp == "END":
+			calls[i].Result = "miss"
+		case resp != "":
+			calls[i].Result = strings.ToLower(resp)
+		default:
+			continue
+		}
+		pending[st] = pending[st][1:]
+	}
+	return calls, nil
+}
+
+// MySQLEvent is a login ("login user@schema") or a query's text.
+type MySQLEvent struct {
+	Login string
+	Query string
+}
+
+// MySQL returns the logins and COM_QUERY texts of a mysql truth file in
+// time order. Several PDUs in one frame are joined by '|' in the TSV.
+func MySQL(path string) ([]MySQLEvent, error) {
+	rows, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var evs []MySQLEvent
+	for _, r := range rows {
+		if u := r["mysql.user"]; u != "" {
+			for i, user := range strings.Split(u, "|") {
+				schema := ""
+				if s := strings.Split(r["mysql.schema"], "|"); i < len(s) {
+					schema = s[i]
+				}
+				evs = append(evs, MySQLEvent{Login: user + "@" + schema})
+			}
+		}
+		if q := r["mysql.query"]; q != "" {
+			for _, one := range strings.Split(q, "|") {
+				evs = append(evs, MySQLEvent{Query: unescape(one)})
+			}
+		}
+	}
+	return evs, nil
+}
+
+// unescape undoes tshark's escaping of control characters in -T fields
+// output (\n, \r, \t, \\).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
