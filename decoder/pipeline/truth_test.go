@@ -3,8 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
