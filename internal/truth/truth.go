@@ -176,6 +176,11 @@ func MySQL(path string) ([]MySQLEvent, error) {
 	if err != nil {
 		return nil, err
 	}
+	return MySQLRows(rows), nil
+}
+
+// MySQLRows is MySQL on rows already loaded.
+func MySQLRows(rows []Row) []MySQLEvent {
 	var evs []MySQLEvent
 	for _, r := range rows {
 		if u := r["mysql.user"]; u != "" {
@@ -193,7 +198,7 @@ func MySQL(path string) ([]MySQLEvent, error) {
 			}
 		}
 	}
-	return evs, nil
+	return evs
 }
 
 // unescape undoes tshark's escaping of control characters in -T fields
