@@ -35,6 +35,9 @@ type Options struct {
 	// MaxPagesPerConn caps the out-of-order bytes buffered per connection
 	// (pages of ~1.9 KB); beyond it the oldest hole becomes a gap. Default 1024.
 	MaxPagesPerConn int
+	// MaxPagesTotal caps out-of-order bytes over all connections. Default
+	// 8192 (~16 MB).
+	MaxPagesTotal int
 }
 
 // Stats counts what the TCP layer saw.
@@ -77,10 +80,14 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 	if opts.MaxPagesPerConn <= 0 {
 		opts.MaxPagesPerConn = 1024
 	}
+	if opts.MaxPagesTotal <= 0 {
+		opts.MaxPagesTotal = 8192
+	}
 	a := &Assembler{opts: opts, emit: emit, open: make(map[*stream]struct{})}
 	a.pool = reassembly.NewStreamPool(factory{a})
 	a.asm = reassembly.NewAssembler(a.pool)
 	a.asm.MaxBufferedPagesPerConnection = opts.MaxPagesPerConn
+	a.asm.MaxBufferedPagesTotal = opts.MaxPagesTotal
 	return a
 }
 

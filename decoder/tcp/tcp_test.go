@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,5 +189,124 @@ func TestSnaplenCutsBecomeGaps(t *testing.T) {
 				t.Errorf("conn %d client starts %q", c.c.ID, s)
 			}
 		}
+	}
+}
+
+type pkt struct {
+	data []byte
+	t    time.Time
+}
+
+// load reads the IPv4 packets of an Ethernet pcapng.
+func load(t testing.TB, path string) []pkt {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []pkt
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > 14 && data[12] == 0x08 && data[13] == 0x00 {
+			ps = append(ps, pkt{data[14:], ci.Timestamp})
+		}
+	}
+	return ps
+}
+
+func payloadLen(ip []byte) int {
+	ihl := int(ip[0]&0x0f) * 4
+	total := int(ip[2])<<8 | int(ip[3])
+	return total - ihl - int(ip[ihl+12]>>4)*4
+}
+
+// TestRetransmissionsAndReordering: a copy of a real capture in which every
+// 7th data segment is sent twice and every 5th pair of data segments
+// swapped gives the same bytes, with no gap.
+func TestRetransmissionsAndReordering(t *testing.T) {
+	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].t.Before(ps[j].t) })
+	var mangled []pkt
+	data := 0
+	for i := 0; i < len(ps); i++ {
+		p := ps[i]
+		if payloadLen(p.data) > 0 {
+			data++
+			if data%5 == 0 && i+1 < len(ps) && payloadLen(ps[i+1].data) > 0 {
+				mangled = append(mangled, ps[i+1], p)
+				i++
+				continue
+			}
+			if data%7 == 0 {
+				mangled = append(mangled, p)
+			}
+		}
+		mangled = append(mangled, p)
+	}
+	rec := &recorder{conns: map[int]*recConn{}}
+	a := New(Options{Protocols: []decoder.Protocol{rec.protocol()}}, func(*decoder.Exchange) {})
+	for _, p := range mangled {
+		a.Packet(p.data, p.t, "lo")
+	}
+	a.Close()
+	w := want(t, "seed-image-list.bytes.tsv")
+	g := got(rec, false)
+	for k, v := range w {
+		if g[k] != v {
+			t.Errorf("%s: got %d bytes, want %d", k, g[k], v)
+		}
+	}
+	if st := a.Stats(); st.Gaps != 0 {
+		t.Errorf("%d gaps in a capture with nothing lost", st.Gaps)
+	}
+}
+
+// TestLostSegmentIsAGap: dropping one data segment gives a gap of exactly
+// its size in that direction, reported once.
+func TestLostSegmentIsAGap(t *testing.T) {
+	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].t.Before(ps[j].t) })
+	drop, n := -1, 0
+	for i, p := range ps {
+		if payloadLen(p.data) > 1000 {
+			n++
+			if n == 10 {
+				drop = i
+				break
+			}
+		}
+	}
+	if drop < 0 {
+		t.Fatal("no segment to drop")
+	}
+	lost := payloadLen(ps[drop].data)
+	rec := &recorder{conns: map[int]*recConn{}}
+	a := New(Options{Protocols: []decoder.Protocol{rec.protocol()}}, func(*decoder.Exchange) {})
+	for i, p := range ps {
+		if i != drop {
+			a.Packet(p.data, p.t, "lo")
+		}
+	}
+	a.Close()
+	st := a.Stats()
+	if st.Gaps != 1 || st.LostBytes != int64(lost) {
+		t.Errorf("%d gaps, %d bytes lost; want 1 gap of %d", st.Gaps, st.LostBytes, lost)
+	}
+	total := int64(0)
+	for _, c := range rec.conns {
+		total += c.gaps[0] + c.gaps[1]
+	}
+	if total != int64(lost) {
+		t.Errorf("decoders were told of %d lost bytes, want %d", total, lost)
 	}
 }
