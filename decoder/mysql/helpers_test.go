@@ -26,7 +26,7 @@ type chunk struct {
 // line, as written by testdata/extract.sh and the -record test.
 func loadStream(tb testing.TB, name string) []chunk {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "streams", name+".stream"))
+	f, err := openStream(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
