@@ -21,6 +21,11 @@ func TestDedupe(t *testing.T) {
 	ip6Hop := bytes.Clone(ip6)
 	ip6Hop[7] = 63
 	ms := int64(time.Millisecond)
+	// A 400-byte packet, and the same cut to 200 bytes by a snap length.
+	big := append(bytes.Clone(ip4), make([]byte, 400-len(ip4))...)
+	binary.BigEndian.PutUint16(big[2:], 400)
+	bigOtherPayload := bytes.Clone(big)
+	bigOtherPayload[399] = 1
 
 	tests := []struct {
 		name string
@@ -38,6 +43,11 @@ func TestDedupe(t *testing.T) {
 		{"ip-id-differs", ip4, otherID, 1, 1 * ms, false},
 		{"ipv6-hop-limit-differs", ip6, ip6Hop, 1, 1 * ms, true},
 		{"ipv6-payload-differs", ip6, append(bytes.Clone(ip6[:47]), 1), 1, 1 * ms, false},
+		{"snaplen-cut-copy", big, big[:200], 1, 1 * ms, true},
+		// Beyond hashedLen bytes, packets with the same headers are taken
+		// as the same: TCP never sends different bytes under the same IP
+		// ID, length and sequence number.
+		{"same-headers-payload-differs-far-in", big, bigOtherPayload, 1, 1 * ms, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
