@@ -895,6 +895,15 @@ func (d *conn) response(ex *exch, p *packet, t time.Time) {
 	case rsFirst, rsInfile:
 		d.first(ex, p, t)
 	case rsColDefs:
+		if !isColumnDef(b) {
+			// Metadata skipped (MariaDB metadata caching, MySQL optional
+			// metadata) on a connection whose capabilities are unknown.
+			ex.note("column definitions not sent")
+			ex.cols = 0
+			ex.state = rsColEOF
+			d.response(ex, p, t)
+			return
+		}
 		ex.cols--
 		if ex.cols <= 0 {
 			ex.state = rsColEOF
@@ -1123,6 +1132,12 @@ func (d *conn) row(ex *exch, p *packet) {
 		ex.resp.Rows = new(int64)
 	}
 	*ex.resp.Rows++
+}
+
+// isColumnDef reports whether b starts like a ColumnDefinition41: catalog
+// "def". A packet cut to nothing by a gap is given the benefit of the doubt.
+func isColumnDef(b []byte) bool {
+	return len(b) == 0 || len(b) >= 4 && b[0] == 3 && b[1] == 'd' && b[2] == 'e' && b[3] == 'f'
 }
 
 // progress reports whether p is a MariaDB progress report (an ERR with code

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,7 +112,7 @@ func dump(xs []*decoder.Exchange) []string {
 	return out
 }
 
-func req(x *decoder.Exchange) *Request   { return x.Request.(*Request) }
+func req(x *decoder.Exchange) *Request { return x.Request.(*Request) }
 func resp(x *decoder.Exchange) *Response {
 	if x.Response == nil {
 		return nil
@@ -218,4 +219,18 @@ func cut(s string) string {
 		return s[:120] + "..."
 	}
 	return s
+}
+
+// randomSplit cuts a chunk into pieces of 1..maxPiece bytes, reproducibly.
+func randomSplit(seed uint64, maxPiece int) func(int) []int {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	return func(n int) []int {
+		var out []int
+		for n > 0 {
+			k := min(n, 1+rng.IntN(maxPiece))
+			out = append(out, k)
+			n -= k
+		}
+		return out
+	}
 }
