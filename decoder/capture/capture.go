@@ -506,6 +506,25 @@ func (r *Reader) end() {
 	}
 }
 
+// SourceInfo describes one (file, interface) source.
+type SourceInfo struct {
+	Index    int // Packet.Source
+	File     string
+	Iface    string
+	LinkType layers.LinkType
+}
+
+// Sources lists the sources seen so far, by index. A pcapng file's
+// interfaces are known from Open on (those described before its first
+// packet); later sections add theirs as they are read.
+func (r *Reader) Sources() []SourceInfo {
+	out := make([]SourceInfo, len(r.sources))
+	for i, s := range r.sources {
+		out[i] = SourceInfo{Index: s.idx, File: s.in.path, Iface: s.name, LinkType: s.lt}
+	}
+	return out
+}
+
 // Diagnostics returns the damage found so far. Fatal ones mean a file could
 // not be read to its end.
 func (r *Reader) Diagnostics() []decoder.Diagnostic { return r.diags }

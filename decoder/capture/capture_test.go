@@ -472,3 +472,37 @@ func TestSteadyStateNoAllocs(t *testing.T) {
 		t.Errorf("%.3f allocations per packet", allocs)
 	}
 }
+
+// TestSourcesAndProgress: Sources is known from Open on, and BytesRead may
+// be polled from another goroutine while Next runs (go test -race).
+func TestSourcesAndProgress(t *testing.T) {
+	r := openT(t, Options{}, capPath("seed-image-list.pcapng"), capPath("seed-image-list.any.pcapng"))
+	want := "[{0 ../../testdata/captures/seed-image-list.pcapng ens33 Ethernet} {1 ../../testdata/captures/seed-image-list.pcapng lo Ethernet} {2 ../../testdata/captures/seed-image-list.any.pcapng any Linux SLL2}]"
+	if got := fmt.Sprint(r.Sources()); got != want {
+		t.Errorf("Sources() = %s\nwant %s", got, want)
+	}
+	stop := make(chan struct{})
+	polled := make(chan int64)
+	go func() {
+		var last int64
+		for {
+			select {
+			case <-stop:
+				polled <- last
+				return
+			default:
+				if n := r.BytesRead(); n < last {
+					panic("BytesRead went back")
+				} else {
+					last = n
+				}
+			}
+		}
+	}()
+	drain(t, r)
+	close(stop)
+	<-polled
+	if r.BytesRead() != r.TotalBytes() {
+		t.Errorf("BytesRead %d, TotalBytes %d", r.BytesRead(), r.TotalBytes())
+	}
+}
