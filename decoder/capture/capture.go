@@ -4,16 +4,23 @@
 //
 // Every file is split into one source per interface (a pcapng interface
 // description, or the whole of a classic pcap file). Packets within a source
-// are in time order, but sources are not in step: dumpcap writes each
-// interface's buffer in turn, so a pcapng can hold loopback packets 250 ms
-// behind the Ethernet ones that precede them. The Reader therefore merges
-// all sources of all files by timestamp with bounded buffering (see Options),
-// like mergecap does for files, and drops a packet that another source
-// already delivered (the same capture taken on two interfaces or by two
-// dumpcaps).
+// are in time order (but for microsecond jitter), but sources are not in
+// step: dumpcap writes each interface's buffer in turn, so a pcapng can hold
+// loopback packets 250 ms behind the Ethernet ones that precede them. The
+// Reader therefore merges all sources of all files by timestamp, like
+// mergecap does for files: the oldest queued packet is released once every
+// live source has been read a little past it, or once the source holding it
+// back lags its own file by more than Options.MergeWindow, or when
+// Options.MaxBuffered bytes are queued. A packet that another source already
+// delivered (the same traffic captured on two interfaces, or by two dumpcaps)
+// is dropped.
 //
-// Damage never stops the other files: everything before it is returned and
-// the damage is reported by Diagnostics, naming the file, offset and packet.
+// Formats are told by their magic number: pcap (both byte orders, µs and ns,
+// Kuznetzov's variant), pcapng (any number of sections and interfaces, mixed
+// link types, per-interface timestamp resolution and offset), and gzip of
+// either. Every length a file declares is checked against the block holding
+// it and capped before use; damage never stops the other files: everything
+// before it is returned and Diagnostics names the file, offset and packet.
 package capture
 
 import (

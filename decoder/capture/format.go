@@ -14,6 +14,16 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
+// The file formats are read here rather than with gopacket's pcapgo readers
+// (which the tests use as an independent reference): pcapgo cannot say at
+// which offset a file is damaged, its NgReader reads the rest of the file
+// into memory for a hostile capture length (256 MiB allocated for the
+// 81 MB long-mixed-head capture with one EPB's caplen set to 0xFFFFFFF0),
+// and a block length below 8 makes it skip the rest of the file silently
+// but for a final "unexpected EOF". Reading from a bufio.Reader also
+// copies each packet once, straight from the read buffer into the pooled
+// buffer it is queued in.
+
 // Limits on what a file may declare. Lengths beyond them are damage: they
 // never size an allocation.
 const (
