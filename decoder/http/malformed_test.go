@@ -280,6 +280,17 @@ var malformedCases = []struct {
 		},
 	},
 	{
+		name: "gaps-in-body-summed",
+		ops: []op{c(okGet), s("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"), sgap(20), s(rep("x", 10)),
+			sgap(30), s(rep("y", 29)), sgap(1)},
+		want: []wantEx{{req: "GET /", status: 200, respBytes: 100, truncated: true, notes: []string{"lost 51 bytes in response body (3 gaps)"}}},
+		check: func(t *testing.T, out []*decoder.Exchange) {
+			if len(out[0].Notes) != 1 {
+				t.Errorf("notes %q: one note for all gaps", out[0].Notes)
+			}
+		},
+	},
+	{
 		name: "gap-in-chunk-data",
 		ops:  []op{c("PUT /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n01234"), cgap(5), c("56789a\r\n0\r\n\r\n"), s(ok200)},
 		want: []wantEx{{req: "PUT /f", status: 200, reqBytes: 16, truncated: true, notes: []string{"lost 5 bytes in request body"}}},

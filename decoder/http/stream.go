@@ -87,6 +87,23 @@ type message struct {
 	body     []byte
 	bodyLen  int64
 	bodyLost bool
+	// Gaps inside the body, summed into one note (a snaplen capture has
+	// one per segment).
+	gaps        int
+	gapBytes    int64
+	gapsUnknown bool
+}
+
+// gapNote records a gap of n bytes (n < 0: unknown) inside m's body.
+func (m *message) gapNote(n int) {
+	m.bodyLost = true
+	m.ex.x.Truncated = true
+	m.gaps++
+	if n < 0 {
+		m.gapsUnknown = true
+	} else {
+		m.gapBytes += int64(n)
+	}
 }
 
 func (m *message) kind() string {
@@ -144,8 +161,21 @@ type stream struct {
 	closed       bool
 }
 
-// New returns the HTTP decoder of one connection. Exchanges are passed to
-// emit in request order as soon as both their messages are complete.
+// New returns the HTTP decoder of one connection (c may be nil in tests).
+//
+// Exchanges are passed to emit in request order, each as soon as its
+// request and final response are complete, and are not touched again. The
+// Nth response pairs with the Nth request (pipelining); a response with no
+// request left to answer becomes an exchange with a nil Request, whose
+// ReqStart is the response's start so that Start() still orders it. A
+// request left unanswered is emitted with a nil Response when the server
+// closes or at Close. Bodies that end with the connection (no
+// Content-Length, no chunked: keystone under uWSGI) are complete at End or
+// Close, not truncated. Gaps inside a body of known length are skipped by
+// length; any other gap, and any framing error, marks the message in
+// progress Truncated and makes the decoder look for the next request line
+// or "HTTP/1." at a line start. After a 101 or a CONNECT tunnel the
+// connection is no longer decoded.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
 	d := &stream{conn: c, emit: emit, maxBody: opts.maxBody()}
 	for i := range d.sides {
@@ -640,7 +670,21 @@ func (d *stream) messageNotes(m *message) {
 	if m.badLines > 0 {
 		e.note("ignored %d malformed %s header lines", m.badLines, m.kind())
 	}
-	m.bareLF, m.folded, m.badLines = false, false, 0
+	if m.gaps > 0 {
+		lost := fmt.Sprintf("%d bytes", m.gapBytes)
+		if m.gapsUnknown {
+			lost = fmt.Sprintf("at least %d bytes", m.gapBytes)
+			if m.gapBytes == 0 {
+				lost = "an unknown number of bytes"
+			}
+		}
+		if m.gaps == 1 {
+			e.note("lost %s in %s body", lost, m.kind())
+		} else {
+			e.note("lost %s in %s body (%d gaps)", lost, m.kind(), m.gaps)
+		}
+	}
+	m.bareLF, m.folded, m.badLines, m.gaps = false, false, 0, 0
 }
 
 // finish ends the current message of s, complete or not, and emits what
@@ -745,9 +789,7 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 		m := s.m
 		if n > 0 && int64(n) <= s.remaining {
 			m.bodyLen += int64(n)
-			m.bodyLost = true
-			m.ex.x.Truncated = true
-			m.ex.note("lost %s in %s body", lost, m.kind())
+			m.gapNote(n)
 			s.remaining -= int64(n)
 			if s.remaining == 0 {
 				if s.st == stBody {
@@ -764,9 +806,7 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 		if n > 0 {
 			m.bodyLen += int64(n)
 		}
-		m.bodyLost = true
-		m.ex.x.Truncated = true
-		m.ex.note("lost %s in %s body", lost, m.kind())
+		m.gapNote(n)
 		return
 	case stStart:
 		if s.next != nil {
