@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -155,6 +156,22 @@ func (d *conn) Data(dir decoder.Dir, data []byte, t time.Time) {
 		}
 	}
 	s.seen += int64(len(data))
+	if dir == server && s.mode == modeDrop && d.dirs[client].mode == modeScan && len(d.dirs[client].scan) > 0 {
+		// The server answers: whatever the client sent is complete. A
+		// command waiting for more bytes was a false start; look again.
+		if replay := d.scanBuf(true); replay != nil {
+			d.process(client, replay, t)
+		}
+	}
+	if dir == server && s.mode == modeAligned && d.head() == nil && d.phase == phaseCommand {
+		d.clientLied(t)
+	}
+	d.process(dir, data, t)
+}
+
+// process reads data according to the direction's mode.
+func (d *conn) process(dir decoder.Dir, data []byte, t time.Time) {
+	s := &d.dirs[dir]
 	for len(data) > 0 {
 		switch s.mode {
 		case modeAligned:
@@ -238,15 +255,22 @@ func (d *conn) setServerKeep() {
 func (d *conn) scan(data []byte, t time.Time) []byte {
 	s := &d.dirs[client]
 	s.scan = append(s.scan, data...)
+	return d.scanBuf(false)
+}
+
+// scanBuf judges the buffered client bytes at every offset; final says the
+// server has answered, so a command must be complete in them.
+func (d *conn) scanBuf(final bool) []byte {
+	s := &d.dirs[client]
 	buf := s.scan
 	for i := 0; i < len(buf); i++ {
 		v := candNo
 		comp := false
 		if !d.capsKnown || !d.compress {
-			_, v = commandCandidate(buf[i:], false)
+			_, v = commandCandidate(buf[i:], final)
 		}
 		if v == candNo && (d.compress || !d.capsKnown) {
-			if _, cv := compressedCandidate(buf[i:]); cv != candNo {
+			if _, cv := compressedCandidate(buf[i:], final); cv != candNo {
 				v, comp = cv, true
 			}
 		}
@@ -269,6 +293,36 @@ func (d *conn) scan(data []byte, t time.Time) []byte {
 	}
 	s.scan = s.scan[:0]
 	return nil
+}
+
+// clientLied handles a server answer that arrives while the client's
+// command packet is still incomplete: its declared length was false. The
+// command is kept, cut where the next command seems to start, and the
+// client stream is searched again.
+func (d *conn) clientLied(t time.Time) {
+	cs := &d.dirs[client]
+	if cs.mode != modeAligned || cs.comp {
+		return
+	}
+	p, ok := cs.fr.partial()
+	if !ok || p.seq != 0 || len(p.data) == 0 || int(p.data[0]) >= len(commandNames) {
+		return
+	}
+	cp := *p
+	cp.data = slices.Clone(p.data)
+	for i := 1; i < len(cp.data); i++ {
+		if _, v := commandCandidate(cp.data[i:], false); v != candNo {
+			cp.data = cp.data[:i]
+			break
+		}
+	}
+	cp.size = int64(len(cp.data))
+	cp.end = t
+	d.lostPacket(client, &cp)
+	if ex := d.tail(); ex != nil && !ex.done {
+		ex.note("declared length longer than the command")
+	}
+	d.desync(client, t, "declared length longer than the command")
 }
 
 // alignServer makes the server's next bytes the start of a response.
@@ -302,6 +356,9 @@ func (d *conn) desync(dir decoder.Dir, t time.Time, why string) {
 	s.mode = modeDrop
 	for _, ex := range d.queue {
 		if !ex.done {
+			if ex.hasResp && ex.resp.Result == "" {
+				ex.resp.Result = "unknown"
+			}
 			ex.x.Truncated = true
 			ex.note("response lost: " + why)
 			ex.state = rsLost
@@ -635,6 +692,11 @@ func (d *conn) clientData(p *packet, t time.Time) {
 func (d *conn) command(p *packet) *exch {
 	// Exchanges whose end could only be told by the next command end here.
 	for _, ex := range d.queue {
+		if !ex.done && ex.state == rsInfile {
+			ex.x.Truncated = true
+			ex.note("LOCAL INFILE not completed")
+			ex.state = rsLost
+		}
 		if !ex.done && (ex.state == rsPrepTailEOF || ex.state == rsLost) {
 			d.finish(ex)
 		}
@@ -802,6 +864,7 @@ func (d *conn) handshake(ex *exch, p *packet) {
 	ex.newUser, ex.setUser = h.user, true
 	ex.newDB, ex.setDB = h.db, true
 	if h.ssl {
+		ex.req.UserKnown = false
 		ex.req.TLS = true
 		ex.note("SSLRequest: the connection switches to TLS and is not decoded further")
 		d.finish(ex)
@@ -960,6 +1023,7 @@ func (d *conn) response(ex *exch, p *packet, t time.Time) {
 	case rsFieldList:
 		switch {
 		case isTerminator(p):
+			ex.resp.Result = "ok"
 			d.finish(ex)
 		case len(b) > 0 && b[0] == hdrERR:
 			d.setErr(ex, b)
@@ -1035,7 +1099,7 @@ func (d *conn) first(ex *exch, p *packet, t time.Time) {
 		default:
 			d.finish(ex)
 		}
-	case b[0] == hdrOK, b[0] == hdrEOF && p.size > 5 && !p.multi:
+	case b[0] == hdrOK:
 		o, err := parseOK(b, d.caps)
 		if err != nil {
 			d.desync(server, t, "short OK packet")
@@ -1059,7 +1123,7 @@ func (d *conn) first(ex *exch, p *packet, t time.Time) {
 		}
 		d.setErr(ex, b)
 		d.finish(ex)
-	case b[0] == hdrEOF:
+	case b[0] == hdrEOF && p.size < 9:
 		e := parseEOF(b)
 		if ex.resp.Result != "rows" {
 			ex.resp.Result = "eof"

@@ -135,7 +135,9 @@ func (f *framer) finish(t time.Time) *packet {
 	return &p
 }
 
-// partial returns the packet begun but not finished, if its header was read.
+// partial returns the packet begun but not finished, if its header was
+// read: size is what its header declared, and the bytes not yet seen count
+// as lost.
 func (f *framer) partial() (*packet, bool) {
 	if !f.inPkt {
 		return nil, false
@@ -143,6 +145,10 @@ func (f *framer) partial() (*packet, bool) {
 	p := f.cur
 	if !f.alias {
 		p.data = f.buf
+	}
+	if f.nhdr == 4 {
+		p.size += int64(f.remain)
+		p.lost += int64(f.remain)
 	}
 	return &p, true
 }
@@ -183,11 +189,7 @@ func (f *framer) gap(n int, t time.Time) (aligned bool, p *packet) {
 		cp := *q
 		cp.data = append([]byte(nil), q.data...)
 		cp.end = t
-		if n > 0 {
-			cp.lost += int64(n)
-		} else {
-			cp.lost++
-		}
+		cp.lost = max(cp.lost, 1)
 		lost = &cp
 	}
 	f.reset()

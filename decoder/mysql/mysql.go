@@ -99,7 +99,7 @@ func (r *Request) Summary() string {
 	switch {
 	case r.Command == "login":
 		s := "login " + r.User
-		if !r.UserKnown {
+		if !r.UserKnown || r.User == "" {
 			s = "login ?"
 		}
 		if r.Database != "" {

@@ -24,8 +24,18 @@ const sqlCheck = 48
 // command and, for text commands, text that looks like SQL. It returns the
 // packet's length (header included) with candYes. When the packet is
 // complete and followed by more bytes, those must not contradict the next
-// header (a sequence-0 packet must carry a known command byte).
-func commandCandidate(b []byte, _ bool) (int, cand) {
+// header (a sequence-0 packet must carry a known command byte). final says
+// b is all the client sent before the server answered: the packet must then
+// be complete, and "more" means no.
+func commandCandidate(b []byte, final bool) (int, cand) {
+	n, v := commandCandidate1(b)
+	if final && (v == candMore || v == candYes && n > len(b)) {
+		return 0, candNo
+	}
+	return n, v
+}
+
+func commandCandidate1(b []byte) (int, cand) {
 	if len(b) >= 4 && b[3] != 0 {
 		return 0, candNo
 	}
@@ -172,7 +182,15 @@ func identLike(b []byte, complete bool) cand {
 // compressedCandidate judges whether b starts with a compressed-protocol
 // packet (sequence 0) that carries a client command. It inflates at most a
 // few dozen bytes to look at the command.
-func compressedCandidate(b []byte) (int, cand) {
+func compressedCandidate(b []byte, final bool) (int, cand) {
+	n, v := compressedCandidate1(b)
+	if final && (v == candMore || v == candYes && n > len(b)) {
+		return 0, candNo
+	}
+	return n, v
+}
+
+func compressedCandidate1(b []byte) (int, cand) {
 	if len(b) >= 4 && b[3] != 0 {
 		return 0, candNo
 	}
