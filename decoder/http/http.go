@@ -3,11 +3,12 @@
 // (decoder/tcp feeds it, flow reads what it emits).
 //
 // The decoder is incremental and passive: it is fed TCP segment payloads
-// in order, never holds more than one line of a message plus the text
-// bodies it keeps (Options.MaxBody), skips other bodies by length, and
-// survives capture gaps, snaplen cuts, captures that start or stop
-// mid-connection and hostile input. Every oddity becomes a note on the
-// exchange rather than an error.
+// in order, buffers at most one incomplete line per direction, keeps start
+// lines, headers and text bodies (up to Options.MaxBody), skips other
+// bodies by length, and survives capture gaps, snaplen cuts, captures that
+// start or stop mid-connection and hostile input (every declared length
+// and count is capped). Every oddity becomes a note on the exchange rather
+// than an error.
 package http
 
 import (

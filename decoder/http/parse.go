@@ -33,10 +33,8 @@ var (
 	ErrTransferEncoding = errors.New("http: unsupported Transfer-Encoding")
 )
 
-var (
-	httpSlash = []byte("HTTP/")
-	http1Dot  = []byte("HTTP/1.")
-)
+// http1Dot begins every HTTP/1.x status line.
+var http1Dot = []byte("HTTP/1.")
 
 // methods are the request methods accepted where a message start has to be
 // guessed (sniffing, resynchronisation). A synchronised stream accepts any
