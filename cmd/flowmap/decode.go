@@ -58,6 +58,7 @@ func runDecode(opts *decodeOptions) error {
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
 	popts := pipeline.Options{}
+	popts.Capture.Stdin = opts.IO.In
 	popts.HTTP.MaxBody = opts.MaxBody
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update

@@ -121,6 +121,7 @@ func runTrace(opts *traceOptions) error {
 	}
 	var exs []*decoder.Exchange
 	popts := pipeline.Options{}
+	popts.Capture.Stdin = opts.IO.In
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })

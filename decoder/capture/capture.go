@@ -56,6 +56,8 @@ type Options struct {
 	// from different sources may be and still count as one. Default 50ms
 	// when 0; negative disables duplicate removal.
 	DedupeWindow time.Duration
+	// Stdin is what "-" reads; os.Stdin when nil.
+	Stdin io.Reader
 }
 
 // Packet is one captured frame.
@@ -211,7 +213,11 @@ func Open(paths []string, opts Options) (*Reader, error) {
 				return nil, errors.New("capture: standard input (-) given twice")
 			}
 			stdin = true
-			streams = append(streams, stream{name: p, r: os.Stdin, size: -1})
+			in := opts.Stdin
+			if in == nil {
+				in = os.Stdin
+			}
+			streams = append(streams, stream{name: p, r: in, size: -1})
 			continue
 		}
 		f, err := os.Open(p)
