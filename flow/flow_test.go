@@ -281,3 +281,16 @@ func TestSecureCacheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6SameStory: the seed traffic rewritten to IPv6 tells the same
+// story with the same participants.
+func TestIPv6SameStory(t *testing.T) {
+	v4 := model(t, truth.Capture("seed-image-list"))
+	v6 := model(t, truth.IPv6Copy(t, truth.Capture("seed-image-list")))
+	var a, b []string
+	v4.Walk(func(n *Node, d int) { a = append(a, n.From+">"+n.To+" "+n.Summary) })
+	v6.Walk(func(n *Node, d int) { b = append(b, n.From+">"+n.To+" "+n.Summary) })
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("IPv6 story differs:\n%s\nvs\n%s", strings.Join(b[:min(10, len(b))], "\n"), strings.Join(a[:min(10, len(a))], "\n"))
+	}
+}
