@@ -53,6 +53,32 @@ func TestGoldenTrace(t *testing.T) {
 	}
 }
 
+// TestGoldenDecode: the JSONL contract and the table, on a small capture.
+func TestGoldenDecode(t *testing.T) {
+	p := truth.Capture("seed-image-list.ens33")
+	for _, f := range []struct{ name, format string }{{"decode.jsonl", "jsonl"}, {"decode.txt", "table"}} {
+		out, errs, code := run(t, "decode", "--format", f.format, p)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		golden := filepath.Join(truth.Root(), "testdata", "golden", "seed-image-list.ens33."+f.name)
+		if *update {
+			if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != string(want) {
+			line, got, exp := firstDiff(out, string(want))
+			t.Errorf("%s differs at line %d:\n got: %s\nwant: %s", golden, line, got, exp)
+		}
+	}
+}
+
 // firstDiff returns the first differing line (1-based) and both versions.
 func firstDiff(a, b string) (int, string, string) {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")

@@ -117,7 +117,7 @@ var (
 func (t *Table) Write(e *decoder.Exchange) error {
 	if !t.header {
 		t.header = true
-		fmt.Fprintf(t.w, "%9s  %-6s %-45s %-8s %-60s %s\n", "TIME", "IFACE", "CLIENT → SERVER", "PROTO", "REQUEST", "RESPONSE  DURATION")
+		fmt.Fprintf(t.w, "%9s  %-6s %-45s %-8s %-60s %-26s %s\n", "TIME", "IFACE", "CLIENT → SERVER", "PROTO", "REQUEST", "RESPONSE", "DURATION")
 	}
 	rel := e.Start().Sub(t.Origin).Seconds()
 	req := Redact(e.Request, t.ShowSecrets)
@@ -146,7 +146,7 @@ func (t *Table) Write(e *decoder.Exchange) error {
 	if pc == nil {
 		pc = dim
 	}
-	fmt.Fprintf(t.w, "%9.3f  %-6s %-45s %s %-60s %s %s", rel, iface, conn, pc.Sprintf("%-8s", e.Proto), sum, sc.Sprint(oneLine(status, 40)), dim.Sprint(dur))
+	fmt.Fprintf(t.w, "%9.3f  %-6s %-45s %s %s %s %s", rel, iface, conn, pc.Sprintf("%-8s", e.Proto), pad(sum, 60), sc.Sprint(pad(oneLine(status, 26), 26)), dim.Sprint(dur))
 	if e.Truncated {
 		fmt.Fprint(t.w, " ", warn.Sprint("[truncated]"))
 	}
@@ -180,6 +180,14 @@ func fmtDur(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
+}
+
+// pad fills s with spaces to width runes (fmt's %-Ns counts bytes).
+func pad(s string, width int) string {
+	if n := len([]rune(s)); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
 }
 
 func oneLine(s string, max int) string {
