@@ -1,59 +1,12 @@
 package pipeline
 
 import (
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/internal/truth"
 )
-
-// cutAfter writes the packets of a real pcapng captured after t into a
-// classic pcap, as if the capture had started then.
-func cutAfter(tb testing.TB, src string, t time.Time) string {
-	tb.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewNgReader(in, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dst := filepath.Join(tb.TempDir(), "cut.pcap")
-	out, err := os.Create(dst)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer out.Close()
-	w := pcapgo.NewWriterNanos(out)
-	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if ci.Timestamp.After(t) {
-			ci.AncillaryData = nil
-			if err := w.WritePacket(ci, data); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-	return dst
-}
 
 // TestMySQLWithoutLogins: a capture that starts after the MySQL logins
 // still gives every query, on connections whose user is unknown.
@@ -84,7 +37,7 @@ func TestMySQLWithoutLogins(t *testing.T) {
 	if len(want) < 100 {
 		t.Fatalf("only %d queries after the last login", len(want))
 	}
-	cexs, _ := decodeAll(t, cutAfter(t, full, cut))
+	cexs, _ := decodeAll(t, truth.CutBefore(t, full, cut))
 	got := mysqlEvents(cexs)
 	checkMySQL(t, got, want, false)
 	for _, e := range cexs {

@@ -62,28 +62,11 @@ func (r *recConn) End(d decoder.Dir, t time.Time)        { r.ends[d]++ }
 func (r *recConn) Close(t time.Time)                     { r.closed++ }
 func (r *recConn) Pending() time.Time                    { return time.Time{} }
 
-// feed reads an Ethernet pcapng (the lab's captures) straight into a.
+// feed replays an Ethernet pcapng (the lab's captures) into a, in file
+// order, as the capture reader would without merging.
 func feed(t testing.TB, a *Assembler, path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		data, ci, err := r.ZeroCopyReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(data) > 14 && data[12] == 0x08 && data[13] == 0x00 {
-			a.Packet(data[14:], ci.Timestamp, "if"+strconv.Itoa(ci.InterfaceIndex))
-		}
+	for _, p := range load(t, path) {
+		a.Packet(p.data, p.t, "")
 	}
 	a.Close()
 }

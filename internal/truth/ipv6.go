@@ -6,14 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// IPv6Copy rewrites a real Ethernet/IPv4 pcapng as Ethernet/IPv6 in a
-// classic pcap: the same TCP segments between fd00::<IPv4 address>es.
-func IPv6Copy(tb testing.TB, src string) string {
+// Rewrite writes a classic Ethernet pcap made from the frames of a real
+// pcapng: fn returns each frame as it should be written, or nil to drop it.
+func Rewrite(tb testing.TB, src string, fn func(frame []byte, t time.Time) []byte) string {
 	tb.Helper()
 	in, err := os.Open(src)
 	if err != nil {
@@ -24,7 +25,7 @@ func IPv6Copy(tb testing.TB, src string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dst := filepath.Join(tb.TempDir(), "v6.pcap")
+	dst := filepath.Join(tb.TempDir(), "rewritten.pcap")
 	out, err := os.Create(dst)
 	if err != nil {
 		tb.Fatal(err)
@@ -42,15 +43,28 @@ func IPv6Copy(tb testing.TB, src string) string {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if len(data) < 34 || data[12] != 0x08 || data[13] != 0x00 {
+		frame := fn(data, ci.Timestamp)
+		if frame == nil {
 			continue
+		}
+		ci.CaptureLength, ci.Length, ci.AncillaryData = len(frame), len(frame), nil
+		if err := w.WritePacket(ci, frame); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// IPv6Copy rewrites a real Ethernet/IPv4 pcapng as Ethernet/IPv6: the same
+// TCP segments between fd00::<IPv4 address>es.
+func IPv6Copy(tb testing.TB, src string) string {
+	return Rewrite(tb, src, func(data []byte, _ time.Time) []byte {
+		if len(data) < 34 || data[12] != 0x08 || data[13] != 0x00 {
+			return nil
 		}
 		ip := data[14:]
 		ihl := int(ip[0]&0x0f) * 4
-		total := int(binary.BigEndian.Uint16(ip[2:4]))
-		if total > len(ip) {
-			total = len(ip)
-		}
+		total := min(int(binary.BigEndian.Uint16(ip[2:4])), len(ip))
 		payload := ip[ihl:total]
 		v6 := make([]byte, 14+40+len(payload))
 		copy(v6, data[:12])
@@ -64,10 +78,17 @@ func IPv6Copy(tb testing.TB, src string) string {
 		h[24], h[25] = 0xfd, 0x00
 		copy(h[36:40], ip[16:20])
 		copy(h[40:], payload)
-		ci.CaptureLength, ci.Length, ci.AncillaryData = len(v6), len(v6), nil
-		if err := w.WritePacket(ci, v6); err != nil {
-			tb.Fatal(err)
+		return v6
+	})
+}
+
+// CutBefore keeps the frames captured after t, as if the capture had
+// started then.
+func CutBefore(tb testing.TB, src string, t time.Time) string {
+	return Rewrite(tb, src, func(data []byte, ts time.Time) []byte {
+		if ts.After(t) {
+			return data
 		}
-	}
-	return dst
+		return nil
+	})
 }
