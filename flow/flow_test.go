@@ -1,11 +1,15 @@
 package flow
 
 import (
+	"encoding/base64"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/internal/truth"
 )
@@ -292,5 +296,61 @@ func TestIPv6SameStory(t *testing.T) {
 	v6.Walk(func(n *Node, d int) { b = append(b, n.From+">"+n.To+" "+n.Summary) })
 	if strings.Join(a, "\n") != strings.Join(b, "\n") {
 		t.Errorf("IPv6 story differs:\n%s\nvs\n%s", strings.Join(b[:min(10, len(b))], "\n"), strings.Join(a[:min(10, len(a))], "\n"))
+	}
+}
+
+// exchange builds an HTTP exchange for correlation tests.
+func exchange(id int, client, server string, start, end float64, req *http.Request, resp *http.Response) *decoder.Exchange {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	return &decoder.Exchange{
+		Proto:   "http",
+		Conn:    &decoder.Conn{ID: id, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server)},
+		Request: req, Response: resp,
+		ReqStart: at(start), ReqEnd: at(start), RespStart: at(end), RespEnd: at(end),
+	}
+}
+
+// TestExactLinks: a global request id, or osprofiler's trace id, puts a
+// call under the request that made it even when another request started
+// later (time nesting alone would pick the innermost).
+func TestExactLinks(t *testing.T) {
+	traceInfo := func(base string) string {
+		return base64.StdEncoding.EncodeToString([]byte(`{"base_id":"` + base + `","parent_id":"p"}`))
+	}
+	for _, c := range []struct {
+		name     string
+		aReq     [][2]string
+		aResp    [][2]string
+		callHdrs [][2]string
+	}{
+		{"global-request-id", nil, [][2]string{{"X-OpenStack-Request-ID", "req-a"}}, [][2]string{{"X-OpenStack-Request-ID", "req-a"}}},
+		{"osprofiler", [][2]string{{"X-Trace-Info", traceInfo("trace-a")}}, nil, [][2]string{{"X-Trace-Info", traceInfo("trace-a")}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ua := [2]string{"User-Agent", "nova/27.0.0 keystonemiddleware.auth_token/10.1.0"}
+			a := exchange(1, "10.0.0.1:40000", "10.0.0.2:8774", 0, 10,
+				&http.Request{Method: "GET", Target: "/v2.1/servers", Headers: c.aReq},
+				&http.Response{Status: 200, Headers: c.aResp})
+			b := exchange(2, "10.0.0.1:40002", "10.0.0.2:8774", 1, 10,
+				&http.Request{Method: "GET", Target: "/v2.1/flavors"},
+				&http.Response{Status: 200})
+			call := exchange(3, "10.0.0.2:50000", "10.0.0.3:9696", 2, 3,
+				&http.Request{Method: "GET", Target: "/v2.0/ports", Headers: append(c.callHdrs, ua)},
+				&http.Response{Status: 200})
+			m := Build([]*decoder.Exchange{a, b, call}, Options{})
+			var got *Node
+			m.Walk(func(n *Node, _ int) {
+				if n.Ex == call {
+					got = n
+				}
+			})
+			if got == nil || got.Parent() == nil || got.Parent().Ex != a {
+				t.Fatalf("call not under the request that made it: parent %+v", got.Parent())
+			}
+			if got.From != "nova" || got.To != "neutron" {
+				t.Errorf("call drawn %s -> %s, want nova -> neutron", got.From, got.To)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -278,6 +279,14 @@ func (b *builder) linkParents() {
 				return
 			}
 			score := 0
+			// Exact links, when the services send them: the global
+			// request id a service passes on, osprofiler's trace id.
+			if id := first.reqHeader("X-OpenStack-Request-ID"); id != "" && id == r.respHeader("X-OpenStack-Request-ID") {
+				score += 200
+			}
+			if base := traceBase(first); base != "" && base == traceBase(r) {
+				score += 150
+			}
 			if r.token != nil {
 				for _, n := range g {
 					if n.subject == r.token {
@@ -459,4 +468,41 @@ func (b *builder) model() *Model {
 		return a.Kind != DB && b.Kind == DB
 	})
 	return m
+}
+
+// reqHeader and respHeader read a header of an HTTP node ("" otherwise).
+func (n *Node) reqHeader(name string) string {
+	if req, _ := n.HTTP(); req != nil {
+		return req.Header(name)
+	}
+	return ""
+}
+
+func (n *Node) respHeader(name string) string {
+	if _, resp := n.HTTP(); resp != nil {
+		return resp.Header(name)
+	}
+	return ""
+}
+
+// traceBase is the osprofiler trace a request belongs to: base_id of the
+// base64 JSON in its X-Trace-Info header.
+func traceBase(n *Node) string {
+	h := n.reqHeader("X-Trace-Info")
+	if h == "" {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(h); err != nil {
+			return ""
+		}
+	}
+	var ti struct {
+		BaseID string `json:"base_id"`
+	}
+	if json.Unmarshal(raw, &ti) != nil {
+		return ""
+	}
+	return ti.BaseID
 }
