@@ -318,8 +318,7 @@ func (d *conn) clientLied(t time.Time) {
 	}
 	cp.size = int64(len(cp.data))
 	cp.end = t
-	d.lostPacket(client, &cp)
-	if ex := d.tail(); ex != nil && !ex.done {
+	if ex := d.lostPacket(client, &cp); ex != nil {
 		ex.note("declared length longer than the command")
 	}
 	d.desync(client, t, "declared length longer than the command")
@@ -373,26 +372,27 @@ func (d *conn) desync(dir decoder.Dir, t time.Time, why string) {
 // lostPacket handles a packet cut by a gap or a framing error: a client
 // command becomes a truncated exchange, a server packet truncates the
 // exchange it belongs to.
-func (d *conn) lostPacket(dir decoder.Dir, p *packet) {
+func (d *conn) lostPacket(dir decoder.Dir, p *packet) *exch {
 	if dir == server {
 		if ex := d.head(); ex != nil {
 			ex.x.Truncated = true
 		}
-		return
+		return nil
 	}
 	if p.seq != 0 || len(p.data) == 0 || d.phase != phaseCommand && d.phase != phaseStart {
 		if ex := d.tail(); ex != nil && !ex.done {
 			ex.x.Truncated = true
 		}
-		return
+		return nil
 	}
 	if int(p.data[0]) >= len(commandNames) {
-		return
+		return nil
 	}
 	d.phase = phaseCommand
 	ex := d.command(p)
 	ex.x.Truncated = true
 	ex.note("request cut short")
+	return ex
 }
 
 // Gap implements decoder.StreamDecoder.
@@ -479,11 +479,11 @@ func (d *conn) Close(t time.Time) {
 		if p, ok := s.fr.partial(); ok {
 			cp := *p
 			cp.end = t
-			d.lostPacket(client, &cp)
-			if ex := d.tail(); ex != nil && ex.x.ReqStart.Equal(cp.start) {
+			if ex := d.lostPacket(client, &cp); ex != nil {
 				ex.note("capture ended inside the request")
 			}
 		}
+		s.fr.reset()
 	}
 	for _, ex := range d.queue {
 		if ex.done {
@@ -504,13 +504,16 @@ func (d *conn) Close(t time.Time) {
 		}
 		d.finish(ex)
 	}
-	d.flush()
 	d.closed = true
+	d.flush()
 	d.queue = nil
 }
 
 // Pending implements decoder.StreamDecoder.
 func (d *conn) Pending() time.Time {
+	if d.closed {
+		return time.Time{}
+	}
 	if len(d.queue) > 0 {
 		return d.queue[0].x.ReqStart
 	}
@@ -543,9 +546,20 @@ func (d *conn) tail() *exch {
 
 // flush emits finished exchanges in order.
 func (d *conn) flush() {
+	// A command still arriving that began before an exchange must be
+	// emitted first (it may yet become one, at the latest at Close).
+	var partial time.Time
+	if s := &d.dirs[client]; !d.closed && s.mode == modeAligned && !s.comp {
+		if p, ok := s.fr.partial(); ok && p.seq == 0 {
+			partial = p.start
+		}
+	}
 	i := 0
 	for i < len(d.queue) && d.queue[i].done {
 		ex := d.queue[i]
+		if !partial.IsZero() && partial.Before(ex.x.ReqStart) {
+			break
+		}
 		d.queue[i] = nil
 		x := ex.x
 		req := ex.req
@@ -607,7 +621,13 @@ func (d *conn) newExch(p *packet, cmd byte) *exch {
 		ex.x.Truncated = true
 		ex.note(fmt.Sprintf("%d bytes of the request lost", p.lost))
 	}
-	d.queue = append(d.queue, ex)
+	// Keep start order: a command rebuilt from a cut packet can start
+	// before an exchange begun after it (a greeting, a server error).
+	i := len(d.queue)
+	for i > 0 && d.queue[i-1].x.ReqStart.After(ex.x.ReqStart) {
+		i--
+	}
+	d.queue = slices.Insert(d.queue, i, ex)
 	return ex
 }
 
@@ -737,7 +757,7 @@ func (d *conn) command(p *packet) *exch {
 		if t, _, ok := nulBytes(body); ok {
 			table = t
 		}
-		ex.req.Query = text(table, 256)
+		ex.req.Query = text(table, min(256, d.maxQuery))
 		ex.state = rsFieldList
 		ex.resp.Columns = new(int)
 	case comStmtExecute, comStmtSendLongData, comStmtClose, comStmtReset, comStmtFetch:
@@ -811,7 +831,7 @@ func (d *conn) dead() {
 // setQuery keeps at most maxQuery bytes of query text; n is its full length.
 func (d *conn) setQuery(ex *exch, q []byte, n int64) {
 	kept := text(q, d.maxQuery)
-	ex.req.Query = redactSQL(kept)
+	ex.req.Query = text([]byte(redactSQL(kept)), d.maxQuery) // a fingerprint may be longer than its secret
 	if n > int64(len(kept)) {
 		ex.req.QueryBytes = int(min(n, 1<<40))
 	}

@@ -91,8 +91,8 @@ type ev struct {
 	gap  int
 }
 
-func c(b ...[]byte) ev   { return ev{dir: client, data: cat(anys(b)...)} }
-func s(b ...[]byte) ev   { return ev{dir: server, data: cat(anys(b)...)} }
+func c(b ...[]byte) ev            { return ev{dir: client, data: cat(anys(b)...)} }
+func s(b ...[]byte) ev            { return ev{dir: server, data: cat(anys(b)...)} }
 func gap(d decoder.Dir, n int) ev { return ev{dir: d, gap: n} }
 
 func anys(b [][]byte) []any {
