@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,10 +37,33 @@ func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder
 	return d
 }
 
+// maxValues bounds the values kept of one retrieval reply, maxNotes the
+// notes a side collects for its next message (a flood of gaps or bad
+// headers must not grow memory with the input).
+const (
+	maxValues = 4096
+	maxNotes  = 16
+)
+
+func appendNote(notes []string, n string) []string {
+	switch {
+	case len(notes) < maxNotes-1:
+		return append(notes, n)
+	case len(notes) == maxNotes-1:
+		return append(notes, "more notes dropped")
+	}
+	return notes
+}
+
 // maxQueue bounds the commands waiting for replies. A server that never
 // answers (its direction not captured) must not make the decoder keep
 // every command: past this, the oldest is emitted without a reply.
 const maxQueue = 1024
+
+// maxHeld bounds the exchanges kept back, complete, because a message
+// that began earlier is still being read (a reply with a huge value while
+// the client sends noreply commands). Past it they are emitted anyway.
+const maxHeld = 16 * maxQueue
 
 type protoMode uint8
 
@@ -69,6 +93,7 @@ type side struct {
 	buf    []byte    // partial line, binary header+extras+key, or resync candidate
 	bufT   time.Time // capture time of buf[0]
 	bufPos int64     // stream offset of buf[0]
+	marks  []mark    // arrival times of buf's bytes
 
 	// data block being counted
 	remain   int64 // bytes left, trailer included
@@ -92,6 +117,12 @@ type side struct {
 	bh  binHeader // binary header of the packet in progress
 }
 
+// mark says that the bytes of side.buf from off on arrived at t.
+type mark struct {
+	off int
+	t   time.Time
+}
+
 // pending is one command (or orphan reply) waiting to be emitted.
 type pending struct {
 	ex       decoder.Exchange
@@ -105,6 +136,7 @@ type pending struct {
 	opcode   byte
 	opaque   uint32
 	mopaque  string // meta O flag
+	seq      int    // command number on this connection
 }
 
 func (p *pending) note(s string) { p.ex.Notes = append(p.ex.Notes, s) }
@@ -129,17 +161,30 @@ type reply struct {
 	binOpq   uint32
 	status   uint16
 	statPart bool // one packet of a binary stat reply
+	dropping bool // maxValues reached: values are counted, not kept
+}
+
+// value is the value whose data block is being read, nil when none or
+// when it is not kept.
+func (r *reply) value() *Value {
+	if n := len(r.resp.Values); n > 0 && !r.dropping {
+		return &r.resp.Values[n-1]
+	}
+	return nil
 }
 
 type stream struct {
-	conn     *decoder.Conn
-	emit     decoder.Emit
-	maxValue int
-	mode     protoMode
-	side     [2]side
-	queue    []*pending
-	afterGap bool // server bytes were lost: realign VALUE replies by key
-	closed   bool
+	conn       *decoder.Conn
+	emit       decoder.Emit
+	maxValue   int
+	mode       protoMode
+	side       [2]side
+	queue      []*pending
+	afterGap   bool // server bytes were lost: realign VALUE replies by key
+	sawCommand bool
+	seq        int        // commands seen
+	waiting    []*pending // commands that may still wait for a reply, oldest first
+	closed     bool
 }
 
 // Data implements decoder.StreamDecoder.
@@ -218,7 +263,7 @@ func (d *stream) feedLine(s *side, data []byte, t time.Time) int {
 			d.longLine(s, data, t)
 			return len(data)
 		}
-		s.buf = append(s.buf, data...)
+		s.bufAppend(data, t)
 		return len(data)
 	}
 	line, start, pos := data[:i+1], t, s.pos
@@ -370,13 +415,12 @@ func (d *stream) dataDone(s *side, t time.Time) {
 		d.deliver(r)
 		return
 	}
-	if n := len(r.resp.Values); n > 0 {
-		v := &r.resp.Values[n-1]
+	if v := r.value(); v != nil {
 		v.Data = string(s.keep)
 		v.DataTruncated = v.DataTruncated || int64(len(s.keep)) < v.Bytes
 	}
 	if s.badTrail {
-		r.notes = append(r.notes, fmt.Sprintf("%v in VALUE (data block %s)", ErrBadDataChunk, d.where(s, s.dataPos)))
+		r.notes = appendNote(r.notes, fmt.Sprintf("%v in VALUE (data block %s)", ErrBadDataChunk, d.where(s, s.dataPos)))
 		if s.last != '\n' {
 			// the declared length was wrong: the data line ends later
 			s.state = stSkipLine
@@ -493,16 +537,23 @@ func (d *stream) serverLine(s *side, line []byte, start time.Time, pos int64, en
 // addValue adds the VALUE line t to the retrieval reply r and starts its
 // data block.
 func (d *stream) addValue(s *side, r *reply, t *textReply, pos int64) {
-	r.resp.Values = append(r.resp.Values, t.value)
-	r.resp.Hits = append(r.resp.Hits, t.value.Key)
+	if len(r.resp.Values) < maxValues {
+		r.resp.Values = append(r.resp.Values, t.value)
+		r.resp.Hits = append(r.resp.Hits, t.value.Key)
+	} else if !r.dropping {
+		r.dropping = true // count the data blocks, keep nothing
+		r.notes = append(r.notes, fmt.Sprintf("more than %d values: the rest not kept", maxValues))
+	}
 	if t.err != nil {
-		r.notes = append(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
+		r.notes = appendNote(r.notes, fmt.Sprintf("%v %s", t.err, d.where(s, pos)))
 	}
 	if t.data < 0 {
 		// Without a length the data block cannot be skipped: skip lines
 		// up to END instead.
 		r.skipToEnd = true
-		r.resp.Values[len(r.resp.Values)-1].DataTruncated = true
+		if v := r.value(); v != nil {
+			v.DataTruncated = true
+		}
 		return
 	}
 	d.startData(s, t.data, 2, d.maxValue)
@@ -517,6 +568,38 @@ func metaWord(w []byte) string {
 	return ""
 }
 
+// bufAppend adds bytes that arrived at t to s.buf, remembering when each
+// arrived in case they must be read again (refeed).
+func (s *side) bufAppend(b []byte, t time.Time) {
+	if len(s.buf) == 0 {
+		s.bufT = t
+		s.marks = s.marks[:0]
+	}
+	if n := len(s.marks); n == 0 || !s.marks[n-1].t.Equal(t) {
+		s.marks = append(s.marks, mark{off: len(s.buf), t: t})
+	}
+	s.buf = append(s.buf, b...)
+}
+
+// refeed empties s.buf and reads its bytes [from, to) again in the
+// current state, each with the time it arrived. They are the bytes just
+// before the data of the call in progress.
+func (d *stream) refeed(s *side, from, to int) {
+	old := append([]byte(nil), s.buf[from:to]...)
+	marks := append([]mark(nil), s.marks...)
+	s.buf, s.marks = s.buf[:0], s.marks[:0]
+	s.pos -= int64(len(old))
+	for i, m := range marks {
+		end := to
+		if i+1 < len(marks) {
+			end = min(marks[i+1].off, to)
+		}
+		if start := max(m.off, from); start < end {
+			d.feed(s, old[start-from:end-from], m.t)
+		}
+	}
+}
+
 // feedResync looks for the start of a message: a command (client) or
 // reply (server) word at a line start, or a plausible binary header. The
 // bytes before it are skipped. s.buf, when not empty, holds a candidate
@@ -527,24 +610,18 @@ func (d *stream) feedResync(s *side, data []byte, t time.Time) int {
 		switch d.candidate(s, all, s.lineStart) {
 		case decoder.Yes:
 			d.resynced(s, all[0])
-			old := append([]byte(nil), s.buf...)
-			s.buf = s.buf[:0]
-			s.pos -= int64(len(old))
-			d.feed(s, old, s.bufT)
+			d.refeed(s, 0, len(s.buf))
 			return 0
 		case decoder.NeedMore:
 			if len(s.buf)+len(data) <= 64 {
-				s.buf = append(s.buf, data...)
+				s.bufAppend(data, t)
 				return len(data)
 			}
 		}
 		// not a message start after all: rescan what followed it
-		old := append([]byte(nil), s.buf[1:]...)
 		s.lineStart = s.buf[0] == '\n'
 		s.skipped++
-		s.buf = s.buf[:0]
-		s.pos -= int64(len(old))
-		d.feed(s, old, s.bufT)
+		d.refeed(s, 1, len(s.buf))
 		return 0
 	}
 	for p := 0; p < len(data); p++ {
@@ -557,8 +634,9 @@ func (d *stream) feedResync(s *side, data []byte, t time.Time) int {
 		case decoder.NeedMore:
 			s.skipped += int64(p)
 			s.lineStart = lineStart
-			s.buf = append(s.buf[:0], data[p:]...)
-			s.bufT, s.bufPos = t, s.pos+int64(p)
+			s.buf = s.buf[:0]
+			s.bufAppend(data[p:], t)
+			s.bufPos = s.pos + int64(p)
 			return len(data)
 		}
 	}
@@ -596,7 +674,7 @@ func (d *stream) resynced(s *side, b byte) {
 		if s.midStream {
 			what = "capture started mid-connection: skipped %d bytes"
 		}
-		s.notes = append(s.notes, fmt.Sprintf(what, s.skipped))
+		s.notes = appendNote(s.notes, fmt.Sprintf(what, s.skipped))
 	}
 	s.midStream = false
 	s.tailSkip, s.skipped = s.skipped, 0
@@ -606,7 +684,7 @@ func (d *stream) resynced(s *side, b byte) {
 // feedBinary collects a binary header, extras and key.
 func (d *stream) feedBinary(s *side, data []byte, t time.Time) int {
 	if len(s.buf) == 0 {
-		s.bufT, s.bufPos = t, s.pos
+		s.bufPos = s.pos
 	}
 	need := binHeaderLen
 	if len(s.buf) >= binHeaderLen {
@@ -614,7 +692,7 @@ func (d *stream) feedBinary(s *side, data []byte, t time.Time) int {
 	}
 	prev := len(s.buf)
 	take := min(need-len(s.buf), len(data))
-	s.buf = append(s.buf, data[:take]...)
+	s.bufAppend(data[:take], t)
 	if prev < binHeaderLen && len(s.buf) == binHeaderLen {
 		h, _ := parseBinHeader(s.buf)
 		magic := byte(magicRequest)
@@ -624,23 +702,18 @@ func (d *stream) feedBinary(s *side, data []byte, t time.Time) int {
 		if h.magic != magic || !h.consistent() {
 			note := fmt.Sprintf("%v (magic 0x%02x, body %d, extras %d, key %d) %s",
 				ErrBadHeader, h.magic, h.bodyLen, h.extLen, h.keyLen, d.where(s, s.bufPos))
-			s.notes = append(s.notes, note)
+			s.notes = appendNote(s.notes, note)
 			// Look for a header from the byte after this one's start:
 			// re-feed the bytes of earlier calls, leave this call's to
 			// the loop.
 			s.state = stResync
 			s.lineStart = false
 			s.skipped++
-			old := []byte(nil)
-			if prev > 1 {
-				old = append(old, s.buf[1:prev]...)
-			}
-			s.buf = s.buf[:0]
 			if prev == 0 {
+				s.buf = s.buf[:0]
 				return 1
 			}
-			s.pos -= int64(len(old))
-			d.feed(s, old, s.bufT)
+			d.refeed(s, 1, prev)
 			return 0
 		}
 		s.bh = h
@@ -705,15 +778,39 @@ func (d *stream) binReplyData(r *reply, data []byte) {
 
 // enqueue adds a command (or orphan reply) in start order.
 func (d *stream) enqueue(p *pending) {
-	d.queue = append(d.queue, p)
-	if len(d.queue) > maxQueue {
-		h := d.queue[0]
-		if h.reqDone && !h.answered {
-			h.answered = true
-			h.ex.Truncated = true
-			h.note(fmt.Sprintf("no reply seen within %d later commands", maxQueue))
-		}
+	d.sawCommand = true
+	d.seq++
+	p.seq = d.seq
+	d.insert(p)
+	if p.want {
+		d.waiting = append(d.waiting, p)
 	}
+	// Give up on replies more than maxQueue commands old. Counting
+	// commands, not queue length, keeps this independent of when the
+	// queue is flushed (and so of how the bytes were split).
+	for len(d.waiting) > 0 {
+		w := d.waiting[0]
+		if !w.answered && (w.seq > d.seq-maxQueue || !w.reqDone) {
+			break
+		}
+		if !w.answered {
+			w.answered = true
+			w.ex.Truncated = true
+			w.note(fmt.Sprintf("no reply seen within %d later commands", maxQueue))
+		}
+		d.waiting[0] = nil
+		d.waiting = d.waiting[1:]
+	}
+}
+
+// insert queues p in start order: a reply without a command may have
+// begun before a command still being read, and the other way round.
+func (d *stream) insert(p *pending) {
+	i := len(d.queue)
+	for i > 0 && d.queue[i-1].ex.ReqStart.After(p.ex.ReqStart) {
+		i--
+	}
+	d.queue = slices.Insert(d.queue, i, p)
 }
 
 // head is the oldest command still waiting for a reply.
@@ -742,7 +839,7 @@ func (d *stream) deliver(r *reply) {
 		} else {
 			p.note("reply without a command")
 		}
-		d.queue = append(d.queue, p)
+		d.insert(p)
 	}
 	if r.statPart {
 		if p.resp == nil {
@@ -767,15 +864,10 @@ func (d *stream) deliver(r *reply) {
 	d.afterGap = false
 }
 
-// sawNoCommand reports whether no client command has been seen yet.
+// sawNoCommand reports whether the capture started mid-connection and
+// no client command has been seen yet.
 func (d *stream) sawNoCommand() bool {
-	for _, p := range d.queue {
-		if p.req != nil {
-			return false
-		}
-	}
-	c := &d.side[decoder.ClientToServer]
-	return c.cur == nil && c.state == stResync
+	return !d.sawCommand && (d.conn == nil || !d.conn.SawSYN)
 }
 
 func (d *stream) matchText(r *reply) *pending {
@@ -929,11 +1021,17 @@ func refine(p *pending) {
 	}
 }
 
-// flush emits the commands at the front of the queue that are complete.
+// flush emits the commands at the front of the queue that are complete,
+// but none that began after a message still being read: that one may
+// become an exchange of its own, and exchanges leave in start order.
 func (d *stream) flush() {
+	hold := d.reading()
+	if len(d.queue) > maxHeld {
+		hold = time.Time{} // memory first: start order may suffer
+	}
 	n := 0
 	for _, p := range d.queue {
-		if !p.reqDone || (p.want && !p.answered) {
+		if !p.reqDone || (p.want && !p.answered) || (!hold.IsZero() && p.ex.ReqStart.After(hold)) {
 			break
 		}
 		d.emitPending(p)
@@ -984,9 +1082,9 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 			s.cur.note(what + " inside the data block")
 		} else if r := s.rep; r != nil {
 			r.trunc = true
-			r.notes = append(r.notes, what+" inside a value")
-			if k := len(r.resp.Values); k > 0 {
-				r.resp.Values[k-1].DataTruncated = true
+			r.notes = appendNote(r.notes, what+" inside a value")
+			if v := r.value(); v != nil {
+				v.DataTruncated = true
 			}
 		}
 		if s.remain == 0 {
@@ -1002,7 +1100,7 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 	s.state = stResync
 	s.lineStart = true
 	s.skipped = 0
-	s.notes = append(s.notes, "after a "+what)
+	s.notes = appendNote(s.notes, "after a "+what)
 	if dir == decoder.ServerToClient {
 		d.afterGap = true
 	}
@@ -1012,45 +1110,39 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 // cut ends the message in progress on side s: it is emitted truncated
 // with the note why.
 func (d *stream) cut(s *side, t time.Time, why string) {
+	valueCut := false
 	switch s.state {
 	case stLine:
 		if len(s.buf) > 0 {
 			line := append([]byte(nil), s.buf...)
 			s.buf = s.buf[:0]
 			d.line(s, trimEOL(line), s.bufT, s.bufPos, t, fmt.Sprintf("%s: line incomplete (%d bytes)", why, len(line)))
-		} else if r := s.rep; r != nil {
-			r.trunc = true
-			r.notes = append(r.notes, why+": reply incomplete")
-			r.end = t
-			s.rep = nil
-			d.deliver(r)
 		}
 	case stData:
-		if s.cur != nil {
-			p := s.cur
+		if p := s.cur; p != nil {
 			s.cur = nil
-			p.req.Value = string(s.keep)
+			if len(s.keep) > 0 {
+				p.req.Value = string(s.keep)
+			}
 			p.reqDone = true
 			p.ex.ReqEnd = t
 			p.ex.Truncated = true
-			p.note(fmt.Sprintf("%s: data block incomplete (%d bytes missing)", why, s.remain-s.trailer))
+			p.note(fmt.Sprintf("%s: data block incomplete (%d bytes missing)", why, max(s.remain-s.trailer, 0)))
 		} else if r := s.rep; r != nil {
-			if k := len(r.resp.Values); k > 0 {
-				r.resp.Values[k-1].Data = string(s.keep)
-				r.resp.Values[k-1].DataTruncated = true
+			if v := r.value(); v != nil {
+				v.Data = string(s.keep)
+				v.DataTruncated = true
 			}
-			r.trunc = true
 			r.notes = append(r.notes, why+": value incomplete")
-			r.end = t
-			s.rep = nil
-			d.deliver(r)
+			valueCut = true
+		}
+		s.state = stLine
+		if s.trailer == 0 {
+			s.state = stBinary
 		}
 	case stBinary:
-		if s.rep != nil { // binary value of zero length never waits here
-			s.rep = nil
-		}
 		if len(s.buf) > 0 {
-			s.notes = append(s.notes, fmt.Sprintf("%s: binary header incomplete (%d bytes) %s", why, len(s.buf), d.where(s, s.bufPos)))
+			s.notes = appendNote(s.notes, fmt.Sprintf("%s: binary header incomplete (%d bytes) %s", why, len(s.buf), d.where(s, s.bufPos)))
 			s.buf = s.buf[:0]
 		}
 	case stSkipLine:
@@ -1058,11 +1150,21 @@ func (d *stream) cut(s *side, t time.Time, why string) {
 	case stResync:
 		s.buf = s.buf[:0]
 	}
-	if s.state == stData {
-		s.state = stLine
-		if s.trailer == 0 {
-			s.state = stBinary
+	if r := s.rep; r != nil {
+		// a multi-line reply (VALUE ... END) or a value cut above
+		s.rep = nil
+		if !valueCut {
+			r.notes = append(r.notes, why+": reply incomplete")
 		}
+		r.trunc = true
+		r.end = t
+		d.deliver(r)
+	}
+	if p := s.cur; p != nil { // cannot happen outside stData; be safe
+		s.cur = nil
+		p.reqDone = true
+		p.ex.ReqEnd = t
+		p.ex.Truncated = true
 	}
 }
 
@@ -1113,21 +1215,34 @@ func (d *stream) Close(t time.Time) {
 	d.closed = true
 }
 
-// Pending implements decoder.StreamDecoder.
+// Pending implements decoder.StreamDecoder: the earlier of the oldest
+// queued command and the oldest message still being read.
 func (d *stream) Pending() time.Time {
-	if len(d.queue) > 0 {
-		return d.queue[0].ex.ReqStart
+	p := d.reading()
+	if len(d.queue) > 0 && (p.IsZero() || d.queue[0].ex.ReqStart.Before(p)) {
+		p = d.queue[0].ex.ReqStart
 	}
-	c := &d.side[decoder.ClientToServer]
-	if (c.state == stLine || c.state == stBinary) && len(c.buf) > 0 {
-		return c.bufT
+	return p
+}
+
+// reading is the start of the oldest message being read that is not yet
+// in the queue: a command line or header, a resync candidate, a reply
+// (which may turn out to have no command). Zero when there is none.
+func (d *stream) reading() time.Time {
+	var p time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (p.IsZero() || t.Before(p)) {
+			p = t
+		}
 	}
-	s := &d.side[decoder.ServerToClient]
-	if s.rep != nil {
-		return s.rep.start
+	for i := range d.side {
+		s := &d.side[i]
+		if len(s.buf) > 0 && s.state != stData && s.state != stSkipLine {
+			earliest(s.bufT)
+		}
+		if s.rep != nil {
+			earliest(s.rep.start)
+		}
 	}
-	if (s.state == stLine || s.state == stBinary) && len(s.buf) > 0 {
-		return s.bufT
-	}
-	return time.Time{}
+	return p
 }

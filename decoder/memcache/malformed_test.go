@@ -462,3 +462,27 @@ func TestQueueBound(t *testing.T) {
 		t.Errorf("emitted %d after Close", emitted)
 	}
 }
+
+// TestBounds: a flood of values or of damage does not grow what one
+// exchange holds without limit.
+func TestBounds(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("")
+	for range maxValues + 10 {
+		b.WriteString("VALUE k 0 1\r\nx\r\n")
+	}
+	b.WriteString("END\r\n")
+	exs := play(false, Options{}, []op{cli("get k\r\n"), srv(b.String())})
+	r := exs[0].Response.(*Response)
+	if len(r.Values) != maxValues || len(r.Hits) != maxValues || len(exs[0].Notes) != 1 || r.Result != "hit" {
+		t.Errorf("%d values, %d hits, notes %v", len(r.Values), len(r.Hits), exs[0].Notes)
+	}
+	var ops []op
+	for range 100 {
+		ops = append(ops, gapC(3))
+	}
+	exs = play(false, Options{}, append(ops, cli("get k\r\n"), srv("END\r\n")))
+	if len(exs) != 1 || len(exs[0].Notes) != maxNotes || exs[0].Notes[maxNotes-1] != "more notes dropped" {
+		t.Errorf("%d exchanges, notes %q", len(exs), exs[0].Notes)
+	}
+}
