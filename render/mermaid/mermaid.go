@@ -217,7 +217,11 @@ func (d *drawer) sessions(roots []*flow.Node) {
 func (d *drawer) sessionNote(trees []*flow.Node, total int) {
 	var who *flow.Participant
 	var tok *flow.Token
+	user := ""
 	for _, r := range trees {
+		if r.Role == flow.RoleAuth && user == "" {
+			user = r.User
+		}
 		if r.Proto != "http" {
 			continue
 		}
@@ -236,6 +240,8 @@ func (d *drawer) sessionNote(trees []*flow.Node, total int) {
 	text := fmt.Sprintf("session %d of %d", trees[0].Session, total)
 	if tok != nil {
 		text += " · " + tok.Label()
+	} else if user != "" {
+		text += " · user " + user
 	}
 	d.note(who, text)
 }
@@ -259,8 +265,15 @@ func (d *drawer) node(n *flow.Node) {
 		d.arrow(from, to, call, httpRequest(n))
 		d.children(n)
 		d.arrow(to, from, d.replyKind(n), d.httpReply(n))
-		if n.Role == flow.RoleValidate && n.Error && n.SubjectP() != nil {
-			d.note(to, "token invalid: "+n.SubjectP().Label())
+		switch {
+		case n.Role == flow.RoleValidate && n.Error && n.SubjectP() != nil:
+			d.note(to, "token not valid: "+n.SubjectP().Fingerprint)
+		case n.Role == flow.RoleAuth && (n.Status == 401 || n.Status == 403):
+			who := "the credentials"
+			if n.User != "" {
+				who = "user " + n.User
+			}
+			d.note(to, "authentication failed for "+who)
 		}
 	case "memcache":
 		d.arrow(from, to, call, memcacheRequest(n))
