@@ -3,6 +3,7 @@ package memcache
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 )
@@ -237,5 +238,32 @@ func TestRecordedBinary(t *testing.T) {
 		if e.Truncated || len(e.Notes) > 0 {
 			t.Errorf("exchange %d: truncated %v notes %v", i, e.Truncated, e.Notes)
 		}
+	}
+}
+
+// TestBinaryStatTimes: a binary stat reply is one packet per statistic
+// and an empty-key packet to end it; one exchange spans them all.
+func TestBinaryStatTimes(t *testing.T) {
+	exs := play(false, Options{}, []op{
+		binC(bin(0x10, "", "", "", 5, 0)),
+		binS(binResp(0x10, 0, "pid", "", "123", 5)),
+		binS(binResp(0x10, 0, "uptime", "", "9", 5)),
+		binS(binResp(0x10, 0, "", "", "", 5)),
+	})
+	if len(exs) != 1 || describe(exs[0]) != "stat => stats" {
+		t.Fatalf("got %d: %v", len(exs), exs)
+	}
+	e := exs[0]
+	if !e.RespStart.Equal(t0.Add(time.Millisecond)) || !e.RespEnd.Equal(t0.Add(3*time.Millisecond)) {
+		t.Errorf("stat reply times %v - %v", e.RespStart, e.RespEnd)
+	}
+}
+
+// TestMetaBase64Reply: with the b flag the key in a reply is base64 too.
+func TestMetaBase64Reply(t *testing.T) {
+	exs := play(false, Options{}, []op{cli("mg bWV0YS9h b k v\r\n"), srv("VA 1 b kbWV0YS9h\r\nx\r\n")})
+	r := exs[0].Response.(*Response)
+	if exs[0].Request.(*Request).Keys[0] != "meta/a" || r.Values[0].Key != "meta/a" || r.Hits[0] != "meta/a" || r.Result != "hit" {
+		t.Errorf("%s: %+v", describe(exs[0]), r)
 	}
 }
