@@ -193,3 +193,46 @@ func TestSplitDiagrams(t *testing.T) {
 		t.Errorf("no warning for a diagram over 50,000 characters: %q", errs)
 	}
 }
+
+// TestNamesFile: names come from --names, and from the user's config
+// directory when --names is not given; --name wins over both.
+func TestNamesFile(t *testing.T) {
+	p := truth.Capture("seed-image-list")
+	file := write(t, "names", []byte("# lab controller\n10.0.20.11:9292 = image-api\n10.0.20.11:11211=token-cache\n"))
+	out, errs, code := run(t, "trace", "--names", file, p)
+	if code != 0 || !strings.Contains(out, "as image-api") || !strings.Contains(out, "as token-cache") {
+		t.Fatalf("--names: exit %d %s\n%s", code, errs, out)
+	}
+	cfg := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(cfg, "flowmap"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "flowmap", "names"), []byte("10.0.20.11:9292=images\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", cfg)
+	out, _, _ = run(t, "trace", p)
+	if !strings.Contains(out, "as images") {
+		t.Errorf("config-dir names file not read")
+	}
+	out, _, _ = run(t, "trace", "--name", "10.0.20.11:9292=glance-api", p)
+	if !strings.Contains(out, "as glance-api") {
+		t.Errorf("--name does not win over the names file")
+	}
+	bad := write(t, "bad", []byte("10.0.20.11:9292\n"))
+	if _, errs, code := run(t, "trace", "--names", bad, p); code != exitUsage || !strings.Contains(errs, bad+":1") {
+		t.Errorf("bad names file: exit %d, %q", code, errs)
+	}
+}
+
+// TestMain keeps the user's own names file out of the tests.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flowmap-config")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

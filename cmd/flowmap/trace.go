@@ -65,7 +65,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	f.StringVarP(&opts.Format, "format", "f", "mermaid", "output: mermaid or json")
 	f.StringVar(&opts.Detail, "detail", mermaid.Compact, "compact (fold DB bursts, discovery, bulk data) or full (every exchange)")
 	f.StringArrayVar(&opts.Names, "name", nil, "name a participant: ADDR[:PORT]=NAME (repeatable)")
-	f.StringVar(&opts.NamesFile, "names", "", "file of ADDR[:PORT] = NAME lines (# comments)")
+	f.StringVar(&opts.NamesFile, "names", "", "file of ADDR[:PORT] = NAME lines (# comments); default $XDG_CONFIG_HOME/flowmap/names when it exists")
 	f.StringVar(&opts.MemcacheSecret, "memcache-secret", "", "keystonemiddleware memcache_secret_key, to read MAC/ENCRYPT cache keys")
 	f.DurationVar(&opts.Filter.From, "from", 0, "only trees starting at least this long after the first exchange (e.g. 1.5s)")
 	f.DurationVar(&opts.Filter.To, "to", 0, "only trees starting at most this long after the first exchange")
@@ -114,7 +114,23 @@ func parseNames(pairs []string, file string) (map[string]string, error) {
 	return m, nil
 }
 
+// defaultNamesFile is the names file read when --names is not given.
+func defaultNamesFile() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(dir, "flowmap", "names")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 func runTrace(opts *traceOptions) error {
+	if opts.NamesFile == "" {
+		opts.NamesFile = defaultNamesFile()
+	}
 	names, err := parseNames(opts.Names, opts.NamesFile)
 	if err != nil {
 		return err
