@@ -354,3 +354,31 @@ func TestExactLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenPassedOn: a service that calls another with the user's token
+// (nova fetching an image from glance) is placed under the request that
+// brought the token, and is named after the service, not its client
+// library, although its User-Agent is python-glanceclient's.
+func TestTokenPassedOn(t *testing.T) {
+	tok := [2]string{"X-Auth-Token", "gAAAAABtokenOfUserA"}
+	a := exchange(1, "10.0.0.1:40000", "10.0.0.2:8774", 0, 10,
+		&http.Request{Method: "POST", Target: "/v2.1/servers", Headers: [][2]string{tok}}, &http.Response{Status: 202})
+	b := exchange(2, "10.0.0.1:40002", "10.0.0.2:8774", 1, 10,
+		&http.Request{Method: "POST", Target: "/v2.1/servers", Headers: [][2]string{{"X-Auth-Token", "gAAAAABtokenOfUserB"}}}, &http.Response{Status: 202})
+	call := exchange(3, "10.0.0.2:50000", "10.0.0.2:9292", 2, 3,
+		&http.Request{Method: "GET", Target: "/v2/images/x", Headers: [][2]string{tok, {"User-Agent", "python-glanceclient"}}},
+		&http.Response{Status: 200})
+	m := Build([]*decoder.Exchange{a, b, call}, Options{})
+	var got *Node
+	m.Walk(func(n *Node, _ int) {
+		if n.Ex == call {
+			got = n
+		}
+	})
+	if got.Parent() == nil || got.Parent().Ex != a {
+		t.Fatalf("call not under the request whose token it passes on")
+	}
+	if got.From != "nova" || got.To != "glance" {
+		t.Errorf("drawn %s -> %s, want nova -> glance", got.From, got.To)
+	}
+}

@@ -294,6 +294,9 @@ func (b *builder) linkParents() {
 						break
 					}
 				}
+				if first.token == r.token {
+					score += 80 // passes the user's token on (nova → glance)
+				}
 				if first.Role == RoleAuth && first.subject != nil {
 					for _, t := range usedFor[first.subject] {
 						if t == r.token {

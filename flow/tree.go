@@ -103,8 +103,11 @@ func (b *builder) findCallers() {
 			}
 			w := 1
 			if rq, ok := r.Request.(*http.Request); ok && isHTTP {
-				if sub := hreq.Header("X-Subject-Token"); sub != "" && sub == rq.Header("X-Auth-Token") {
+				tok := rq.Header("X-Auth-Token")
+				if sub := hreq.Header("X-Subject-Token"); sub != "" && sub == tok {
 					w = 20 // validating the token of the request it serves
+				} else if tok != "" && hreq.Header("X-Auth-Token") == tok {
+					w = 20 // passing the token of the request it serves on
 				}
 			}
 			if mreq, ok := e.Request.(*memcache.Request); ok {
