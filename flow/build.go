@@ -227,6 +227,38 @@ type authBody struct {
 	} `json:"auth"`
 }
 
+// authRequest reads who logs in, and to which scope, from the body of a
+// keystone POST /v3/auth/tokens (a token method names the user of the
+// token it presents).
+func (b *builder) authRequest(body string) (user, domain, project string) {
+	var ab authBody
+	if json.Unmarshal([]byte(body), &ab) != nil {
+		return "", "", ""
+	}
+	id := ab.Auth.Identity
+	user = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
+	domain = id.Password.User.Domain.Name
+	if t := b.tokens[id.Token.ID]; t != nil && user == "" {
+		user, domain = t.User, t.Domain
+	}
+	var sc struct {
+		Project struct {
+			Name string `json:"name"`
+			ID   string `json:"id"`
+		} `json:"project"`
+		Domain struct {
+			Name string `json:"name"`
+		} `json:"domain"`
+	}
+	if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
+		project = firstOf(sc.Project.Name, sc.Project.ID)
+		if project == "" && sc.Domain.Name != "" {
+			project = "domain " + sc.Domain.Name
+		}
+	}
+	return user, domain, project
+}
+
 // tokenBody is the part of a keystone token response flowmap reads.
 type tokenBody struct {
 	Token struct {
@@ -297,24 +329,7 @@ func (b *builder) findTokens() {
 				continue
 			}
 			t.Issued = e.RespEnd
-			var ab authBody
-			if json.Unmarshal([]byte(req.Body), &ab) == nil {
-				id := ab.Auth.Identity
-				t.User = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
-				t.Domain = id.Password.User.Domain.Name
-				if prev := b.tokens[id.Token.ID]; prev != nil && t.User == "" {
-					t.User = prev.User
-				}
-				var sc struct {
-					Project struct {
-						Name string `json:"name"`
-						ID   string `json:"id"`
-					} `json:"project"`
-				}
-				if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
-					t.Project = firstOf(sc.Project.Name, sc.Project.ID)
-				}
-			}
+			t.User, t.Domain, t.Project = b.authRequest(req.Body)
 			b.fillFromBody(t, resp.Body)
 		case isTokens && req.Method == "GET":
 			t := b.token(req.Header("X-Subject-Token"))

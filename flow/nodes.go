@@ -149,29 +149,7 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	switch {
 	case strings.HasSuffix(path, "/auth/tokens") && req.Method == "POST":
 		n.Role = RoleAuth
-		var ab authBody
-		if json.Unmarshal([]byte(req.Body), &ab) == nil {
-			id := ab.Auth.Identity
-			n.User = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
-			if t := b.tokens[id.Token.ID]; t != nil && n.User == "" {
-				n.User = t.User
-			}
-			var sc struct {
-				Project struct {
-					Name string `json:"name"`
-					ID   string `json:"id"`
-				} `json:"project"`
-				Domain struct {
-					Name string `json:"name"`
-				} `json:"domain"`
-			}
-			if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
-				n.Project = firstOf(sc.Project.Name, sc.Project.ID)
-				if n.Project == "" && sc.Domain.Name != "" {
-					n.Project = "domain " + sc.Domain.Name
-				}
-			}
-		}
+		n.User, _, n.Project = b.authRequest(req.Body)
 		if resp != nil {
 			n.subject = b.tokens[resp.Header("X-Subject-Token")]
 		}
