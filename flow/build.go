@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
@@ -62,18 +63,21 @@ type builder struct {
 	caller  map[int]string // conn ID -> calling service (or client label)
 	parts   map[string]*Participant
 	nodes   []*Node
-	inbound map[string][]*Node // service -> HTTP requests it served, by start
+	last    time.Time // end of the last exchange: the end of the capture
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 	b := &builder{
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
-		parts: map[string]*Participant{}, inbound: map[string][]*Node{},
+		parts: map[string]*Participant{},
 	}
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {
 			b.exs = append(b.exs, e)
+			if e.End().After(b.last) {
+				b.last = e.End()
+			}
 		}
 	}
 	sort.SliceStable(b.exs, func(i, j int) bool {

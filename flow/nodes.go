@@ -214,13 +214,13 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 // when it started, the one whose token it is about wins, then the one whose
 // token it helps validate, then the innermost (latest started).
 func (b *builder) linkParents() {
-	inbound := map[string]*nodeSpan{}
+	inbound := map[string]*timeline[*Node]{}
 	for _, n := range b.nodes {
 		if n.Proto == "http" && n.server != "" {
 			if inbound[n.server] == nil {
-				inbound[n.server] = &nodeSpan{}
+				inbound[n.server] = &timeline[*Node]{}
 			}
-			inbound[n.server].add(n)
+			inbound[n.server].add(n, n.Start, b.until(n.Ex))
 		}
 	}
 	// Tokens a service obtained for itself, to place its authentication
@@ -284,7 +284,7 @@ func (b *builder) linkParents() {
 					}
 				}
 			}
-			if !r.End.Before(last.End) {
+			if !b.until(r.Ex).Before(last.End) {
 				score += 10
 			}
 			if r == sticky {
@@ -363,32 +363,6 @@ func (b *builder) groups() [][]*Node {
 func endsCheckout(n *Node) bool {
 	q := strings.ToUpper(strings.TrimSpace(n.Summary))
 	return q == "ROLLBACK" || q == "COMMIT"
-}
-
-type nodeSpan struct {
-	ns     []*Node
-	maxDur time.Duration
-}
-
-func (s *nodeSpan) add(n *Node) {
-	s.ns = append(s.ns, n)
-	s.maxDur = max(s.maxDur, n.End.Sub(n.Start))
-}
-
-func (s *nodeSpan) around(t time.Time, fn func(*Node)) {
-	if s == nil {
-		return
-	}
-	i := sort.Search(len(s.ns), func(i int) bool { return s.ns[i].Start.After(t) })
-	for j := i - 1; j >= 0; j-- {
-		r := s.ns[j]
-		if t.Sub(r.Start) > s.maxDur {
-			break
-		}
-		if !r.End.Before(t) {
-			fn(r)
-		}
-	}
 }
 
 // model orders participants as a person would draw them (clients, then

@@ -170,48 +170,60 @@ func maxVote(v map[string]int) int {
 	return m
 }
 
-// span is a list of exchanges sorted by start, for "which of these were in
+// timeline holds items sorted by start, for "which of these were in
 // progress at time t" queries.
-type span struct {
-	exs    []*decoder.Exchange
-	maxDur time.Duration
+type timeline[T any] struct {
+	items      []T
+	start, end []time.Time
+	maxDur     time.Duration
 }
 
-// around calls fn for each exchange that started at or before t and had
-// not ended before t.
-func (s *span) around(t time.Time, fn func(*decoder.Exchange)) {
+// add appends an item; items must come in order of start.
+func (s *timeline[T]) add(it T, start, end time.Time) {
+	s.items = append(s.items, it)
+	s.start = append(s.start, start)
+	s.end = append(s.end, end)
+	s.maxDur = max(s.maxDur, end.Sub(start))
+}
+
+// around calls fn for each item that started at or before t and had not
+// ended before t, latest start first.
+func (s *timeline[T]) around(t time.Time, fn func(T)) {
 	if s == nil {
 		return
 	}
-	i := sort.Search(len(s.exs), func(i int) bool { return s.exs[i].Start().After(t) })
+	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
 	for j := i - 1; j >= 0; j-- {
-		r := s.exs[j]
-		if t.Sub(r.Start()) > s.maxDur {
+		if t.Sub(s.start[j]) > s.maxDur {
 			break
 		}
-		if !r.End().Before(t) {
-			fn(r)
+		if !s.end[j].Before(t) {
+			fn(s.items[j])
 		}
 	}
 }
 
-func (s *span) add(e *decoder.Exchange) {
-	s.exs = append(s.exs, e)
-	s.maxDur = max(s.maxDur, e.End().Sub(e.Start()))
+// until is how long e may have been in progress: its end or, when its
+// response was never captured, the end of the capture.
+func (b *builder) until(e *decoder.Exchange) time.Time {
+	if e.Response == nil {
+		return b.last
+	}
+	return e.End()
 }
 
 // inboundByHost lists the HTTP exchanges served at each address, by start.
-func (b *builder) inboundByHost() map[netip.Addr]*span {
-	m := map[netip.Addr]*span{}
+func (b *builder) inboundByHost() map[netip.Addr]*timeline[*decoder.Exchange] {
+	m := map[netip.Addr]*timeline[*decoder.Exchange]{}
 	for _, e := range b.exs {
 		if _, ok := e.Request.(*http.Request); !ok {
 			continue
 		}
 		a := e.Conn.Server.Addr()
 		if m[a] == nil {
-			m[a] = &span{}
+			m[a] = &timeline[*decoder.Exchange]{}
 		}
-		m[a].add(e)
+		m[a].add(e, e.Start(), b.until(e))
 	}
 	return m
 }
