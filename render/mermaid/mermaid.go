@@ -364,6 +364,17 @@ func httpRequest(n *flow.Node) string {
 			s += " · " + t.Label()
 		}
 	}
+	if req != nil && req.BodyBytes >= 10_000 {
+		// an upload: its size, type and how long it took to send
+		s += " · " + size(req.BodyBytes)
+		if ct := req.Header("Content-Type"); ct != "" {
+			s += " " + ct
+		}
+		if req.Chunked {
+			s += " (chunked)"
+		}
+		s += " in " + dur(n.Ex.ReqEnd.Sub(n.Ex.ReqStart))
+	}
 	return s
 }
 
