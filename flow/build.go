@@ -431,13 +431,15 @@ func clientLabel(ua string) string {
 }
 
 // uaService is the service a User-Agent names: "glance/25.1.0
-// keystonemiddleware.auth_token/10.1.0 ..." is glance.
-func uaService(ua string) string {
+// keystonemiddleware.auth_token/10.1.0 ..." is glance, with a version (a
+// service names itself with its version; a CLI such as glance's sends
+// "glance keystoneauth1/...").
+func uaService(ua string) (name string, versioned bool) {
 	first, _, _ := strings.Cut(ua, " ")
-	name, _, _ := strings.Cut(first, "/")
+	name, _, versioned = strings.Cut(first, "/")
 	name = strings.ToLower(name)
 	if knownServices[name] {
-		return name
+		return name, versioned
 	}
-	return ""
+	return "", false
 }

@@ -382,3 +382,15 @@ func TestTokenPassedOn(t *testing.T) {
 		t.Errorf("drawn %s -> %s, want nova -> glance", got.From, got.To)
 	}
 }
+
+// TestCLINamedAfterService: the glance CLI's keystone requests ("glance
+// keystoneauth1/...", from the client host) belong to the glance client,
+// not to the glance service.
+func TestCLINamedAfterService(t *testing.T) {
+	m := model(t, truth.Capture("glanceclient-upload"))
+	for _, r := range m.Roots {
+		if r.Proto == "http" && r.From != "glanceclient" {
+			t.Errorf("root %s -> %s %s: want it from glanceclient", r.From, r.To, r.Summary)
+		}
+	}
+}

@@ -63,11 +63,16 @@ func (b *builder) findCallers() {
 		switch req := e.Request.(type) {
 		case *http.Request:
 			ua := req.Header("User-Agent")
-			if s := uaService(ua); s != "" {
-				vote(id, s, 100)
-			} else if c := clientLabel(ua); c != "" && !b.hosts[e.Conn.Client.Addr()] {
+			external := !b.hosts[e.Conn.Client.Addr()]
+			s, versioned := uaService(ua)
+			switch c := clientLabel(ua); {
+			case s != "" && (versioned || !external || strings.Contains(ua, "keystonemiddleware")):
+				vote(id, s, 100) // "glance/25.1.0 keystonemiddleware…": the service itself
+			case s != "":
+				vote(id, s+"client", 100) // "glance keystoneauth1/…": the glance CLI
+			case c != "" && external:
 				vote(id, c, 100)
-			} else if c != "" {
+			case c != "":
 				vote(id, c, 10)
 			}
 			if t := b.tokens[req.Header("X-Auth-Token")]; t != nil && knownServices[t.User] {
