@@ -251,3 +251,25 @@ func TestMemcacheAndMySQLLongCapture(t *testing.T) {
 	}
 	checkMySQL(t, mysqlEvents(exs), wantQ, false)
 }
+
+// TestTimeOrder: exchanges come out in order of their first byte on every
+// testdata capture and on the long one (merged interfaces lag by up to a
+// quarter of a second in file order).
+func TestTimeOrder(t *testing.T) {
+	paths := []string{}
+	for _, name := range truth.Captures() {
+		paths = append(paths, truth.Capture(name))
+	}
+	if p := truth.Shared("long-mixed-head.pcapng"); p != "" && !testing.Short() {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		exs, _ := decodeAll(t, p)
+		for i := 1; i < len(exs); i++ {
+			if exs[i].Start().Before(exs[i-1].Start()) {
+				t.Errorf("%s: exchange %d starts %v before exchange %d", p, i+1, exs[i-1].Start().Sub(exs[i].Start()), i)
+				break
+			}
+		}
+	}
+}
