@@ -188,12 +188,3 @@ func sortNodes(ns []*Node) {
 		return ns[i].Ex.Conn.ID < ns[j].Ex.Conn.ID
 	})
 }
-
-// short cuts s to n runes with an ellipsis.
-func short(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}

@@ -43,10 +43,6 @@ type step struct {
 	what     string
 }
 
-func req(from, to, prefix string) step {
-	return step{from, to, func(n *Node) bool { return strings.HasPrefix(n.Summary, prefix) }, prefix}
-}
-
 func role(from, to string, r Role, result string) step {
 	return step{from, to, func(n *Node) bool { return n.Role == r && (result == "" || n.Result == result) }, string(r) + " " + result}
 }

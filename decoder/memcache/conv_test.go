@@ -159,14 +159,3 @@ func (c *conv) run(opts Options, split int) []*decoder.Exchange {
 	d.Close(last)
 	return got
 }
-
-// stream returns the concatenated bytes of one direction.
-func (c *conv) stream(dir decoder.Dir) []byte {
-	var b []byte
-	for _, l := range c.lines {
-		if l.dir == dir {
-			b = append(b, l.data...)
-		}
-	}
-	return b
-}

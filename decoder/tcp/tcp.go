@@ -11,7 +11,6 @@ package tcp
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -309,7 +308,6 @@ type half struct {
 	lost     []lostRange // snaplen cuts ahead of seq
 	sniff    []byte      // first bytes, until a protocol is chosen
 	ended    bool
-	gapBytes int64
 }
 
 type lostRange struct {
@@ -455,7 +453,6 @@ func (s *stream) data(dir decoder.Dir, b []byte, t time.Time) {
 func (s *stream) gap(dir decoder.Dir, n int, t time.Time) {
 	s.a.stats.Gaps++
 	s.a.stats.LostBytes += int64(n)
-	s.halves[dir].gapBytes += int64(n)
 	s.send(event{kind: 1, dir: dir, n: n, t: t})
 }
 
@@ -559,9 +556,4 @@ func (s *stream) finish(t time.Time) {
 	if s.dec != nil {
 		s.dec.Close(t)
 	}
-}
-
-// String describes the connection for diagnostics.
-func (s *stream) String() string {
-	return fmt.Sprintf("conn %d %s -> %s", s.conn.ID, s.conn.Client, s.conn.Server)
 }
