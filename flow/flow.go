@@ -7,7 +7,6 @@ package flow
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"

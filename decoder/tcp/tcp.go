@@ -303,11 +303,11 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac reassembl
 
 // half is one direction's reassembly bookkeeping.
 type half struct {
-	seq      reassembly.Sequence // sequence number of the next byte to deliver
-	started  bool
-	lost     []lostRange // snaplen cuts ahead of seq
-	sniff    []byte      // first bytes, until a protocol is chosen
-	ended    bool
+	seq     reassembly.Sequence // sequence number of the next byte to deliver
+	started bool
+	lost    []lostRange // snaplen cuts ahead of seq
+	sniff   []byte      // first bytes, until a protocol is chosen
+	ended   bool
 }
 
 type lostRange struct {
