@@ -302,6 +302,9 @@ func (d *drawer) seq(kids []*flow.Node) {
 		for j < len(kids) && kids[j].Proto == "mysql" && kids[j].ToP() == k.ToP() && kids[j].FromP() == k.FromP() {
 			j++
 		}
+		if k.Parent() == nil && k.FromP().Kind == flow.Service {
+			d.note(k.FromP(), "no captured request in progress")
+		}
 		d.burst(kids[i:j])
 		i = j
 	}
