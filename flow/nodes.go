@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -245,7 +246,7 @@ func (b *builder) linkParents() {
 		last := g[len(g)-1]
 		sticky := lastParent[first.Ex.Conn.ID]
 		var best *Node
-		bestScore := -1
+		bestScore := math.MinInt
 		inbound[first.caller].around(first.Start, func(r *Node) {
 			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
 				return
