@@ -390,3 +390,25 @@ func TestCLINamedAfterService(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryQueryHasARequest: on whole captures every DB query happened
+// while its service served a request, and is placed under one. (The lone
+// exception in concurrent is a ROLLBACK of a pool checkin before the
+// first request.)
+func TestEveryQueryHasARequest(t *testing.T) {
+	for name, orphans := range map[string]int{
+		"seed-image-list": 0, "keystone-only": 0, "auth-fail": 0, "warm-cache": 0,
+		"tiny-save": 0, "image-create-delete": 0, "glanceclient-upload": 0, "concurrent": 1,
+	} {
+		m := model(t, truth.Capture(name))
+		n := 0
+		for _, r := range m.Roots {
+			if r.Proto == "mysql" {
+				n++
+			}
+		}
+		if n != orphans {
+			t.Errorf("%s: %d DB queries outside any request, want %d", name, n, orphans)
+		}
+	}
+}
