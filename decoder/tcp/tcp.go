@@ -482,10 +482,21 @@ func (s *stream) replay(e event) {
 	}
 }
 
-// choose picks the protocol: the first Yes of any protocol on either
-// direction's first bytes; when forced (or the sniff buffers are full, or
-// every protocol said No) the server port decides.
+// choose picks the protocol: for a connection whose start was captured,
+// the first Yes of any protocol on either direction's first bytes, and when
+// forced (or the sniff buffers are full, or every protocol said No) the
+// server port; mid-stream, the server port first.
 func (s *stream) choose(force bool) {
+	// Mid-stream, the first bytes seen may be anything (a body, a result
+	// set): a well-known server port is the better witness.
+	if !s.conn.SawSYN {
+		for _, p := range s.a.opts.Protocols {
+			if p.Port != nil && p.Port(s.conn.Server.Port()) {
+				s.use(p)
+				return
+			}
+		}
+	}
 	undecided := false
 	for _, p := range s.a.opts.Protocols {
 		for d := decoder.ClientToServer; d <= decoder.ServerToClient; d++ {

@@ -293,3 +293,43 @@ func TestLostSegmentIsAGap(t *testing.T) {
 		t.Errorf("decoders were told of %d lost bytes, want %d", total, lost)
 	}
 }
+
+// TestMidStreamTrustsThePort: when a connection's start was not captured,
+// a protocol that claims the server port gets it even if another protocol
+// would take the first bytes; with the handshake, content decides.
+func TestMidStreamTrustsThePort(t *testing.T) {
+	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
+	got := map[string]map[uint16]int{}
+	proto := func(name string, sniff decoder.Verdict, port uint16) decoder.Protocol {
+		return decoder.Protocol{
+			Name:  name,
+			Sniff: func(*decoder.Conn, decoder.Dir, []byte) decoder.Verdict { return sniff },
+			Port:  func(p uint16) bool { return p == port },
+			New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+				if got[name] == nil {
+					got[name] = map[uint16]int{}
+				}
+				got[name][c.Server.Port()]++
+				return &recConn{c: c}
+			},
+		}
+	}
+	for _, withSYN := range []bool{true, false} {
+		got = map[string]map[uint16]int{}
+		a := New(Options{Protocols: []decoder.Protocol{proto("greedy", decoder.Yes, 0), proto("glance", decoder.No, 9292)}}, func(*decoder.Exchange) {})
+		for _, p := range ps {
+			ihl := int(p.data[0]&0x0f) * 4
+			if syn := p.data[ihl+13]&0x02 != 0; syn && !withSYN {
+				continue
+			}
+			a.Packet(p.data, p.t, "")
+		}
+		a.Close()
+		if withSYN && (got["greedy"][9292] == 0 || got["glance"][9292] != 0) {
+			t.Errorf("with handshakes, content should decide: %v", got)
+		}
+		if !withSYN && (got["greedy"][9292] != 0 || got["glance"][9292] == 0) {
+			t.Errorf("mid-stream, the port should decide: %v", got)
+		}
+	}
+}
