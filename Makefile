@@ -2,6 +2,9 @@
 GO        ?= go
 BIN       ?= bin/flowmap
 FUZZTIME  ?= 30s
+# Go's fuzzer otherwise spends up to a minute shrinking every new input
+# found from the large real-capture seeds, and seems to stall.
+FUZZMIN   ?= 1x
 SHARED    ?= ../shared
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
@@ -31,7 +34,7 @@ bench: build
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) -parallel 1 $$pkg; \
 	  done; \
 	done
 
