@@ -24,17 +24,17 @@ func FuzzPipeline(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var last time.Time
+		backwards := 0
 		opts := Options{}
 		opts.Capture.Stdin = bytes.NewReader(data)
-		_, err := Run([]string{"-"}, opts, func(e *decoder.Exchange) {
+		res, err := Run([]string{"-"}, opts, func(e *decoder.Exchange) {
 			if e.Conn == nil || e.Proto == "" {
 				t.Fatalf("incomplete exchange %+v", e)
 			}
 			if e.Start().Before(last) {
-				t.Fatalf("exchange starting %v emitted after one starting %v", e.Start(), last)
+				backwards++
 			}
 			last = e.Start()
-			_ = e.Request
 			if e.Request != nil {
 				_ = e.Request.Summary()
 				_ = e.Request.Redacted()
@@ -44,6 +44,10 @@ func FuzzPipeline(f *testing.F) {
 				_ = e.Response.Redacted()
 			}
 		})
-		_ = err
+		// Start order holds unless the capture's own timestamps jump back
+		// further than the merge window, which the reader reports.
+		if err == nil && backwards > 0 && res.Capture.OutOfOrder == 0 {
+			t.Fatalf("%d exchanges out of start order in a capture read in time order", backwards)
+		}
 	})
 }
