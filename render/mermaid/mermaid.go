@@ -27,7 +27,7 @@ type Options struct {
 	Detail string
 	Title  string
 	// BulkBytes is the body size from which a reply is drawn as a bulk
-	// transfer. Default 1 MiB.
+	// transfer (size, type and duration on one dashed arrow). Default 64 KiB.
 	BulkBytes int64
 }
 
@@ -110,7 +110,7 @@ func newDrawer(w *strings.Builder, m *flow.Model, opts Options) *drawer {
 		opts.Detail = Compact
 	}
 	if opts.BulkBytes <= 0 {
-		opts.BulkBytes = 1 << 20
+		opts.BulkBytes = 64 << 10
 	}
 	d := &drawer{w: w, m: m, opts: opts, ids: map[*flow.Participant]string{}}
 	used := map[string]bool{}
