@@ -208,6 +208,22 @@ func TestConcurrentTrees(t *testing.T) {
 	if lists != 8 {
 		t.Errorf("%d image listings, want 8", lists)
 	}
+	// Each of the 8 client sessions is one `openstack image list`: its
+	// GET /v3, its login, glance's GET / and the listing.
+	sessions := map[int][]string{}
+	for _, r := range m.Roots {
+		if r.Proto == "http" {
+			sessions[r.Session] = append(sessions[r.Session], r.Summary)
+		}
+	}
+	if len(sessions) != 8 {
+		t.Errorf("%d sessions, want 8", len(sessions))
+	}
+	for s, reqs := range sessions {
+		if got := strings.Join(reqs, ", "); got != "GET /v3, POST /v3/auth/tokens, GET /, GET /v2/images" {
+			t.Errorf("session %d: %s", s, got)
+		}
+	}
 }
 
 // TestWarmCache: the second listing with the same token hits the cache and

@@ -15,14 +15,7 @@ func (m *Model) sessions() {
 	}
 	byToken := map[*Token]int{}
 	next := 1
-	var pending []*Node // client requests without a token yet
-	assign := func(n *Node, s int) { n.Session = s }
-	flushPending := func(s int) {
-		for _, p := range pending {
-			assign(p, s)
-		}
-		pending = pending[:0]
-	}
+	var pending []*Node // client requests without a token: discovery, failed logins
 	for _, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
 			continue
@@ -32,12 +25,6 @@ func (m *Model) sessions() {
 			key = r.subject
 		}
 		if key == nil {
-			// Discovery, a failed login: it belongs with what the same
-			// client does next, unless that is long after or elsewhere.
-			if len(pending) > 0 && (pending[0].from != r.from || r.Start.Sub(pending[len(pending)-1].End) > 5*time.Second) {
-				flushPending(next)
-				next++
-			}
 			pending = append(pending, r)
 			continue
 		}
@@ -47,20 +34,35 @@ func (m *Model) sessions() {
 			next++
 			byToken[key] = s
 		}
-		// Requests waiting for a session join this one when they came
-		// from the same client just before.
-		if len(pending) > 0 {
-			if pending[0].from == r.from && r.Start.Sub(pending[len(pending)-1].End) <= 5*time.Second {
-				flushPending(s)
-			} else {
-				flushPending(next)
-				next++
+		r.Session = s
+		// What went before on the same connection (glance's GET / on the
+		// keep-alive connection of the listing) is part of it; a new
+		// session also takes the oldest waiting request of each kind from
+		// the same client (its GET /v3 before its login): under
+		// concurrency each client did one of each.
+		kinds := map[string]bool{}
+		kept := pending[:0]
+		for _, p := range pending {
+			sameConn := p.Ex.Conn == r.Ex.Conn
+			kind := p.Summary
+			fresh := !ok && p.from == r.from && !kinds[kind] && r.Start.Sub(p.Start) <= 5*time.Second
+			if sameConn || fresh {
+				p.Session = s
+				kinds[kind] = true
+				continue
 			}
+			kept = append(kept, p)
 		}
-		assign(r, s)
+		pending = kept
 	}
-	if len(pending) > 0 {
-		flushPending(next)
+	// Requests no token claimed: one session per client and burst.
+	var prev *Node
+	for _, p := range pending {
+		if prev == nil || prev.from != p.from || p.Start.Sub(prev.End) > 5*time.Second {
+			next++
+		}
+		p.Session = next
+		prev = p
 	}
 	// Everything else (work no request explains) goes with the session
 	// in progress when it started.
