@@ -29,38 +29,48 @@ func (m *Model) Origin() time.Time {
 	return o
 }
 
-// Filter returns a model with only the trees f selects.
+// Filter returns a model with only the client sessions f selects: a
+// session stays whole (its discovery and login with it) when any of its
+// trees matches every criterion.
 func (m *Model) Filter(f Filter) *Model {
 	origin := m.Origin()
-	out := &Model{Participants: m.Participants, Tokens: m.Tokens}
+	keep := map[int]bool{}
 	for _, r := range m.Roots {
-		off := r.Start.Sub(origin)
-		if f.From > 0 && off < f.From || f.To > 0 && off > f.To {
+		if keep[r.Session] || !f.matches(r, origin) {
 			continue
 		}
-		if f.Token == "" && f.Participant == "" && f.Path == "" {
-			out.Roots = append(out.Roots, r)
-			continue
-		}
-		tok, part, path := f.Token == "", f.Participant == "", f.Path == ""
-		walk(r, func(n *Node) {
-			if !tok && (matchFP(n.Token, f.Token) || matchFP(n.SubjectToken, f.Token)) {
-				tok = true
-			}
-			if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
-				part = true
-			}
-			if !path && n.Proto == "http" {
-				if req, _ := n.HTTP(); req != nil && strings.Contains(req.Target, f.Path) {
-					path = true
-				}
-			}
-		})
-		if tok && part && path {
+		keep[r.Session] = true
+	}
+	out := &Model{Participants: m.Participants, Tokens: m.Tokens, Sessions: m.Sessions}
+	for _, r := range m.Roots {
+		if keep[r.Session] {
 			out.Roots = append(out.Roots, r)
 		}
 	}
 	return out.Prune()
+}
+
+// matches reports whether the tree under r meets every criterion of f.
+func (f Filter) matches(r *Node, origin time.Time) bool {
+	off := r.Start.Sub(origin)
+	if f.From > 0 && off < f.From || f.To > 0 && off > f.To {
+		return false
+	}
+	tok, part, path := f.Token == "", f.Participant == "", f.Path == ""
+	walk(r, func(n *Node) {
+		if !tok && (matchFP(n.Token, f.Token) || matchFP(n.SubjectToken, f.Token)) {
+			tok = true
+		}
+		if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
+			part = true
+		}
+		if !path && n.Proto == "http" {
+			if req, _ := n.HTTP(); req != nil && strings.Contains(req.Target, f.Path) {
+				path = true
+			}
+		}
+	})
+	return tok && part && path
 }
 
 func matchFP(fp, want string) bool {
@@ -89,7 +99,7 @@ func (m *Model) Prune() *Model {
 		used[n.from], used[n.to] = true, true
 		toks[n.Token], toks[n.SubjectToken] = true, true
 	})
-	out := &Model{Roots: m.Roots}
+	out := &Model{Roots: m.Roots, Sessions: m.Sessions}
 	for _, p := range m.Participants {
 		if used[p] {
 			out.Participants = append(out.Participants, p)

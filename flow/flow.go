@@ -152,6 +152,9 @@ type Model struct {
 	Participants []*Participant `json:"participants"`
 	Tokens       []*Token       `json:"tokens"`
 	Roots        []*Node        `json:"trees"`
+	// Sessions is how many client sessions the whole capture has (trees
+	// carry their session's number).
+	Sessions int `json:"sessions"`
 }
 
 // Walk calls fn for every node, depth first, parents before children.

@@ -106,4 +106,5 @@ func (m *Model) sessions() {
 		}
 		r.Session = num[r.Session]
 	}
+	m.Sessions = len(num)
 }

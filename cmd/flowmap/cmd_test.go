@@ -148,20 +148,27 @@ func TestFlagsReachOptions(t *testing.T) {
 	}
 }
 
-// TestTraceFilters: each filter narrows the seed diagram to what it names.
+// TestTraceFilters: each filter keeps the client sessions it matches,
+// whole, and drops the others.
 func TestTraceFilters(t *testing.T) {
 	p := truth.Capture("seed-image-save.cut")
-	all, _, _ := run(t, "trace", p)
 	byPath, _, _ := run(t, "trace", "--path", "/file", p)
-	if !strings.Contains(byPath, "/file") || strings.Contains(byPath, "cirros ·") || len(byPath) >= len(all) {
-		t.Errorf("--path /file kept the wrong trees:\n%s", byPath)
+	// session 2 (image save) has the download; session 1 (image list) not
+	if !strings.Contains(byPath, "/file") || !strings.Contains(byPath, "session 2 of 2") || strings.Contains(byPath, "sha256:67e8e033") {
+		t.Errorf("--path /file kept the wrong sessions:\n%s", byPath)
 	}
-	byPart, _, _ := run(t, "trace", "--participant", "memcached", p)
-	if strings.Contains(byPart, "POST /v3/auth/tokens · user admin") {
-		t.Errorf("--participant memcached kept the client's authentication")
+	byToken, _, _ := run(t, "trace", "--token", "67e8e033", p)
+	if !strings.Contains(byToken, "session 1 of 2") || strings.Contains(byToken, "/file") {
+		t.Errorf("--token kept the wrong sessions:\n%s", byToken)
 	}
-	if _, errs, code := run(t, "trace", "--name", "10.0.20.11:9292=image-api", p); code != 0 {
-		t.Fatal(errs)
+	af := truth.Capture("auth-fail")
+	byPart, _, _ := run(t, "trace", "--participant", "memcached", af)
+	if strings.Contains(byPart, "authentication failed") || !strings.Contains(byPart, "curl") {
+		t.Errorf("--participant memcached kept the failed login or lost curl's request:\n%s", byPart)
+	}
+	late, _, _ := run(t, "trace", "--from", "400ms", af)
+	if strings.Contains(late, "POST /v3/auth/tokens") || !strings.Contains(late, "GET /v2/images") {
+		t.Errorf("--from 400ms:\n%s", late)
 	}
 	named, _, _ := run(t, "trace", "--name", "10.0.20.11:9292=image-api", p)
 	if !strings.Contains(named, "as image-api") {

@@ -54,7 +54,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		if len(cur) == 0 {
 			return
 		}
-		sub := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: cur}
+		sub := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: cur, Sessions: m.Sessions}
 		out = append(out, Render(sub.Prune(), opts))
 		cur, size = nil, 0
 	}
@@ -67,7 +67,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 			j++
 		}
 		part := roots[i:j]
-		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part}
+		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part, Sessions: m.Sessions}
 		if n := len(Render(one.Prune(), opts)); n <= MaxText {
 			if size > 0 && size+n > MaxText {
 				flush()
@@ -78,7 +78,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 			continue
 		}
 		for _, r := range part {
-			one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}}
+			one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}, Sessions: m.Sessions}
 			n := len(Render(one.Prune(), opts))
 			if size > 0 && size+n > MaxText {
 				flush()
@@ -197,10 +197,7 @@ func (d *drawer) note(p *flow.Participant, text string) {
 // sessions draws the trees session by session; when there are several,
 // a note names each at its start.
 func (d *drawer) sessions(roots []*flow.Node) {
-	total := 0
-	for _, r := range roots {
-		total = max(total, r.Session)
-	}
+	total := d.m.Sessions
 	for i := 0; i < len(roots); {
 		j := i + 1
 		for j < len(roots) && roots[j].Session == roots[i].Session {
