@@ -36,7 +36,6 @@ type Result struct {
 	Capture     capture.Stats
 	TCP         tcp.Stats
 	Exchanges   int
-	First, Last time.Time // capture time of the first and last packet
 	Diagnostics []decoder.Diagnostic
 }
 
@@ -87,12 +86,6 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			}
 			break
 		}
-		if res.First.IsZero() || p.Time.Before(res.First) {
-			res.First = p.Time
-		}
-		if p.Time.After(res.Last) {
-			res.Last = p.Time
-		}
 		if p.IP != nil {
 			asm.Packet(p.IP, p.Time, p.Iface)
 		}
@@ -125,6 +118,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	}
 	if st := res.TCP; st.Unknown > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d connections of unknown protocol (%d bytes) not decoded", st.Unknown, st.UnknownBytes)})
+	}
+	if st := res.TCP; st.Malformed > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})
 	}
 	if st := res.TCP; st.Fragments > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d IP fragments not reassembled", st.Fragments)})

@@ -88,7 +88,7 @@ func (j *JSONL) Write(e *decoder.Exchange) error {
 }
 
 // Table writes aligned, optionally coloured rows. Times are relative to
-// Origin (the first packet).
+// Origin (the start of the first exchange).
 type Table struct {
 	w           *bufio.Writer
 	Origin      time.Time
