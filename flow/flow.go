@@ -42,7 +42,6 @@ type Participant struct {
 	Kind Kind   `json:"kind"`
 	// Addrs are the server addresses (or client hosts) behind it.
 	Addrs []string `json:"addrs,omitempty"`
-	order int
 }
 
 // Token is a keystone token seen in the capture. Value is never serialised.

@@ -428,3 +428,20 @@ func TestEveryQueryHasARequest(t *testing.T) {
 		}
 	}
 }
+
+func TestQuerySignature(t *testing.T) {
+	for _, c := range []struct{ q, want string }{
+		{"SELECT project.id AS project_id \nFROM project \nWHERE project.id = 'x'", "SELECT project"},
+		{"SELECT `group`.id FROM `group` JOIN user_group_membership ON x", "SELECT group"},
+		{"SELECT 1", ""},
+		{"SELECT VERSION()", ""},
+		{"INSERT INTO images (id) VALUES ('x')", "INSERT images"},
+		{"UPDATE `images` SET status='active'", "UPDATE images"},
+		{"ROLLBACK", ""},
+		{"SET NAMES utf8", ""},
+	} {
+		if got := QuerySignature(c.q); got != c.want {
+			t.Errorf("QuerySignature(%q) = %q, want %q", c.q, got, c.want)
+		}
+	}
+}

@@ -17,7 +17,7 @@ import (
 func (b *builder) participant(name string, kind Kind, addr string) *Participant {
 	p := b.parts[name]
 	if p == nil {
-		p = &Participant{Name: name, Kind: kind, order: len(b.parts)}
+		p = &Participant{Name: name, Kind: kind}
 		b.parts[name] = p
 	}
 	if addr != "" {

@@ -31,7 +31,28 @@ var serviceTables = map[string]string{
 	"volumes": "cinder", "snapshots": "cinder", "resource_providers": "placement", "allocations": "placement",
 }
 
-var tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
+var (
+	tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
+	verbRE  = regexp.MustCompile(`^\s*(?i:(select|insert|update|delete|replace))\b`)
+)
+
+// QuerySignature is a query's verb and main table ("SELECT project"), or
+// "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
+func QuerySignature(q string) string {
+	m := verbRE.FindStringSubmatch(q)
+	if m == nil {
+		return ""
+	}
+	verb := strings.ToUpper(m[1])
+	t := tableRE.FindStringSubmatch(q)
+	if t == nil {
+		if verb == "SELECT" {
+			return "" // SELECT 1, SELECT VERSION()
+		}
+		return verb
+	}
+	return verb + " " + t[1]
+}
 
 func queryService(q string) string {
 	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {

@@ -8,7 +8,6 @@ package mermaid
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -478,7 +477,7 @@ func (d *drawer) burst(ns []*flow.Node) {
 			continue
 		}
 		queries++
-		if sig := querySig(n.Summary); sig != "" && !have[sig] {
+		if sig := flow.QuerySignature(n.Summary); sig != "" && !have[sig] {
 			have[sig] = true
 			seen = append(seen, sig)
 		}
@@ -555,28 +554,6 @@ func dbReply(ns []*flow.Node) string {
 		return resp.Result
 	}
 	return "ok · " + plural(rows, "row")
-}
-
-var (
-	verbRE  = regexp.MustCompile(`^\s*(?i:(select|insert|update|delete|replace))\b`)
-	tableRE = regexp.MustCompile("(?is)\\b(?:from|into|update)\\s+`?([a-z_][a-z0-9_.]*)")
-)
-
-// querySig is a query's verb and main table: "SELECT project".
-func querySig(q string) string {
-	m := verbRE.FindStringSubmatch(q)
-	if m == nil {
-		return ""
-	}
-	verb := strings.ToUpper(m[1])
-	if verb == "SELECT" && !strings.Contains(strings.ToUpper(q), "FROM") {
-		return "" // SELECT 1, SELECT VERSION(): pool and session chatter
-	}
-	t := tableRE.FindStringSubmatch(q)
-	if t == nil {
-		return verb
-	}
-	return verb + " " + t[1]
 }
 
 func plural(n int64, what string) string {

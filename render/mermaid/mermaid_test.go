@@ -59,19 +59,3 @@ func TestParticipantIDs(t *testing.T) {
 		t.Errorf("keyword name not aliased:\n%s", sb.String())
 	}
 }
-
-func TestQuerySig(t *testing.T) {
-	for _, c := range []struct{ q, want string }{
-		{"SELECT project.id AS project_id \nFROM project \nWHERE project.id = 'x'", "SELECT project"},
-		{"SELECT 1", ""},
-		{"SELECT VERSION()", ""},
-		{"INSERT INTO images (id) VALUES ('x')", "INSERT images"},
-		{"UPDATE `images` SET status='active'", "UPDATE images"},
-		{"ROLLBACK", ""},
-		{"SET NAMES utf8", ""},
-	} {
-		if got := querySig(c.q); got != c.want {
-			t.Errorf("querySig(%q) = %q, want %q", c.q, got, c.want)
-		}
-	}
-}
