@@ -166,6 +166,13 @@ func TestParticipantsByRole(t *testing.T) {
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("participants\n got %s\nwant %s", got, want)
 	}
+	// On lo alone no request into glance is visible: its cache lookups are
+	// still glance's, known by the tokens it validates.
+	for _, p := range model(t, truth.Capture("seed-image-list.lo")).Participants {
+		if p.Kind == Host {
+			t.Errorf("lo capture: participant %s known only by address", p.Name)
+		}
+	}
 }
 
 // TestConcurrentTrees: 8 clients at once. Every client request is a root;

@@ -157,6 +157,28 @@ func (b *builder) findCallers() {
 		}
 		b.caller[id] = name
 	}
+	// A cache connection nothing placed is keystonemiddleware's in the
+	// service that validates the tokens it looks up (captures of lo alone
+	// show no request it serves).
+	validator := map[*Token]string{}
+	for _, e := range b.exs {
+		if req, ok := e.Request.(*http.Request); ok && req.Method == "GET" && strings.HasSuffix(req.Target, "/auth/tokens") {
+			if t := b.tokens[req.Header("X-Subject-Token")]; t != nil && b.caller[e.Conn.ID] != "" {
+				validator[t] = b.caller[e.Conn.ID]
+			}
+		}
+	}
+	for _, e := range b.exs {
+		req, ok := e.Request.(*memcache.Request)
+		if !ok || b.caller[e.Conn.ID] != "" {
+			continue
+		}
+		for _, k := range req.Keys {
+			if s := validator[b.cacheToken(k)]; s != "" {
+				b.caller[e.Conn.ID] = s
+			}
+		}
+	}
 	// An outside host's connections that said nothing about themselves
 	// (python-keystoneclient, used by the OpenStack CLI for identity calls)
 	// belong to the client that host runs most.
