@@ -63,14 +63,16 @@ type builder struct {
 	caller  map[int]string // conn ID -> calling service (or client label)
 	parts   map[string]*Participant
 	nodes   []*Node
-	last    time.Time // end of the last exchange: the end of the capture
+	// lastOnConn is the last exchange of each connection.
+	lastOnConn map[int]*decoder.Exchange
+	last       time.Time // end of the last exchange: the end of the capture
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 	b := &builder{
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
-		parts: map[string]*Participant{},
+		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
 	}
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {

@@ -64,10 +64,8 @@ func (f Filter) matches(r *Node, origin time.Time) bool {
 		if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
 			part = true
 		}
-		if !path && n.Proto == "http" {
-			if req, _ := n.HTTP(); req != nil && strings.Contains(req.Target, f.Path) {
-				path = true
-			}
+		if !path && n.Proto == "http" && strings.Contains(n.Target, f.Path) {
+			path = true
 		}
 	})
 	return tok && part && path

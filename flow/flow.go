@@ -11,8 +11,6 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
-	"github.com/flowmap/flowmap/decoder/memcache"
-	"github.com/flowmap/flowmap/decoder/mysql"
 )
 
 // Options tune correlation.
@@ -23,6 +21,9 @@ type Options struct {
 	// MemcacheSecret is keystonemiddleware's memcache_secret_key, to
 	// recognise cache keys of the MAC and ENCRYPT strategies.
 	MemcacheSecret string
+	// BulkBytes is the answer size from which a node is a bulk transfer
+	// (Node.Bulk). Default 64 KiB.
+	BulkBytes int64
 }
 
 // Kind says what role a participant plays.
@@ -82,7 +83,36 @@ const (
 	RoleQuery     Role = "db-query"
 )
 
-// Node is one exchange in a request tree.
+// Outcome is how an exchange ended, in words every printer understands.
+type Outcome string
+
+const (
+	OK         Outcome = "ok"          // answered, no error
+	Failed     Outcome = "error"       // an error answer (4xx/5xx, SQL error, cache error)
+	Miss       Outcome = "miss"        // a lookup that found nothing
+	Lost       Outcome = "lost"        // no answer captured, though the connection went on
+	InProgress Outcome = "in-progress" // no answer by the end of the capture
+	NoAnswer   Outcome = "no-reply"    // the request asked for no answer
+)
+
+// Note is something about a node a person would explain beside the
+// arrows: "token not in cache: glance validates it with keystone".
+type Note struct {
+	Text string `json:"text"`
+	// Before: the note comes before the node's call; otherwise after its
+	// reply.
+	Before bool `json:"before,omitempty"`
+	// Over is the participant the note stands over.
+	Over string `json:"over"`
+	over *Participant
+}
+
+// OverP is the participant the note stands over.
+func (n *Note) OverP() *Participant { return n.over }
+
+// Node is one exchange in a request tree, described by neutral facts
+// (what was asked, how it ended, sizes, times) so that printers need not
+// know the protocol it came from.
 type Node struct {
 	Ex           *decoder.Exchange `json:"-"`
 	Proto        string            `json:"proto"`
@@ -106,6 +136,49 @@ type Node struct {
 	// Set on roots only.
 	Session int `json:"session,omitempty"`
 
+	// Outcome is how the exchange ended.
+	Outcome Outcome `json:"outcome"`
+	// Op is what was asked: the HTTP method, the cache command, the DB
+	// command ("query", "login", ...).
+	Op string `json:"op,omitempty"`
+	// Target is what it was asked of: the HTTP request target, the cache
+	// keys (space separated), the SQL text.
+	Target string `json:"target,omitempty"`
+	// RequestBytes is the size of the request's body or value, when it
+	// has one.
+	RequestBytes *int64 `json:"request_bytes,omitempty"`
+	// RequestType is the request body's content type.
+	RequestType    string `json:"request_type,omitempty"`
+	RequestChunked bool   `json:"request_chunked,omitempty"`
+	// NoReply: the request asked the server not to answer.
+	NoReply bool `json:"no_reply,omitempty"`
+	// Expiry is the lifetime, in seconds, of what a cache store asked to
+	// keep (0: no expiry).
+	Expiry *int64 `json:"expiry,omitempty"`
+	// ResponseBytes is the size of the answer's body or values, when it
+	// has one.
+	ResponseBytes *int64 `json:"response_bytes,omitempty"`
+	ResponseType  string `json:"response_type,omitempty"`
+	// Bulk is set on an answer large enough to be a data transfer rather
+	// than an API reply (Options.BulkBytes).
+	Bulk bool `json:"bulk,omitempty"`
+	// Rows is how many rows a DB answer returned.
+	Rows *int64 `json:"rows,omitempty"`
+	// ErrorCode and Message are what the server said with its answer: a
+	// SQL error's code and text, a cache server's message.
+	ErrorCode *int   `json:"error_code,omitempty"`
+	Message   string `json:"message,omitempty"`
+	// Signature is a DB query's verb and main table ("SELECT project"),
+	// "" for pool and session chatter.
+	Signature string `json:"signature,omitempty"`
+	// RequestEnd and ResponseStart are the last byte of the request and
+	// the first of the answer (zero when none was captured).
+	RequestEnd    time.Time `json:"request_end,omitzero"`
+	ResponseStart time.Time `json:"response_start,omitzero"`
+	// Notes explain the node the way the OpenStack operator who drew the
+	// reference diagram would.
+	Notes []*Note `json:"notes,omitempty"`
+
 	from, to *Participant
 	token    *Token // presented
 	subject  *Token // issued, validated, cached
@@ -125,24 +198,15 @@ func (n *Node) SubjectP() *Token { return n.subject }
 // Parent is the request this one was made while serving, or nil.
 func (n *Node) Parent() *Node { return n.parent }
 
-// HTTP returns the HTTP messages of n (nil when not HTTP).
-func (n *Node) HTTP() (*http.Request, *http.Response) {
+// Answered reports whether an answer was captured.
+func (n *Node) Answered() bool {
+	return n.Outcome != Lost && n.Outcome != InProgress && n.Outcome != NoAnswer
+}
+
+// httpMsgs returns the HTTP messages of n (nil when not HTTP).
+func (n *Node) httpMsgs() (*http.Request, *http.Response) {
 	req, _ := n.Ex.Request.(*http.Request)
 	resp, _ := n.Ex.Response.(*http.Response)
-	return req, resp
-}
-
-// Memcache returns the memcache messages of n.
-func (n *Node) Memcache() (*memcache.Request, *memcache.Response) {
-	req, _ := n.Ex.Request.(*memcache.Request)
-	resp, _ := n.Ex.Response.(*memcache.Response)
-	return req, resp
-}
-
-// MySQL returns the MySQL messages of n.
-func (n *Node) MySQL() (*mysql.Request, *mysql.Response) {
-	req, _ := n.Ex.Request.(*mysql.Request)
-	resp, _ := n.Ex.Response.(*mysql.Response)
 	return req, resp
 }
 
@@ -178,6 +242,7 @@ func Build(exs []*decoder.Exchange, opts Options) *Model {
 	b.findCallers()
 	b.makeNodes()
 	b.linkParents()
+	b.explain()
 	return b.model()
 }
 

@@ -113,9 +113,8 @@ func TestSeedImageSaveStory(t *testing.T) {
 			file = n
 		}
 	})
-	_, resp := file.HTTP()
-	if !file.Truncated || resp == nil || resp.BodyBytes < 12_000_000 {
-		t.Errorf("image download: truncated %v, response %+v", file.Truncated, resp)
+	if !file.Truncated || file.ResponseBytes == nil || *file.ResponseBytes < 12_000_000 || !file.Bulk || file.Outcome != OK {
+		t.Errorf("image download: truncated %v, outcome %s, bulk %v, response bytes %v", file.Truncated, file.Outcome, file.Bulk, file.ResponseBytes)
 	}
 }
 

@@ -72,6 +72,9 @@ func (b *builder) makeNodes() {
 		}
 	}
 	for _, e := range b.exs {
+		b.lastOnConn[e.Conn.ID] = e
+	}
+	for _, e := range b.exs {
 		n := &Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
 		n.from = b.callerParticipant(n)
 		srv := e.Conn.Server
@@ -109,9 +112,12 @@ func (b *builder) makeNodes() {
 				name = srv.String()
 			}
 			n.to = b.participant(name, Host, srv.String())
+			n.Role = RoleCall // a protocol flowmap has no story for: a call and its answer
 			n.Summary = e.Request.Summary()
 		}
 		n.From, n.To = n.from.Name, n.to.Name
+		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart
+		n.Outcome = b.outcome(n)
 		if n.token != nil {
 			n.Token = n.token.Fingerprint
 		}
@@ -127,6 +133,25 @@ func (b *builder) makeNodes() {
 			t.Owner = n.caller + " token"
 		}
 	}
+}
+
+// outcome says how n ended. An exchange with no answer is in progress
+// when nothing followed it on its connection (the capture may have ended
+// first), lost when the connection went on.
+func (b *builder) outcome(n *Node) Outcome {
+	switch {
+	case n.Ex.Response == nil && n.NoReply:
+		return NoAnswer
+	case n.Ex.Response == nil && b.lastOnConn[n.Ex.Conn.ID] != n.Ex:
+		return Lost
+	case n.Ex.Response == nil:
+		return InProgress
+	case n.Error:
+		return Failed
+	case n.Proto == "memcache" && n.Result == "miss":
+		return Miss
+	}
+	return OK
 }
 
 func isDiscovery(method, path string) bool {
@@ -160,11 +185,31 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	case isDiscovery(req.Method, path):
 		n.Role = RoleDiscovery
 	}
+	n.Op, n.Target = req.Method, req.Target
+	if req.BodyBytes > 0 {
+		n.RequestBytes = ptr(req.BodyBytes)
+		n.RequestType = req.Header("Content-Type")
+	}
+	n.RequestChunked = req.Chunked
 	if resp != nil {
 		n.Status = resp.Status
 		n.Result = resp.Reason
 		n.Error = resp.Status >= 400
+		if resp.BodyBytes > 0 {
+			n.ResponseBytes = ptr(resp.BodyBytes)
+			n.ResponseType = resp.Header("Content-Type")
+			n.Bulk = resp.BodyBytes >= b.bulkBytes()
+		}
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (b *builder) bulkBytes() int64 {
+	if b.opts.BulkBytes > 0 {
+		return b.opts.BulkBytes
+	}
+	return 64 << 10
 }
 
 func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
@@ -184,9 +229,19 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 		}
 	}
 	n.Summary = req.Summary()
+	n.Op, n.Target = req.Command, strings.Join(req.Keys, " ")
+	n.RequestBytes, n.Expiry, n.NoReply = req.Bytes, req.Exptime, req.Noreply
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = strings.Contains(resp.Result, "error")
+		n.Message = resp.Message
+		if len(resp.Values) > 0 {
+			var sum int64
+			for _, v := range resp.Values {
+				sum += v.Bytes
+			}
+			n.ResponseBytes = &sum
+		}
 	}
 }
 
@@ -204,9 +259,16 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	} else {
 		n.Summary = req.Command
 	}
+	n.Op, n.Target = req.Command, req.Query
+	n.Signature = QuerySignature(req.Query)
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = resp.Result == "error"
+		n.Rows = resp.Rows
+		if resp.ErrorCode != nil {
+			n.ErrorCode = ptr(int(*resp.ErrorCode))
+		}
+		n.Message = resp.Error
 	}
 }
 
@@ -428,14 +490,14 @@ func (b *builder) model() *Model {
 
 // reqHeader and respHeader read a header of an HTTP node ("" otherwise).
 func (n *Node) reqHeader(name string) string {
-	if req, _ := n.HTTP(); req != nil {
+	if req, _ := n.httpMsgs(); req != nil {
 		return req.Header(name)
 	}
 	return ""
 }
 
 func (n *Node) respHeader(name string) string {
-	if _, resp := n.HTTP(); resp != nil {
+	if _, resp := n.httpMsgs(); resp != nil {
 		return resp.Header(name)
 	}
 	return ""

@@ -14,6 +14,7 @@ import (
 	"github.com/flowmap/flowmap/flow"
 	jsonr "github.com/flowmap/flowmap/render/json"
 	"github.com/flowmap/flowmap/render/mermaid"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 type traceOptions struct {
@@ -52,7 +53,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 			if opts.Format != "mermaid" && opts.Format != "json" {
 				return fmt.Errorf("--format must be mermaid or json, not %q", opts.Format)
 			}
-			if opts.Detail != mermaid.Compact && opts.Detail != mermaid.Full {
+			if opts.Detail != story.Compact && opts.Detail != story.Full {
 				return fmt.Errorf("--detail must be compact or full, not %q", opts.Detail)
 			}
 			if runF != nil {
@@ -63,7 +64,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.Format, "format", "f", "mermaid", "output: mermaid or json")
-	f.StringVar(&opts.Detail, "detail", mermaid.Compact, "compact (fold DB bursts, discovery, bulk data) or full (every exchange)")
+	f.StringVar(&opts.Detail, "detail", story.Compact, "compact (fold DB bursts, discovery, bulk data) or full (every exchange)")
 	f.StringArrayVar(&opts.Names, "name", nil, "name a participant: ADDR[:PORT]=NAME (repeatable)")
 	f.StringVar(&opts.NamesFile, "names", "", "file of ADDR[:PORT] = NAME lines (# comments); default $XDG_CONFIG_HOME/flowmap/names when it exists")
 	f.StringVar(&opts.MemcacheSecret, "memcache-secret", "", "keystonemiddleware memcache_secret_key, to read MAC/ENCRYPT cache keys")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 func TestEscape(t *testing.T) {
@@ -40,22 +41,20 @@ func TestParticipantIDs(t *testing.T) {
 	} {
 		ps = append(ps, &flow.Participant{Name: p.name, Kind: p.kind})
 	}
-	d := newDrawer(&strings.Builder{}, &flow.Model{Participants: ps}, Options{})
+	ids := story.IDs(ps, keywords)
 	seen := map[string]bool{}
 	for _, p := range ps {
-		id := d.ids[p]
+		id := ids[p]
 		if !plainID.MatchString(id) || keywords[strings.ToLower(id)] || seen[id] || len(id) > 4 {
 			t.Errorf("%q got id %q", p.Name, id)
 		}
 		seen[id] = true
 	}
-	if d.ids[ps[2]] != "K" || d.ids[ps[3]] != "KD" || d.ids[ps[0]] != "C" || d.ids[ps[10]] != "M" {
-		t.Errorf("ids not like a person's: %v", d.ids)
+	if ids[ps[2]] != "K" || ids[ps[3]] != "KD" || ids[ps[0]] != "C" || ids[ps[10]] != "M" {
+		t.Errorf("ids not like a person's: %v", ids)
 	}
-	var sb strings.Builder
-	d = newDrawer(&sb, &flow.Model{Participants: ps}, Options{})
-	d.header()
-	if !strings.Contains(sb.String(), "participant E as end") {
-		t.Errorf("keyword name not aliased:\n%s", sb.String())
+	out := Print(&story.Story{Participants: ps}, "")
+	if !strings.Contains(out, "participant E as end") {
+		t.Errorf("keyword name not aliased:\n%s", out)
 	}
 }

@@ -1,0 +1,530 @@
+// Package story turns a flow.Model into the ordered, format-neutral steps of
+// a sequence diagram: calls, replies (failed or bulk), folded bursts, notes
+// and session headers. It decides what a person would draw and in which
+// words; printers (render/mermaid, render/plantuml, ...) only put the steps
+// into their syntax. Steps are chosen by a node's role and its
+// participants' kinds, never by protocol name, so a new protocol that flow
+// describes with neutral facts is drawn by every printer unchanged.
+package story
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/flowmap/flowmap/flow"
+)
+
+// Detail levels.
+const (
+	Compact = "compact" // one arrow per DB burst, discovery folded (default)
+	Full    = "full"    // every exchange
+)
+
+// Options control what is told.
+type Options struct {
+	Detail string
+}
+
+// Kind is what a step draws.
+type Kind uint8
+
+const (
+	// Call is a request arrow From → To. A call whose Reply is folded into
+	// it (Folded) stands for the whole exchange.
+	Call Kind = iota + 1
+	// Reply is an answer arrow From (the server) → To (the caller).
+	Reply
+	// Note is a note over From.
+	Note
+	// Session announces a client session; a note over From.
+	Session
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Call:
+		return "call"
+	case Reply:
+		return "reply"
+	case Note:
+		return "note"
+	case Session:
+		return "session"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Step is one line of the story.
+type Step struct {
+	Kind     Kind
+	From, To *flow.Participant // To is nil for notes
+	Text     string
+	// Failed marks an answer that is an error, a miss, or missing; on a
+	// Folded call it marks the exchange.
+	Failed bool
+	// Bulk marks a reply that is a large data transfer (an image download).
+	Bulk bool
+	// Folded marks a call that already tells its reply (version discovery
+	// in compact detail): no Reply step follows.
+	Folded bool
+	// Nodes are the exchanges a Call or Reply stands for: one, or the
+	// queries of a folded burst. Every node of the model is in exactly one
+	// Call. Notes and sessions have none.
+	Nodes []*flow.Node
+}
+
+// Burst is how many exchanges a step folds (0 for notes and sessions).
+func (s *Step) Burst() int { return len(s.Nodes) }
+
+// Story is what printers print.
+type Story struct {
+	Participants []*flow.Participant
+	Steps        []Step
+}
+
+// Tell returns the story of m.
+func Tell(m *flow.Model, opts Options) *Story {
+	if opts.Detail == "" {
+		opts.Detail = Compact
+	}
+	t := &teller{m: m, opts: opts, st: &Story{Participants: m.Participants}}
+	t.sessions(m.Roots)
+	return t.st
+}
+
+type teller struct {
+	m    *flow.Model
+	opts Options
+	st   *Story
+}
+
+func (t *teller) add(s Step) { t.st.Steps = append(t.st.Steps, s) }
+
+func (t *teller) note(p *flow.Participant, text string) {
+	t.add(Step{Kind: Note, From: p, Text: text})
+}
+
+// isDB and isCache sort nodes by role: DB work is folded into bursts,
+// cache operations are named by their key's meaning; everything else is
+// an API call with a reply.
+func isDB(n *flow.Node) bool { return n.Role == flow.RoleQuery || n.Role == flow.RoleLogin }
+
+func isCache(n *flow.Node) bool {
+	return n.Role == flow.RoleCacheGet || n.Role == flow.RoleCacheSet || n.Role == flow.RoleCache
+}
+
+func isAPI(n *flow.Node) bool { return !isDB(n) && !isCache(n) }
+
+// sessions tells the trees session by session; when there are several, a
+// header names each at its start.
+func (t *teller) sessions(roots []*flow.Node) {
+	for i := 0; i < len(roots); {
+		j := i + 1
+		for j < len(roots) && roots[j].Session == roots[i].Session {
+			j++
+		}
+		if t.m.Sessions > 1 {
+			t.sessionHeader(roots[i:j])
+		}
+		t.seq(roots[i:j])
+		i = j
+	}
+}
+
+func (t *teller) sessionHeader(trees []*flow.Node) {
+	var who *flow.Participant
+	var tok *flow.Token
+	user := ""
+	for _, r := range trees {
+		if r.Role == flow.RoleAuth && user == "" {
+			user = r.User
+		}
+		if !isAPI(r) {
+			continue
+		}
+		if who == nil {
+			who = r.FromP()
+		}
+		if tok == nil {
+			if tok = r.TokenP(); tok == nil && r.Role == flow.RoleAuth {
+				tok = r.SubjectP()
+			}
+		}
+	}
+	if who == nil {
+		who = trees[0].FromP()
+	}
+	text := fmt.Sprintf("session %d of %d", trees[0].Session, t.m.Sessions)
+	if tok != nil {
+		text += " · " + tok.Label()
+	} else if user != "" {
+		text += " · user " + user
+	}
+	t.add(Step{Kind: Session, From: who, Text: text})
+}
+
+// seq tells sibling nodes in order, folding runs of DB work of one caller
+// on one database into one burst unless Detail is Full.
+func (t *teller) seq(kids []*flow.Node) {
+	for i := 0; i < len(kids); {
+		k := kids[i]
+		if !isDB(k) || t.opts.Detail == Full {
+			t.node(k)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(kids) && isDB(kids[j]) && kids[j].ToP() == k.ToP() && kids[j].FromP() == k.FromP() {
+			j++
+		}
+		if k.Parent() == nil && k.FromP().Kind == flow.Service {
+			t.note(k.FromP(), "no captured request in progress")
+		}
+		t.burst(kids[i:j])
+		i = j
+	}
+}
+
+// node tells n and everything under it.
+func (t *teller) node(n *flow.Node) {
+	if isDB(n) {
+		t.burst([]*flow.Node{n})
+		return
+	}
+	from, to := n.FromP(), n.ToP()
+	one := []*flow.Node{n}
+	if isAPI(n) && t.opts.Detail == Compact && n.Role == flow.RoleDiscovery && len(n.Children) == 0 {
+		t.add(Step{Kind: Call, From: from, To: to, Text: callText(n) + " → " + replyText(n),
+			Failed: n.Outcome != flow.OK, Folded: true, Nodes: one})
+		return
+	}
+	for _, nt := range n.Notes {
+		if nt.Before {
+			t.note(nt.OverP(), nt.Text)
+		}
+	}
+	t.add(Step{Kind: Call, From: from, To: to, Text: callText(n), Nodes: one})
+	t.seq(n.Children)
+	t.add(Step{Kind: Reply, From: to, To: from, Text: replyText(n), Failed: failed(n), Bulk: n.Bulk, Nodes: one})
+	for _, nt := range n.Notes {
+		if !nt.Before {
+			t.note(nt.OverP(), nt.Text)
+		}
+	}
+}
+
+// failed: an error, a miss, or no answer though one was expected.
+func failed(n *flow.Node) bool { return n.Outcome != flow.OK && n.Outcome != flow.NoAnswer }
+
+func callText(n *flow.Node) string {
+	if isCache(n) {
+		return cacheCall(n)
+	}
+	s := n.Summary
+	switch n.Role {
+	case flow.RoleAuth:
+		if n.User != "" {
+			s += " · user " + n.User
+			if n.Project != "" {
+				s += " → project " + n.Project
+			}
+		} else if tk := n.TokenP(); tk != nil {
+			s += " · with " + tk.Label()
+		}
+	case flow.RoleValidate:
+		if tk := n.SubjectP(); tk != nil {
+			s += " · validate " + tk.Label()
+		}
+		if tk := n.TokenP(); tk != nil {
+			s += " (as " + tk.Label() + ")"
+		}
+	case flow.RoleDiscovery:
+		s += " (version discovery)"
+	default:
+		if tk := n.TokenP(); tk != nil {
+			s += " · " + tk.Label()
+		}
+	}
+	if b := n.RequestBytes; b != nil && *b >= UploadBytes {
+		// an upload: its size, type and how long it took to send
+		s += " · " + Size(*b)
+		if n.RequestType != "" {
+			s += " " + n.RequestType
+		}
+		if n.RequestChunked {
+			s += " (chunked)"
+		}
+		s += " in " + Dur(n.RequestEnd.Sub(n.Start))
+	}
+	return s
+}
+
+// UploadBytes is the request body size from which a call says it is an
+// upload (size, type, time to send).
+const UploadBytes = 10_000
+
+func replyText(n *flow.Node) string {
+	if isCache(n) {
+		return cacheReply(n)
+	}
+	if text, ok := unanswered(n); ok {
+		return text
+	}
+	var s string
+	switch {
+	case n.Status != 0:
+		s = strconv.Itoa(n.Status)
+		if n.Result != "" {
+			s += " " + n.Result
+		}
+	case n.Result != "":
+		s = n.Result
+	default:
+		s = string(n.Outcome)
+	}
+	switch {
+	case n.Role == flow.RoleAuth && n.SubjectP() != nil:
+		s += " · " + n.SubjectP().Label()
+	case n.Role == flow.RoleValidate && !n.Error && n.SubjectP() != nil:
+		s += " · token valid"
+		if tk := n.SubjectP(); tk.User != "" {
+			s += " (user " + tk.User
+			if tk.Project != "" {
+				s += ", project " + tk.Project
+			}
+			s += ")"
+		}
+	case n.Bulk && n.ResponseBytes != nil:
+		s += " · " + Size(*n.ResponseBytes)
+		if n.ResponseType != "" {
+			s += " " + n.ResponseType
+		}
+		s += " in " + Dur(n.End.Sub(n.ResponseStart))
+	case n.ResponseBytes != nil && *n.ResponseBytes > 0:
+		s += " · " + Size(*n.ResponseBytes)
+	}
+	if n.Truncated {
+		s += " ⚠ bytes lost in capture"
+	}
+	return s
+}
+
+// unanswered is the reply text of a node whose answer was not captured.
+func unanswered(n *flow.Node) (string, bool) {
+	switch n.Outcome {
+	case flow.NoAnswer:
+		return "(no reply: noreply)", true
+	case flow.Lost, flow.InProgress:
+		return "no response captured", true
+	}
+	return "", false
+}
+
+func cacheCall(n *flow.Node) string {
+	what := n.Target
+	if tk := n.SubjectP(); tk != nil {
+		what = tk.Label()
+	}
+	s := n.Op + " " + what
+	if n.RequestBytes != nil {
+		s += " · " + Size(*n.RequestBytes)
+		if n.Expiry != nil {
+			s += fmt.Sprintf(", ttl %ds", *n.Expiry)
+		}
+	}
+	if n.NoReply {
+		s += " (noreply)"
+	}
+	return strings.TrimSpace(s)
+}
+
+func cacheReply(n *flow.Node) string {
+	if text, ok := unanswered(n); ok {
+		return text
+	}
+	s := n.Result
+	if n.ResponseBytes != nil {
+		s += " · " + Size(*n.ResponseBytes)
+	}
+	if n.Message != "" {
+		s += " · " + n.Message
+	}
+	return s
+}
+
+// burst tells DB work as one call and one reply.
+func (t *teller) burst(ns []*flow.Node) {
+	from, to := ns[0].FromP(), ns[0].ToP()
+	failed := false
+	for _, n := range ns {
+		failed = failed || n.Outcome == flow.Failed
+	}
+	t.add(Step{Kind: Call, From: from, To: to, Text: burstCall(ns), Nodes: ns})
+	t.add(Step{Kind: Reply, From: to, To: from, Text: burstReply(ns), Failed: failed, Nodes: ns})
+}
+
+func burstCall(ns []*flow.Node) string {
+	if len(ns) == 1 {
+		return Short(ns[0].Summary, 80)
+	}
+	var logins, seen []string
+	have := map[string]bool{}
+	queries := 0
+	for _, n := range ns {
+		if n.Role == flow.RoleLogin {
+			logins = append(logins, n.Summary)
+			continue
+		}
+		queries++
+		if sig := n.Signature; sig != "" && !have[sig] {
+			have[sig] = true
+			seen = append(seen, sig)
+		}
+	}
+	parts := logins
+	if queries > 0 {
+		q := Plural(int64(queries), "query", "queries")
+		if len(seen) > 0 {
+			list := seen
+			if len(list) > 3 {
+				list = append(list[:3:3], "…")
+			}
+			q += ": " + strings.Join(list, ", ")
+		}
+		parts = append(parts, q)
+	}
+	return strings.Join(parts, ", ") + " (" + Dur(ns[len(ns)-1].End.Sub(ns[0].Start)) + ")"
+}
+
+func burstReply(ns []*flow.Node) string {
+	var rows int64
+	errs := 0
+	var firstErr string
+	for _, n := range ns {
+		if !n.Answered() {
+			continue
+		}
+		if n.Rows != nil {
+			rows += *n.Rows
+		}
+		if n.Outcome == flow.Failed {
+			errs++
+			if firstErr == "" {
+				firstErr = "error"
+				if n.ErrorCode != nil {
+					firstErr += " " + strconv.Itoa(*n.ErrorCode)
+				}
+				if n.Message != "" {
+					firstErr += ": " + Short(n.Message, 60)
+				}
+			}
+		}
+	}
+	if errs > 0 {
+		if errs == 1 {
+			return firstErr
+		}
+		return fmt.Sprintf("%d errors, first %s", errs, firstErr)
+	}
+	if len(ns) == 1 {
+		n := ns[0]
+		if !n.Answered() {
+			return "no response captured"
+		}
+		if n.Rows != nil {
+			return Plural(*n.Rows, "row", "rows")
+		}
+		return n.Result
+	}
+	return "ok · " + Plural(rows, "row", "rows")
+}
+
+// Plural is "1 row", "3 rows".
+func Plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Short is s on one line, cut to n characters with an ellipsis.
+func Short(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// Size is a byte count for people: "1980 B", "12.98 MB".
+func Size(n int64) string {
+	switch {
+	case n >= 100*1000*1000:
+		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
+	case n >= 1000*1000:
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
+	case n >= 10*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Dur is a duration for people: "280 ms", "2.53 s", "75 µs".
+func Dur(d interface{ Seconds() float64 }) string {
+	s := d.Seconds()
+	switch {
+	case s >= 1:
+		return fmt.Sprintf("%.2f s", s)
+	case s >= 0.001:
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.0f µs", s*1e6)
+}
+
+// ShortID is the short plain id a person gives a lifeline: C for a
+// client, K for keystone, KD for its database, M for memcached, H for a
+// host. Printers make it unique and keep it off their keywords.
+func ShortID(p *flow.Participant) string {
+	var initials []rune
+	for _, f := range strings.FieldsFunc(p.Name, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		r := []rune(f)[0]
+		if r < 128 && unicode.IsLetter(r) {
+			initials = append(initials, unicode.ToUpper(r))
+		}
+	}
+	switch p.Kind {
+	case flow.Client:
+		return "C"
+	case flow.Cache:
+		return "M"
+	case flow.Host:
+		return "H"
+	case flow.DB:
+		if len(initials) > 0 {
+			return string(initials[0]) + "D"
+		}
+		return "DB"
+	}
+	if len(initials) == 0 {
+		return "P"
+	}
+	return string(initials[0])
+}
+
+// IDs gives every participant a unique short id that is not one of the
+// printer's reserved words (compared in lower case).
+func IDs(ps []*flow.Participant, reserved map[string]bool) map[*flow.Participant]string {
+	ids := map[*flow.Participant]string{}
+	used := map[string]bool{}
+	for _, p := range ps {
+		id := ShortID(p)
+		for i := 2; used[id] || reserved[strings.ToLower(id)]; i++ {
+			id = ShortID(p) + strconv.Itoa(i)
+		}
+		used[id] = true
+		ids[p] = id
+	}
+	return ids
+}
