@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -158,4 +159,65 @@ type Protocol struct {
 	Port func(port uint16) bool
 	// New makes the decoder for one connection.
 	New func(c *Conn, emit Emit) StreamDecoder
+}
+
+// Secrets names the fields that carry credentials, for decoders that redact
+// what they keep. flow's service registry holds the list for OpenStack and
+// cmd hands it to the decoders; a decoder adds only its protocol's own
+// (HTTP's Authorization and Cookie). Whatever the list, a header or key
+// whose name says it holds a token, password or secret is one: a decoder
+// given no list still redacts those. The zero value and nil are usable.
+type Secrets struct {
+	// Headers are header names whose whole value is a credential.
+	Headers []string
+	// Fields are body keys (JSON, form) whose string value is a credential.
+	Fields []string
+	// Nested are {parent, key} pairs: key is a credential inside an object
+	// under parent ({"token": {"id": "…"}}).
+	Nested [][2]string
+}
+
+// credentialWords make a header a credential when its name contains one,
+// and a body key when it ends with one ("client_secret", "auth_token", but
+// not "password_expires_at").
+var credentialWords = [...]string{"token", "password", "secret"}
+
+func namesCredential(name string, header bool) bool {
+	l := strings.ToLower(name)
+	for _, w := range credentialWords {
+		if header && strings.Contains(l, w) || !header && strings.HasSuffix(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Header reports whether the whole value of header name is a credential.
+func (s *Secrets) Header(name string) bool {
+	if s != nil {
+		for _, h := range s.Headers {
+			if strings.EqualFold(h, name) {
+				return true
+			}
+		}
+	}
+	return namesCredential(name, true)
+}
+
+// Field reports whether a string value under key, in an object that is
+// itself the value of parent, is a credential.
+func (s *Secrets) Field(key, parent string) bool {
+	if s != nil {
+		for _, f := range s.Fields {
+			if strings.EqualFold(f, key) {
+				return true
+			}
+		}
+		for _, n := range s.Nested {
+			if strings.EqualFold(n[0], parent) && strings.EqualFold(n[1], key) {
+				return true
+			}
+		}
+	}
+	return namesCredential(key, false)
 }

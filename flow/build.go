@@ -14,43 +14,8 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/flow/registry"
 )
-
-// servicePorts are the usual API ports of OpenStack services.
-var servicePorts = map[uint16]string{
-	5000: "keystone", 35357: "keystone", 9292: "glance", 8774: "nova", 8775: "nova-metadata",
-	9696: "neutron", 8776: "cinder", 8778: "placement", 8004: "heat", 8000: "heat-cfn",
-	9511: "magnum", 9876: "octavia", 6385: "ironic", 8042: "aodh", 8041: "gnocchi",
-	8386: "sahara", 8779: "trove", 9001: "designate", 8780: "cyborg", 8782: "masakari",
-	6080: "nova-novncproxy", 8080: "swift", 8977: "panko", 9311: "barbican", 9890: "ceilometer",
-}
-
-// pathService recognises a service from a request path.
-func pathService(p string) string {
-	switch {
-	case strings.HasPrefix(p, "/v3/auth/"), strings.HasPrefix(p, "/v3/users"), strings.HasPrefix(p, "/v3/projects"),
-		strings.HasPrefix(p, "/v3/domains"), strings.HasPrefix(p, "/v3/roles"), strings.HasPrefix(p, "/v3/services"),
-		strings.HasPrefix(p, "/v3/endpoints"), strings.HasPrefix(p, "/identity"):
-		return "keystone"
-	case strings.HasPrefix(p, "/v2/images"), strings.HasPrefix(p, "/v2/schemas/image"):
-		return "glance"
-	case strings.HasPrefix(p, "/v2.1/"), strings.HasPrefix(p, "/compute"):
-		return "nova"
-	case strings.HasPrefix(p, "/v2.0/networks"), strings.HasPrefix(p, "/v2.0/ports"), strings.HasPrefix(p, "/v2.0/subnets"):
-		return "neutron"
-	case strings.HasPrefix(p, "/resource_providers"), strings.HasPrefix(p, "/allocation"):
-		return "placement"
-	}
-	return ""
-}
-
-// serviceUsers are keystone users and DB logins named after their service.
-var knownServices = map[string]bool{
-	"keystone": true, "glance": true, "nova": true, "neutron": true, "cinder": true, "placement": true,
-	"heat": true, "swift": true, "barbican": true, "octavia": true, "ironic": true, "designate": true,
-	"magnum": true, "manila": true, "aodh": true, "gnocchi": true, "trove": true, "sahara": true,
-	"horizon": true, "cyborg": true, "masakari": true, "zun": true, "senlin": true,
-}
 
 type builder struct {
 	opts    Options
@@ -120,7 +85,7 @@ func (b *builder) nameServices() {
 			votes[srv] = map[string]int{}
 		}
 		path, _, _ := strings.Cut(req.Target, "?")
-		if s := pathService(path); s != "" {
+		if s := registry.ByPath(path); s != "" {
 			votes[srv][s] += 2
 		}
 		if h := req.Header("Host"); h != "" {
@@ -129,7 +94,7 @@ func (b *builder) nameServices() {
 			}
 			hostHdr[strings.ToLower(h)] = srv
 		}
-		if resp, ok := e.Response.(*http.Response); ok && resp.Status == 201 && strings.HasSuffix(path, "/auth/tokens") {
+		if resp, ok := e.Response.(*http.Response); ok && resp.Status == 201 && registry.Authentication(req.Method, req.Target) {
 			for u, name := range parseCatalog(resp.Body) {
 				catalog[u] = name
 			}
@@ -141,7 +106,7 @@ func (b *builder) nameServices() {
 		}
 	}
 	for srv, v := range votes {
-		name := servicePorts[srv.Port()]
+		name := registry.ByPort(srv.Port())
 		best := 0
 		for s, n := range v {
 			if n > best || n == best && s < name {
@@ -182,7 +147,7 @@ func parseCatalog(body string) map[string]string {
 	for _, s := range doc.Token.Catalog {
 		name := s.Name
 		if name == "" {
-			name = s.Type
+			name = firstOf(registry.ByCatalogType(s.Type), s.Type)
 		}
 		for _, ep := range s.Endpoints {
 			u := ep.URL
@@ -323,22 +288,20 @@ func (b *builder) findTokens() {
 			continue
 		}
 		resp, _ := e.Response.(*http.Response)
-		path, _, _ := strings.Cut(req.Target, "?")
-		isTokens := strings.HasSuffix(path, "/auth/tokens")
 		switch {
-		case isTokens && req.Method == "POST":
+		case registry.Authentication(req.Method, req.Target):
 			if resp == nil || resp.Status != 201 {
 				continue
 			}
-			t := b.token(resp.Header("X-Subject-Token"))
+			t := b.token(resp.Header(registry.SubjectTokenHeader))
 			if t == nil {
 				continue
 			}
 			t.Issued = e.RespEnd
 			t.User, t.Domain, t.Project = b.authRequest(req.Body)
 			b.fillFromBody(t, resp.Body)
-		case isTokens && req.Method == "GET":
-			t := b.token(req.Header("X-Subject-Token"))
+		case registry.Validation(req.Method, req.Target):
+			t := b.token(req.Header(registry.SubjectTokenHeader))
 			if t == nil || resp == nil {
 				continue
 			}
@@ -348,7 +311,7 @@ func (b *builder) findTokens() {
 				b.fillFromBody(t, resp.Body)
 			}
 		}
-		b.token(req.Header("X-Auth-Token"))
+		b.token(req.Header(registry.AuthTokenHeader))
 	}
 	for _, t := range b.order {
 		switch {
@@ -391,7 +354,7 @@ func firstOf(s ...string) string {
 // key of a token never seen whole (issued before the capture, or cut by the
 // snaplen) still names it: its first 8 hex digits are the fingerprint.
 func (b *builder) cacheToken(key string) *Token {
-	k, ok := strings.CutPrefix(key, "tokens/")
+	k, ok := registry.TokenCacheKey(key)
 	if !ok {
 		return nil
 	}
@@ -408,40 +371,4 @@ func (b *builder) cacheToken(key string) *Token {
 	b.bySHA[k] = t
 	b.order = append(b.order, t)
 	return t
-}
-
-// clientLabel names an outside caller from its User-Agent.
-func clientLabel(ua string) string {
-	l := strings.ToLower(ua)
-	switch {
-	case strings.Contains(l, "python-openstackclient"), strings.Contains(l, "openstacksdk"):
-		return "OpenStackClient"
-	case strings.Contains(l, "python-glanceclient"):
-		return "glanceclient"
-	case strings.Contains(l, "python-novaclient"):
-		return "novaclient"
-	case strings.Contains(l, "python-cinderclient"):
-		return "cinderclient"
-	case strings.Contains(l, "python-neutronclient"):
-		return "neutronclient"
-	case strings.HasPrefix(l, "curl/"):
-		return "curl"
-	case strings.Contains(l, "mozilla"):
-		return "browser"
-	}
-	return ""
-}
-
-// uaService is the service a User-Agent names: "glance/25.1.0
-// keystonemiddleware.auth_token/10.1.0 ..." is glance, with a version (a
-// service names itself with its version; a CLI such as glance's sends
-// "glance keystoneauth1/...").
-func uaService(ua string) (name string, versioned bool) {
-	first, _, _ := strings.Cut(ua, " ")
-	name, _, versioned = strings.Cut(first, "/")
-	name = strings.ToLower(name)
-	if knownServices[name] {
-		return name, versioned
-	}
-	return "", false
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
+	"github.com/flowmap/flowmap/flow/registry"
 )
 
 func (b *builder) participant(name string, kind Kind, addr string) *Participant {
@@ -51,7 +52,7 @@ func (b *builder) callerParticipant(n *Node) *Participant {
 }
 
 func (b *builder) isService(name string) bool {
-	if knownServices[name] {
+	if registry.Known(name) {
 		return true
 	}
 	for _, s := range b.srvName {
@@ -154,35 +155,22 @@ func (b *builder) outcome(n *Node) Outcome {
 	return OK
 }
 
-func isDiscovery(method, path string) bool {
-	if method != "GET" {
-		return false
-	}
-	p := strings.TrimSuffix(path, "/")
-	switch p {
-	case "", "/v2", "/v2.0", "/v2.1", "/v3", "/identity", "/identity/v3", "/image", "/compute":
-		return true
-	}
-	return false
-}
-
 func (b *builder) httpNode(n *Node, req *http.Request) {
 	resp, _ := n.Ex.Response.(*http.Response)
-	path, _, _ := strings.Cut(req.Target, "?")
 	n.Summary = req.Method + " " + req.Target
-	n.token = b.tokens[req.Header("X-Auth-Token")]
+	n.token = b.tokens[req.Header(registry.AuthTokenHeader)]
 	n.Role = RoleCall
 	switch {
-	case strings.HasSuffix(path, "/auth/tokens") && req.Method == "POST":
+	case registry.Authentication(req.Method, req.Target):
 		n.Role = RoleAuth
 		n.User, _, n.Project = b.authRequest(req.Body)
 		if resp != nil {
-			n.subject = b.tokens[resp.Header("X-Subject-Token")]
+			n.subject = b.tokens[resp.Header(registry.SubjectTokenHeader)]
 		}
-	case strings.HasSuffix(path, "/auth/tokens") && (req.Method == "GET" || req.Method == "HEAD"):
+	case registry.Validation(req.Method, req.Target):
 		n.Role = RoleValidate
-		n.subject = b.tokens[req.Header("X-Subject-Token")]
-	case isDiscovery(req.Method, path):
+		n.subject = b.tokens[req.Header(registry.SubjectTokenHeader)]
+	case registry.Discovery(req.Method, req.Target):
 		n.Role = RoleDiscovery
 	}
 	n.Op, n.Target = req.Method, req.Target

@@ -11,25 +11,8 @@ import (
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
+	"github.com/flowmap/flowmap/flow/registry"
 )
-
-// serviceTables are tables only one service's schema has, to tell whose a
-// pooled DB connection is when its login was not captured.
-var serviceTables = map[string]string{
-	"local_user": "keystone", "password": "keystone", "assignment": "keystone", "role": "keystone",
-	"implied_role": "keystone", "project": "keystone", "project_tag": "keystone", "revocation_event": "keystone",
-	"endpoint": "keystone", "service": "keystone", "region": "keystone", "federated_user": "keystone",
-	"nonlocal_user": "keystone", "user_option": "keystone", "system_assignment": "keystone",
-	"application_credential": "keystone", "access_rule": "keystone", "credential": "keystone",
-	"id_mapping": "keystone", "trust": "keystone", "expiring_user_group_membership": "keystone",
-	"user_group_membership": "keystone", "project_endpoint": "keystone", "registered_limit": "keystone",
-	"images": "glance", "image_properties": "glance", "image_locations": "glance", "image_members": "glance",
-	"image_tags": "glance", "metadef_namespaces": "glance", "metadef_objects": "glance", "tasks": "glance",
-	"task_info": "glance", "node_reference": "glance", "cached_images": "glance",
-	"instances": "nova", "compute_nodes": "nova", "instance_extra": "nova", "block_device_mapping": "nova",
-	"networks": "neutron", "ports": "neutron", "subnets": "neutron", "routers": "neutron",
-	"volumes": "cinder", "snapshots": "cinder", "resource_providers": "placement", "allocations": "placement",
-}
 
 var (
 	tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
@@ -56,7 +39,7 @@ func QuerySignature(q string) string {
 
 func queryService(q string) string {
 	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {
-		if s := serviceTables[strings.ToLower(m[1])]; s != "" {
+		if s := registry.ByTable(strings.ToLower(m[1])); s != "" {
 			return s
 		}
 	}
@@ -85,8 +68,8 @@ func (b *builder) findCallers() {
 		case *http.Request:
 			ua := req.Header("User-Agent")
 			external := !b.hosts[e.Conn.Client.Addr()]
-			s, versioned := uaService(ua)
-			switch c := clientLabel(ua); {
+			s, versioned := registry.ByUserAgent(ua)
+			switch c := registry.Client(ua); {
 			case s != "" && (versioned || !external || strings.Contains(ua, "keystonemiddleware")):
 				vote(id, s, 100) // "glance/25.1.0 keystonemiddleware…": the service itself
 			case s != "":
@@ -96,14 +79,14 @@ func (b *builder) findCallers() {
 			case c != "":
 				vote(id, c, 10)
 			}
-			if t := b.tokens[req.Header("X-Auth-Token")]; t != nil && knownServices[t.User] {
+			if t := b.tokens[req.Header(registry.AuthTokenHeader)]; t != nil && registry.Known(t.User) {
 				vote(id, t.User, 50)
 			}
 		case *mysql.Request:
-			if req.UserKnown && knownServices[req.User] {
-				vote(id, req.User, 100)
-			} else if knownServices[req.Database] {
-				vote(id, req.Database, 80)
+			if s := registry.ByDBName(req.User); req.UserKnown && s != "" {
+				vote(id, s, 100)
+			} else {
+				vote(id, registry.ByDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
 			vote(id, queryService(req.Query), 30)
@@ -129,17 +112,17 @@ func (b *builder) findCallers() {
 			}
 			w := 1
 			if rq, ok := r.Request.(*http.Request); ok && isHTTP {
-				tok := rq.Header("X-Auth-Token")
-				if sub := hreq.Header("X-Subject-Token"); sub != "" && sub == tok {
+				tok := rq.Header(registry.AuthTokenHeader)
+				if sub := hreq.Header(registry.SubjectTokenHeader); sub != "" && sub == tok {
 					w = 20 // validating the token of the request it serves
-				} else if tok != "" && hreq.Header("X-Auth-Token") == tok {
+				} else if tok != "" && hreq.Header(registry.AuthTokenHeader) == tok {
 					w = 20 // passing the token of the request it serves on
 				}
 			}
 			if mreq, ok := e.Request.(*memcache.Request); ok {
 				if rq, ok := r.Request.(*http.Request); ok {
 					for _, k := range mreq.Keys {
-						if t := b.cacheToken(k); t != nil && t.Value == rq.Header("X-Auth-Token") {
+						if t := b.cacheToken(k); t != nil && t.Value == rq.Header(registry.AuthTokenHeader) {
 							w = 20
 						}
 					}
@@ -162,8 +145,8 @@ func (b *builder) findCallers() {
 	// show no request it serves).
 	validator := map[*Token]string{}
 	for _, e := range b.exs {
-		if req, ok := e.Request.(*http.Request); ok && req.Method == "GET" && strings.HasSuffix(req.Target, "/auth/tokens") {
-			if t := b.tokens[req.Header("X-Subject-Token")]; t != nil && b.caller[e.Conn.ID] != "" {
+		if req, ok := e.Request.(*http.Request); ok && registry.Validation(req.Method, req.Target) {
+			if t := b.tokens[req.Header(registry.SubjectTokenHeader)]; t != nil && b.caller[e.Conn.ID] != "" {
 				validator[t] = b.caller[e.Conn.ID]
 			}
 		}

@@ -57,8 +57,7 @@ passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
 func runDecode(opts *decodeOptions) error {
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
-	popts := pipeline.Options{}
-	popts.Capture.Stdin = opts.IO.In
+	popts := pipelineOptions(opts.IO)
 	popts.HTTP.MaxBody = opts.MaxBody
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update

@@ -12,6 +12,7 @@ import (
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/flow/registry"
 	jsonr "github.com/flowmap/flowmap/render/json"
 	"github.com/flowmap/flowmap/render/mermaid"
 	"github.com/flowmap/flowmap/render/story"
@@ -81,6 +82,17 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	return cmd
 }
 
+// pipelineOptions are the decoding options of every command: stdin for
+// "-", and the OpenStack ports and credential fields from flow's service
+// registry.
+func pipelineOptions(ios *IO) pipeline.Options {
+	var o pipeline.Options
+	o.Capture.Stdin = ios.In
+	o.HTTP.Ports = registry.HTTPPorts()
+	o.HTTP.Secrets = registry.Secrets()
+	return o
+}
+
 // parseNames reads ADDR[:PORT]=NAME pairs.
 func parseNames(pairs []string, file string) (map[string]string, error) {
 	m := map[string]string{}
@@ -137,8 +149,7 @@ func runTrace(opts *traceOptions) error {
 		return err
 	}
 	var exs []*decoder.Exchange
-	popts := pipeline.Options{}
-	popts.Capture.Stdin = opts.IO.In
+	popts := pipelineOptions(opts.IO)
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })

@@ -13,17 +13,15 @@ package http
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/flowmap/flowmap/decoder"
 )
 
-// ports are the well-known HTTP ports of an OpenStack control plane
-// (keystone 5000/35357, glance 9292, nova 8774/8775, neutron 9696,
-// cinder 8776, placement 8778, heat 8004/8000, ...). 443 is TLS: not here.
-var ports = [...]uint16{
-	80, 8080, 5000, 35357, 9292, 8774, 8775, 9696, 8776, 8778, 8004, 8000,
-	9511, 9876, 6385, 8042, 8041, 9890, 8386, 8779, 8780, 8782,
-}
+// ports are HTTP's own well-known ports; Options.Ports adds the
+// application's (OpenStack's come from flow's service registry). 443 is
+// TLS: not here.
+var ports = [...]uint16{80, 8080}
 
 // NewProtocol describes HTTP/1.x to the TCP layer. Sniff says Yes for a
 // client stream starting with a request method and a space and for a
@@ -33,14 +31,16 @@ func NewProtocol(opts Options) decoder.Protocol {
 	return decoder.Protocol{
 		Name:  "http",
 		Sniff: Sniff,
-		Port:  Port,
+		Port: func(port uint16) bool {
+			return Port(port) || slices.Contains(opts.Ports, port)
+		},
 		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
 			return New(c, emit, opts)
 		},
 	}
 }
 
-// Port reports whether port is a well-known HTTP server port.
+// Port reports whether port is one of HTTP's own well-known ports.
 func Port(port uint16) bool {
 	for _, p := range ports {
 		if p == port {

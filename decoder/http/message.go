@@ -25,6 +25,8 @@ type Request struct {
 	BodyTruncated bool        `json:"body_truncated,omitempty"`
 	Chunked       bool        `json:"chunked,omitempty"`
 	Trailers      [][2]string `json:"trailers,omitempty"`
+
+	secrets *decoder.Secrets // what Redacted treats as a credential
 }
 
 // Interim is a 1xx response (100 Continue, 103 Early Hints) that preceded
@@ -48,6 +50,8 @@ type Response struct {
 	Chunked       bool        `json:"chunked,omitempty"`
 	Trailers      [][2]string `json:"trailers,omitempty"`
 	Interim       []Interim   `json:"interim,omitempty"`
+
+	secrets *decoder.Secrets // what Redacted treats as a credential
 }
 
 // Header returns the first value of the named header, compared without
@@ -67,6 +71,21 @@ func headerValue(h [][2]string, name string) string {
 	return ""
 }
 
+// WithSecrets returns a copy of m whose Redacted also treats the fields
+// named by s as credentials.
+func (m *Request) WithSecrets(s *decoder.Secrets) *Request {
+	r := *m
+	r.secrets = s
+	return &r
+}
+
+// WithSecrets is Request.WithSecrets for a response.
+func (m *Response) WithSecrets(s *decoder.Secrets) *Response {
+	r := *m
+	r.secrets = s
+	return &r
+}
+
 // Summary is "METHOD target", e.g. "GET /v2/images".
 func (m *Request) Summary() string { return m.Method + " " + m.Target }
 
@@ -78,15 +97,15 @@ func (m *Response) Summary() string {
 	return strconv.Itoa(m.Status) + " " + m.Reason
 }
 
-// Redacted returns a copy whose credential headers (X-Auth-Token,
-// Authorization, Cookie, ...) and secret JSON/form body values (passwords,
-// token ids, application credential secrets) are replaced by their
-// decoder.Fingerprint. The receiver is returned when it holds no secret; it
+// Redacted returns a copy whose credential headers (Authorization, Cookie,
+// those Options.Secrets names, such as X-Auth-Token) and secret JSON/form
+// body values (passwords, token ids, application credential secrets) are
+// replaced by their decoder.Fingerprint. The receiver is returned when it holds no secret; it
 // is never modified.
 func (m *Request) Redacted() decoder.Message {
-	h, hc := redactHeaders(m.Headers)
-	tr, tc := redactHeaders(m.Trailers)
-	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"))
+	h, hc := redactHeaders(m.Headers, m.secrets)
+	tr, tc := redactHeaders(m.Trailers, m.secrets)
+	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"), m.secrets)
 	if !hc && !tc && !bc {
 		return m
 	}
@@ -98,13 +117,13 @@ func (m *Request) Redacted() decoder.Message {
 // Redacted returns a copy with credentials fingerprinted, like
 // Request.Redacted (X-Subject-Token, Set-Cookie, secrets in JSON bodies).
 func (m *Response) Redacted() decoder.Message {
-	h, hc := redactHeaders(m.Headers)
-	tr, tc := redactHeaders(m.Trailers)
-	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"))
+	h, hc := redactHeaders(m.Headers, m.secrets)
+	tr, tc := redactHeaders(m.Trailers, m.secrets)
+	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"), m.secrets)
 	var interim []Interim
 	ic := false
 	for i, in := range m.Interim {
-		ih, c := redactHeaders(in.Headers)
+		ih, c := redactHeaders(in.Headers, m.secrets)
 		if !c {
 			continue
 		}

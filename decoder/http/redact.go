@@ -19,13 +19,10 @@ const (
 	secretSetCookie              // "a=1; Path=/": the first value only
 )
 
-func classifyHeader(name string) headerSecret {
+// classifyHeader tells how header name holds a credential: HTTP's own
+// credential headers, then those secrets names (flow's service registry).
+func classifyHeader(name string, secrets *decoder.Secrets) headerSecret {
 	switch {
-	case strings.EqualFold(name, "X-Auth-Token"),
-		strings.EqualFold(name, "X-Subject-Token"),
-		strings.EqualFold(name, "X-Service-Token"),
-		strings.EqualFold(name, "X-Storage-Token"):
-		return secretWhole
 	case strings.EqualFold(name, "Authorization"),
 		strings.EqualFold(name, "Proxy-Authorization"):
 		return secretScheme
@@ -33,16 +30,18 @@ func classifyHeader(name string) headerSecret {
 		return secretCookie
 	case strings.EqualFold(name, "Set-Cookie"):
 		return secretSetCookie
+	case secrets.Header(name):
+		return secretWhole
 	}
 	return secretNone
 }
 
 // redactHeaders returns h with credential values fingerprinted, and whether
 // anything changed. h itself is never modified: a changed result is a copy.
-func redactHeaders(h [][2]string) ([][2]string, bool) {
+func redactHeaders(h [][2]string, secrets *decoder.Secrets) ([][2]string, bool) {
 	var out [][2]string
 	for i, kv := range h {
-		kind := classifyHeader(kv[0])
+		kind := classifyHeader(kv[0], secrets)
 		if kind == secretNone || kv[1] == "" {
 			continue
 		}
@@ -106,31 +105,17 @@ func redactCookiePair(p string) string {
 	return name + "=" + decoder.Fingerprint(val)
 }
 
-// secretKey reports whether a JSON string value under key (inside an object
-// that is itself the value of key parent) is a credential. This covers
-// keystone's password, token and application_credential auth methods.
-func secretKey(key, parent string) bool {
-	switch strings.ToLower(key) {
-	case "password", "original_password", "new_password", "adminpass",
-		"admin_password", "secret", "client_secret", "passcode", "token":
-		return true
-	case "id":
-		return parent == "token"
-	}
-	return false
-}
-
 // redactBody rewrites the secret values of a JSON or form body and reports
 // whether it changed anything. Everything else stays byte for byte.
-func redactBody(body, contentType string) (string, bool) {
+func redactBody(body, contentType string, secrets *decoder.Secrets) (string, bool) {
 	if body == "" {
 		return body, false
 	}
 	ct := strings.ToLower(contentType)
 	if strings.Contains(ct, "x-www-form-urlencoded") {
-		return redactForm(body)
+		return redactForm(body, secrets)
 	}
-	return redactJSON(body)
+	return redactJSON(body, secrets)
 }
 
 type jsonEdit struct {
@@ -142,7 +127,7 @@ type jsonEdit struct {
 // by MaxBody or a gap (not valid JSON) is still redacted: it walks string
 // literals, tells keys (followed by ':') from values, and tracks under
 // which key each object sits.
-func redactJSON(body string) (string, bool) {
+func redactJSON(body string, secrets *decoder.Secrets) (string, bool) {
 	if !strings.Contains(body, `"`) {
 		return body, false
 	}
@@ -169,7 +154,7 @@ func redactJSON(body string) (string, bool) {
 			if j < len(body) && body[j] == ':' {
 				pending, hasKey = jsonUnquote(body[i:end]), true
 			} else {
-				if hasKey && secretKey(pending, parent()) {
+				if hasKey && secrets.Field(pending, parent()) {
 					val := jsonUnquote(body[i:end])
 					edits = append(edits, jsonEdit{i, end, `"` + decoder.Fingerprint(val) + `"`})
 				}
@@ -240,7 +225,7 @@ func jsonUnquote(lit string) string {
 
 // redactForm fingerprints the values of secret keys of an
 // application/x-www-form-urlencoded body, keeping the rest as sent.
-func redactForm(body string) (string, bool) {
+func redactForm(body string, secrets *decoder.Secrets) (string, bool) {
 	parts := strings.Split(body, "&")
 	changed := false
 	for i, p := range parts {
@@ -252,7 +237,7 @@ func redactForm(body string) (string, bool) {
 		if err != nil {
 			key = k
 		}
-		if !secretKey(key, "") {
+		if !secrets.Field(key, "") {
 			continue
 		}
 		val, err := url.QueryUnescape(v)

@@ -15,6 +15,13 @@ type Options struct {
 	// message: 0 means 256 KiB, a negative value keeps no body at all.
 	// Longer bodies are counted, never held.
 	MaxBody int
+	// Ports are the server ports, besides 80 and 8080, whose connections
+	// are HTTP when sniffing cannot tell (a capture that starts
+	// mid-connection): flow's service registry lists OpenStack's.
+	Ports []uint16
+	// Secrets names the headers and body fields that hold credentials,
+	// besides HTTP's own (flow's service registry lists OpenStack's).
+	Secrets *decoder.Secrets
 }
 
 func (o Options) maxBody() int {
@@ -155,6 +162,7 @@ type stream struct {
 	conn         *decoder.Conn
 	emit         decoder.Emit
 	maxBody      int
+	secrets      *decoder.Secrets
 	sides        [2]side
 	queue        []*exchange // begun, not yet emitted, in request order
 	serverClosed bool
@@ -177,7 +185,7 @@ type stream struct {
 // or "HTTP/1." at a line start. After a 101 or a CONNECT tunnel the
 // connection is no longer decoded.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
-	d := &stream{conn: c, emit: emit, maxBody: opts.maxBody()}
+	d := &stream{conn: c, emit: emit, maxBody: opts.maxBody(), secrets: opts.Secrets}
 	for i := range d.sides {
 		s := &d.sides[i]
 		s.dir = decoder.Dir(i)
@@ -701,7 +709,7 @@ func (d *stream) finish(s *side) {
 		e.x.Request = &Request{
 			Method: m.method, Target: m.target, Version: m.version, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
-			Chunked: m.chunked, Trailers: m.trailers,
+			Chunked: m.chunked, Trailers: m.trailers, secrets: d.secrets,
 		}
 		e.x.ReqEnd = s.last
 		e.reqDone = true
@@ -709,7 +717,7 @@ func (d *stream) finish(s *side) {
 		e.x.Response = &Response{
 			Version: m.version, Status: m.status, Reason: m.reason, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
-			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim,
+			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim, secrets: d.secrets,
 		}
 		e.x.RespEnd = s.last
 		e.respDone = true
@@ -750,7 +758,7 @@ func (d *stream) abandonInterim(s *side) {
 		return
 	}
 	s.next = nil
-	e.x.Response = &Response{Version: e.iversion, Interim: e.interim}
+	e.x.Response = &Response{Version: e.iversion, Interim: e.interim, secrets: d.secrets}
 	e.x.RespEnd = e.x.RespStart
 	e.x.Truncated = true
 	e.respDone = true

@@ -1,0 +1,199 @@
+package registry_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/mysql"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/flow/registry"
+)
+
+var t0 = time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	exs  []*decoder.Exchange
+	conn int
+}
+
+func (f *fixture) add(client, server string, at time.Duration, req, resp decoder.Message, proto string) {
+	f.conn++
+	c := &decoder.Conn{ID: f.conn, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server), SawSYN: true, First: t0.Add(at)}
+	f.exs = append(f.exs, &decoder.Exchange{Proto: proto, Conn: c, Request: req, Response: resp,
+		ReqStart: t0.Add(at), ReqEnd: t0.Add(at + time.Millisecond),
+		RespStart: t0.Add(at + 2*time.Millisecond), RespEnd: t0.Add(at + 3*time.Millisecond)})
+}
+
+func get(path string) *http.Request {
+	return &http.Request{Method: "GET", Target: path, Version: "HTTP/1.1", Headers: [][2]string{{"User-Agent", "curl/8.0"}}}
+}
+
+func ok() *http.Response { return &http.Response{Version: "HTTP/1.1", Status: 200, Reason: "OK"} }
+
+func names(m *flow.Model) map[string]flow.Kind {
+	out := map[string]flow.Kind{}
+	for _, p := range m.Participants {
+		out[p.Name] = p.Kind
+	}
+	return out
+}
+
+// TestEveryEntryIsRecognised: each service's ports are claimed by the HTTP
+// decoder the pipeline builds, and flow names the service from each of its
+// ports, its path prefixes, its DB schemas and its tables alone.
+func TestEveryEntryIsRecognised(t *testing.T) {
+	var popts pipeline.Options
+	popts.HTTP.Ports = registry.HTTPPorts()
+	var httpProto *decoder.Protocol
+	for _, p := range popts.Protocols() {
+		if p.Name == "http" {
+			httpProto = &p
+		}
+	}
+	if httpProto == nil {
+		t.Fatal("pipeline has no http protocol")
+	}
+	for _, s := range registry.Services() {
+		for _, port := range s.Ports {
+			if !httpProto.Port(port) {
+				t.Errorf("%s: the pipeline's HTTP decoder does not claim port %d", s.Name, port)
+			}
+			var f fixture
+			f.add("192.0.2.10:40000", fmt.Sprintf("10.0.0.1:%d", port), 0, get("/some/thing"), ok(), "http")
+			if k, ok := names(flow.Build(f.exs, flow.Options{}))[s.Name]; !ok || k != flow.Service {
+				t.Errorf("%s: a request to port %d is not drawn to %s: %v", s.Name, port, s.Name, names(flow.Build(f.exs, flow.Options{})))
+			}
+		}
+		for i, path := range s.Paths {
+			var f fixture
+			// an unknown port: the path alone names the service
+			f.add("192.0.2.10:40000", fmt.Sprintf("10.0.0.2:%d", 20000+i), 0, get(path+"x"), ok(), "http")
+			if k, ok := names(flow.Build(f.exs, flow.Options{}))[s.Name]; !ok || k != flow.Service {
+				t.Errorf("%s: path %s is not recognised", s.Name, path)
+			}
+		}
+		schemas := s.DBSchemas
+		if len(schemas) == 0 && len(s.Ports) > 0 {
+			schemas = []string{s.Name}
+		}
+		for _, schema := range schemas {
+			var f fixture
+			f.add("10.0.0.1:41000", "10.0.0.1:3306", 0,
+				&mysql.Request{Command: "login", User: "someone", UserKnown: true, Database: schema},
+				&mysql.Response{Result: "ok"}, "mysql")
+			if _, ok := names(flow.Build(f.exs, flow.Options{}))[s.Name+" DB"]; !ok {
+				t.Errorf("%s: a login to schema %s is not %s's DB: %v", s.Name, schema, s.Name, names(flow.Build(f.exs, flow.Options{})))
+			}
+		}
+		for _, table := range s.DBTables {
+			var f fixture
+			f.add("10.0.0.1:41000", "10.0.0.1:3306", 0,
+				&mysql.Request{Command: "query", Query: "SELECT a.x FROM `" + table + "` AS a WHERE a.id = 1"},
+				&mysql.Response{Result: "rows"}, "mysql")
+			if _, ok := names(flow.Build(f.exs, flow.Options{}))[s.Name+" DB"]; !ok {
+				t.Errorf("%s: a query on table %s is not %s's DB work", s.Name, table, s.Name)
+			}
+		}
+		for _, ct := range s.CatalogTypes {
+			if got := registry.ByCatalogType(ct); got != s.Name {
+				t.Errorf("catalog type %s is %q, want %s", ct, got, s.Name)
+			}
+		}
+	}
+}
+
+// TestEntriesDoNotOverlap: a port, a table, a catalog type or a schema names
+// one service; a path prefix of one service is not claimed by another.
+func TestEntriesDoNotOverlap(t *testing.T) {
+	owner := map[string]string{}
+	claim := func(kind, v, s string) {
+		k := kind + " " + v
+		if o, ok := owner[k]; ok && o != s {
+			t.Errorf("%s is both %s's and %s's", k, o, s)
+		}
+		owner[k] = s
+	}
+	for _, s := range registry.Services() {
+		if !registry.Known(s.Name) {
+			t.Errorf("%s is not Known", s.Name)
+		}
+		for _, p := range s.Ports {
+			claim("port", fmt.Sprint(p), s.Name)
+		}
+		for _, tb := range s.DBTables {
+			claim("table", tb, s.Name)
+		}
+		for _, c := range s.CatalogTypes {
+			claim("catalog type", c, s.Name)
+		}
+		for _, d := range s.DBSchemas {
+			claim("schema", d, s.Name)
+		}
+		for _, p := range s.Paths {
+			if got := registry.ByPath(p); got != s.Name {
+				t.Errorf("path %s of %s is claimed by %s", p, s.Name, got)
+			}
+		}
+	}
+}
+
+func TestTokenAPI(t *testing.T) {
+	for _, c := range []struct {
+		method, target string
+		auth, validate bool
+	}{
+		{"POST", "/v3/auth/tokens", true, false},
+		{"POST", "/identity/v3/auth/tokens?nocatalog", true, false},
+		{"GET", "/v3/auth/tokens", false, true},
+		{"HEAD", "/v3/auth/tokens", false, true},
+		{"GET", "/v3/auth/tokens?allow_expired=1", false, true},
+		{"DELETE", "/v3/auth/tokens", false, false},
+		{"GET", "/v3/auth/tokens/OS-PKI/revoked", false, false},
+		{"GET", "/v3/users?name=auth/tokens", false, false},
+	} {
+		if a, v := registry.Authentication(c.method, c.target), registry.Validation(c.method, c.target); a != c.auth || v != c.validate {
+			t.Errorf("%s %s: authentication %v validation %v, want %v %v", c.method, c.target, a, v, c.auth, c.validate)
+		}
+	}
+	for _, c := range []struct {
+		method, target string
+		want           bool
+	}{
+		{"GET", "/", true}, {"GET", "/v3/", true}, {"GET", "/v2.1", true}, {"GET", "/identity/v3?x=1", true},
+		{"POST", "/v3", false}, {"GET", "/v3/users", false}, {"GET", "/v2/images", false},
+	} {
+		if got := registry.Discovery(c.method, c.target); got != c.want {
+			t.Errorf("Discovery(%s %s) = %v", c.method, c.target, got)
+		}
+	}
+}
+
+// TestSecretsReachTheDecoder: the registry's credential fields are what
+// the HTTP decoder redacts in real keystone bodies and headers.
+func TestSecretsReachTheDecoder(t *testing.T) {
+	const tok = "gAAAAABpSecretTokenValue"
+	body := `{"auth":{"identity":{"methods":["token"],"token":{"id":"` + tok + `"}},"scope":{"project":{"id":"p"}}}}`
+	wire := "POST /v3/auth/tokens HTTP/1.1\r\nHost: k\r\nX-Auth-Key: swiftkey\r\nContent-Type: application/json\r\nContent-Length: " +
+		fmt.Sprint(len(body)) + "\r\n\r\n" + body
+	var got []*decoder.Exchange
+	c := &decoder.Conn{ID: 1, SawSYN: true}
+	d := http.New(c, func(e *decoder.Exchange) { got = append(got, e) }, http.Options{Secrets: registry.Secrets()})
+	d.Data(decoder.ClientToServer, []byte(wire), t0)
+	d.Close(t0)
+	if len(got) != 1 {
+		t.Fatalf("%d exchanges", len(got))
+	}
+	red := got[0].Request.Redacted().(*http.Request)
+	if strings.Contains(red.Body, tok) || !strings.Contains(red.Body, decoder.Fingerprint(tok)) {
+		t.Errorf("token method body not redacted: %s", red.Body)
+	}
+	if v := red.Header("X-Auth-Key"); v != decoder.Fingerprint("swiftkey") {
+		t.Errorf("X-Auth-Key: %q", v)
+	}
+}
