@@ -38,9 +38,11 @@ fuzz:
 	  done; \
 	done
 
-# Rewrite golden files after a reviewed change: git diff testdata/golden.
+# Rewrite golden files after a reviewed change (then read git diff): every
+# package whose tests define -update, each with its Golden tests.
+GOLDEN_PKGS = $(shell grep -rl --include='*_test.go' 'flag[.]Bool."update"' . | xargs -n1 dirname | sort -u)
 golden:
-	$(GO) test -count=1 ./... -run Golden -update
+	$(GO) test -count=1 $(GOLDEN_PKGS) -run Golden -update
 
 clean:
 	rm -rf bin

@@ -18,15 +18,25 @@ type Filter struct {
 	Path string
 }
 
-// Origin is the start of the first tree.
-func (m *Model) Origin() time.Time {
-	var o time.Time
-	for _, r := range m.Roots {
-		if o.IsZero() || r.Start.Before(o) {
-			o = r.Start
-		}
+// matches reports whether the tree under r meets every criterion of f.
+func (f Filter) matches(r *Node, origin time.Time) bool {
+	off := r.Start.Sub(origin)
+	if f.From > 0 && off < f.From || f.To > 0 && off > f.To {
+		return false
 	}
-	return o
+	tok, part, path := f.Token == "", f.Participant == "", f.Path == ""
+	walk(r, func(n *Node) {
+		if !tok && (matchFP(n.Token, f.Token) || matchFP(n.SubjectToken, f.Token)) {
+			tok = true
+		}
+		if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
+			part = true
+		}
+		if !path && n.Proto == "http" && strings.Contains(n.Target, f.Path) {
+			path = true
+		}
+	})
+	return tok && part && path
 }
 
 // Filter returns a model with only the client sessions f selects: a
@@ -50,25 +60,15 @@ func (m *Model) Filter(f Filter) *Model {
 	return out.Prune()
 }
 
-// matches reports whether the tree under r meets every criterion of f.
-func (f Filter) matches(r *Node, origin time.Time) bool {
-	off := r.Start.Sub(origin)
-	if f.From > 0 && off < f.From || f.To > 0 && off > f.To {
-		return false
+// Origin is the start of the first tree.
+func (m *Model) Origin() time.Time {
+	var o time.Time
+	for _, r := range m.Roots {
+		if o.IsZero() || r.Start.Before(o) {
+			o = r.Start
+		}
 	}
-	tok, part, path := f.Token == "", f.Participant == "", f.Path == ""
-	walk(r, func(n *Node) {
-		if !tok && (matchFP(n.Token, f.Token) || matchFP(n.SubjectToken, f.Token)) {
-			tok = true
-		}
-		if !part && (strings.EqualFold(n.From, f.Participant) || strings.EqualFold(n.To, f.Participant)) {
-			part = true
-		}
-		if !path && n.Proto == "http" && strings.Contains(n.Target, f.Path) {
-			path = true
-		}
-	})
-	return tok && part && path
+	return o
 }
 
 func matchFP(fp, want string) bool {

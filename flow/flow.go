@@ -1,8 +1,18 @@
-// Package flow is the only package that knows OpenStack. It turns decoded
-// exchanges into participants (by role, not address), keystone tokens with
-// their owners, and request trees: each request into a service is the parent
-// of what the service did while serving it (outbound HTTP, cache lookups,
-// database queries), recursively. Renderers read the Model and nothing else.
+// Package flow is the only package that knows OpenStack (its knowledge is
+// the table in flow/registry). It turns decoded exchanges into participants
+// (by role, not address), keystone tokens with their owners, and request
+// trees: each request into a service is the parent of what the service did
+// while serving it (outbound HTTP, cache lookups, database queries),
+// recursively. Nodes carry neutral facts and notes; renderers read the
+// Model and never a decoder type.
+//
+// Build runs its passes in this order, one file each: services.go (who
+// serves each endpoint), tokens.go (keystone tokens and their owners),
+// callers.go (which process is on the client side of each connection),
+// nodes.go (a node with its facts per exchange), parents.go (request
+// trees), notes.go (what to explain), sessions.go (client sessions and the
+// model); filter.go then selects sessions. builder.go holds what the passes
+// share.
 package flow
 
 import (
@@ -10,7 +20,6 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
-	"github.com/flowmap/flowmap/decoder/http"
 )
 
 // Options tune correlation.
@@ -189,10 +198,12 @@ type Node struct {
 
 // FromP and ToP are the participants of the arrow.
 func (n *Node) FromP() *Participant { return n.from }
-func (n *Node) ToP() *Participant   { return n.to }
+
+func (n *Node) ToP() *Participant { return n.to }
 
 // TokenP and SubjectP are the tokens involved, if any.
-func (n *Node) TokenP() *Token   { return n.token }
+func (n *Node) TokenP() *Token { return n.token }
+
 func (n *Node) SubjectP() *Token { return n.subject }
 
 // Parent is the request this one was made while serving, or nil.
@@ -201,13 +212,6 @@ func (n *Node) Parent() *Node { return n.parent }
 // Answered reports whether an answer was captured.
 func (n *Node) Answered() bool {
 	return n.Outcome != Lost && n.Outcome != InProgress && n.Outcome != NoAnswer
-}
-
-// httpMsgs returns the HTTP messages of n (nil when not HTTP).
-func (n *Node) httpMsgs() (*http.Request, *http.Response) {
-	req, _ := n.Ex.Request.(*http.Request)
-	resp, _ := n.Ex.Response.(*http.Response)
-	return req, resp
 }
 
 // Model is the correlated story of a capture.

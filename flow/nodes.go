@@ -1,13 +1,8 @@
 package flow
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
@@ -15,55 +10,7 @@ import (
 	"github.com/flowmap/flowmap/flow/registry"
 )
 
-func (b *builder) participant(name string, kind Kind, addr string) *Participant {
-	p := b.parts[name]
-	if p == nil {
-		p = &Participant{Name: name, Kind: kind}
-		b.parts[name] = p
-	}
-	if addr != "" {
-		for _, a := range p.Addrs {
-			if a == addr {
-				return p
-			}
-		}
-		p.Addrs = append(p.Addrs, addr)
-	}
-	return p
-}
-
-// callerParticipant is the lifeline of the process on the client side of
-// a connection.
-func (b *builder) callerParticipant(n *Node) *Participant {
-	c := n.Ex.Conn
-	name := b.caller[c.ID]
-	switch {
-	case name == "":
-		if o := b.override(c.Client); o != "" {
-			return b.participant(o, Host, c.Client.Addr().String())
-		}
-		return b.participant(c.Client.Addr().String(), Host, c.Client.Addr().String())
-	case b.isService(name):
-		n.caller = name
-		return b.participant(name, Service, "")
-	default:
-		return b.participant(name, Client, c.Client.Addr().String())
-	}
-}
-
-func (b *builder) isService(name string) bool {
-	if registry.Known(name) {
-		return true
-	}
-	for _, s := range b.srvName {
-		if s == name {
-			return true
-		}
-	}
-	return false
-}
-
-// nodes makes a Node of every exchange, with its participants, role,
+// makeNodes makes a Node of every exchange, with its participants, role,
 // summary and tokens.
 func (b *builder) makeNodes() {
 	memcached := map[string]bool{}
@@ -136,6 +83,54 @@ func (b *builder) makeNodes() {
 	}
 }
 
+func (b *builder) participant(name string, kind Kind, addr string) *Participant {
+	p := b.parts[name]
+	if p == nil {
+		p = &Participant{Name: name, Kind: kind}
+		b.parts[name] = p
+	}
+	if addr != "" {
+		for _, a := range p.Addrs {
+			if a == addr {
+				return p
+			}
+		}
+		p.Addrs = append(p.Addrs, addr)
+	}
+	return p
+}
+
+// callerParticipant is the lifeline of the process on the client side of
+// a connection.
+func (b *builder) callerParticipant(n *Node) *Participant {
+	c := n.Ex.Conn
+	name := b.caller[c.ID]
+	switch {
+	case name == "":
+		if o := b.override(c.Client); o != "" {
+			return b.participant(o, Host, c.Client.Addr().String())
+		}
+		return b.participant(c.Client.Addr().String(), Host, c.Client.Addr().String())
+	case b.isService(name):
+		n.caller = name
+		return b.participant(name, Service, "")
+	default:
+		return b.participant(name, Client, c.Client.Addr().String())
+	}
+}
+
+func (b *builder) isService(name string) bool {
+	if registry.Known(name) {
+		return true
+	}
+	for _, s := range b.srvName {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
 // outcome says how n ended. An exchange with no answer is in progress
 // when nothing followed it on its connection (the capture may have ended
 // first), lost when the connection went on.
@@ -189,15 +184,6 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 			n.Bulk = resp.BodyBytes >= b.bulkBytes()
 		}
 	}
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func (b *builder) bulkBytes() int64 {
-	if b.opts.BulkBytes > 0 {
-		return b.opts.BulkBytes
-	}
-	return 64 << 10
 }
 
 func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
@@ -260,255 +246,11 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	}
 }
 
-// parents attaches every node made by a service to the request that
-// service was serving: among the requests in progress on the caller's host
-// when it started, the one whose token it is about wins, then the one whose
-// token it helps validate, then the innermost (latest started).
-func (b *builder) linkParents() {
-	inbound := map[string]*timeline[*Node]{}
-	for _, n := range b.nodes {
-		if n.Proto == "http" && n.server != "" {
-			if inbound[n.server] == nil {
-				inbound[n.server] = &timeline[*Node]{}
-			}
-			inbound[n.server].add(n, n.Start, b.until(n.Ex))
-		}
-	}
-	// Tokens a service obtained for itself, to place its authentication
-	// with the validation that uses the token.
-	usedFor := map[*Token][]*Token{} // service token -> tokens it validated
-	for _, n := range b.nodes {
-		if n.Role == RoleValidate && n.token != nil && n.subject != nil {
-			usedFor[n.token] = append(usedFor[n.token], n.subject)
-		}
-	}
-	// A pooled DB connection serves one request at a time, and a thread
-	// that gives its connection back and asks again gets the same one:
-	// consecutive checkouts on a connection stay with the request they
-	// served while it is still in progress.
-	lastParent := map[int]*Node{}
-	bound := map[*Node]int{} // request -> DB connections serving it
-	for _, g := range b.groups() {
-		first := g[0]
-		if first.caller == "" {
-			continue
-		}
-		last := g[len(g)-1]
-		sticky := lastParent[first.Ex.Conn.ID]
-		var best *Node
-		bestScore := math.MinInt
-		inbound[first.caller].around(first.Start, func(r *Node) {
-			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
-				return
-			}
-			if r.Role == RoleDiscovery && first.Proto == "mysql" {
-				return // version documents are static: no DB behind them
-			}
-			if !r.Start.Before(first.Start) && !(r.Start.Equal(first.Start) && r.Ex.Conn.ID < first.Ex.Conn.ID) {
-				return
-			}
-			score := 0
-			// Exact links, when the services send them: the global
-			// request id a service passes on, osprofiler's trace id.
-			if id := first.reqHeader("X-OpenStack-Request-ID"); id != "" && id == r.respHeader("X-OpenStack-Request-ID") {
-				score += 200
-			}
-			if base := traceBase(first); base != "" && base == traceBase(r) {
-				score += 150
-			}
-			if r.token != nil {
-				for _, n := range g {
-					if n.subject == r.token {
-						score += 100
-						break
-					}
-				}
-				if first.token == r.token {
-					score += 80 // passes the user's token on (nova → glance)
-				}
-				if first.Role == RoleAuth && first.subject != nil {
-					for _, t := range usedFor[first.subject] {
-						if t == r.token {
-							score += 50
-							break
-						}
-					}
-				}
-			}
-			if !b.until(r.Ex).Before(last.End) {
-				score += 10
-			}
-			if r == sticky {
-				score += 20
-			} else if first.Proto == "mysql" {
-				// Each request in progress holds one pooled connection at a
-				// time: prefer a request no other connection is serving.
-				score -= 5 * bound[r]
-			}
-			if score > bestScore || score == bestScore && closer(r, best, first, last) {
-				best, bestScore = r, score
-			}
-		})
-		if best == nil {
-			continue
-		}
-		if first.Proto == "mysql" {
-			if sticky != nil && sticky != best {
-				bound[sticky]--
-			}
-			if sticky != best {
-				bound[best]++
-			}
-			lastParent[first.Ex.Conn.ID] = best
-		}
-		for _, n := range g {
-			n.parent = best
-			best.Children = append(best.Children, n)
-		}
-	}
-}
+func ptr[T any](v T) *T { return &v }
 
-// closer reports whether request r is a better home than best for the
-// group first..last, other evidence being equal: the request, the one that started last.
-func closer(r, best, first, last *Node) bool {
-	return r.Start.After(best.Start)
-}
-
-// groups cuts the nodes into units that share one parent: a DB
-// connection's queries from checkout to ROLLBACK/COMMIT (SQLAlchemy's pool
-// hands a connection to one request at a time), every other node alone.
-func (b *builder) groups() [][]*Node {
-	var out [][]*Node
-	open := map[int]int{}   // conn ID -> index in out of its open group
-	closed := map[int]int{} // conn ID -> index of the group a ROLLBACK/COMMIT ended
-	for _, n := range b.nodes {
-		if n.Proto != "mysql" {
-			out = append(out, []*Node{n})
-			continue
-		}
-		id := n.Ex.Conn.ID
-		if i, ok := closed[id]; ok && endsCheckout(n) && n.Start.Sub(out[i][len(out[i])-1].End) < 50*time.Millisecond {
-			// SQLAlchemy's reset-on-return rolls back twice.
-			out[i] = append(out[i], n)
-			continue
-		}
-		delete(closed, id)
-		i, ok := open[id]
-		if ok && n.Start.Sub(out[i][len(out[i])-1].End) > 200*time.Millisecond {
-			ok = false
-		}
-		if !ok {
-			out = append(out, nil)
-			i = len(out) - 1
-			open[id] = i
-		}
-		out[i] = append(out[i], n)
-		if endsCheckout(n) {
-			delete(open, id)
-			closed[id] = i
-		}
+func (b *builder) bulkBytes() int64 {
+	if b.opts.BulkBytes > 0 {
+		return b.opts.BulkBytes
 	}
-	return out
-}
-
-func endsCheckout(n *Node) bool {
-	q := strings.ToUpper(strings.TrimSpace(n.Summary))
-	return q == "ROLLBACK" || q == "COMMIT"
-}
-
-// model orders participants as a person would draw them (clients, then
-// each service followed by its database, then caches, then the rest) and
-// returns the trees.
-func (b *builder) model() *Model {
-	m := &Model{Tokens: b.order}
-	for _, n := range b.nodes {
-		if n.parent == nil {
-			m.Roots = append(m.Roots, n)
-		}
-		sortNodes(n.Children)
-	}
-	sortNodes(m.Roots)
-	m.sessions()
-	first := map[*Participant]int{}
-	i := 0
-	m.Walk(func(n *Node, _ int) {
-		for _, p := range []*Participant{n.from, n.to} {
-			if _, ok := first[p]; !ok {
-				first[p] = i
-				i++
-			}
-		}
-	})
-	rank := func(p *Participant) (int, int) {
-		switch p.Kind {
-		case Client:
-			return 0, first[p]
-		case Service:
-			return 1, first[p]
-		case DB:
-			// right after its service
-			if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; s != nil && s != p {
-				return 1, first[s]
-			}
-			return 3, first[p]
-		case Cache:
-			return 2, first[p]
-		}
-		return 4, first[p]
-	}
-	for _, p := range b.parts {
-		if _, ok := first[p]; ok {
-			m.Participants = append(m.Participants, p)
-		}
-	}
-	sort.SliceStable(m.Participants, func(i, j int) bool {
-		a, b := m.Participants[i], m.Participants[j]
-		ra, fa := rank(a)
-		rb, fb := rank(b)
-		if ra != rb {
-			return ra < rb
-		}
-		if fa != fb {
-			return fa < fb
-		}
-		return a.Kind != DB && b.Kind == DB
-	})
-	return m
-}
-
-// reqHeader and respHeader read a header of an HTTP node ("" otherwise).
-func (n *Node) reqHeader(name string) string {
-	if req, _ := n.httpMsgs(); req != nil {
-		return req.Header(name)
-	}
-	return ""
-}
-
-func (n *Node) respHeader(name string) string {
-	if _, resp := n.httpMsgs(); resp != nil {
-		return resp.Header(name)
-	}
-	return ""
-}
-
-// traceBase is the osprofiler trace a request belongs to: base_id of the
-// base64 JSON in its X-Trace-Info header.
-func traceBase(n *Node) string {
-	h := n.reqHeader("X-Trace-Info")
-	if h == "" {
-		return ""
-	}
-	raw, err := base64.StdEncoding.DecodeString(h)
-	if err != nil {
-		if raw, err = base64.URLEncoding.DecodeString(h); err != nil {
-			return ""
-		}
-	}
-	var ti struct {
-		BaseID string `json:"base_id"`
-	}
-	if json.Unmarshal(raw, &ti) != nil {
-		return ""
-	}
-	return ti.BaseID
+	return 64 << 10
 }

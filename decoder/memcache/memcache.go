@@ -23,8 +23,8 @@ import (
 const Port = 11211
 
 // DefaultMaxValue is the number of data-block bytes kept per value when
-// Options.MaxValue is 0. keystonemiddleware caches its token-validation
-// JSON (about 2 KB) in memcached; flow reads it, so it must fit.
+// Options.MaxValue is 0: enough for keystonemiddleware's cached
+// token-validation JSON (about 2 KB) to be shown whole by decode.
 const DefaultMaxValue = 4096
 
 // Options tune the decoder.

@@ -3,9 +3,7 @@ package flow
 import (
 	"net/netip"
 	"regexp"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
@@ -14,39 +12,7 @@ import (
 	"github.com/flowmap/flowmap/flow/registry"
 )
 
-var (
-	tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
-	verbRE  = regexp.MustCompile(`^\s*(?i:(select|insert|update|delete|replace))\b`)
-)
-
-// QuerySignature is a query's verb and main table ("SELECT project"), or
-// "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
-func QuerySignature(q string) string {
-	m := verbRE.FindStringSubmatch(q)
-	if m == nil {
-		return ""
-	}
-	verb := strings.ToUpper(m[1])
-	t := tableRE.FindStringSubmatch(q)
-	if t == nil {
-		if verb == "SELECT" {
-			return "" // SELECT 1, SELECT VERSION()
-		}
-		return verb
-	}
-	return verb + " " + t[1]
-}
-
-func queryService(q string) string {
-	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {
-		if s := registry.ByTable(strings.ToLower(m[1])); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// callers decides which process is on the client side of each connection:
+// findCallers decides which process is on the client side of each connection:
 // a service (by User-Agent, the token it presents, its DB login, the
 // tables it queries) or an outside client; what is learned about a
 // connection holds for all its exchanges. Connections still unknown are
@@ -201,60 +167,34 @@ func maxVote(v map[string]int) int {
 	return m
 }
 
-// timeline holds items sorted by start, for "which of these were in
-// progress at time t" queries.
-type timeline[T any] struct {
-	items      []T
-	start, end []time.Time
-	maxDur     time.Duration
-}
-
-// add appends an item; items must come in order of start.
-func (s *timeline[T]) add(it T, start, end time.Time) {
-	s.items = append(s.items, it)
-	s.start = append(s.start, start)
-	s.end = append(s.end, end)
-	s.maxDur = max(s.maxDur, end.Sub(start))
-}
-
-// around calls fn for each item that started at or before t and had not
-// ended before t, latest start first.
-func (s *timeline[T]) around(t time.Time, fn func(T)) {
-	if s == nil {
-		return
-	}
-	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
-	for j := i - 1; j >= 0; j-- {
-		if t.Sub(s.start[j]) > s.maxDur {
-			break
-		}
-		if !s.end[j].Before(t) {
-			fn(s.items[j])
+func queryService(q string) string {
+	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {
+		if s := registry.ByTable(strings.ToLower(m[1])); s != "" {
+			return s
 		}
 	}
+	return ""
 }
 
-// until is how long e may have been in progress: its end or, when its
-// response was never captured, the end of the capture.
-func (b *builder) until(e *decoder.Exchange) time.Time {
-	if e.Response == nil {
-		return b.last
-	}
-	return e.End()
-}
+var (
+	tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
+	verbRE  = regexp.MustCompile(`^\s*(?i:(select|insert|update|delete|replace))\b`)
+)
 
-// inboundByHost lists the HTTP exchanges served at each address, by start.
-func (b *builder) inboundByHost() map[netip.Addr]*timeline[*decoder.Exchange] {
-	m := map[netip.Addr]*timeline[*decoder.Exchange]{}
-	for _, e := range b.exs {
-		if _, ok := e.Request.(*http.Request); !ok {
-			continue
-		}
-		a := e.Conn.Server.Addr()
-		if m[a] == nil {
-			m[a] = &timeline[*decoder.Exchange]{}
-		}
-		m[a].add(e, e.Start(), b.until(e))
+// QuerySignature is a query's verb and main table ("SELECT project"), or
+// "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
+func QuerySignature(q string) string {
+	m := verbRE.FindStringSubmatch(q)
+	if m == nil {
+		return ""
 	}
-	return m
+	verb := strings.ToUpper(m[1])
+	t := tableRE.FindStringSubmatch(q)
+	if t == nil {
+		if verb == "SELECT" {
+			return "" // SELECT 1, SELECT VERSION()
+		}
+		return verb
+	}
+	return verb + " " + t[1]
 }

@@ -2,8 +2,69 @@ package flow
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
+
+// model orders participants as a person would draw them (clients, then
+// each service followed by its database, then caches, then the rest) and
+// returns the trees.
+func (b *builder) model() *Model {
+	m := &Model{Tokens: b.order}
+	for _, n := range b.nodes {
+		if n.parent == nil {
+			m.Roots = append(m.Roots, n)
+		}
+		sortNodes(n.Children)
+	}
+	sortNodes(m.Roots)
+	m.sessions()
+	first := map[*Participant]int{}
+	i := 0
+	m.Walk(func(n *Node, _ int) {
+		for _, p := range []*Participant{n.from, n.to} {
+			if _, ok := first[p]; !ok {
+				first[p] = i
+				i++
+			}
+		}
+	})
+	rank := func(p *Participant) (int, int) {
+		switch p.Kind {
+		case Client:
+			return 0, first[p]
+		case Service:
+			return 1, first[p]
+		case DB:
+			// right after its service
+			if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; s != nil && s != p {
+				return 1, first[s]
+			}
+			return 3, first[p]
+		case Cache:
+			return 2, first[p]
+		}
+		return 4, first[p]
+	}
+	for _, p := range b.parts {
+		if _, ok := first[p]; ok {
+			m.Participants = append(m.Participants, p)
+		}
+	}
+	sort.SliceStable(m.Participants, func(i, j int) bool {
+		a, b := m.Participants[i], m.Participants[j]
+		ra, fa := rank(a)
+		rb, fb := rank(b)
+		if ra != rb {
+			return ra < rb
+		}
+		if fa != fb {
+			return fa < fb
+		}
+		return a.Kind != DB && b.Kind == DB
+	})
+	return m
+}
 
 // sessions groups the roots into client sessions (one CLI command: its
 // discovery, its authentication and the requests made with the token it

@@ -1,0 +1,149 @@
+package flow
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+)
+
+type builder struct {
+	opts    Options
+	exs     []*decoder.Exchange
+	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
+	hosts   map[netip.Addr]bool       // addresses that serve something
+	tokens  map[string]*Token         // by value
+	bySHA   map[string]*Token         // by cache key suffix
+	order   []*Token
+	caller  map[int]string // conn ID -> calling service (or client label)
+	parts   map[string]*Participant
+	nodes   []*Node
+	// lastOnConn is the last exchange of each connection.
+	lastOnConn map[int]*decoder.Exchange
+	last       time.Time // end of the last exchange: the end of the capture
+}
+
+func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
+	b := &builder{
+		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
+		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
+		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
+	}
+	for _, e := range exs {
+		if e != nil && e.Conn != nil && e.Request != nil {
+			b.exs = append(b.exs, e)
+			if e.End().After(b.last) {
+				b.last = e.End()
+			}
+		}
+	}
+	sort.SliceStable(b.exs, func(i, j int) bool {
+		if !b.exs[i].Start().Equal(b.exs[j].Start()) {
+			return b.exs[i].Start().Before(b.exs[j].Start())
+		}
+		return b.exs[i].Conn.ID < b.exs[j].Conn.ID
+	})
+	return b
+}
+
+// override returns the user's name for addr, if any.
+func (b *builder) override(ap netip.AddrPort) string {
+	if n, ok := b.opts.Names[ap.String()]; ok {
+		return n
+	}
+	if n, ok := b.opts.Names[ap.Addr().String()]; ok {
+		return n
+	}
+	return ""
+}
+
+// timeline holds items sorted by start, for "which of these were in
+// progress at time t" queries.
+type timeline[T any] struct {
+	items      []T
+	start, end []time.Time
+	maxDur     time.Duration
+}
+
+// add appends an item; items must come in order of start.
+func (s *timeline[T]) add(it T, start, end time.Time) {
+	s.items = append(s.items, it)
+	s.start = append(s.start, start)
+	s.end = append(s.end, end)
+	s.maxDur = max(s.maxDur, end.Sub(start))
+}
+
+// around calls fn for each item that started at or before t and had not
+// ended before t, latest start first.
+func (s *timeline[T]) around(t time.Time, fn func(T)) {
+	if s == nil {
+		return
+	}
+	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
+	for j := i - 1; j >= 0; j-- {
+		if t.Sub(s.start[j]) > s.maxDur {
+			break
+		}
+		if !s.end[j].Before(t) {
+			fn(s.items[j])
+		}
+	}
+}
+
+// until is how long e may have been in progress: its end or, when its
+// response was never captured, the end of the capture.
+func (b *builder) until(e *decoder.Exchange) time.Time {
+	if e.Response == nil {
+		return b.last
+	}
+	return e.End()
+}
+
+// inboundByHost lists the HTTP exchanges served at each address, by start.
+func (b *builder) inboundByHost() map[netip.Addr]*timeline[*decoder.Exchange] {
+	m := map[netip.Addr]*timeline[*decoder.Exchange]{}
+	for _, e := range b.exs {
+		if _, ok := e.Request.(*http.Request); !ok {
+			continue
+		}
+		a := e.Conn.Server.Addr()
+		if m[a] == nil {
+			m[a] = &timeline[*decoder.Exchange]{}
+		}
+		m[a].add(e, e.Start(), b.until(e))
+	}
+	return m
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// httpMsgs returns the HTTP messages of n (nil when not HTTP).
+func (n *Node) httpMsgs() (*http.Request, *http.Response) {
+	req, _ := n.Ex.Request.(*http.Request)
+	resp, _ := n.Ex.Response.(*http.Response)
+	return req, resp
+}
+
+// reqHeader and respHeader read a header of an HTTP node ("" otherwise).
+func (n *Node) reqHeader(name string) string {
+	if req, _ := n.httpMsgs(); req != nil {
+		return req.Header(name)
+	}
+	return ""
+}
+
+func (n *Node) respHeader(name string) string {
+	if _, resp := n.httpMsgs(); resp != nil {
+		return resp.Header(name)
+	}
+	return ""
+}

@@ -1,0 +1,207 @@
+package flow
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/flow/registry"
+)
+
+// findTokens collects every keystone token: issued (POST /v3/auth/tokens),
+// presented (X-Auth-Token) and validated (GET /v3/auth/tokens).
+func (b *builder) findTokens() {
+	for _, e := range b.exs {
+		req, ok := e.Request.(*http.Request)
+		if !ok {
+			continue
+		}
+		resp, _ := e.Response.(*http.Response)
+		switch {
+		case registry.Authentication(req.Method, req.Target):
+			if resp == nil || resp.Status != 201 {
+				continue
+			}
+			t := b.token(resp.Header(registry.SubjectTokenHeader))
+			if t == nil {
+				continue
+			}
+			t.Issued = e.RespEnd
+			t.User, t.Domain, t.Project = b.authRequest(req.Body)
+			b.fillFromBody(t, resp.Body)
+		case registry.Validation(req.Method, req.Target):
+			t := b.token(req.Header(registry.SubjectTokenHeader))
+			if t == nil || resp == nil {
+				continue
+			}
+			if resp.Status == 404 || resp.Status == 401 {
+				t.Invalid = true
+			} else if resp.Status == 200 {
+				b.fillFromBody(t, resp.Body)
+			}
+		}
+		b.token(req.Header(registry.AuthTokenHeader))
+	}
+	for _, t := range b.order {
+		switch {
+		case t.User != "":
+			t.Owner = t.User + " token"
+		case t.Invalid:
+			t.Owner = "invalid token"
+		default:
+			t.Owner = "token"
+		}
+	}
+}
+
+func (b *builder) token(value string) *Token {
+	if value == "" {
+		return nil
+	}
+	if t := b.tokens[value]; t != nil {
+		return t
+	}
+	sum := sha256.Sum256([]byte(value))
+	t := &Token{Value: value, Fingerprint: decoder.Fingerprint(value), sha: hex.EncodeToString(sum[:])}
+	b.tokens[value] = t
+	b.bySHA[t.sha] = t
+	if s := b.opts.MemcacheSecret; s != "" {
+		for _, strategy := range []string{"MAC", "ENCRYPT"} {
+			b.bySHA[secureKey(value, s, strategy)] = t
+		}
+	}
+	b.order = append(b.order, t)
+	return t
+}
+
+// secureKey is keystonemiddleware's cache key under memcache_security_strategy
+// MAC or ENCRYPT: base64 of the first third of HMAC-SHA384(secret, token+strategy)
+// (keystonemiddleware's _memcache_crypt.derive_keys and get_cache_key).
+func secureKey(token, secret, strategy string) string {
+	m := hmac.New(sha512.New384, []byte(secret))
+	m.Write([]byte(token + strategy))
+	d := m.Sum(nil)
+	return base64.StdEncoding.EncodeToString(d[:len(d)/3])
+}
+
+// authBody is the part of a keystone auth request flowmap reads.
+type authBody struct {
+	Auth struct {
+		Identity struct {
+			Methods  []string `json:"methods"`
+			Password struct {
+				User struct {
+					Name   string `json:"name"`
+					ID     string `json:"id"`
+					Domain struct {
+						Name string `json:"name"`
+						ID   string `json:"id"`
+					} `json:"domain"`
+				} `json:"user"`
+			} `json:"password"`
+			Token struct {
+				ID string `json:"id"`
+			} `json:"token"`
+			AppCred struct {
+				Name string `json:"name"`
+				ID   string `json:"id"`
+			} `json:"application_credential"`
+		} `json:"identity"`
+		Scope json.RawMessage `json:"scope"`
+	} `json:"auth"`
+}
+
+// authRequest reads who logs in, and to which scope, from the body of a
+// keystone POST /v3/auth/tokens (a token method names the user of the
+// token it presents).
+func (b *builder) authRequest(body string) (user, domain, project string) {
+	var ab authBody
+	if json.Unmarshal([]byte(body), &ab) != nil {
+		return "", "", ""
+	}
+	id := ab.Auth.Identity
+	user = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
+	domain = id.Password.User.Domain.Name
+	if t := b.tokens[id.Token.ID]; t != nil && user == "" {
+		user, domain = t.User, t.Domain
+	}
+	var sc struct {
+		Project struct {
+			Name string `json:"name"`
+			ID   string `json:"id"`
+		} `json:"project"`
+		Domain struct {
+			Name string `json:"name"`
+		} `json:"domain"`
+	}
+	if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
+		project = firstOf(sc.Project.Name, sc.Project.ID)
+		if project == "" && sc.Domain.Name != "" {
+			project = "domain " + sc.Domain.Name
+		}
+	}
+	return user, domain, project
+}
+
+// tokenBody is the part of a keystone token response flowmap reads.
+type tokenBody struct {
+	Token struct {
+		User struct {
+			Name   string `json:"name"`
+			Domain struct {
+				Name string `json:"name"`
+			} `json:"domain"`
+		} `json:"user"`
+		Project struct {
+			Name string `json:"name"`
+		} `json:"project"`
+		Domain struct {
+			Name string `json:"name"`
+		} `json:"domain"`
+		System json.RawMessage `json:"system"`
+	} `json:"token"`
+}
+
+func (b *builder) fillFromBody(t *Token, body string) {
+	var tb tokenBody
+	if body == "" || json.Unmarshal([]byte(body), &tb) != nil {
+		return
+	}
+	if t.User == "" {
+		t.User = tb.Token.User.Name
+	}
+	if t.Domain == "" {
+		t.Domain = tb.Token.User.Domain.Name
+	}
+	if t.Project == "" {
+		t.Project = tb.Token.Project.Name
+	}
+}
+
+// cacheToken finds the token a keystonemiddleware cache key is about. A
+// key of a token never seen whole (issued before the capture, or cut by the
+// snaplen) still names it: its first 8 hex digits are the fingerprint.
+func (b *builder) cacheToken(key string) *Token {
+	k, ok := registry.TokenCacheKey(key)
+	if !ok {
+		return nil
+	}
+	if t := b.bySHA[k]; t != nil {
+		return t
+	}
+	if len(k) != 64 {
+		return nil
+	}
+	if _, err := hex.DecodeString(k); err != nil {
+		return nil
+	}
+	t := &Token{Fingerprint: "sha256:" + k[:8], sha: k, Owner: "token"}
+	b.bySHA[k] = t
+	b.order = append(b.order, t)
+	return t
+}
