@@ -62,6 +62,9 @@ func (b *builder) makeNodes() {
 			n.to = b.participant(name, Host, srv.String())
 			n.Role = RoleCall // a protocol flowmap has no story for: a call and its answer
 			n.Summary = e.Request.Summary()
+			if e.Response != nil {
+				n.Result = e.Response.Summary()
+			}
 		}
 		n.From, n.To = n.from.Name, n.to.Name
 		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart

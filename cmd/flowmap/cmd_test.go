@@ -114,12 +114,37 @@ func TestUsageErrors(t *testing.T) {
 		{"decode"},
 		{"decode", "--format", "xml", "x.pcapng"},
 		{"trace", "--detail", "some", "x.pcapng"},
+		{"trace", "--format", "svg", "x.pcapng"},
+		{"trace", "--format", "plantuml", "--split", "dir", "x.pcapng"},
 		{"trace", "--name", "novalue", truth.Capture("auth-fail")},
 		{"nosuchcommand"},
 	} {
 		_, errs, code := run(t, args...)
 		if code != exitUsage || errs == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
+
+// TestEveryTraceFormat: each format of the table runs from the command
+// line, writes what it says it writes, and is offered by completion.
+func TestEveryTraceFormat(t *testing.T) {
+	p := truth.Capture("seed-image-list")
+	start := map[string]string{"mermaid": "sequenceDiagram\n", "plantuml": "@startuml\n", "otlp": "{", "json": "{"}
+	for _, f := range traceFormats() {
+		out, errs, code := run(t, "trace", "--format", f.name, p)
+		want, ok := start[f.name]
+		if !ok {
+			t.Errorf("format %s has no test here", f.name)
+		}
+		if code != 0 || !strings.HasPrefix(out, want) || !strings.Contains(out, "glance") {
+			t.Errorf("--format %s: exit %d, stderr %q, output starts %.40q", f.name, code, errs, out)
+		}
+	}
+	comp, _, _ := run(t, "__complete", "trace", "--format", "")
+	for _, f := range traceFormats() {
+		if !strings.Contains(comp, f.name+"\t") {
+			t.Errorf("completion does not offer %s:\n%s", f.name, comp)
 		}
 	}
 }

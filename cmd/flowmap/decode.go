@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,8 +37,8 @@ passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
-			if opts.Format != "table" && opts.Format != "jsonl" {
-				return fmt.Errorf("--format must be table or jsonl, not %q", opts.Format)
+			if _, err := decodeFormats().lookup(opts.Format); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -46,11 +47,10 @@ passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.Format, "format", "f", "table", "output format: table or jsonl")
+	decodeFormats().flag(cmd, f, &opts.Format)
 	f.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print tokens and passwords whole")
 	f.IntVar(&opts.MaxBody, "max-body", 256<<10, "bytes of each text/JSON HTTP body to keep")
 	addProgressFlag(f, &opts.Progress)
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -61,21 +61,11 @@ func runDecode(opts *decodeOptions) error {
 	popts.HTTP.MaxBody = opts.MaxBody
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
-	var write func(*decoder.Exchange) error
-	var table *exchange.Table
-	switch opts.Format {
-	case "jsonl":
-		j := exchange.NewJSONL(out, opts.ShowSecrets)
-		write = j.Write
-	default:
-		table = exchange.NewTable(out, time.Time{}, opts.ShowSecrets)
-		write = func(e *decoder.Exchange) error {
-			if table.Origin.IsZero() {
-				table.Origin = e.Start()
-			}
-			return table.Write(e)
-		}
+	f, err := decodeFormats().lookup(opts.Format)
+	if err != nil {
+		return err
 	}
+	write, flush := f.write(out, opts.ShowSecrets)
 	var werr error
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) {
 		if werr == nil {
@@ -83,8 +73,8 @@ func runDecode(opts *decodeOptions) error {
 		}
 	})
 	bar.done()
-	if table != nil {
-		table.Flush()
+	if ferr := flush(); werr == nil {
+		werr = ferr
 	}
 	if err != nil {
 		return inputError{err}
@@ -93,6 +83,28 @@ func runDecode(opts *decodeOptions) error {
 		return werr
 	}
 	return report(opts.IO, res)
+}
+
+// exchangeWriter starts writing exchanges in one format: write takes
+// each exchange, flush ends the output.
+type exchangeWriter func(w io.Writer, showSecrets bool) (write func(*decoder.Exchange) error, flush func() error)
+
+// decodeFormats are decode's output formats.
+func decodeFormats() formats[exchangeWriter] {
+	return formats[exchangeWriter]{
+		{"table", "aligned columns for people, the default", func(w io.Writer, show bool) (func(*decoder.Exchange) error, func() error) {
+			table := exchange.NewTable(w, time.Time{}, show)
+			return func(e *decoder.Exchange) error {
+				if table.Origin.IsZero() {
+					table.Origin = e.Start()
+				}
+				return table.Write(e)
+			}, table.Flush
+		}},
+		{"jsonl", "one JSON object per exchange, the machine contract", func(w io.Writer, show bool) (func(*decoder.Exchange) error, func() error) {
+			return exchange.NewJSONL(w, show).Write, func() error { return nil }
+		}},
+	}
 }
 
 // report prints the run's diagnostics on stderr and turns damaged input

@@ -13,7 +13,6 @@ import (
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/flow/registry"
-	jsonr "github.com/flowmap/flowmap/render/json"
 	"github.com/flowmap/flowmap/render/mermaid"
 	"github.com/flowmap/flowmap/render/story"
 )
@@ -36,23 +35,30 @@ func newTraceCmd(ios *IO, runF func(*traceOptions) error) *cobra.Command {
 	opts := &traceOptions{IO: ios}
 	cmd := &cobra.Command{
 		Use:   "trace FILE...",
-		Short: "Correlate exchanges into request trees and draw them (Mermaid or JSON)",
+		Short: "Correlate exchanges into request trees and draw them (Mermaid, PlantUML, OTLP or JSON)",
 		Long: `trace decodes the captures like decode, then works out who called whom:
 participants by role (client, keystone, glance, memcached, each service's DB),
 keystone tokens and their owners, and for every request the calls its service
-made while serving it. The result is a Mermaid sequenceDiagram (default) or
-JSON trees.
+made while serving it. The result is a Mermaid sequenceDiagram (default), the
+same story in PlantUML, OpenTelemetry traces (OTLP/JSON, one trace per client
+session, one span per exchange) or the model as JSON.
 
 By default bursts of DB queries are one arrow, version discovery is folded and
 a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 		Example: `  flowmap trace merged.pcapng > flow.mmd
   flowmap trace --token sha256:67e8e033 --detail full merged.pcapng
-  flowmap trace --name 10.0.20.11:9292=glance-api --format json merged.pcapng`,
+  flowmap trace --name 10.0.20.11:9292=glance-api --format json merged.pcapng
+  flowmap trace --format plantuml merged.pcapng > flow.puml
+  flowmap trace --format otlp merged.pcapng | curl -H 'Content-Type: application/json' --data-binary @- http://localhost:4318/v1/traces`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
-			if opts.Format != "mermaid" && opts.Format != "json" {
-				return fmt.Errorf("--format must be mermaid or json, not %q", opts.Format)
+			f, err := traceFormats().lookup(opts.Format)
+			if err != nil {
+				return err
+			}
+			if opts.Split != "" && f.name != "mermaid" {
+				return fmt.Errorf("--split cuts Mermaid diagrams; it does not go with --format %s", f.name)
 			}
 			if opts.Detail != story.Compact && opts.Detail != story.Full {
 				return fmt.Errorf("--detail must be compact or full, not %q", opts.Detail)
@@ -64,7 +70,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.Format, "format", "f", "mermaid", "output: mermaid or json")
+	traceFormats().flag(cmd, f, &opts.Format)
 	f.StringVar(&opts.Detail, "detail", story.Compact, "compact (fold DB bursts, discovery, bulk data) or full (every exchange)")
 	f.StringArrayVar(&opts.Names, "name", nil, "name a participant: ADDR[:PORT]=NAME (repeatable)")
 	f.StringVar(&opts.NamesFile, "names", "", "file of ADDR[:PORT] = NAME lines (# comments); default $XDG_CONFIG_HOME/flowmap/names when it exists")
@@ -77,7 +83,6 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	f.StringVar(&opts.Split, "split", "", "write one diagram per group of trees, each under Mermaid's 50,000-character limit, into this directory")
 	f.StringVar(&opts.Title, "title", "", "diagram title")
 	addProgressFlag(f, &opts.Progress)
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"mermaid", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("detail", cobra.FixedCompletions([]string{"compact", "full"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -160,17 +165,11 @@ func runTrace(opts *traceOptions) error {
 	m := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret}).Filter(opts.Filter)
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
-	mo := mermaid.Options{Detail: opts.Detail, Title: opts.Title}
-	switch {
-	case opts.Format == "json":
-		if err := jsonr.Write(out, m); err != nil {
-			return err
-		}
-	case opts.Split != "":
+	if opts.Split != "" {
 		if err := os.MkdirAll(opts.Split, 0o755); err != nil {
 			return err
 		}
-		parts := mermaid.RenderSplit(m, mo)
+		parts := mermaid.RenderSplit(m, mermaid.Options{Detail: opts.Detail, Title: opts.Title})
 		for i, d := range parts {
 			p := filepath.Join(opts.Split, fmt.Sprintf("flow-%03d.mmd", i+1))
 			if err := os.WriteFile(p, []byte(d), 0o644); err != nil {
@@ -178,12 +177,12 @@ func runTrace(opts *traceOptions) error {
 			}
 			fmt.Fprintln(out, p)
 		}
-	default:
-		d := mermaid.Render(m, mo)
-		if len(d) > mermaid.MaxText {
-			fmt.Fprintf(opts.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", len(d), mermaid.MaxText)
+	} else {
+		f, err := traceFormats().lookup(opts.Format)
+		if err != nil {
+			return err
 		}
-		if _, err := out.WriteString(d); err != nil {
+		if err := f.write(out, m, opts); err != nil {
 			return err
 		}
 	}

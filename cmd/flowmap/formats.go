@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flowmap/flowmap/flow"
+	jsonr "github.com/flowmap/flowmap/render/json"
+	"github.com/flowmap/flowmap/render/mermaid"
+	"github.com/flowmap/flowmap/render/otlp"
+	"github.com/flowmap/flowmap/render/plantuml"
+)
+
+// format is one output format of a command: its name, one line of help,
+// and how it writes.
+type format[W any] struct {
+	name  string
+	help  string
+	write W
+}
+
+// formats is a command's table of output formats, the first the default.
+// --format's validation, completion and help all come from it.
+type formats[W any] []format[W]
+
+func (fs formats[W]) names() []string {
+	var n []string
+	for _, f := range fs {
+		n = append(n, f.name)
+	}
+	return n
+}
+
+// lookup returns the format called name, or an error listing them all.
+func (fs formats[W]) lookup(name string) (format[W], error) {
+	for _, f := range fs {
+		if f.name == name {
+			return f, nil
+		}
+	}
+	return format[W]{}, fmt.Errorf("--format must be one of %s, not %q", strings.Join(fs.names(), ", "), name)
+}
+
+// flag adds --format/-f with its help and completion to cmd.
+func (fs formats[W]) flag(cmd *cobra.Command, f *pflag.FlagSet, p *string) {
+	n := fs.names()
+	f.StringVarP(p, "format", "f", fs[0].name, "output format: "+strings.Join(n[:len(n)-1], ", ")+" or "+n[len(n)-1])
+	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		var c []cobra.Completion
+		for _, x := range fs {
+			c = append(c, cobra.CompletionWithDesc(x.name, x.help))
+		}
+		return c, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// traceWriter writes a model in one format.
+type traceWriter func(w io.Writer, m *flow.Model, o *traceOptions) error
+
+// traceFormats are trace's output formats.
+func traceFormats() formats[traceWriter] {
+	return formats[traceWriter]{
+		{"mermaid", "sequenceDiagram, the default", writeMermaid},
+		{"plantuml", "@startuml sequence diagram", writePlantUML},
+		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", writeOTLP},
+		{"json", "the model: participants, tokens, request trees", func(w io.Writer, m *flow.Model, _ *traceOptions) error {
+			return jsonr.Write(w, m)
+		}},
+	}
+}
+
+func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
+	d := mermaid.Render(m, mermaid.Options{Detail: o.Detail, Title: o.Title})
+	if len(d) > mermaid.MaxText {
+		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", len(d), mermaid.MaxText)
+	}
+	_, err := io.WriteString(w, d)
+	return err
+}
+
+func writePlantUML(w io.Writer, m *flow.Model, o *traceOptions) error {
+	return plantuml.Write(w, m, plantuml.Options{Detail: o.Detail, Title: o.Title})
+}
+
+func writeOTLP(w io.Writer, m *flow.Model, _ *traceOptions) error {
+	return otlp.Write(w, m, otlp.Options{Version: version})
+}
