@@ -112,6 +112,13 @@ type StreamDecoder interface {
 	// emitted, or the zero Time. The pipeline uses it to emit in start order
 	// with bounded buffering.
 	Pending() time.Time
+	// Expire gives up waiting for the peer on exchanges begun before
+	// before: one whose request is complete but whose response has not
+	// begun is emitted as it is, marked Truncated, with the note
+	// "emitted in progress: " + why. A message still arriving is not cut.
+	// The TCP layer calls it when Pending is older than its hold-back
+	// limit, so that one silent connection does not hold back the output.
+	Expire(before time.Time, why string)
 }
 
 // Diagnostic is a problem found in the input, reported to the user.

@@ -1215,6 +1215,34 @@ func (d *stream) Close(t time.Time) {
 	d.closed = true
 }
 
+// Expire implements decoder.StreamDecoder: commands sent before t whose
+// reply has not begun are emitted without it.
+func (d *stream) Expire(before time.Time, why string) {
+	if d.closed {
+		return
+	}
+	srv := &d.side[decoder.ServerToClient]
+	busy := srv.rep != nil || len(srv.buf) > 0 // a reply, likely the oldest's, is arriving
+	for _, w := range d.waiting {
+		if !w.ex.ReqStart.Before(before) {
+			break
+		}
+		if w.answered || !w.reqDone {
+			continue
+		}
+		if busy {
+			busy = false
+			continue
+		}
+		w.answered = true
+		if !w.quiet {
+			w.ex.Truncated = true
+			w.note("emitted in progress: " + why)
+		}
+	}
+	d.flush()
+}
+
 // Pending implements decoder.StreamDecoder: the earlier of the oldest
 // queued command and the oldest message still being read.
 func (d *stream) Pending() time.Time {

@@ -631,6 +631,36 @@ func (d *conn) newExch(p *packet, cmd byte) *exch {
 	return ex
 }
 
+// giveUp ends ex without (the rest of) its response. Server bytes that
+// arrive for it later are read as the next exchange's, or dropped.
+func (d *conn) giveUp(ex *exch, note string) {
+	if ex.hasResp && ex.resp.Result == "" {
+		ex.resp.Result = "unknown"
+	}
+	ex.x.Truncated = true
+	ex.note(note)
+	d.finish(ex)
+}
+
+// Expire implements decoder.StreamDecoder: commands sent before t whose
+// response has not begun are emitted without it. A response still
+// arriving is not cut.
+func (d *conn) Expire(before time.Time, why string) {
+	if d.closed {
+		return
+	}
+	for _, ex := range d.queue {
+		if !ex.x.ReqStart.Before(before) {
+			break
+		}
+		if ex.done || ex.hasResp {
+			continue
+		}
+		d.giveUp(ex, "emitted in progress: "+why)
+	}
+	d.flush()
+}
+
 // checkSeq reports whether p continues ex. The compressed protocol numbers
 // inner packets loosely, so it is not checked there.
 func (d *conn) checkSeq(ex *exch, p *packet) bool {
