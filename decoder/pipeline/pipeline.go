@@ -119,6 +119,13 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	if st := res.TCP; st.Unknown > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d connections of unknown protocol (%d bytes) not decoded", st.Unknown, st.UnknownBytes)})
 	}
+	if st := res.TCP; st.Evicted > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d connections closed early: more than %d open at once (their exchanges are noted)", st.Evicted, asm.Options().MaxConns)})
+	}
+	if st := res.TCP; st.Expired > 0 {
+		o := asm.Options()
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d times exchanges were emitted in progress: no reply within %v or %d MiB of capture (noted on each)", st.Expired, o.MaxHold, o.MaxHoldBytes>>20)})
+	}
 	if st := res.TCP; st.Malformed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})
 	}
