@@ -137,10 +137,11 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 
 // orderer holds exchanges until no earlier one can still come.
 type orderer struct {
-	h   exHeap
-	seq int
-	n   int
-	out func(*decoder.Exchange)
+	h    exHeap
+	seq  int
+	n    int
+	last time.Time // start of the last exchange written
+	out  func(*decoder.Exchange)
 }
 
 type item struct {
@@ -177,6 +178,13 @@ func (o *orderer) release(w time.Time) {
 	for len(o.h) > 0 && (w.IsZero() || o.h[0].e.Start().Before(w)) {
 		it := heap.Pop(&o.h).(item)
 		o.n++
+		if st := it.e.Start(); st.Before(o.last) {
+			// Only a message still arriving past the TCP layer's hold-back
+			// limit (a slow upload) is no longer waited for.
+			it.e.Notes = append(it.e.Notes, "out of start order: began before exchanges already written (arrived after the hold-back limit)")
+		} else {
+			o.last = st
+		}
 		o.out(it.e)
 	}
 }
