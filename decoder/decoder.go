@@ -121,6 +121,23 @@ type StreamDecoder interface {
 	Expire(before time.Time, why string)
 }
 
+// NotesDropped is the last note of a list that was capped.
+const NotesDropped = "more notes dropped"
+
+// AppendNote appends note to notes while they hold fewer than limit; the
+// first note past the limit becomes NotesDropped, later ones are dropped.
+// Decoders cap every list the input can grow (a flood of gaps or bad
+// headers must not grow memory with the input).
+func AppendNote(notes []string, limit int, note string) []string {
+	switch {
+	case len(notes) < limit:
+		return append(notes, note)
+	case len(notes) == limit:
+		return append(notes, NotesDropped)
+	}
+	return notes
+}
+
 // Diagnostic is a problem found in the input, reported to the user.
 type Diagnostic struct {
 	Where string // "seed.pcapng", "conn 7", "seed.pcapng packet 812"

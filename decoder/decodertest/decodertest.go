@@ -51,6 +51,8 @@ type Case struct {
 	// ByteLimit: streams up to this many bytes are also fed one byte at
 	// a time (default 64 KiB); longer ones only in random pieces.
 	ByteLimit int
+	// MaxNotes bounds the notes of any exchange (default 32).
+	MaxNotes int
 }
 
 // Run checks c against the decoder contract, one subtest per property.
@@ -61,6 +63,9 @@ func Run(t *testing.T, c Case) {
 	}
 	if c.ByteLimit == 0 {
 		c.ByteLimit = 64 << 10
+	}
+	if c.MaxNotes == 0 {
+		c.MaxNotes = 32
 	}
 	for _, s := range c.Streams {
 		t.Run("split/"+s.Name, func(t *testing.T) { checkSplits(t, c, s) })
@@ -118,6 +123,9 @@ func checkEmitted(t *testing.T, c Case, conn *decoder.Conn, xs []*decoder.Exchan
 	for i, x := range xs {
 		if x.Proto != c.Proto || x.Conn != conn {
 			t.Fatalf("exchange %d: proto %q conn %p, want %q %p", i, x.Proto, x.Conn, c.Proto, conn)
+		}
+		if len(x.Notes) > c.MaxNotes {
+			t.Fatalf("exchange %d has %d notes, more than %d: notes must be capped", i, len(x.Notes), c.MaxNotes)
 		}
 		if i > 0 && x.Start().Before(xs[i-1].Start()) {
 			t.Fatalf("exchange %d starts at %v, before exchange %d (%v): not in start order", i, x.Start(), i-1, xs[i-1].Start())

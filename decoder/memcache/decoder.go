@@ -46,13 +46,7 @@ const (
 )
 
 func appendNote(notes []string, n string) []string {
-	switch {
-	case len(notes) < maxNotes-1:
-		return append(notes, n)
-	case len(notes) == maxNotes-1:
-		return append(notes, "more notes dropped")
-	}
-	return notes
+	return decoder.AppendNote(notes, maxNotes-1, n)
 }
 
 // maxQueue bounds the commands waiting for replies. A server that never

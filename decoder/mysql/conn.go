@@ -590,11 +590,7 @@ func (d *conn) flush() {
 }
 
 func (ex *exch) note(s string) {
-	if len(ex.x.Notes) < maxNotes {
-		ex.x.Notes = append(ex.x.Notes, s)
-	} else if len(ex.x.Notes) == maxNotes {
-		ex.x.Notes = append(ex.x.Notes, "more notes dropped")
-	}
+	ex.x.Notes = decoder.AppendNote(ex.x.Notes, maxNotes, s)
 }
 
 // finish ends an exchange and applies what it changed on the connection.
