@@ -88,6 +88,8 @@ type Assembler struct {
 	marks     []mark     // (capture time, bytes) at each flush, for MaxHoldBytes
 	holdWhy   [2]string  // Expire reasons: time, bytes
 	fake      layers.TCP // segments made up to end a reused 4-tuple
+	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
+	lastOOO   time.Time  // newest segment that arrived ahead of its stream
 	stats     Stats
 }
 
@@ -269,8 +271,33 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	}
 	if a.now.Sub(a.lastFlush) >= a.opts.Reorder/4 {
 		a.lastFlush = a.now
-		a.asm.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-a.opts.Reorder), TC: a.now.Add(-a.opts.Idle)})
+		a.flush()
 		a.expire()
+	}
+}
+
+// flush pushes out-of-order segments older than Options.Reorder as gaps
+// and closes connections idle for Options.Idle. Reassembly's flush visits
+// every connection, so it runs only when one of the two may have work:
+// with many connections open and nothing to flush, calling it every
+// quarter of Reorder made the cost grow with open connections times
+// capture time.
+func (a *Assembler) flush() {
+	t, tc := a.now.Add(-a.opts.Reorder), a.now.Add(-a.opts.Idle)
+	pages := !a.ooo.IsZero() && a.ooo.Before(t)
+	idle := a.lru.head != nil && a.lru.head.last.Before(tc)
+	if !pages && !idle {
+		return
+	}
+	a.asm.FlushWithOptions(reassembly.FlushOptions{T: t, TC: tc})
+	if pages {
+		// Segments queued after t may still wait; none did when the last
+		// one that could be queued is older.
+		if a.lastOOO.Before(t) {
+			a.ooo = time.Time{}
+		} else {
+			a.ooo = t
+		}
 	}
 }
 
@@ -615,6 +642,15 @@ func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, d reassembly.TCP
 	}
 	if t.SYN && !h.synSeen {
 		h.synSeen, h.isn = true, reassembly.Sequence(t.Seq)
+	}
+	if nextSeq >= 0 && len(t.Payload) > 0 && nextSeq.Difference(reassembly.Sequence(t.Seq)) > 0 {
+		// Ahead of the stream: reassembly queues it until the bytes
+		// before it come or a flush gives up on them.
+		a := s.a
+		if a.ooo.IsZero() {
+			a.ooo = ci.Timestamp
+		}
+		a.lastOOO = ci.Timestamp
 	}
 	if !h.started {
 		// Start at the first segment seen in this direction, with or
