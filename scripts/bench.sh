@@ -3,7 +3,8 @@
 # Go benchmarks): for decode and trace on the shared long capture and on a
 # 1 GB synthetic capture made from it (copies shifted in time, on their own
 # addresses; written to a temporary directory and removed), wall and CPU
-# seconds, MB/s of wall and of CPU, and peak RSS from /usr/bin/time -v; then
+# seconds, MB/s of wall and of CPU, and peak RSS from /usr/bin/time -v (the
+# synthetic one also with a connection that never finishes); then
 # tshark on the long capture (installed when absent) and the CPU ratio; and
 # the linearity ratios of the Go benchmarks when GOBENCH names their output.
 # Skips the capture parts cleanly when the long capture is absent.
@@ -72,6 +73,12 @@ if [ "$SYNTH_BYTES" -gt 0 ]; then
   big=$dir/synthetic.pcap
   go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES"
   echo "== synthetic capture: $(( $(stat -c %s "$big") / 1000000 )) MB (copies of the long capture, shifted, own addresses)"
+  measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
+  measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
+  # The same with one connection (a keystone request) that never finishes:
+  # memory must stay bounded by what is open, and output must stream.
+  go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES" -silence 5000
+  echo "== the same, one connection never finished"
   measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
   measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
 fi

@@ -6,6 +6,10 @@
 // nanosecond pcap. The output is for a temporary directory, never for the
 // repository.
 //
+// With -silence PORT, the first connection to PORT in the first copy never
+// finishes: its server's packets and its FINs and RSTs are left out, so its
+// request waits for a reply to the end of the capture.
+//
 //	go run ./scripts/synth -in long.pcapng -out /tmp/x/big.pcap -size 1000000000
 package main
 
@@ -16,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
@@ -30,18 +35,19 @@ func main() {
 	in := flag.String("in", "", "capture to copy (pcap or pcapng, any link type)")
 	out := flag.String("out", "", "pcap to write")
 	size := flag.Int64("size", 1e9, "stop after the copy that reaches this many bytes")
+	silence := flag.Int("silence", 0, "server port of a connection of the first copy that never finishes (0: none)")
 	flag.Parse()
 	if *in == "" || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*in, *out, *size); err != nil {
+	if err := run(*in, *out, *size, *silence); err != nil {
 		fmt.Fprintln(os.Stderr, "synth:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out string, size int64) error {
+func run(in, out string, size int64, silence int) error {
 	first, last, err := span(in)
 	if err != nil {
 		return err
@@ -58,6 +64,7 @@ func run(in, out string, size int64) error {
 	}
 	written := int64(24)
 	frame := make([]byte, 0, 65536+14)
+	silent := [2]netip.AddrPort{} // client, server of the silenced connection
 	for k := 0; written < size && k < 256; k++ {
 		r, err := capture.Open([]string{in}, capture.Options{})
 		if err != nil {
@@ -72,6 +79,9 @@ func run(in, out string, size int64) error {
 				return err
 			}
 			if len(p.IP) < 20 {
+				continue
+			}
+			if k == 0 && silence > 0 && silenced(p.IP, uint16(silence), &silent) {
 				continue
 			}
 			frame = append(frame[:0], make([]byte, 12)...)
@@ -113,6 +123,35 @@ func run(in, out string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// silenced reports whether ip belongs to the connection that must never
+// finish: the first whose SYN goes to port (recorded in conn), and then its
+// server's packets and its client's FINs and RSTs.
+func silenced(ip []byte, port uint16, conn *[2]netip.AddrPort) bool {
+	if ip[0]>>4 != 4 || ip[9] != 6 {
+		return false
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	if len(ip) < ihl+14 {
+		return false
+	}
+	tcp := ip[ihl:]
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), binary.BigEndian.Uint16(tcp[0:2]))
+	dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), binary.BigEndian.Uint16(tcp[2:4]))
+	flags := tcp[13]
+	if !conn[0].IsValid() && dst.Port() == port && flags&0x12 == 0x02 {
+		conn[0], conn[1] = src, dst
+	}
+	switch {
+	case !conn[0].IsValid():
+		return false
+	case src == conn[1] && dst == conn[0]:
+		return true
+	case src == conn[0] && dst == conn[1]:
+		return flags&0x05 != 0 // FIN, RST
+	}
+	return false
 }
 
 // span is the time of the first and last packet of in.
