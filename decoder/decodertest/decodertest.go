@@ -391,3 +391,24 @@ func Doubling(b *testing.B, n int, setup func(n int) func()) {
 	}
 	b.ReportMetric(float64(tl.Nanoseconds())/float64(b.N)/float64(2*n), "ns/unit")
 }
+
+// BenchmarkUnanswered feeds n, then 2n requests of c that never get a
+// reply to a new decoder each and reports the x2-ratio (see Doubling):
+// with the queue bounded at MaxQueue the cost per request is constant.
+func BenchmarkUnanswered(b *testing.B, c Case, n int) {
+	b.Helper()
+	Doubling(b, n, func(n int) func() {
+		reqs := make([][]byte, n)
+		for i := range reqs {
+			reqs[i] = c.Unanswered(i)
+		}
+		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		return func() {
+			d := c.New(&decoder.Conn{ID: 1, SawSYN: true}, func(*decoder.Exchange) {})
+			for i, r := range reqs {
+				d.Data(decoder.ClientToServer, r, t0.Add(time.Duration(i)*time.Microsecond))
+			}
+			d.Close(t0.Add(time.Hour))
+		}
+	})
+}

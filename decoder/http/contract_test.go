@@ -12,6 +12,11 @@ import (
 // keystone token request, a glance listing, a 401, a snaplen-cut capture
 // and a connection whose start was not captured.
 func TestContract(t *testing.T) {
+	decodertest.Run(t, contractCase(t))
+}
+
+// contractCase is the contract kit's view of the decoder.
+func contractCase(t testing.TB) decodertest.Case {
 	var streams []decodertest.Stream
 	for _, name := range []string{"seed-image-list.0", "seed-image-list.1", "auth-fail.1", "snaplen-truncated.3", "tiny-save.7"} {
 		fx := loadFixture(t, name)
@@ -38,7 +43,7 @@ func TestContract(t *testing.T) {
 			break
 		}
 	}
-	decodertest.Run(t, decodertest.Case{
+	return decodertest.Case{
 		Proto: "http",
 		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
 			return New(c, emit, Options{})
@@ -51,5 +56,11 @@ func TestContract(t *testing.T) {
 			}
 			return fmt.Appendf(nil, "GET /v2/images/%d HTTP/1.1\r\nHost: controller:9292\r\n\r\n", i)
 		},
-	})
+	}
+}
+
+// BenchmarkUnanswered sends 50k, then 100k requests that are never
+// answered: the queue is bounded, so the x2-ratio stays about 2.
+func BenchmarkUnanswered(b *testing.B) {
+	decodertest.BenchmarkUnanswered(b, contractCase(b), 50_000)
 }

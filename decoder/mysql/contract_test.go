@@ -13,6 +13,11 @@ import (
 // captured, and recordings of errors, prepared statements, LOCAL INFILE
 // and the compressed protocol.
 func TestContract(t *testing.T) {
+	decodertest.Run(t, contractCase(t))
+}
+
+// contractCase is the contract kit's view of the decoder.
+func contractCase(t testing.TB) decodertest.Case {
 	var streams []decodertest.Stream
 	for _, rs := range []struct {
 		name   string
@@ -31,7 +36,7 @@ func TestContract(t *testing.T) {
 		}
 		streams = append(streams, s)
 	}
-	decodertest.Run(t, decodertest.Case{
+	return decodertest.Case{
 		Proto: "mysql",
 		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
 			return New(c, emit, Options{})
@@ -41,7 +46,7 @@ func TestContract(t *testing.T) {
 		Unanswered: func(i int) []byte {
 			return queryPacket(fmt.Sprintf("SELECT project.id FROM project WHERE project.id = '%032x'", i))
 		},
-	})
+	}
 }
 
 // queryPacket frames a COM_QUERY as the command's first packet.
