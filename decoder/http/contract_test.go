@@ -34,6 +34,18 @@ func contractCase(t testing.TB) decodertest.Case {
 		}
 		streams = append(streams, s)
 	}
+	// The capture began inside the first request: its first bytes are
+	// missing and the decoder must find the next message.
+	mid := streams[1]
+	mid.Name, mid.Conn.SawSYN = "seed-image-list.1-midstream", false
+	mid.Chunks = append([]decodertest.Chunk(nil), mid.Chunks...)
+	for i, ch := range mid.Chunks {
+		if ch.Data != nil {
+			mid.Chunks[i].Data = ch.Data[min(7, len(ch.Data)):]
+			break
+		}
+	}
+	streams = append(streams, mid)
 	// The first request of a real connection, asked again and again.
 	first := loadFixture(t, "seed-image-list.0")
 	var request []byte

@@ -82,6 +82,7 @@ func (cv *conv) send(dir decoder.Dir, data []byte, t time.Time) {
 // yet answered by a server byte.
 type pendConn struct {
 	c       *decoder.Conn
+	sticky  bool // a message still arriving: Expire cannot end it
 	waiting time.Time
 	closed  bool
 	expired []string
@@ -103,19 +104,24 @@ func (p *pendConn) Close(time.Time)                 { p.closed, p.waiting = true
 func (p *pendConn) Pending() time.Time              { return p.waiting }
 func (p *pendConn) Expire(before time.Time, why string) {
 	if !p.waiting.IsZero() && p.waiting.Before(before) {
-		p.waiting = time.Time{}
 		p.expired = append(p.expired, why)
+		if !p.sticky {
+			p.waiting = time.Time{}
+		}
 	}
 }
 
-type pendProto struct{ conns []*pendConn }
+type pendProto struct {
+	conns  []*pendConn
+	sticky bool // decoders made are sticky
+}
 
 func (pp *pendProto) protocol() decoder.Protocol {
 	return decoder.Protocol{
 		Name:  "pend",
 		Sniff: func(*decoder.Conn, decoder.Dir, []byte) decoder.Verdict { return decoder.Yes },
 		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
-			p := &pendConn{c: c}
+			p := &pendConn{c: c, sticky: pp.sticky}
 			pp.conns = append(pp.conns, p)
 			return p
 		},
@@ -177,21 +183,24 @@ func realRequest(t testing.TB) []byte {
 
 // TestHoldBackIsCapped: a request that is never answered holds Pending
 // back for at most MaxHold of capture time, or MaxHoldBytes of captured
-// bytes, after which its decoder is told to give up.
+// bytes, after which its decoder is told to give up, once; a decoder that
+// cannot (a message still arriving) is no longer waited for.
 func TestHoldBackIsCapped(t *testing.T) {
 	req := realRequest(t)
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
-		name  string
-		opts  Options
-		why   string
-		limit time.Duration // how old Pending may get
+		name   string
+		opts   Options
+		why    string
+		limit  time.Duration // how old Pending may get
+		sticky bool          // the decoder cannot give up (a message still arriving)
 	}{
-		{"time", Options{MaxHold: 30 * time.Second}, "no reply within 30s of capture time", 31 * time.Second},
-		{"bytes", Options{MaxHold: time.Hour, MaxHoldBytes: 20 * int64(len(req))}, "no reply while", 21 * time.Second},
+		{"time", Options{MaxHold: 30 * time.Second}, "no reply within 30s of capture time", 31 * time.Second, false},
+		{"bytes", Options{MaxHold: time.Hour, MaxHoldBytes: 20 * int64(len(req))}, "no reply while", 21 * time.Second, false},
+		{"still-arriving", Options{MaxHold: 30 * time.Second}, "no reply within 30s of capture time", 31 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pp := &pendProto{}
+			pp := &pendProto{sticky: tc.sticky}
 			tc.opts.Protocols = []decoder.Protocol{pp.protocol()}
 			a := New(tc.opts, func(*decoder.Exchange) {})
 			silent := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
