@@ -7,6 +7,13 @@
 // nothing ever looks at the wall clock. Connections whose handshake was not
 // captured are decoded too; lost bytes (capture drops, snaplen cuts) reach
 // the decoder as Gap calls, never as invented data.
+//
+// Every cost is bounded by what is open, not by the capture: the oldest
+// pending exchange is kept in a heap as decoders report it, an exchange
+// waits for its reply at most Options.MaxHold (or MaxHoldBytes) before its
+// decoder emits it in progress, at most Options.MaxConns connections are
+// open, and a SYN with a new sequence number on a quiet 4-tuple starts a
+// new connection instead of reading as billions of lost bytes.
 package tcp
 
 import (
