@@ -18,7 +18,8 @@ cap=$SHARED/captures/long-mixed-head.pcapng
 # input over the cost of once (about 2 when linear, 4 when quadratic).
 if [ -n "${GOBENCH:-}" ] && [ -s "$GOBENCH" ]; then
   echo "== linearity (x2-ratio: cost of 2n over cost of n; 2 is linear)"
-  awk '/x2-ratio/ { for (i = 1; i < NF; i++) if ($(i+1) == "x2-ratio") printf "%-32s x2-ratio %s\n", $1, $i }' "$GOBENCH"
+  awk '/^pkg:/ { n = split($2, p, "/"); pkg = p[n] }
+       /^Benchmark.*ns\/op.*x2-ratio/ { for (i = 1; i < NF; i++) if ($(i+1) == "x2-ratio") printf "%-10s %-28s x2-ratio %s\n", pkg, $1, $i }' "$GOBENCH"
 fi
 
 if [ ! -f "$cap" ]; then echo "bench: $cap absent, skipping the binary benchmarks"; exit 0; fi

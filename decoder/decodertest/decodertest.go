@@ -289,11 +289,11 @@ func checkGap(t *testing.T, c Case, s Stream) {
 		Chunk{Dir: at.Dir, T: at.T, Data: at.Data[2*third:]})
 	gapped = append(gapped, s.Chunks[big+1:]...)
 	xs := run(t, c, s, gapped, nil)
-	// When the clean run has a truncated exchange there already (a
-	// snaplen cut), the gap can only be asked to leave one.
+	// When the clean run has truncated exchanges there already (a snaplen
+	// cut), the gap can only be asked to leave them so.
 	if got := truncatedBy(xs); got == 0 || got < clean {
-		t.Fatalf("gap of %d bytes in the segment at %v: no exchange begun by then is truncated\n%s",
-			third, stamp(at.T), strings.Join(Dump(xs), "\n"))
+		t.Fatalf("gap of %d bytes in the segment at %v: %d exchanges begun by then are truncated (%d without the gap)\n%s",
+			third, stamp(at.T), got, clean, strings.Join(Dump(xs), "\n"))
 	}
 }
 
