@@ -24,11 +24,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Go benchmarks (MB/s, allocs), then the built binary against tshark on the
-# long capture when both are there.
+# Go benchmarks (MB/s, allocs, the x2-ratio of each two-size benchmark),
+# then the built binary on the long capture and on a 1 GB synthetic one
+# made from it (in a temporary directory), against tshark (installed when
+# absent): MB/s and peak RSS. SYNTH_BYTES=0 skips the synthetic capture.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
-	SHARED=$(SHARED) BIN=$(BIN) scripts/bench.sh
+	@out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	$(GO) test -run '^$$' -bench . -benchmem ./... | tee $$out && \
+	SHARED=$(SHARED) BIN=$(BIN) GOBENCH=$$out scripts/bench.sh
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=5m).
 fuzz:

@@ -113,6 +113,30 @@ type StreamDecoder interface {
 	// emitted, or the zero Time. The pipeline uses it to emit in start order
 	// with bounded buffering.
 	Pending() time.Time
+	// Expire gives up waiting for the peer on exchanges begun before
+	// before: one whose request is complete but whose response has not
+	// begun is emitted as it is, marked Truncated, with the note
+	// "emitted in progress: " + why. A message still arriving is not cut.
+	// The TCP layer calls it when Pending is older than its hold-back
+	// limit, so that one silent connection does not hold back the output.
+	Expire(before time.Time, why string)
+}
+
+// NotesDropped is the last note of a list that was capped.
+const NotesDropped = "more notes dropped"
+
+// AppendNote appends note to notes while they hold fewer than limit; the
+// first note past the limit becomes NotesDropped, later ones are dropped.
+// Decoders cap every list the input can grow (a flood of gaps or bad
+// headers must not grow memory with the input).
+func AppendNote(notes []string, limit int, note string) []string {
+	switch {
+	case len(notes) < limit:
+		return append(notes, note)
+	case len(notes) == limit:
+		return append(notes, NotesDropped)
+	}
+	return notes
 }
 
 // Diagnostic is a problem found in the input, reported to the user.

@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
-# Times the built flowmap on the long capture (and tshark on the same file
-# when installed): wall and CPU seconds, MB/s, peak RSS. Skips cleanly when
-# the capture is absent.
+# Whole-process figures for the built flowmap (run by `make bench` after the
+# Go benchmarks): for decode and trace on the shared long capture and on a
+# 1 GB synthetic capture made from it (copies shifted in time, on their own
+# addresses; written to a temporary directory and removed), wall and CPU
+# seconds, MB/s of wall and of CPU, and peak RSS from /usr/bin/time -v (the
+# synthetic one also with a connection that never finishes); then
+# tshark on the long capture (installed when absent) and the CPU ratio; and
+# the linearity ratios of the Go benchmarks when GOBENCH names their output.
+# Skips the capture parts cleanly when the long capture is absent.
 set -euo pipefail
 SHARED=${SHARED:-../shared}
 BIN=${BIN:-bin/flowmap}
+SYNTH_BYTES=${SYNTH_BYTES:-1000000000}
 cap=$SHARED/captures/long-mixed-head.pcapng
-if [ ! -f "$cap" ]; then echo "bench: $cap absent, skipping the binary benchmark"; exit 0; fi
-size=$(stat -c %s "$cap")
-measure() { # name cmd...
-  local name=$1; shift
+
+# Linearity: each two-size benchmark reports x2-ratio, the cost of twice the
+# input over the cost of once (about 2 when linear, 4 when quadratic).
+if [ -n "${GOBENCH:-}" ] && [ -s "$GOBENCH" ]; then
+  echo "== linearity (x2-ratio: cost of 2n over cost of n; 2 is linear)"
+  awk '/^pkg:/ { n = split($2, p, "/"); pkg = p[n] }
+       /^Benchmark.*ns\/op.*x2-ratio/ { for (i = 1; i < NF; i++) if ($(i+1) == "x2-ratio") printf "%-10s %-28s x2-ratio %s\n", pkg, $1, $i }' "$GOBENCH"
+fi
+
+if [ ! -f "$cap" ]; then echo "bench: $cap absent, skipping the binary benchmarks"; exit 0; fi
+
+# measure NAME FILE CMD...: runs CMD once under /usr/bin/time -v; sets
+# CPU (seconds) for the caller.
+CPU=0
+measure() {
+  local name=$1 file=$2; shift 2
+  local size; size=$(stat -c %s "$file")
   local out; out=$(mktemp)
-  /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >/dev/null 2>&1 || true
-  read -r wall user sys rss < "$out"; rm -f "$out"
-  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v b="$size" \
-    'BEGIN { printf "%-22s wall %6.2fs  cpu %6.2fs  %7.1f MB/s  peak RSS %6.1f MiB\n", n, w, u+s, (w>0 ? b/1e6/w : 0), r/1024 }'
+  if ! /usr/bin/time -v -o "$out" "$@" >/dev/null 2>&1; then
+    echo "$name: failed (exit status above 1 or killed)"; grep -E 'Exit status|signal' "$out" || true
+  fi
+  local wall user sys rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out")
+  user=$(awk -F': ' '/User time/ { print $2 }' "$out")
+  sys=$(awk -F': ' '/System time/ { print $2 }' "$out")
+  rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out")
+  rm -f "$out"
+  CPU=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+  awk -v n="$name" -v w="$wall" -v c="$CPU" -v r="$rss" -v b="$size" \
+    'BEGIN { printf "%-26s wall %7.2fs  cpu %7.2fs  %7.1f MB/s wall  %7.1f MB/s cpu  peak RSS %7.1f MiB\n", n, w, c, (w > 0 ? b/1e6/w : 0), (c > 0 ? b/1e6/c : 0), r/1024 }'
 }
-echo "capture: $cap ($((size / 1000000)) MB)"
-for i in 1 2 3; do measure "flowmap decode jsonl" "$BIN" decode --format jsonl --progress never "$cap"; done
-measure "flowmap trace" "$BIN" trace --progress never "$cap"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+
+echo "== long capture: $cap ($(( $(stat -c %s "$cap") / 1000000 )) MB)"
+measure "flowmap decode jsonl" "$cap" "$BIN" decode --format jsonl --progress never "$cap"; dec=$CPU
+measure "flowmap trace" "$cap" "$BIN" trace --progress never "$cap"; trc=$CPU
+
+if ! command -v tshark >/dev/null; then
+  echo "tshark absent: installing it"
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y tshark >/dev/null 2>&1 || echo "tshark: install failed"
+  else
+    DEBIAN_FRONTEND=noninteractive sudo -n apt-get install -y tshark >/dev/null 2>&1 || echo "tshark: install failed (needs root)"
+  fi
+fi
 if command -v tshark >/dev/null; then
-  measure "tshark -Y http||mysql" tshark -r "$cap" -n -Y 'http or mysql or memcache'
+  # The same protocols, dissected and filtered: what a person would run.
+  measure "tshark http|mysql|memcache" "$cap" tshark -r "$cap" -n -Y 'http or mysql or memcache'; tsh=$CPU
+  echo "tshark CPU / flowmap trace CPU:  $(ratio "$tsh" "$trc")x"
+  echo "tshark CPU / flowmap decode CPU: $(ratio "$tsh" "$dec")x"
 else
   echo "tshark not installed: no comparison"
+fi
+
+if [ "$SYNTH_BYTES" -gt 0 ]; then
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+  big=$dir/synthetic.pcap
+  go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES"
+  echo "== synthetic capture: $(( $(stat -c %s "$big") / 1000000 )) MB (copies of the long capture, shifted, own addresses)"
+  measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
+  measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
+  # The same with one connection (a keystone request) that never finishes:
+  # memory must stay bounded by what is open, and output must stream.
+  go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES" -silence 5000
+  echo "== the same, one connection never finished"
+  measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
+  measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
 fi

@@ -24,6 +24,7 @@
 package capture
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +105,71 @@ type source struct {
 	newest int64 // time of the newest packet read: the next is not older than newest-reorderSlack
 	seen   bool  // at least one packet read
 	done   bool  // no more packets will come
+	qi     int   // index in Reader.queued, -1 when its queue is empty
+	ni     int   // index in its input's srcs
+}
+
+// lag is how far the source has been read, for the merge: unread sources
+// are the furthest behind.
+func (s *source) lag() int64 {
+	if !s.seen {
+		return math.MinInt64
+	}
+	return s.newest
+}
+
+// byFront orders sources with queued packets by their oldest one (ties:
+// lower source index), so the next packet to release is found in O(1) and
+// kept so in O(log sources), however many files and interfaces merge.
+type byFront []*source
+
+func (h byFront) Len() int { return len(h) }
+func (h byFront) Less(i, j int) bool {
+	a, b := h[i].q.front().t, h[j].q.front().t
+	return a < b || a == b && h[i].idx < h[j].idx
+}
+func (h byFront) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].qi, h[j].qi = i, j
+}
+func (h *byFront) Push(x any) {
+	s := x.(*source)
+	s.qi = len(*h)
+	*h = append(*h, s)
+}
+func (h *byFront) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.qi = -1
+	return s
+}
+
+// byLag orders the sources of one input by how far they have been read,
+// the furthest behind first.
+type byLag []*source
+
+func (h byLag) Len() int { return len(h) }
+func (h byLag) Less(i, j int) bool {
+	a, b := h[i].lag(), h[j].lag()
+	return a < b || a == b && h[i].idx < h[j].idx
+}
+func (h byLag) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].ni, h[j].ni = i, j
+}
+func (h *byLag) Push(x any) {
+	s := x.(*source)
+	s.ni = len(*h)
+	*h = append(*h, s)
+}
+func (h *byLag) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return s
 }
 
 // pending is a packet read from a file and not yet released.
@@ -165,7 +231,7 @@ type Reader struct {
 	inputs   []*input
 	live     []*input  // inputs not yet at their end
 	sources  []*source // all sources, by index
-	active   []*source // sources that are live or still hold packets
+	queued   byFront   // sources holding packets
 	buffered int       // bytes queued in all sources
 	lastOut  int64     // timestamp of the last packet returned
 	pool     bufPool
@@ -287,9 +353,9 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 
 // newSource registers a new (file, interface) source.
 func (r *Reader) newSource(in *input, name string, lt layers.LinkType) *source {
-	s := &source{idx: len(r.sources), in: in, name: name, lt: lt}
+	s := &source{idx: len(r.sources), in: in, name: name, lt: lt, qi: -1}
 	r.sources = append(r.sources, s)
-	r.active = append(r.active, s)
+	heap.Push(&in.srcs, s)
 	r.stats.Sources++
 	return s
 }
@@ -318,10 +384,8 @@ func (r *Reader) finish(in *input) {
 		return
 	}
 	in.done = true
-	for _, s := range r.active {
-		if s.in == in {
-			s.done = true
-		}
+	for _, s := range in.srcs {
+		s.done = true
 	}
 	if in.gz != nil {
 		in.gz.Close()
@@ -367,10 +431,16 @@ func (r *Reader) readFrom(in *input) {
 		p.ipS, p.ipE = start, end
 	}
 	s.q.push(p)
+	if s.qi < 0 {
+		heap.Push(&r.queued, s)
+	} else {
+		heap.Fix(&r.queued, s.qi) // p may be the new front
+	}
 	if !s.seen || p.t > s.newest {
 		s.newest = p.t
 	}
 	s.seen = true
+	heap.Fix(&in.srcs, s.ni)
 	r.buffered += len(p.buf)
 	if p.t > in.newest {
 		in.newest = p.t
@@ -378,26 +448,12 @@ func (r *Reader) readFrom(in *input) {
 }
 
 // minSource returns the source whose queued head is oldest (ties go to the
-// lower source index), dropping finished empty sources from the active list.
+// lower source index), or nil when no packet is queued.
 func (r *Reader) minSource() *source {
-	var best *source
-	j := 0
-	for _, s := range r.active {
-		if s.done && s.q.n == 0 {
-			continue
-		}
-		r.active[j] = s
-		j++
-		if s.q.n == 0 {
-			continue
-		}
-		if best == nil || s.q.front().t < best.q.front().t {
-			best = s
-		}
+	if len(r.queued) == 0 {
+		return nil
 	}
-	clear(r.active[j:])
-	r.active = r.active[:j]
-	return best
+	return r.queued[0]
 }
 
 // reorderSlack is how far back in time one interface's timestamps may jump.
@@ -416,15 +472,15 @@ const reorderSlack = int64(5 * time.Millisecond)
 func (r *Reader) blocking(t int64) *input {
 	slack, window := satAdd(t, reorderSlack), satAdd(t, r.window)
 	for _, in := range r.live {
-		if in.ng && len(in.ifaces) == 0 && in.newest <= window {
+		if in.newest > window {
+			continue // read past the window: its sources lag or idle
+		}
+		if in.ng && len(in.ifaces) == 0 {
 			return in // no interface yet: any packet may come
 		}
-	}
-	for _, s := range r.active {
-		if s.done || s.seen && s.newest >= slack || s.in.newest > window {
-			continue
+		if len(in.srcs) > 0 && in.srcs[0].lag() < slack {
+			return in // its furthest-behind source may still deliver older
 		}
-		return s.in
 	}
 	return nil
 }
@@ -466,6 +522,11 @@ func (r *Reader) Next() (*Packet, error) {
 			}
 		}
 		p := s.q.pop()
+		if s.q.n == 0 {
+			heap.Pop(&r.queued) // s is the top
+		} else {
+			heap.Fix(&r.queued, 0)
+		}
 		r.buffered -= len(p.buf)
 		if p.ipE > 0 && r.dedupe.duplicate(p.buf[p.ipS:p.ipE], p.t, s.idx) {
 			r.stats.Duplicates++

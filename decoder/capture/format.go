@@ -117,6 +117,7 @@ type input struct {
 	// newest is the newest packet time read from the file (MinInt64 before
 	// the first): how far the file has been read, in capture time.
 	newest int64
+	srcs   byLag // the file's sources, the furthest behind first
 }
 
 // ngIface is one pcapng interface description.

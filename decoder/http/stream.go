@@ -896,6 +896,25 @@ func (d *stream) Pending() time.Time {
 	return p
 }
 
+// Expire implements decoder.StreamDecoder.
+func (d *stream) Expire(before time.Time, why string) {
+	if d.closed {
+		return
+	}
+	for len(d.queue) > 0 {
+		e := d.queue[0]
+		if !e.x.ReqStart.Before(before) || !e.reqDone || e.respBegun {
+			break
+		}
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		e.x.Truncated = true
+		e.note("emitted in progress: %s", why)
+		d.send(e)
+	}
+	d.flush()
+}
+
 // partialStart is the capture time of a start line (or a candidate for
 // one) begun but not complete, or zero.
 func (s *side) partialStart() time.Time {

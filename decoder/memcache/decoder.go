@@ -46,13 +46,7 @@ const (
 )
 
 func appendNote(notes []string, n string) []string {
-	switch {
-	case len(notes) < maxNotes-1:
-		return append(notes, n)
-	case len(notes) == maxNotes-1:
-		return append(notes, "more notes dropped")
-	}
-	return notes
+	return decoder.AppendNote(notes, maxNotes-1, n)
 }
 
 // maxQueue bounds the commands waiting for replies. A server that never
@@ -1213,6 +1207,34 @@ func (d *stream) Close(t time.Time) {
 	d.noMoreReplies("no reply before the end of the capture")
 	d.flush()
 	d.closed = true
+}
+
+// Expire implements decoder.StreamDecoder: commands sent before t whose
+// reply has not begun are emitted without it.
+func (d *stream) Expire(before time.Time, why string) {
+	if d.closed {
+		return
+	}
+	srv := &d.side[decoder.ServerToClient]
+	busy := srv.rep != nil || len(srv.buf) > 0 // a reply, likely the oldest's, is arriving
+	for _, w := range d.waiting {
+		if !w.ex.ReqStart.Before(before) {
+			break
+		}
+		if w.answered || !w.reqDone {
+			continue
+		}
+		if busy {
+			busy = false
+			continue
+		}
+		w.answered = true
+		if !w.quiet {
+			w.ex.Truncated = true
+			w.note("emitted in progress: " + why)
+		}
+	}
+	d.flush()
 }
 
 // Pending implements decoder.StreamDecoder: the earlier of the oldest

@@ -21,6 +21,10 @@ const (
 	maxColumns   = 1 << 16 // more is taken for garbage, not a column count
 	maxNotes     = 8       // notes per exchange
 	handshakeMin = 8 << 10 // client keep floor, for handshake attributes
+	// maxQueue bounds the commands awaiting a response. Clients do not
+	// pipeline, so more means the server's replies are not in the capture:
+	// past it the oldest is emitted without its response.
+	maxQueue = 256
 )
 
 // dirMode is how a direction's bytes are read.
@@ -116,6 +120,8 @@ type conn struct {
 	compress  bool
 
 	queue       []*exch
+	awaiting    int     // exchanges in queue not yet done
+	lingering   []*exch // exchanges that may be in a state the next command ends
 	login       *exch
 	stmts       map[uint32]stmt
 	stmtOrder   []uint32
@@ -360,7 +366,7 @@ func (d *conn) desync(dir decoder.Dir, t time.Time, why string) {
 			}
 			ex.x.Truncated = true
 			ex.note("response lost: " + why)
-			ex.state = rsLost
+			d.linger(ex, rsLost)
 		}
 	}
 	if d.phase == phaseLogin {
@@ -574,16 +580,17 @@ func (d *conn) flush() {
 		i++
 	}
 	if i > 0 {
-		d.queue = append(d.queue[:0], d.queue[i:]...)
+		// Reslice, not copy: with many commands waiting, copying the
+		// rest on every emission would make the queue quadratic.
+		d.queue = d.queue[i:]
+		if len(d.queue) == 0 {
+			d.queue = d.queue[:0:0]
+		}
 	}
 }
 
 func (ex *exch) note(s string) {
-	if len(ex.x.Notes) < maxNotes {
-		ex.x.Notes = append(ex.x.Notes, s)
-	} else if len(ex.x.Notes) == maxNotes {
-		ex.x.Notes = append(ex.x.Notes, "more notes dropped")
-	}
+	ex.x.Notes = decoder.AppendNote(ex.x.Notes, maxNotes, s)
 }
 
 // finish ends an exchange and applies what it changed on the connection.
@@ -593,6 +600,7 @@ func (d *conn) finish(ex *exch) {
 	}
 	ex.done = true
 	ex.state = rsDone
+	d.awaiting--
 	if ex.infile > 0 {
 		ex.note(fmt.Sprintf("%d bytes of LOCAL INFILE data sent", ex.infile))
 	}
@@ -628,7 +636,42 @@ func (d *conn) newExch(p *packet, cmd byte) *exch {
 		i--
 	}
 	d.queue = slices.Insert(d.queue, i, ex)
+	if d.awaiting++; d.awaiting > maxQueue {
+		if old := d.head(); old != nil && old != ex {
+			d.giveUp(old, fmt.Sprintf("emitted without its response: more than %d commands awaiting replies", maxQueue))
+		}
+	}
 	return ex
+}
+
+// giveUp ends ex without (the rest of) its response. Server bytes that
+// arrive for it later are read as the next exchange's, or dropped.
+func (d *conn) giveUp(ex *exch, note string) {
+	if ex.hasResp && ex.resp.Result == "" {
+		ex.resp.Result = "unknown"
+	}
+	ex.x.Truncated = true
+	ex.note(note)
+	d.finish(ex)
+}
+
+// Expire implements decoder.StreamDecoder: commands sent before t whose
+// response has not begun are emitted without it. A response still
+// arriving is not cut.
+func (d *conn) Expire(before time.Time, why string) {
+	if d.closed {
+		return
+	}
+	for _, ex := range d.queue {
+		if !ex.x.ReqStart.Before(before) {
+			break
+		}
+		if ex.done || ex.hasResp {
+			continue
+		}
+		d.giveUp(ex, "emitted in progress: "+why)
+	}
+	d.flush()
 }
 
 // checkSeq reports whether p continues ex. The compressed protocol numbers
@@ -711,7 +754,7 @@ func (d *conn) clientData(p *packet, t time.Time) {
 // command starts the exchange of a command packet (sequence 0).
 func (d *conn) command(p *packet) *exch {
 	// Exchanges whose end could only be told by the next command end here.
-	for _, ex := range d.queue {
+	for _, ex := range d.lingering {
 		if !ex.done && ex.state == rsInfile {
 			ex.x.Truncated = true
 			ex.note("LOCAL INFILE not completed")
@@ -721,6 +764,8 @@ func (d *conn) command(p *packet) *exch {
 			d.finish(ex)
 		}
 	}
+	clear(d.lingering)
+	d.lingering = d.lingering[:0]
 	if d.dirs[server].mode == modeDrop {
 		d.alignServer()
 	}
@@ -1078,7 +1123,15 @@ func (d *conn) prepTail(ex *exch) {
 		d.finish(ex)
 		return
 	}
-	ex.state = rsPrepTailEOF
+	d.linger(ex, rsPrepTailEOF)
+}
+
+// linger puts ex in a state that only the next command ends (LOCAL
+// INFILE, a prepare's optional EOF, a lost response) and remembers it,
+// so that command need not walk the whole queue.
+func (d *conn) linger(ex *exch, st rstate) {
+	ex.state = st
+	d.lingering = append(d.lingering, ex)
 }
 
 // first reads the first packet of a response or of a further result.
@@ -1155,7 +1208,7 @@ func (d *conn) first(ex *exch, p *packet, t time.Time) {
 	case b[0] == hdrLocalInfile && ex.cmd == comQuery && ex.state == rsFirst:
 		ex.resp.Result = "local_infile"
 		ex.note("LOCAL INFILE " + quote(text(b[1:], 256)))
-		ex.state = rsInfile
+		d.linger(ex, rsInfile)
 	case ex.cmd == comStatistics:
 		ex.resp.Result = "statistics"
 		d.finish(ex)

@@ -119,6 +119,13 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	if st := res.TCP; st.Unknown > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d connections of unknown protocol (%d bytes) not decoded", st.Unknown, st.UnknownBytes)})
 	}
+	if st := res.TCP; st.Evicted > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d connections closed early: more than %d open at once (their exchanges are noted)", st.Evicted, asm.Options().MaxConns)})
+	}
+	if st := res.TCP; st.Expired > 0 {
+		o := asm.Options()
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d times exchanges were emitted in progress: no reply within %v or %d MiB of capture (noted on each)", st.Expired, o.MaxHold, o.MaxHoldBytes>>20)})
+	}
 	if st := res.TCP; st.Malformed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})
 	}
@@ -130,10 +137,11 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 
 // orderer holds exchanges until no earlier one can still come.
 type orderer struct {
-	h   exHeap
-	seq int
-	n   int
-	out func(*decoder.Exchange)
+	h    exHeap
+	seq  int
+	n    int
+	last time.Time // start of the last exchange written
+	out  func(*decoder.Exchange)
 }
 
 type item struct {
@@ -170,6 +178,13 @@ func (o *orderer) release(w time.Time) {
 	for len(o.h) > 0 && (w.IsZero() || o.h[0].e.Start().Before(w)) {
 		it := heap.Pop(&o.h).(item)
 		o.n++
+		if st := it.e.Start(); st.Before(o.last) {
+			// Only a message still arriving past the TCP layer's hold-back
+			// limit (a slow upload) is no longer waited for.
+			it.e.Notes = append(it.e.Notes, "out of start order: began before exchanges already written (arrived after the hold-back limit)")
+		} else {
+			o.last = st
+		}
 		o.out(it.e)
 	}
 }

@@ -69,7 +69,7 @@ func diffCalls(t *testing.T, got, want []truth.HTTPCall) {
 // TestHTTPMatchesTshark: every capture in testdata lists exactly the HTTP
 // requests tshark lists, with their statuses, in order.
 func TestHTTPMatchesTshark(t *testing.T) {
-	for _, name := range truth.Captures() {
+	for _, name := range truth.Captures(t) {
 		t.Run(name, func(t *testing.T) {
 			tname := name
 			if name == "seed-image-save.cut" {
@@ -90,10 +90,7 @@ func TestHTTPLongCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	p := truth.Shared("long-mixed-head.pcapng")
-	if p == "" {
-		t.Skip("../shared/captures/long-mixed-head.pcapng absent")
-	}
+	p := truth.NeedShared(t, "long-mixed-head.pcapng")
 	want, err := truth.HTTP(truth.SharedTruth("long-mixed-head", "http"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +145,7 @@ func memcacheCalls(exs []*decoder.Exchange) []truth.MemcacheCall {
 // TestMemcacheMatchesTshark: every memcache command tshark lists, with its
 // key and hit/miss/stored, in order.
 func TestMemcacheMatchesTshark(t *testing.T) {
-	for _, name := range truth.Captures() {
+	for _, name := range truth.Captures(t) {
 		t.Run(name, func(t *testing.T) {
 			want, err := truth.Memcache(truth.File(strings.TrimSuffix(name, ".cut"), "memcache"))
 			if err != nil {
@@ -217,7 +214,7 @@ func checkMySQL(t *testing.T, got, want []truth.MySQLEvent, cut bool) {
 }
 
 func TestMySQLMatchesTshark(t *testing.T) {
-	for _, name := range truth.Captures() {
+	for _, name := range truth.Captures(t) {
 		t.Run(name, func(t *testing.T) {
 			want, err := truth.MySQL(truth.File(strings.TrimSuffix(name, ".cut"), "mysql"))
 			if err != nil {
@@ -233,10 +230,7 @@ func TestMemcacheAndMySQLLongCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	p := truth.Shared("long-mixed-head.pcapng")
-	if p == "" {
-		t.Skip("../shared/captures/long-mixed-head.pcapng absent")
-	}
+	p := truth.NeedShared(t, "long-mixed-head.pcapng")
 	exs, _ := decodeAll(t, p)
 	wantM, err := truth.Memcache(truth.SharedTruth("long-mixed-head", "memcache"))
 	if err != nil {
@@ -257,7 +251,7 @@ func TestMemcacheAndMySQLLongCapture(t *testing.T) {
 // quarter of a second in file order).
 func TestTimeOrder(t *testing.T) {
 	paths := []string{}
-	for _, name := range truth.Captures() {
+	for _, name := range truth.Captures(t) {
 		paths = append(paths, truth.Capture(name))
 	}
 	if p := truth.Shared("long-mixed-head.pcapng"); p != "" && !testing.Short() {

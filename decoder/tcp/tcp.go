@@ -7,10 +7,19 @@
 // nothing ever looks at the wall clock. Connections whose handshake was not
 // captured are decoded too; lost bytes (capture drops, snaplen cuts) reach
 // the decoder as Gap calls, never as invented data.
+//
+// Every cost is bounded by what is open, not by the capture: the oldest
+// pending exchange is kept in a heap as decoders report it, an exchange
+// waits for its reply at most Options.MaxHold (or MaxHoldBytes) before its
+// decoder emits it in progress, at most Options.MaxConns connections are
+// open, and a SYN with a new sequence number on a quiet 4-tuple starts a
+// new connection instead of reading as billions of lost bytes.
 package tcp
 
 import (
+	"container/heap"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -37,6 +46,17 @@ type Options struct {
 	// MaxPagesTotal caps out-of-order bytes over all connections. Default
 	// 8192 (~16 MB).
 	MaxPagesTotal int
+	// MaxHold and MaxHoldBytes cap how long an exchange may wait for its
+	// reply, in capture time and in TCP payload bytes captured since it
+	// began: past either, the decoder emits it in progress (see
+	// decoder.StreamDecoder.Expire), so that one silent connection does
+	// not hold every later exchange back. Defaults 1 minute and 64 MiB.
+	MaxHold      time.Duration
+	MaxHoldBytes int64
+	// MaxConns caps the open connections; past it the least recently
+	// active eighth are closed (their decoders emit what they have, with
+	// a note). Default 65536.
+	MaxConns int
 }
 
 // Stats counts what the TCP layer saw.
@@ -51,6 +71,9 @@ type Stats struct {
 	Fragments    int64 // IP fragments (not reassembled)
 	Malformed    int64 // IP/TCP headers that could not be decoded
 	NotTCP       int64 // IP packets of other transports
+	Evicted      int   // connections closed because MaxConns were open
+	Reused       int   // connections ended by a new SYN on their 4-tuple
+	Expired      int   // times a connection's exchanges were emitted in progress (MaxHold)
 }
 
 // Assembler is the TCP stage. It is not safe for concurrent use.
@@ -65,7 +88,27 @@ type Assembler struct {
 	lastFlush time.Time
 	nextID    int
 	open      map[*stream]struct{}
+	byTuple   map[connKey]*stream
+	lru       lruList    // open streams, least recently active first
+	pending   streamHeap // streams with a Pending time, oldest first
+	bytes     int64      // TCP payload bytes seen
+	marks     []mark     // (capture time, bytes) at each flush, for MaxHoldBytes
+	holdWhy   [2]string  // Expire reasons: time, bytes
+	fake      layers.TCP // segments made up to end a reused 4-tuple
+	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
+	lastOOO   time.Time  // newest segment that arrived ahead of its stream
 	stats     Stats
+}
+
+// connKey is a connection's addresses and ports as its first packet had
+// them.
+type connKey struct{ net, tr gopacket.Flow }
+
+func (k connKey) reverse() connKey { return connKey{k.net.Reverse(), k.tr.Reverse()} }
+
+type mark struct {
+	t     time.Time
+	bytes int64
 }
 
 // New returns an Assembler that reports exchanges to emit.
@@ -82,13 +125,29 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 	if opts.MaxPagesTotal <= 0 {
 		opts.MaxPagesTotal = 8192
 	}
-	a := &Assembler{opts: opts, emit: emit, open: make(map[*stream]struct{})}
+	if opts.MaxHold <= 0 {
+		opts.MaxHold = time.Minute
+	}
+	if opts.MaxHoldBytes <= 0 {
+		opts.MaxHoldBytes = 64 << 20
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 65536
+	}
+	a := &Assembler{opts: opts, emit: emit, open: make(map[*stream]struct{}), byTuple: make(map[connKey]*stream)}
+	a.holdWhy = [2]string{
+		fmt.Sprintf("no reply within %v of capture time", opts.MaxHold),
+		fmt.Sprintf("no reply while %d bytes more were captured", opts.MaxHoldBytes),
+	}
 	a.pool = reassembly.NewStreamPool(factory{a})
 	a.asm = reassembly.NewAssembler(a.pool)
 	a.asm.MaxBufferedPagesPerConnection = opts.MaxPagesPerConn
 	a.asm.MaxBufferedPagesTotal = opts.MaxPagesTotal
 	return a
 }
+
+// Options returns the options in use, defaults filled in.
+func (a *Assembler) Options() Options { return a.opts }
 
 // Stats returns the counters so far.
 func (a *Assembler) Stats() Stats { return a.stats }
@@ -192,6 +251,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		return
 	}
 	a.stats.Packets++
+	a.bytes += int64(len(a.tcp.Payload))
 	ctx := &context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
 	hdr := int(a.tcp.DataOffset) * 4
 	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
@@ -209,11 +269,232 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		ctx.lostFrom, ctx.lostLen = got, want-got
 	}
 	flow := gopacket.NewFlow(et, src, dst)
+	if a.tcp.SYN {
+		a.syn(connKey{flow, a.tcp.TransportFlow()})
+	}
 	a.asm.AssembleWithContext(flow, &a.tcp, ctx)
+	if len(a.open) > a.opts.MaxConns {
+		a.evict()
+	}
 	if a.now.Sub(a.lastFlush) >= a.opts.Reorder/4 {
 		a.lastFlush = a.now
-		a.asm.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-a.opts.Reorder), TC: a.now.Add(-a.opts.Idle)})
+		a.flush()
+		a.expire()
 	}
+}
+
+// flush pushes out-of-order segments older than Options.Reorder as gaps
+// and closes connections idle for Options.Idle. Reassembly's flush visits
+// every connection, so it runs only when one of the two may have work:
+// with many connections open and nothing to flush, calling it every
+// quarter of Reorder made the cost grow with open connections times
+// capture time.
+func (a *Assembler) flush() {
+	t, tc := a.now.Add(-a.opts.Reorder), a.now.Add(-a.opts.Idle)
+	pages := !a.ooo.IsZero() && a.ooo.Before(t)
+	idle := a.lru.head != nil && a.lru.head.last.Before(tc)
+	if !pages && !idle {
+		return
+	}
+	a.asm.FlushWithOptions(reassembly.FlushOptions{T: t, TC: tc})
+	if pages {
+		// Segments queued after t may still wait; none did when the last
+		// one that could be queued is older.
+		if a.lastOOO.Before(t) {
+			a.ooo = time.Time{}
+		} else {
+			a.ooo = t
+		}
+	}
+}
+
+// synWindow is how far from a connection's next expected byte a SYN's
+// sequence number may be and still belong to it.
+const synWindow = 1 << 20
+
+// syn ends the connection on k's 4-tuple when this SYN starts a new one:
+// the old one is quiet (nothing for Options.Reorder) or closing, and the
+// SYN is neither its own retransmitted nor inside its window. Reassembly
+// would otherwise take the SYN for a stray one and the new connection's
+// bytes for a gap of billions of bytes.
+func (a *Assembler) syn(k connKey) {
+	s, d := a.byTuple[k], reassembly.TCPDirClientToServer
+	if s == nil {
+		if s, d = a.byTuple[k.reverse()], reassembly.TCPDirServerToClient; s == nil {
+			return
+		}
+	}
+	dir := s.dir(d)
+	h := &s.halves[dir]
+	isn := reassembly.Sequence(a.tcp.Seq)
+	quiet := a.now.Sub(s.last) >= a.opts.Reorder || s.halves[0].ended || s.halves[1].ended
+	if !quiet || !h.started || h.synSeen && h.isn == isn {
+		return
+	}
+	if diff := h.seq.Difference(isn.Add(1)); diff > -synWindow && diff < synWindow {
+		return
+	}
+	// Close both halves in reassembly with a reset at the next expected
+	// byte; the stream then completes and leaves the pool.
+	a.stats.Reused++
+	s.reused = true
+	for _, rd := range []reassembly.TCPFlowDirection{reassembly.TCPDirClientToServer, reassembly.TCPDirServerToClient} {
+		fk := s.key
+		if rd == reassembly.TCPDirServerToClient {
+			fk = fk.reverse()
+		}
+		var hdr [20]byte
+		copy(hdr[0:2], fk.tr.Src().Raw())
+		copy(hdr[2:4], fk.tr.Dst().Raw())
+		if hh := &s.halves[s.dir(rd)]; hh.started {
+			binary.BigEndian.PutUint32(hdr[4:8], uint32(hh.seq))
+		}
+		hdr[12], hdr[13] = 5<<4, 0x04 // RST
+		if a.fake.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) == nil {
+			a.asm.AssembleWithContext(fk.net, &a.fake, &context{ci: gopacket.CaptureInfo{Timestamp: s.last}})
+		}
+	}
+	s.finish(s.last) // in case reassembly still holds it
+	if a.byTuple[s.key] == s {
+		delete(a.byTuple, s.key)
+	}
+}
+
+// evict closes the least recently active eighth of MaxConns connections.
+func (a *Assembler) evict() {
+	n := len(a.open) - (a.opts.MaxConns - a.opts.MaxConns/8)
+	last := a.lru.head
+	for i := 1; i < n && last != nil && last.next != nil; i++ {
+		last = last.next
+	}
+	if last == nil {
+		return
+	}
+	cut := last.last.Add(1)
+	for s := a.lru.head; s != nil && s.last.Before(cut); s = s.next {
+		s.evicted = true
+	}
+	a.asm.FlushWithOptions(reassembly.FlushOptions{T: cut, TC: cut})
+	for s := a.lru.head; s != nil && s.last.Before(cut); {
+		next := s.next
+		s.finish(s.last) // should reassembly have kept one
+		s = next
+	}
+}
+
+// expire asks the decoders holding the oldest pending exchanges to give
+// up on those older than MaxHold, or begun more than MaxHoldBytes ago.
+func (a *Assembler) expire() {
+	cut, why := a.now.Add(-a.opts.MaxHold), a.holdWhy[0]
+	for len(a.marks) > 0 && a.marks[0].t.Before(cut) {
+		a.marks = a.marks[1:]
+	}
+	// marks[0] is kept as the newest mark more than MaxHoldBytes ago.
+	for len(a.marks) > 1 && a.bytes-a.marks[1].bytes > a.opts.MaxHoldBytes {
+		a.marks = a.marks[1:]
+	}
+	if len(a.marks) > 0 && a.bytes-a.marks[0].bytes > a.opts.MaxHoldBytes {
+		cut, why = a.marks[0].t, a.holdWhy[1]
+	}
+	a.marks = append(a.marks, mark{a.now, a.bytes})
+	for len(a.pending) > 0 && a.pending[0].pend.Before(cut) {
+		s := a.pending[0]
+		if s.dec == nil {
+			s.choose(true)
+		}
+		if s.dec != nil {
+			s.dec.Expire(cut, why)
+		}
+		a.stats.Expired++
+		old := s.pend
+		a.update(s)
+		if s.hidx >= 0 && !s.pend.After(old) {
+			// A message still arriving: wait no more for it.
+			s.stuck = s.pend
+			a.update(s)
+		}
+	}
+}
+
+// update moves s in the pending heap after a call into its decoder.
+func (a *Assembler) update(s *stream) {
+	var p time.Time
+	switch {
+	case s.done || s.unknown:
+	case s.dec != nil:
+		p = s.dec.Pending()
+	default:
+		p = s.firstData
+	}
+	if !p.IsZero() && p.Equal(s.stuck) {
+		p = time.Time{}
+	}
+	s.pend = p
+	switch {
+	case p.IsZero():
+		if s.hidx >= 0 {
+			heap.Remove(&a.pending, s.hidx)
+		}
+	case s.hidx < 0:
+		heap.Push(&a.pending, s)
+	default:
+		heap.Fix(&a.pending, s.hidx)
+	}
+}
+
+// streamHeap orders streams by Pending time.
+type streamHeap []*stream
+
+func (h streamHeap) Len() int { return len(h) }
+func (h streamHeap) Less(i, j int) bool {
+	if !h[i].pend.Equal(h[j].pend) {
+		return h[i].pend.Before(h[j].pend)
+	}
+	return h[i].conn.ID < h[j].conn.ID
+}
+func (h streamHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *streamHeap) Push(x any) {
+	s := x.(*stream)
+	s.hidx = len(*h)
+	*h = append(*h, s)
+}
+func (h *streamHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.hidx = -1
+	return s
+}
+
+// lruList links the open streams by last activity.
+type lruList struct{ head, tail *stream }
+
+func (l *lruList) remove(s *stream) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else if l.head == s {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else if l.tail == s {
+		l.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+func (l *lruList) pushBack(s *stream) {
+	s.prev, s.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
 }
 
 // Close ends every connection still open (end of capture): decoders emit
@@ -233,20 +514,16 @@ func (a *Assembler) Close() {
 
 // Pending is the start of the oldest exchange a decoder has begun but not
 // emitted, or zero. Exchanges starting later than it may be emitted first.
+// It costs nothing: the streams are kept ordered by it as they change. It
+// is never older than Options.MaxHold (or MaxHoldBytes) before Now, give
+// or take a quarter of Options.Reorder, except for a message that is still
+// arriving after that long (a slow upload): that one is no longer waited
+// for and may be emitted after exchanges that began later.
 func (a *Assembler) Pending() time.Time {
-	var min time.Time
-	for s := range a.open {
-		if s.dec == nil {
-			if !s.firstData.IsZero() && (min.IsZero() || s.firstData.Before(min)) {
-				min = s.firstData
-			}
-			continue
-		}
-		if p := s.dec.Pending(); !p.IsZero() && (min.IsZero() || p.Before(min)) {
-			min = p
-		}
+	if len(a.pending) == 0 {
+		return time.Time{}
 	}
-	return min
+	return a.pending[0].pend
 }
 
 // Now is the newest capture time seen.
@@ -296,8 +573,10 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac reassembl
 		src, dst = dst, src
 	}
 	c.Client, c.Server = src, dst
-	s := &stream{a: a, conn: c, flip: flip}
+	s := &stream{a: a, conn: c, flip: flip, hidx: -1, key: connKey{netFlow, tcpFlow}, last: c.First}
 	a.open[s] = struct{}{}
+	a.byTuple[s.key] = s
+	a.lru.pushBack(s)
 	return s
 }
 
@@ -308,6 +587,8 @@ type half struct {
 	lost    []lostRange // snaplen cuts ahead of seq
 	sniff   []byte      // first bytes, until a protocol is chosen
 	ended   bool
+	synSeen bool                // a SYN was seen, with sequence number isn
+	isn     reassembly.Sequence // (to tell its retransmission from a new connection)
 }
 
 type lostRange struct {
@@ -336,6 +617,15 @@ type stream struct {
 	queued    []event
 	firstData time.Time
 	done      bool
+
+	key        connKey
+	last       time.Time // capture time of the newest packet
+	prev, next *stream   // Assembler.lru
+	hidx       int       // index in Assembler.pending, -1 when not there
+	pend       time.Time // the decoder's Pending when last asked
+	stuck      time.Time // a Pending that Expire could not move: ignored
+	evicted    bool      // closed to keep MaxConns
+	reused     bool      // ended by a new connection on its 4-tuple
 }
 
 func (s *stream) dir(d reassembly.TCPFlowDirection) decoder.Dir {
@@ -346,7 +636,29 @@ func (s *stream) dir(d reassembly.TCPFlowDirection) decoder.Dir {
 }
 
 func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, d reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
+	if s.done {
+		return true
+	}
 	h := &s.halves[s.dir(d)]
+	if ci.Timestamp.After(s.last) {
+		s.last = ci.Timestamp
+	}
+	if s.next != nil { // move to the back of the LRU list
+		s.a.lru.remove(s)
+		s.a.lru.pushBack(s)
+	}
+	if t.SYN && !h.synSeen {
+		h.synSeen, h.isn = true, reassembly.Sequence(t.Seq)
+	}
+	if nextSeq >= 0 && len(t.Payload) > 0 && nextSeq.Difference(reassembly.Sequence(t.Seq)) > 0 {
+		// Ahead of the stream: reassembly queues it until the bytes
+		// before it come or a flush gives up on them.
+		a := s.a
+		if a.ooo.IsZero() {
+			a.ooo = ci.Timestamp
+		}
+		a.lastOOO = ci.Timestamp
+	}
 	if !h.started {
 		// Start at the first segment seen in this direction, with or
 		// without a SYN: captures often begin mid-connection.
@@ -388,6 +700,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		h.ended = true
 		s.send(event{kind: 2, dir: dir, t: t})
 	}
+	s.a.update(s)
 }
 
 // deliver passes data (which starts at h.seq) on, turning the padded
@@ -560,11 +873,21 @@ func (s *stream) finish(t time.Time) {
 		return
 	}
 	s.done = true
-	delete(s.a.open, s)
+	a := s.a
+	delete(a.open, s)
+	if a.byTuple[s.key] == s {
+		delete(a.byTuple, s.key)
+	}
+	a.lru.remove(s)
 	if s.dec == nil && !s.unknown && len(s.queued) > 0 {
 		s.choose(true)
 	}
 	if s.dec != nil {
+		if s.evicted {
+			a.stats.Evicted++
+			s.dec.Expire(a.now.Add(1), fmt.Sprintf("connection closed early: more than %d connections open", a.opts.MaxConns))
+		}
 		s.dec.Close(t)
 	}
+	a.update(s)
 }

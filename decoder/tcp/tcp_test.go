@@ -61,6 +61,7 @@ func (r *recConn) Gap(d decoder.Dir, n int, t time.Time) { r.gaps[d] += int64(n)
 func (r *recConn) End(d decoder.Dir, t time.Time)        { r.ends[d]++ }
 func (r *recConn) Close(t time.Time)                     { r.closed++ }
 func (r *recConn) Pending() time.Time                    { return time.Time{} }
+func (r *recConn) Expire(time.Time, string)              {}
 
 // feed replays an Ethernet pcapng (the lab's captures) into a, in file
 // order, as the capture reader would without merging.

@@ -4,12 +4,15 @@ package truth
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Row is one tshark row: field name -> value.
@@ -57,14 +60,53 @@ func Root() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// minCaptures is how many captures testdata/captures holds; fewer means a
+// broken checkout, and tests looping over them would check little.
+const minCaptures = 10
+
 // Captures lists the capture names (without .pcapng) in testdata/captures.
-func Captures() []string {
-	m, _ := filepath.Glob(filepath.Join(Root(), "testdata", "captures", "*.pcapng"))
+// When they are missing, or are Git LFS pointers instead of captures, it
+// fails tb (or panics when no tb is given, for older callers): a test that
+// loops over no capture must not pass.
+func Captures(tb ...testing.TB) []string {
+	return captures(filepath.Join(Root(), "testdata", "captures"), tb...)
+}
+
+func captures(dir string, tb ...testing.TB) []string {
+	fail := func(format string, args ...any) {
+		if len(tb) > 0 {
+			tb[0].Helper()
+			tb[0].Fatalf(format, args...)
+		}
+		panic(fmt.Sprintf(format, args...))
+	}
+	m, err := filepath.Glob(filepath.Join(dir, "*.pcapng"))
+	if err != nil || len(m) < minCaptures {
+		fail("truth: %d captures in %s, want at least %d: the checkout is incomplete and the comparisons with tshark would check nothing", len(m), dir, minCaptures)
+	}
 	var out []string
 	for _, p := range m {
+		if err := checkCapture(p); err != nil {
+			fail("truth: %v", err)
+		}
 		out = append(out, strings.TrimSuffix(filepath.Base(p), ".pcapng"))
 	}
 	return out
+}
+
+// checkCapture reports p missing or a Git LFS pointer.
+func checkCapture(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("capture missing: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, _ := f.Read(head)
+	if bytes.HasPrefix(head[:n], []byte("version https://git-lfs")) {
+		return fmt.Errorf("%s is a Git LFS pointer, not a capture (git lfs pull)", p)
+	}
+	return nil
 }
 
 // Capture is the path of a testdata capture.
@@ -82,6 +124,27 @@ func Shared(name string) string {
 	p := filepath.Join(Root(), "..", "shared", "captures", name)
 	if _, err := os.Stat(p); err != nil {
 		return ""
+	}
+	return p
+}
+
+// NeedShared is the path of a file in ../shared/captures for a test that
+// needs it: the test is skipped when ../shared is not there at all (a
+// checkout without the lab's shared folder), and fails when ../shared is
+// there but the capture is not.
+func NeedShared(tb testing.TB, name string) string {
+	tb.Helper()
+	return needShared(tb, filepath.Join(Root(), "..", "shared"), name)
+}
+
+func needShared(tb testing.TB, shared, name string) string {
+	tb.Helper()
+	if _, err := os.Stat(shared); err != nil {
+		tb.Skipf("%s absent: %s not checked", shared, name)
+	}
+	p := filepath.Join(shared, "captures", name)
+	if err := checkCapture(p); err != nil {
+		tb.Fatalf("truth: %s is there but: %v", shared, err)
 	}
 	return p
 }
