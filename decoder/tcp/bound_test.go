@@ -52,9 +52,8 @@ type peer struct {
 
 // conv drives a made-up connection into an Assembler.
 type conv struct {
-	a      *Assembler
-	c, s   peer
-	synned bool
+	a    *Assembler
+	c, s peer
 }
 
 func newConv(a *Assembler, client, server string, isn uint32) *conv {
