@@ -22,13 +22,16 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// TestGoldenTrace: `flowmap trace` (Mermaid) and `--format json` on every
-// capture in testdata match testdata/golden/<capture>.{mmd,json}, rewritten
-// with -update and reviewed in git diff.
+// TestGoldenTrace: `flowmap trace` (Mermaid), `--format json` and
+// `--format plantuml` on every capture in testdata match
+// testdata/golden/<capture>.{mmd,json,puml}, rewritten with -update and
+// reviewed in git diff.
 func TestGoldenTrace(t *testing.T) {
 	for _, name := range truth.Captures() {
 		t.Run(name, func(t *testing.T) {
-			for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"json", "json"}} {
+			// the .puml goldens are render/plantuml's too: the command
+			// must print exactly what that package's tests reviewed
+			for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"json", "json"}, {"puml", "plantuml"}} {
 				out, errs, code := run(t, "trace", "--format", f.format, truth.Capture(name))
 				if code != 0 {
 					t.Fatalf("trace %s: exit %d: %s", f.format, code, errs)
