@@ -162,7 +162,14 @@ func runTrace(opts *traceOptions) error {
 	if err != nil {
 		return inputError{err}
 	}
-	m := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret}).Filter(opts.Filter)
+	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret})
+	m := all.Filter(opts.Filter)
+	if len(m.Roots) == 0 && len(all.Roots) > 0 {
+		m.Notes = append(m.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
+	}
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
 	if opts.Split != "" {

@@ -20,6 +20,20 @@ type Options struct {
 	Title  string
 }
 
+// TextSize is the length of d as Mermaid measures it against MaxText: a
+// JavaScript string's length, in UTF-16 code units (a "·" is one, a byte
+// count would say two).
+func TextSize(d string) int {
+	n := 0
+	for _, r := range d {
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
+}
+
 // MaxText is Mermaid's default maxTextSize: longer diagrams are replaced by
 // an error box in renderers with the default configuration.
 const MaxText = 50000
@@ -50,10 +64,18 @@ func Print(st *story.Story, title string) string {
 		case story.Note, story.Session:
 			line("  Note over %s: %s", ids[s.From], Escape(s.Text))
 		case story.Call, story.Reply:
-			line("  %s%s%s: %s", ids[s.From], arrow(s), ids[s.To], Escape(s.Text))
+			line("  %s%s%s: %s", ids[s.From], arrow(s), ids[s.To], Escape(guess(s)+s.Text))
 		}
 	}
 	return b.String()
+}
+
+// guess marks a call only timing placed.
+func guess(s story.Step) string {
+	if s.Guessed {
+		return "≈ "
+	}
+	return ""
 }
 
 // arrow is the Mermaid arrow of a call or reply: solid calls, dashed
@@ -92,7 +114,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		}
 		part := roots[i:j]
 		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part, Sessions: m.Sessions}
-		if n := len(Render(one.Prune(), opts)); n <= MaxText {
+		if n := TextSize(Render(one.Prune(), opts)); n <= MaxText {
 			if size > 0 && size+n > MaxText {
 				flush()
 			}
@@ -103,7 +125,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		}
 		for _, r := range part {
 			one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}, Sessions: m.Sessions}
-			n := len(Render(one.Prune(), opts))
+			n := TextSize(Render(one.Prune(), opts))
 			if size > 0 && size+n > MaxText {
 				flush()
 			}

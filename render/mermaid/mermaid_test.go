@@ -58,3 +58,14 @@ func TestParticipantIDs(t *testing.T) {
 		t.Errorf("keyword name not aliased:\n%s", out)
 	}
 }
+
+func TestTextSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{{"abc", 3}, {"a · b → c", 9}, {"≈", 1}, {"😀", 2}, {"", 0}} {
+		if got := TextSize(c.in); got != c.want {
+			t.Errorf("TextSize(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}

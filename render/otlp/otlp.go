@@ -193,6 +193,16 @@ func span(n *flow.Node, session int, ids *ids, bursts map[*flow.Node]burst) *tra
 	if p := n.Parent(); p != nil {
 		s.ParentSpanId = ids.span[p]
 	}
+	if n.Ambiguous() {
+		// the parent is a guess among these requests' spans
+		var c []string
+		for _, r := range n.CandidatesP() {
+			c = append(c, hex.EncodeToString(ids.span[r]))
+		}
+		a := attrs(s.Attributes)
+		a.strs("flowmap.candidates", c)
+		s.Attributes = a
+	}
 	if msg, failed := failure(n); failed {
 		s.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: clean(msg)}
 	}
@@ -227,6 +237,9 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 	a := attrs{}
 	a.str("flowmap.role", string(n.Role))
 	a.str("flowmap.outcome", string(n.Outcome))
+	if n.Placed != "" {
+		a.str("flowmap.placed_by", string(n.Placed))
+	}
 	// A child's caller is the server of its parent span: said only where
 	// the tree does not say it.
 	if p := n.Parent(); p == nil {
