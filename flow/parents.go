@@ -22,8 +22,10 @@ import (
 //  3. content: the literals of a DB checkout (user, project and image
 //     names and ids inlined by PyMySQL) that one candidate names and
 //     another does not;
-//  4. timing: a pooled connection's next checkout stays with the request
-//     it served, a request no other DB connection serves, one that
+//  4. timing: not a request that already ran one of the checkout's
+//     queries, literals and all (two logins of one user at once each look
+//     it up once), a pooled connection's next checkout stays with the
+//     request it served, a request no other DB connection serves, one that
 //     covers the whole group, and finally the innermost (latest started).
 //
 // Each node records which kind decided (Placed) and, when timing did and
@@ -55,6 +57,9 @@ func (b *builder) linkParents() {
 	// served while it is still in progress.
 	lastParent := map[int]*Node{}
 	bound := map[*Node]int{} // request -> DB connections serving it
+	// A request does not run the same query with the same literals twice
+	// (two logins of one user at once each look it up once).
+	ran := map[*Node]map[string]bool{}
 	for _, g := range b.groups() {
 		first := g[0]
 		if first.caller == "" {
@@ -130,7 +135,21 @@ func (b *builder) linkParents() {
 			}
 			return score
 		}
-		best, placed, tied := choose(cands, link, content, timing)
+		// A request that already ran one of the group's queries, literals
+		// and all, is not the one running it again.
+		fresh := func(r *Node) int {
+			for _, n := range g {
+				if ran[r][n.Summary] {
+					return -1
+				}
+			}
+			return 0
+		}
+		// (a weak exclusion, not evidence of the parent: it ranks first
+		// among the timing rules)
+		best, placed, tied := choose(cands, []tier{{ByLink, link}, {ByContent, content}}, func(r *Node) int {
+			return 1000*fresh(r) + timing(r)
+		})
 		for _, n := range g {
 			n.Placed = placed
 			if len(tied) > 1 {
@@ -149,24 +168,33 @@ func (b *builder) linkParents() {
 		for _, n := range g {
 			n.parent = best
 			best.Children = append(best.Children, n)
+			if db && n.Role == RoleQuery && strings.Contains(n.Summary, "'") {
+				if ran[best] == nil {
+					ran[best] = map[string]bool{}
+				}
+				ran[best][n.Summary] = true
+			}
 		}
 	}
 }
 
+// tier is one kind of evidence: a score per candidate, higher is better.
+type tier struct {
+	kind  Placement
+	score func(*Node) int
+}
+
 // choose returns the candidate the evidence points to, the kind of
 // evidence that decided, and, when timing decided, the candidates that
-// stronger evidence could not tell apart. Each scorer only breaks the ties
+// stronger evidence could not tell apart. Each tier only breaks the ties
 // the ones before it left; among candidates still tied, the latest started
 // wins (cands come latest first).
-func choose(cands []*Node, link, content, timing func(*Node) int) (*Node, Placement, []*Node) {
+func choose(cands []*Node, tiers []tier, timing func(*Node) int) (*Node, Placement, []*Node) {
 	left := cands
-	for _, s := range []struct {
-		kind  Placement
-		score func(*Node) int
-	}{{ByLink, link}, {ByContent, content}} {
-		keep, top := best(left, s.score)
-		if top > 0 && len(keep) == 1 {
-			return keep[0], s.kind, nil
+	for _, t := range tiers {
+		keep, top := best(left, t.score)
+		if len(keep) == 1 && (top > 0 || len(left) > 1) {
+			return keep[0], t.kind, nil
 		}
 		left = keep
 	}
