@@ -10,9 +10,9 @@
 // serves each endpoint), tokens.go (keystone tokens and their owners),
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
-// trees), notes.go (what to explain), sessions.go (client sessions and the
-// model); filter.go then selects sessions. builder.go holds what the passes
-// share.
+// trees, weighing the evidence of evidence.go), notes.go (what to explain),
+// sessions.go (client sessions and the model); filter.go then selects
+// sessions. builder.go holds what the passes share.
 package flow
 
 import (
