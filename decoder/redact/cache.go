@@ -1,0 +1,60 @@
+package redact
+
+import "strings"
+
+// CacheKey redacts a cache key. Keys are names, not values, so only what
+// is certainly a credential is replaced: shaped tokens anywhere (a cache
+// keyed by the token itself), a random-looking part (split at / : |), and
+// what follows a part named as a token (token:<t>), unless it is a hex
+// digest: keystonemiddleware's tokens/<sha256 hex> keys are a hash of the
+// token, not the token, and stay whole so that they can be matched with the
+// token's fingerprint.
+func (p *Policy) CacheKey(k string) string {
+	if p.Shows() || len(k) < 16 {
+		return k
+	}
+	if r := p.Text(k); r != k {
+		return r
+	}
+	var b strings.Builder
+	last := 0
+	prev := ""
+	for i := 0; i < len(k); {
+		j := i
+		for j < len(k) && !isKeySep(k[j]) {
+			j++
+		}
+		part := k[i:j]
+		repl := part
+		switch {
+		case len(part) >= 16 && !isHexDigest(part) && words(prev) == token:
+			repl = p.Token(part)
+		case highEntropy(part):
+			repl = p.Token(part)
+		}
+		if repl != part {
+			b.WriteString(k[last:i])
+			b.WriteString(repl)
+			last = j
+		}
+		prev = part
+		i = j + 1
+	}
+	if last == 0 {
+		return k
+	}
+	b.WriteString(k[last:])
+	return b.String()
+}
+
+func isKeySep(c byte) bool { return c == '/' || c == ':' || c == '|' }
+
+// isHexDigest reports whether s is lower-case hex of a SHA-1, SHA-256,
+// SHA-384 or SHA-512 size.
+func isHexDigest(s string) bool {
+	switch len(s) {
+	case 40, 64, 96, 128:
+		return isHex(s)
+	}
+	return false
+}
