@@ -177,7 +177,7 @@ func tokenOr(name string) kind {
 
 // exactNames are whole names (lower case, punctuation dropped) that hold
 // credentials though their last word does not say so.
-var exactNames = [...]string{"awsaccesskeyid", "apikey", "accesskey", "secretkey", "privatekey", "sig", "pwd", "pass"}
+var exactNames = [...]string{"awsaccesskeyid", "apikey", "accesskey", "secretkey", "privatekey"}
 
 // notSecretKeys are words that, before "key", make it a name or a public
 // value rather than a secret: key_name has its last word "name" already;
@@ -187,8 +187,9 @@ var notSecretKeys = [...]string{"", "public", "sort", "primary", "foreign", "par
 
 // words classifies a name by its last word (names split at punctuation and
 // lower-to-upper case changes, compared without case): token, …token →
-// token, and token_id; password, passwd, passphrase, passcode, secret,
-// signature, sig, auth, authorization, credential(s) → secret; key after a
+// token, and token_id; …password, …passwd, …passphrase, …passcode,
+// …secret, …signature, pass, pwd, sig, auth, authorization, credential(s)
+// → secret; key after a
 // word that does not make it public or a name (X-Auth-Key, secret_key,
 // Temp-URL-Key; not public_key, sort_key, a bare key). Only the last word
 // counts, so password_expires_at, auth_url and token_type are not secrets;
@@ -223,6 +224,7 @@ func words(name string) kind {
 		return token
 	case hasSuffixFold(last, "password"), hasSuffixFold(last, "passwd"), hasSuffixFold(last, "passphrase"),
 		hasSuffixFold(last, "passcode"), hasSuffixFold(last, "secret"), hasSuffixFold(last, "signature"),
+		strings.EqualFold(last, "pass"), strings.EqualFold(last, "pwd"), strings.EqualFold(last, "sig"),
 		strings.EqualFold(last, "auth"), strings.EqualFold(last, "authorization"),
 		strings.EqualFold(last, "credential"), strings.EqualFold(last, "credentials"):
 		return secret
