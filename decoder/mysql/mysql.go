@@ -187,13 +187,31 @@ func (r *Response) Redacted() decoder.Message {
 	if p.Shows() {
 		return r
 	}
-	e := p.SQL(r.Error)
+	e := redactError(p, r.Error)
 	if e == r.Error {
 		return r
 	}
 	c := *r
 	c.Error = e
 	return &c
+}
+
+// redactError redacts an error message: the query fragment it quotes
+// ("… near 'IDENTIFIED BY 'x” at line 1", quotes not escaped) as SQL of
+// its own, then the whole text.
+func redactError(p *redact.Policy, e string) string {
+	const near = "near '"
+	if i := strings.Index(e, near); i >= 0 {
+		rest := e[i+len(near):]
+		j := strings.LastIndex(rest, "' at line")
+		if j < 0 {
+			j = len(rest)
+		}
+		if f := p.SQL(rest[:j]); f != rest[:j] {
+			e = e[:i+len(near)] + f + rest[j:]
+		}
+	}
+	return p.SQL(e)
 }
 
 // shorten folds runs of white space to one space and cuts s to n

@@ -61,7 +61,7 @@ func TestRedact(t *testing.T) {
 		{"query-encoded", "/x?pass%77ord=a%26b", "a&b", "/x?pass%77ord=" + sec("a&b"), p.Target},
 		{"query-amz", "/b/o?X-Amz-Credential=AK%2F2026&X-Amz-Signature=deadbeef00&X-Amz-Date=1", "deadbeef00", "/b/o?X-Amz-Credential=" + sec("AK/2026") + "&X-Amz-Signature=" + sec("deadbeef00") + "&X-Amz-Date=1", p.Target},
 		{"query-semconv", "/x?AWSAccessKeyId=AK&Signature=s1gnat&sig=abcdef&limit=20", "s1gnat", "/x?AWSAccessKeyId=" + sec("AK") + "&Signature=" + sec("s1gnat") + "&sig=" + sec("abcdef") + "&limit=20", p.Target},
-		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + qesc(tok(jwt)), p.Target},
+		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + tok(jwt), p.Target},
 		{"userinfo", "http://admin:s3cret!@controller:5000/v3", "s3cret!", "http://admin:" + sec("s3cret!") + "@controller:5000/v3", p.Target},
 		{"path-v2-token", "/v2.0/tokens/" + fernet, fernet, "/v2.0/tokens/" + tok(fernet), p.Target},
 		{"path-random", "/v1/keys/" + random + "/x", random, "/v1/keys/" + sec(random) + "/x", p.Target},
@@ -125,8 +125,6 @@ func TestRedact(t *testing.T) {
 		})
 	}
 }
-
-func qesc(s string) string { return strings.ReplaceAll(s, ":", "%3A") }
 
 // TestHeaders: schemes kept, Basic keyed, bearer tokens fingerprinted,
 // cookies, URLs in Location.

@@ -115,7 +115,10 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 				if kd := p.field(unescape(k), ""); kd != none {
 					edit(i+len(k)+1, j, p.replace(kd, val))
 				} else if r := p.Value(val); r != val {
-					edit(i+len(k)+1, j, url.QueryEscape(r))
+					if !isMark(r) {
+						r = url.QueryEscape(r)
+					}
+					edit(i+len(k)+1, j, r)
 				}
 			}
 		} else if len(pair) >= 32 {
