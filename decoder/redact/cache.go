@@ -10,7 +10,7 @@ import "strings"
 // token, not the token, and stay whole so that they can be matched with the
 // token's fingerprint.
 func (p *Policy) CacheKey(k string) string {
-	if p.Shows() || len(k) < 16 {
+	if p.Shows() || len(k) < 8 {
 		return k
 	}
 	if r := p.Text(k); r != k {
@@ -20,6 +20,11 @@ func (p *Policy) CacheKey(k string) string {
 	last := 0
 	prev := ""
 	for i := 0; i < len(k); {
+		if n := markAt(k, i); n > 0 {
+			prev = k[i : i+n]
+			i += n + 1
+			continue
+		}
 		j := i
 		for j < len(k) && !isKeySep(k[j]) {
 			j++
@@ -27,7 +32,7 @@ func (p *Policy) CacheKey(k string) string {
 		part := k[i:j]
 		repl := part
 		switch {
-		case len(part) >= 16 && !isHexDigest(part) && words(prev) == token:
+		case part != "" && !isHexDigest(part) && words(prev) == token:
 			repl = p.Token(part)
 		case highEntropy(part):
 			repl = p.Token(part)
@@ -57,4 +62,15 @@ func isHexDigest(s string) bool {
 		return isHex(s)
 	}
 	return false
+}
+
+// markAt returns the length of the replacement (sha256:… or hmac:…)
+// starting at s[i], or 0.
+func markAt(s string, i int) int {
+	for _, n := range [...]int{15, 13} {
+		if i+n <= len(s) && isMark(s[i:i+n]) && (i+n == len(s) || isKeySep(s[i+n])) {
+			return n
+		}
+	}
+	return 0
 }
