@@ -13,9 +13,7 @@ func (p *Policy) CacheKey(k string) string {
 	if p.Shows() || len(k) < 8 {
 		return k
 	}
-	if r := p.Text(k); r != k {
-		return r
-	}
+	k = p.Text(k)
 	var b strings.Builder
 	last := 0
 	prev := ""

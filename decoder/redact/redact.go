@@ -195,8 +195,8 @@ var notSecretKeys = [...]string{"", "public", "sort", "primary", "foreign", "par
 // counts, so password_expires_at, auth_url and token_type are not secrets;
 // keystone, keypair and key_name are one word or end in another.
 func words(name string) kind {
-	if name == "" || len(name) > 128 {
-		return none
+	if len(name) > 128 {
+		name = name[len(name)-128:] // only the last words count
 	}
 	var last, prev string
 	n := 0
