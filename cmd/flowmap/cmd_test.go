@@ -101,7 +101,7 @@ func TestStdinAndGzip(t *testing.T) {
 	}
 	want, _, _ := run(t, "decode", "--format", "jsonl", truth.Capture("seed-image-list"))
 	var out bytes.Buffer
-	if code := Main([]string{"decode", "--format", "jsonl", "-"}, bytes.NewReader(real), &out, &bytes.Buffer{}); code != 0 || out.String() != want {
+	if code := execute(&IO{In: bytes.NewReader(real), Out: &out, Err: &bytes.Buffer{}, RedactKey: testKey}, []string{"decode", "--format", "jsonl", "-"}); code != 0 || out.String() != want {
 		t.Errorf("stdin: exit %d, same output %v", code, out.String() == want)
 	}
 	got, _, code := run(t, "decode", "--format", "jsonl", write(t, "x.pcapng.gz", gz(real)))

@@ -258,7 +258,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 			path, query, hasQuery := strings.Cut(n.Target, "?")
 			a.str("url.path", path)
 			if hasQuery && query != "" {
-				a.str("url.query", scrubQuery(query))
+				a.str("url.query", query) // redacted by flow with the shared policy
 			}
 		}
 		if n.Status != 0 {
@@ -408,25 +408,6 @@ func events(n *flow.Node) []*tracepb.Span_Event {
 		out = append(out, &tracepb.Span_Event{TimeUnixNano: unixNano(t), Name: clean(nt.Text), Attributes: a})
 	}
 	return out
-}
-
-// scrubQuery replaces the values of the query keys the semantic
-// conventions name as credentials by default (url.query) with REDACTED.
-// Other keys stay as sent, as in flowmap's other outputs: redacting
-// request targets is the HTTP decoder's job (Request.Redacted), and it
-// keeps them whole today.
-func scrubQuery(q string) string {
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		k, _, ok := strings.Cut(p, "=")
-		switch k {
-		case "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature":
-			if ok {
-				parts[i] = k + "=REDACTED"
-			}
-		}
-	}
-	return strings.Join(parts, "&")
 }
 
 // attrs builds a span's attribute list in a fixed order.
