@@ -6,10 +6,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -18,13 +20,28 @@ func attribution(name string) string {
 	return filepath.Join(truth.Root(), "testdata", "attribution", name+".pcapng")
 }
 
-// decode runs the pipeline on one capture.
+var (
+	decodedMu sync.Mutex
+	decoded   = map[string][]*decoder.Exchange{}
+)
+
+// decode runs the pipeline on one capture as flowmap does (the registry's
+// ports and credential fields), once per test binary.
 func decode(t *testing.T, p string) []*decoder.Exchange {
 	t.Helper()
+	decodedMu.Lock()
+	defer decodedMu.Unlock()
+	if exs, ok := decoded[p]; ok {
+		return exs
+	}
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	o.HTTP.Secrets = registry.Secrets()
 	var exs []*decoder.Exchange
-	if _, err := pipeline.Run([]string{p}, pipeline.Options{}, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
 		t.Fatal(err)
 	}
+	decoded[p] = exs
 	return exs
 }
 
@@ -104,9 +121,16 @@ func about(r *Node, names []string) bool {
 // service starts before its request's token check ended; every non-root
 // node says what placed it, and a timing guess lists its candidates.
 func TestAttributionOverEveryNode(t *testing.T) {
+	allNamed := 0
 	for name, exs := range busy(t) {
 		m := Build(exs, Options{})
 		imgs := images(m)
+		checks := map[*Token][]*Node{}
+		m.Walk(func(n *Node, _ int) {
+			if n.subject != nil && (n.Role == RoleCacheGet || n.Role == RoleValidate) {
+				checks[n.subject] = append(checks[n.subject], n)
+			}
+		})
 		var lookups, named, dbWork int
 		m.Walk(func(n *Node, depth int) {
 			if depth > 0 && n.Placed == "" {
@@ -144,8 +168,10 @@ func TestAttributionOverEveryNode(t *testing.T) {
 			}
 			if r.token != nil && r.server != "" && n.caller == r.server {
 				dbWork++
-				for _, c := range r.Children {
-					if c.subject == r.token && (c.Role == RoleCacheGet || c.Role == RoleValidate) && c.End.After(n.Start) {
+				// every check of r's token by r's service while r was in
+				// progress, wherever it was placed
+				for _, c := range checks[r.token] {
+					if c.caller == r.server && !c.Start.Before(r.Start) && !c.Start.After(r.End) && c.End.After(n.Start) {
 						t.Errorf("%s: DB work %d of %s starts before its token check %d ended", name, n.ID, r.Summary, c.ID)
 					}
 				}
@@ -154,7 +180,11 @@ func TestAttributionOverEveryNode(t *testing.T) {
 		if lookups == 0 || dbWork == 0 {
 			t.Errorf("%s: %d user lookups, %d service DB queries checked: the test checked nothing", name, lookups, dbWork)
 		}
+		allNamed += named
 		t.Logf("%s: %d user lookups, %d queries naming an image, %d service DB queries checked", name, lookups, named, dbWork)
+	}
+	if allNamed < 50 {
+		t.Errorf("%d queries naming an image checked: the image check checked nothing", allNamed)
 	}
 }
 
@@ -201,24 +231,27 @@ func TestContentEvidenceIsHonest(t *testing.T) {
 	for name, exs := range busy(t) {
 		with := newBuilder(exs, Options{})
 		m := with.build()
+		groupOf := map[*Node][]*Node{}
+		for _, g := range with.groups() {
+			for _, n := range g {
+				groupOf[n] = g
+			}
+		}
 		byContent := map[int]bool{}
 		m.Walk(func(n *Node, _ int) {
 			if n.Placed != ByContent {
 				return
 			}
 			byContent[n.ID] = true
+			// n's checkout names something the parent names
 			ls := with.literals(n.parent)
-			// the checkout's queries name something the parent names
-			named := false
-			for _, c := range n.parent.Children {
-				if c.Ex.Conn == n.Ex.Conn && c.Placed == ByContent {
-					for _, l := range groupLiterals([]*Node{c}) {
-						named = named || ls[l]
-					}
-				}
+			group := groupOf[n]
+			told := false
+			for _, l := range groupLiterals(group) {
+				told = told || ls[l]
 			}
-			if !named {
-				t.Errorf("%s: node %d (%s) placed by content under %s, which names none of its literals", name, n.ID, n.Summary, n.parent.Summary)
+			if !told {
+				t.Errorf("%s: node %d (%s) placed by content under %s, which names none of its checkout's literals", name, n.ID, n.Summary, n.parent.Summary)
 			}
 		})
 		without := newBuilder(exs, Options{})
@@ -287,5 +320,42 @@ func TestMemcacheSecret(t *testing.T) {
 				t.Errorf("%s, secret %q: notes %q, want one saying %q", name, secret, m.Notes, want)
 			}
 		}
+	}
+}
+
+// TestSessionsOneLoginEach: a client session (one CLI command) logs in at
+// most once, after its own version discovery of keystone; a failed login
+// is a session of its own, not a step of another command.
+func TestSessionsOneLoginEach(t *testing.T) {
+	failed := 0
+	for name, exs := range busy(t) {
+		m := Build(exs, Options{})
+		logins := map[int][]*Node{}
+		for _, r := range m.Roots {
+			if r.Role == RoleAuth && r.from.Kind != Service {
+				logins[r.Session] = append(logins[r.Session], r)
+				if r.Error {
+					failed++
+				}
+			}
+		}
+		for s, ls := range logins {
+			if len(ls) > 1 {
+				t.Errorf("%s: session %d logs in %d times (%s, then %s)", name, s, len(ls), ls[0].Summary+" "+ls[0].Result, ls[1].Summary+" "+ls[1].Result)
+			}
+		}
+		for _, r := range m.Roots {
+			if r.Role != RoleDiscovery || r.from.Kind == Service {
+				continue
+			}
+			for _, l := range logins[r.Session] {
+				if l.to == r.to && r.Start.After(l.Start) {
+					t.Errorf("%s: session %d discovers %s at %v, after its login at %v", name, r.Session, r.To, r.Start, l.Start)
+				}
+			}
+		}
+	}
+	if failed == 0 {
+		t.Error("no failed login in the busy captures: the test misses its case")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flowmap/flowmap/decoder/mysql"
 )
 
 // Placement says what put a node under its parent, strongest first.
@@ -66,12 +68,13 @@ func sqlLiterals(dst []string, q string) []string {
 	return dst
 }
 
-// groupLiterals are the SQL literals of the DB nodes of g.
+// groupLiterals are the SQL literals of the DB nodes of g, from the SQL as
+// sent (Summary is redacted for printing).
 func groupLiterals(g []*Node) []string {
 	var ls []string
 	for _, n := range g {
-		if n.Role == RoleQuery {
-			ls = sqlLiterals(ls, n.Summary)
+		if req, ok := n.Ex.Request.(*mysql.Request); ok && n.Role == RoleQuery {
+			ls = sqlLiterals(ls, req.Query)
 		}
 	}
 	return ls
@@ -93,7 +96,11 @@ func (b *builder) literals(r *Node) map[string]bool {
 			}
 		}
 	}
-	path, query, _ := strings.Cut(r.Target, "?")
+	target := r.Target
+	if req, _ := r.httpMsgs(); req != nil {
+		target = req.Target // as sent: Target is redacted for printing
+	}
+	path, query, _ := strings.Cut(target, "?")
 	for _, seg := range strings.Split(path, "/") {
 		if s, err := url.PathUnescape(seg); err == nil {
 			add(s)
@@ -149,6 +156,10 @@ func (b *builder) contentMatch(ls []string, r *Node, cands []*Node) int {
 // the answer) before the service works on r, so no DB work of r's service
 // can start before. Zero when no check was captured.
 func (b *builder) checkEnd(r *Node) (end time.Time) {
+	if t, ok := b.checks[r]; ok {
+		return t
+	}
+	defer func() { b.checks[r] = end }()
 	if r.token == nil || r.server == "" {
 		return end
 	}

@@ -64,7 +64,7 @@ type Token struct {
 	Issued      time.Time `json:"issued,omitzero"`
 	// Owner is who holds it: "admin token", "glance token".
 	Owner string `json:"owner"`
-	// Valid is false when keystone refused it.
+	// Invalid is set when keystone refused it.
 	Invalid bool `json:"invalid,omitempty"`
 	sha     string
 	ids     []string // keystone ids of its user, user's domain and project
@@ -146,6 +146,12 @@ type Node struct {
 	// Set on roots only.
 	Session int `json:"session,omitempty"`
 
+	// Conn is the exchange's connection number, as decode lists it (the
+	// node's identity in the capture is Conn and Start).
+	Conn int `json:"conn"`
+	// System is the software on the server side as OpenTelemetry names it:
+	// "http", "memcached", "mysql" (or the protocol flowmap decoded).
+	System string `json:"system"`
 	// Outcome is how the exchange ended.
 	Outcome Outcome `json:"outcome"`
 	// Op is what was asked: the HTTP method, the cache command, the DB

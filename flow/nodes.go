@@ -68,6 +68,7 @@ func (b *builder) makeNodes() {
 		}
 		n.From, n.To = n.from.Name, n.to.Name
 		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart
+		n.Conn, n.System = e.Conn.ID, system(e.Proto)
 		n.Outcome = b.outcome(n)
 		if n.token != nil {
 			n.Token = n.token.Fingerprint
@@ -270,6 +271,16 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// system names the server software of a protocol the way OpenTelemetry's
+// db.system.name does.
+func system(proto string) string {
+	switch proto {
+	case "memcache":
+		return "memcached"
+	}
+	return proto
+}
 
 func (b *builder) bulkBytes() int64 {
 	if b.opts.BulkBytes > 0 {

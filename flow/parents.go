@@ -91,7 +91,7 @@ func (b *builder) linkParents() {
 			if id := first.reqHeader("X-OpenStack-Request-ID"); id != "" && id == r.respHeader("X-OpenStack-Request-ID") {
 				score += 200
 			}
-			if base := traceBase(first); base != "" && base == traceBase(r) {
+			if base := b.traceBase(first); base != "" && base == b.traceBase(r) {
 				score += 150
 			}
 			if r.token != nil {
@@ -278,7 +278,16 @@ func endsCheckout(n *Node) bool {
 
 // traceBase is the osprofiler trace a request belongs to: base_id of the
 // base64 JSON in its X-Trace-Info header.
-func traceBase(n *Node) string {
+func (b *builder) traceBase(n *Node) string {
+	if id, ok := b.traces[n]; ok {
+		return id
+	}
+	id := decodeTraceBase(n)
+	b.traces[n] = id
+	return id
+}
+
+func decodeTraceBase(n *Node) string {
 	h := n.reqHeader("X-Trace-Info")
 	if h == "" {
 		return ""

@@ -93,26 +93,32 @@ func (m *Model) sessions() {
 	if len(m.Roots) == 0 {
 		return
 	}
-	byToken := map[*Token]int{}
+	// A session's key is the token its requests present (or a login was
+	// issued); a failed login, which got none, is a session of its own.
+	byKey := map[any]int{}
 	next := 1
-	key := func(r *Node) *Token {
-		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
+	key := func(r *Node) any {
+		switch {
+		case r.Proto != "http" || r.from == nil || r.from.Kind == Service:
 			return nil
-		}
-		if r.token == nil && r.Role == RoleAuth {
+		case r.token != nil:
+			return r.token
+		case r.Role == RoleAuth && r.subject != nil:
 			return r.subject
+		case r.Role == RoleAuth && r.Error:
+			return r // refused: no token will follow
 		}
-		return r.token
+		return nil
 	}
-	// A connection is one client process's: its requests without a token
-	// belong to the session of the first token used on it.
-	connKey := map[*decoder.Conn]*Token{}
+	// A connection is one client process's: its requests without a key
+	// belong to the session of the first key used on it.
+	connKey := map[*decoder.Conn]any{}
 	for _, r := range m.Roots {
 		if k := key(r); k != nil && connKey[r.Ex.Conn] == nil {
 			connKey[r.Ex.Conn] = k
 		}
 	}
-	var pending []*Node // client requests without a token: discovery, failed logins
+	var pending []*Node // client requests without a key: discovery
 	for _, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
 			continue
@@ -122,26 +128,27 @@ func (m *Model) sessions() {
 			pending = append(pending, r)
 			continue
 		}
-		s, ok := byToken[key]
+		s, ok := byKey[key]
 		if !ok {
 			s = next
 			next++
-			byToken[key] = s
+			byKey[key] = s
 		}
 		r.Session = s
-		// What went before on a connection of this token (glance's GET /
-		// on the keep-alive connection of the listing) is part of it; a
-		// new session also takes the oldest waiting request of each kind
-		// from the same client (its GET /v3 before its login) among those
-		// on connections no token claims: under concurrency each client
-		// did one of each.
-		kinds := map[string]bool{}
+		// What went before on a connection of this key (glance's GET / on
+		// the keep-alive connection of the listing) is part of it; a new
+		// session also takes the oldest waiting request of each kind it
+		// does not have yet (its GET /v3 before its login), from the same
+		// client, started before it, among those on connections no key
+		// claims: under concurrency each client did one of each.
+		kinds := map[string]bool{r.Summary: true}
 		kept := pending[:0]
 		for _, p := range pending {
 			owner := connKey[p.Ex.Conn]
 			sameConn := owner == key
 			kind := p.Summary
-			fresh := !ok && owner == nil && p.from == r.from && !kinds[kind] && r.Start.Sub(p.Start) <= 5*time.Second
+			fresh := !ok && owner == nil && p.from == r.from && !kinds[kind] &&
+				p.Start.Before(r.Start) && r.Start.Sub(p.Start) <= 5*time.Second
 			if sameConn || fresh {
 				p.Session = s
 				kinds[kind] = true

@@ -153,8 +153,9 @@ var keywords = map[string]bool{
 	"over": true, "left": true, "right": true, "of": true, "sequencediagram": true,
 }
 
-// Escape makes s safe as Mermaid text: '#' and ';' as entities (they are a
-// comment and a statement separator), line breaks as <br/>.
+// Escape makes s safe as Mermaid text: '#', ';' and '%' as entities (an
+// entity start, a statement separator, and "%%" starts a comment or a
+// directive anywhere on a line), line breaks as <br/>.
 func Escape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -163,10 +164,12 @@ func Escape(s string) string {
 			b.WriteString("#35;")
 		case ';':
 			b.WriteString("#59;")
+		case '%':
+			b.WriteString("#37;") // "%%{…}%%" anywhere is a directive
 		case '\n':
 			b.WriteString("<br/>")
-		case '\r', '\t':
-			b.WriteByte(' ')
+		case '\r', '\t', '\u2028', '\u2029':
+			b.WriteByte(' ') // (U+2028/9 end a line in JavaScript)
 		default:
 			if r < 0x20 || r == 0x7f {
 				b.WriteByte(' ')

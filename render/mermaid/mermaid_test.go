@@ -17,6 +17,8 @@ func TestEscape(t *testing.T) {
 		{"newline", "a\nb", "a<br/>b"},
 		{"control-chars", "a\x00b\tc\rd", "a b c d"},
 		{"colon-kept", "key: value", "key: value"},
+		{"percent-directive", "GET /x%%{init: {'theme':'forest'}}%%", "GET /x#37;#37;{init: {'theme':'forest'}}#37;#37;"},
+		{"percent-encoded", "/v2/images?name=a%20b", "/v2/images?name=a#37;20b"},
 		{"unicode-kept", "glance → 认证", "glance → 认证"},
 	} {
 		if got := Escape(c.in); got != c.want {

@@ -276,7 +276,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 			a.flag("flowmap.request.chunked", true)
 		}
 	case db:
-		a.str("db.system.name", n.Proto)
+		a.str("db.system.name", n.System)
 		a.str("db.operation.name", n.Op)
 		if n.Signature != "" {
 			a.str("db.query.summary", n.Signature)
@@ -298,7 +298,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 		a.size("flowmap.request.bytes", n.RequestBytes)
 		a.size("flowmap.response.bytes", n.ResponseBytes)
 	case cache:
-		a.str("db.system.name", n.Proto)
+		a.str("db.system.name", n.System)
 		a.str("db.operation.name", n.Op)
 		if n.Result != "" {
 			a.str("flowmap.cache.result", n.Result)

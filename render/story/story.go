@@ -62,8 +62,8 @@ type Step struct {
 	Kind     Kind
 	From, To *flow.Participant // To is nil for notes
 	Text     string
-	// Failed marks an answer that is an error, a miss, or missing; on a
-	// Folded call it marks the exchange.
+	// Failed marks an answer that is an error or missing (a cache miss is
+	// a normal answer); on a Folded call it marks the exchange.
 	Failed bool
 	// Bulk marks a reply that is a large data transfer (an image download).
 	Bulk bool
