@@ -2,6 +2,13 @@
 // packets (decoder/capture), packets to byte streams (decoder/tcp), streams
 // to exchanges (decoder/http, decoder/memcache, decoder/mysql), and hands
 // the exchanges out in start-time order with bounded buffering.
+//
+// The pipeline owns the goroutines (decoders have none): reading the
+// capture, reassembling and decoding, and the caller's out run as three
+// stages connected by small bounded queues, so a run uses more than one
+// core. Each stage sees exactly the sequence it would see run serially, so
+// the output is the same byte for byte (Options.Serial runs it on one
+// goroutine; the tests compare the two).
 package pipeline
 
 import (
@@ -9,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -29,6 +38,9 @@ type Options struct {
 	// Progress, when set, is called now and then with the bytes read so
 	// far and the total (0 when unknown).
 	Progress func(read, total int64)
+	// Serial runs every stage on the calling goroutine (the default when
+	// only one CPU is available): the same output, without concurrency.
+	Serial bool
 }
 
 // Result is what a run saw besides the exchanges.
@@ -71,23 +83,45 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		opts.TCP.Protocols = opts.Protocols()
 	}
 	res := &Result{}
+	serial := opts.Serial || runtime.GOMAXPROCS(0) < 2
 	ord := &orderer{out: out}
+	var wg sync.WaitGroup
+	if !serial {
+		// The caller's out (JSON encoding, a table) is the third stage.
+		q := make(chan []*decoder.Exchange, 4)
+		ord.q = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range q {
+				for _, e := range b {
+					out(e)
+				}
+			}
+		}()
+	}
 	asm := tcp.New(opts.TCP, ord.add)
 	reorder := opts.TCP.Reorder
 	if reorder <= 0 {
 		reorder = time.Second
 	}
+	var src packetSource = serialSource{r}
+	if !serial {
+		rs := newReadStage(r)
+		defer rs.stop()
+		src = rs
+	}
 	var n int
 	for {
-		p, err := r.Next()
+		p, err := src.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "capture", What: err.Error(), Fatal: true})
 			}
 			break
 		}
-		if p.IP != nil {
-			asm.Packet(p.IP, p.Time, p.Iface)
+		if p.ip != nil {
+			asm.Packet(p.ip, p.t, p.iface)
 		}
 		n++
 		if n&255 == 0 {
@@ -100,12 +134,14 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			}
 			ord.release(w)
 			if opts.Progress != nil && n&4095 == 0 {
-				opts.Progress(r.BytesRead(), r.TotalBytes())
+				opts.Progress(p.read, r.TotalBytes())
 			}
 		}
 	}
 	asm.Close()
 	ord.release(time.Time{})
+	ord.flush()
+	wg.Wait()
 	if opts.Progress != nil {
 		opts.Progress(r.BytesRead(), r.TotalBytes())
 	}
@@ -142,6 +178,25 @@ type orderer struct {
 	n    int
 	last time.Time // start of the last exchange written
 	out  func(*decoder.Exchange)
+	// q, when set, takes the exchanges to out on another goroutine, in
+	// batches of batch.
+	q     chan<- []*decoder.Exchange
+	batch []*decoder.Exchange
+}
+
+// outBatch is how many exchanges go to the out stage at once.
+const outBatch = 64
+
+// flush hands the last batch to the out stage and ends it.
+func (o *orderer) flush() {
+	if o.q == nil {
+		return
+	}
+	if len(o.batch) > 0 {
+		o.q <- o.batch
+	}
+	close(o.q)
+	o.q, o.batch = nil, nil
 }
 
 type item struct {
@@ -185,6 +240,150 @@ func (o *orderer) release(w time.Time) {
 		} else {
 			o.last = st
 		}
-		o.out(it.e)
+		if o.q == nil {
+			o.out(it.e)
+			continue
+		}
+		o.batch = append(o.batch, it.e)
+		if len(o.batch) == outBatch {
+			o.q <- o.batch
+			o.batch = make([]*decoder.Exchange, 0, outBatch)
+		}
 	}
+	if o.q != nil && len(o.batch) > 0 {
+		// Hand out what is final now: output streams, and the out stage
+		// works while this one goes on.
+		o.q <- o.batch
+		o.batch = make([]*decoder.Exchange, 0, outBatch)
+	}
+}
+
+// packet is what the TCP stage needs of a captured packet.
+type packet struct {
+	ip    []byte // nil when not IP
+	t     time.Time
+	iface string
+	read  int64 // capture bytes read when it was
+}
+
+// packetSource yields packets; ip is valid until the next call.
+type packetSource interface {
+	next() (packet, error)
+}
+
+// serialSource reads the capture on the calling goroutine.
+type serialSource struct{ r *capture.Reader }
+
+func (s serialSource) next() (packet, error) {
+	p, err := s.r.Next()
+	if err != nil {
+		return packet{}, err
+	}
+	return packet{ip: p.IP, t: p.Time, iface: p.Iface, read: s.r.BytesRead()}, nil
+}
+
+// readStage reads the capture on its own goroutine (parsing, merging,
+// de-duplicating: about half the CPU of decoding) and hands packets over in
+// batches whose bytes it copies into an arena: at most readBatches of
+// readBatchBytes are in flight, recycled through free.
+type readStage struct {
+	full, free chan *readBatch
+	done       chan struct{}
+	cur        *readBatch
+	i          int
+	once       sync.Once
+}
+
+const (
+	readBatches      = 4
+	readBatchBytes   = 64 << 10
+	readBatchPackets = 256
+	// readArena is a batch's arena: a batch ends past readBatchBytes, so
+	// any packet up to 64 KiB (a TSO segment) still fits; a bigger one gets
+	// its own copy.
+	readArena = readBatchBytes + 64<<10
+)
+
+type readBatch struct {
+	pkts  []packet
+	arena []byte
+	err   error // after the packets, the reader's error (io.EOF at the end)
+}
+
+func newReadStage(r *capture.Reader) *readStage {
+	s := &readStage{full: make(chan *readBatch, readBatches), free: make(chan *readBatch, readBatches), done: make(chan struct{})}
+	for range readBatches {
+		s.free <- &readBatch{pkts: make([]packet, 0, readBatchPackets), arena: make([]byte, 0, readArena)}
+	}
+	go s.run(r)
+	return s
+}
+
+func (s *readStage) run(r *capture.Reader) {
+	defer close(s.full)
+	for {
+		var b *readBatch
+		select {
+		case b = <-s.free:
+		case <-s.done:
+			return
+		}
+		b.pkts, b.arena, b.err = b.pkts[:0], b.arena[:0], nil
+		for len(b.pkts) < readBatchPackets && len(b.arena) < readBatchBytes {
+			p, err := r.Next()
+			if err != nil {
+				b.err = err
+				break
+			}
+			q := packet{t: p.Time, iface: p.Iface, read: r.BytesRead()}
+			switch {
+			case p.IP == nil:
+			case len(b.arena)+len(p.IP) <= cap(b.arena):
+				off := len(b.arena)
+				b.arena = append(b.arena, p.IP...)
+				q.ip = b.arena[off:len(b.arena):len(b.arena)]
+			default:
+				q.ip = append([]byte(nil), p.IP...)
+			}
+			b.pkts = append(b.pkts, q)
+		}
+		select {
+		case s.full <- b:
+		case <-s.done:
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// next returns the next packet; its ip is valid until the next call.
+func (s *readStage) next() (packet, error) {
+	for s.cur == nil || s.i == len(s.cur.pkts) {
+		if s.cur != nil {
+			if err := s.cur.err; err != nil {
+				return packet{}, err
+			}
+			s.free <- s.cur // never blocks: free holds every batch
+		}
+		b, ok := <-s.full
+		if !ok {
+			return packet{}, io.EOF // stopped
+		}
+		s.cur, s.i = b, 0
+	}
+	p := s.cur.pkts[s.i]
+	s.i++
+	return p, nil
+}
+
+// stop ends the reading goroutine (when Run returns early, on panic) and
+// waits for it: the capture.Reader is closed after.
+func (s *readStage) stop() {
+	s.once.Do(func() {
+		close(s.done)
+		for range s.full {
+		}
+	})
 }
