@@ -12,7 +12,6 @@
 package pipeline
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -204,34 +203,66 @@ type item struct {
 	seq int
 }
 
+// exHeap is a min-heap of items by (start, seq), typed by hand:
+// container/heap boxes every item pushed and popped in an interface (two
+// allocations per exchange).
 type exHeap []item
 
-func (h exHeap) Len() int { return len(h) }
-func (h exHeap) Less(i, j int) bool {
+func (h exHeap) less(i, j int) bool {
 	a, b := h[i].e.Start(), h[j].e.Start()
 	if !a.Equal(b) {
 		return a.Before(b)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h exHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *exHeap) Push(x any)   { *h = append(*h, x.(item)) }
-func (h *exHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
+
+func (h *exHeap) push(it item) {
+	*h = append(*h, it)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *exHeap) pop() item {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = item{}
+	s = s[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 func (o *orderer) add(e *decoder.Exchange) {
 	o.seq++
-	heap.Push(&o.h, item{e, o.seq})
+	o.h.push(item{e, o.seq})
 }
 
 // release emits every exchange that starts before w (all when w is zero).
 func (o *orderer) release(w time.Time) {
 	for len(o.h) > 0 && (w.IsZero() || o.h[0].e.Start().Before(w)) {
-		it := heap.Pop(&o.h).(item)
+		it := o.h.pop()
 		o.n++
 		if st := it.e.Start(); st.Before(o.last) {
 			// Only a message still arriving past the TCP layer's hold-back
@@ -284,8 +315,9 @@ func (s serialSource) next() (packet, error) {
 
 // readStage reads the capture on its own goroutine (parsing, merging,
 // de-duplicating: about half the CPU of decoding) and hands packets over in
-// batches whose bytes it copies into an arena: at most readBatches of
-// readBatchBytes are in flight, recycled through free.
+// batches. The packets' buffers are the reader's own (capture.Reader.Keep),
+// handed back to it when their batch returns: at most readBatches batches
+// of readBatchPackets packets or readBatchBytes bytes are out.
 type readStage struct {
 	full, free chan *readBatch
 	done       chan struct{}
@@ -298,22 +330,18 @@ const (
 	readBatches      = 4
 	readBatchBytes   = 64 << 10
 	readBatchPackets = 256
-	// readArena is a batch's arena: a batch ends past readBatchBytes, so
-	// any packet up to 64 KiB (a TSO segment) still fits; a bigger one gets
-	// its own copy.
-	readArena = readBatchBytes + 64<<10
 )
 
 type readBatch struct {
-	pkts  []packet
-	arena []byte
-	err   error // after the packets, the reader's error (io.EOF at the end)
+	pkts []packet
+	bufs [][]byte // the reader's buffers behind pkts
+	err  error    // after the packets, the reader's error (io.EOF at the end)
 }
 
 func newReadStage(r *capture.Reader) *readStage {
 	s := &readStage{full: make(chan *readBatch, readBatches), free: make(chan *readBatch, readBatches), done: make(chan struct{})}
 	for range readBatches {
-		s.free <- &readBatch{pkts: make([]packet, 0, readBatchPackets), arena: make([]byte, 0, readArena)}
+		s.free <- &readBatch{pkts: make([]packet, 0, readBatchPackets), bufs: make([][]byte, 0, readBatchPackets)}
 	}
 	go s.run(r)
 	return s
@@ -328,24 +356,23 @@ func (s *readStage) run(r *capture.Reader) {
 		case <-s.done:
 			return
 		}
-		b.pkts, b.arena, b.err = b.pkts[:0], b.arena[:0], nil
-		for len(b.pkts) < readBatchPackets && len(b.arena) < readBatchBytes {
+		for i, buf := range b.bufs {
+			r.Reuse(buf)
+			b.bufs[i] = nil
+		}
+		clear(b.pkts)
+		b.pkts, b.bufs, b.err = b.pkts[:0], b.bufs[:0], nil
+		for size := 0; len(b.pkts) < readBatchPackets && size < readBatchBytes; {
 			p, err := r.Next()
 			if err != nil {
 				b.err = err
 				break
 			}
-			q := packet{t: p.Time, iface: p.Iface, read: r.BytesRead()}
-			switch {
-			case p.IP == nil:
-			case len(b.arena)+len(p.IP) <= cap(b.arena):
-				off := len(b.arena)
-				b.arena = append(b.arena, p.IP...)
-				q.ip = b.arena[off:len(b.arena):len(b.arena)]
-			default:
-				q.ip = append([]byte(nil), p.IP...)
+			if p.IP != nil {
+				b.bufs = append(b.bufs, r.Keep())
+				size += len(p.IP)
 			}
-			b.pkts = append(b.pkts, q)
+			b.pkts = append(b.pkts, packet{ip: p.IP, t: p.Time, iface: p.Iface, read: r.BytesRead()})
 		}
 		select {
 		case s.full <- b:
