@@ -24,9 +24,16 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
-func isWordByte(c byte) bool {
-	return c == '_' || '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
-}
+func isWordByte(c byte) bool { return wordBytes[c] }
+
+// wordBytes is \w: [0-9A-Za-z_], as a table (the scanner asks of every
+// byte of every query).
+var wordBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '_' || '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
+	}
+	return t
+}()
 
 // foldAt reports whether s at i starts with word (lower-case ASCII) under
 // (?i) folding, and how many bytes of s it took.
@@ -81,44 +88,56 @@ var tableWords = [...]string{"from", "join", "into", "update"}
 // the table name and the offset just past the reference (the regexp's
 // match end), ok false when there is none.
 func nextTable(q string, from int) (table string, end int, ok bool) {
-	for i := from; i < len(q); i++ {
-		c := q[i] | 0x20
-		if c != 'f' && c != 'j' && c != 'i' && c != 'u' || q[i] < 'A' {
+	for i := from; i < len(q); {
+		if !isWordByte(q[i]) {
+			i++
 			continue
 		}
-		if i > 0 && isWordByte(q[i-1]) {
-			continue // \b
+		// A word: only its first byte can follow \b, so only there can
+		// a keyword begin; the rest of the word is skipped.
+		if c := q[i] | 0x20; (i == 0 || !isWordByte(q[i-1])) && (c == 'f' || c == 'j' || c == 'i' || c == 'u') {
+			if t, e, ok := tableAt(q, i, c); ok {
+				return t, e, true
+			}
 		}
-		for _, w := range tableWords {
-			if w[0] != c {
-				continue
-			}
-			n, ok := foldAt(q, i, w)
-			if !ok {
-				break
-			}
-			j := i + n
-			if j >= len(q) || !isSpace(q[j]) {
-				break
-			}
-			for j < len(q) && isSpace(q[j]) {
-				j++
-			}
-			if j < len(q) && q[j] == '`' {
-				j++
-			}
-			m := identAt(q, j)
-			if m == 0 {
-				break
-			}
-			end = j + m
-			if end < len(q) && q[end] == '`' {
-				end++
-			}
-			return q[j : j+m], end, true
+		for i++; i < len(q) && isWordByte(q[i]); i++ {
 		}
 	}
 	return "", len(q), false
+}
+
+// tableAt matches a keyword (beginning with c), white space, an optional
+// back quote and a table name at q[i:].
+func tableAt(q string, i int, c byte) (table string, end int, ok bool) {
+	for _, w := range tableWords {
+		if w[0] != c {
+			continue
+		}
+		n, ok := foldAt(q, i, w)
+		if !ok {
+			return "", 0, false
+		}
+		j := i + n
+		if j >= len(q) || !isSpace(q[j]) {
+			return "", 0, false
+		}
+		for j < len(q) && isSpace(q[j]) {
+			j++
+		}
+		if j < len(q) && q[j] == '`' {
+			j++
+		}
+		m := identAt(q, j)
+		if m == 0 {
+			return "", 0, false
+		}
+		end = j + m
+		if end < len(q) && q[end] == '`' {
+			end++
+		}
+		return q[j : j+m], end, true
+	}
+	return "", 0, false
 }
 
 var verbWords = [...]string{"select", "insert", "update", "delete", "replace"}
