@@ -72,6 +72,12 @@ func (o *Options) Protocols() []decoder.Protocol {
 // Run decodes paths and calls out with every exchange in order of start
 // time. It returns what it decoded even when some input was damaged; an
 // error means nothing could be read at all.
+//
+// Unless opts.Serial, out runs on a goroutine of its own (the output stage,
+// while decoding goes on), as does the reading of the capture; Progress is
+// called on the caller's goroutine. out is never called concurrently with
+// itself, every call has returned when Run returns, and an exchange handed
+// to out is not touched again by Run.
 func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, error) {
 	r, err := capture.Open(paths, opts.Capture)
 	if err != nil {
@@ -178,7 +184,7 @@ type orderer struct {
 	last time.Time // start of the last exchange written
 	out  func(*decoder.Exchange)
 	// q, when set, takes the exchanges to out on another goroutine, in
-	// batches of batch.
+	// batches of at most outBatch (batch is the one being filled).
 	q     chan<- []*decoder.Exchange
 	batch []*decoder.Exchange
 }
