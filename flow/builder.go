@@ -58,6 +58,9 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 
 // override returns the user's name for addr, if any.
 func (b *builder) override(ap netip.AddrPort) string {
+	if len(b.opts.Names) == 0 {
+		return "" // asked for every exchange: spare the address strings
+	}
 	if n, ok := b.opts.Names[ap.String()]; ok {
 		return n
 	}

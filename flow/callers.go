@@ -2,7 +2,6 @@ package flow
 
 import (
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -156,33 +155,35 @@ func maxVote(v map[string]int) int {
 }
 
 func queryService(q string) string {
-	for _, m := range tableRE.FindAllStringSubmatch(q, 4) {
-		if s := registry.ByTable(strings.ToLower(m[1])); s != "" {
+	// The first four table references, as the regexp that was here read them.
+	at := 0
+	for range 4 {
+		t, end, ok := nextTable(q, at)
+		if !ok {
+			break
+		}
+		if s := registry.ByTable(strings.ToLower(t)); s != "" {
 			return s
 		}
+		at = end
 	}
 	return ""
 }
 
-var (
-	tableRE = regexp.MustCompile("(?i)\\b(?:from|join|into|update)\\s+`?([a-z_][a-z0-9_]*)`?")
-	verbRE  = regexp.MustCompile(`^\s*(?i:(select|insert|update|delete|replace))\b`)
-)
-
 // QuerySignature is a query's verb and main table ("SELECT project"), or
 // "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
 func QuerySignature(q string) string {
-	m := verbRE.FindStringSubmatch(q)
-	if m == nil {
+	v := queryVerb(q)
+	if v == "" {
 		return ""
 	}
-	verb := strings.ToUpper(m[1])
-	t := tableRE.FindStringSubmatch(q)
-	if t == nil {
+	verb := strings.ToUpper(v)
+	t, _, ok := nextTable(q, 0)
+	if !ok {
 		if verb == "SELECT" {
 			return "" // SELECT 1, SELECT VERSION()
 		}
 		return verb
 	}
-	return verb + " " + t[1]
+	return verb + " " + t
 }

@@ -272,7 +272,13 @@ func (b *builder) groups() [][]*Node {
 }
 
 func endsCheckout(n *Node) bool {
-	q := strings.ToUpper(strings.TrimSpace(n.Summary))
+	q := strings.TrimSpace(n.Summary)
+	if len(q) > 32 {
+		// Upper-casing (which allocates) cannot make 8 runes of this out
+		// of more than 32 bytes: most SQL stops here.
+		return false
+	}
+	q = strings.ToUpper(q)
 	return q == "ROLLBACK" || q == "COMMIT"
 }
 

@@ -565,6 +565,20 @@ func (r *Reader) emit(s *source, p pending) *Packet {
 	return &r.out
 }
 
+// Keep hands the caller the buffer of the packet Next returned last (its
+// Data and IP point into it), or nil when there is none: Next will not
+// reuse it. Give it back with Reuse, on the goroutine that calls Next, once
+// done with it. A pipeline stage that passes packets to another goroutine
+// keeps them this way instead of copying them.
+func (r *Reader) Keep() []byte {
+	b := r.outBuf
+	r.outBuf = nil
+	return b
+}
+
+// Reuse returns a buffer from Keep to the reader.
+func (r *Reader) Reuse(b []byte) { r.pool.put(b) }
+
 // end runs once when the last packet has been returned.
 func (r *Reader) end() {
 	if r.ended {

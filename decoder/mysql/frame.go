@@ -45,6 +45,9 @@ type framer struct {
 	// badSeq is set when a continuation packet's sequence id did not follow
 	// its predecessor's; the caller treats it as lost alignment.
 	badSeq bool
+	// done is the packet finish returned: like its data (buf, or the
+	// input), valid until the next call (one allocation per packet less).
+	done packet
 }
 
 // reset forgets any partial packet; the next byte must start a header.
@@ -123,16 +126,17 @@ func (f *framer) feed(data []byte, t time.Time) (int, *packet) {
 	}
 }
 
-// finish ends the current logical packet and returns it.
+// finish ends the current logical packet and returns it, valid until the
+// framer's next call.
 func (f *framer) finish(t time.Time) *packet {
-	p := f.cur
-	p.end = t
+	f.done = f.cur
+	f.done.end = t
 	if !f.alias {
-		p.data = f.buf
+		f.done.data = f.buf
 	}
 	f.inPkt = false
 	f.nhdr = 0
-	return &p
+	return &f.done
 }
 
 // partial returns the packet begun but not finished, if its header was

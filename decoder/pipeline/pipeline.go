@@ -2,13 +2,21 @@
 // packets (decoder/capture), packets to byte streams (decoder/tcp), streams
 // to exchanges (decoder/http, decoder/memcache, decoder/mysql), and hands
 // the exchanges out in start-time order with bounded buffering.
+//
+// The pipeline owns the goroutines (decoders have none): reading the
+// capture, reassembling and decoding, and the caller's out run as three
+// stages connected by small bounded queues, so a run uses more than one
+// core. Each stage sees exactly the sequence it would see run serially, so
+// the output is the same byte for byte (Options.Serial runs it on one
+// goroutine; the tests compare the two).
 package pipeline
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -29,6 +37,9 @@ type Options struct {
 	// Progress, when set, is called now and then with the bytes read so
 	// far and the total (0 when unknown).
 	Progress func(read, total int64)
+	// Serial runs every stage on the calling goroutine (the default when
+	// only one CPU is available): the same output, without concurrency.
+	Serial bool
 }
 
 // Result is what a run saw besides the exchanges.
@@ -61,6 +72,12 @@ func (o *Options) Protocols() []decoder.Protocol {
 // Run decodes paths and calls out with every exchange in order of start
 // time. It returns what it decoded even when some input was damaged; an
 // error means nothing could be read at all.
+//
+// Unless opts.Serial, out runs on a goroutine of its own (the output stage,
+// while decoding goes on), as does the reading of the capture; Progress is
+// called on the caller's goroutine. out is never called concurrently with
+// itself, every call has returned when Run returns, and an exchange handed
+// to out is not touched again by Run.
 func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, error) {
 	r, err := capture.Open(paths, opts.Capture)
 	if err != nil {
@@ -71,23 +88,45 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		opts.TCP.Protocols = opts.Protocols()
 	}
 	res := &Result{}
+	serial := opts.Serial || runtime.GOMAXPROCS(0) < 2
 	ord := &orderer{out: out}
+	var wg sync.WaitGroup
+	if !serial {
+		// The caller's out (JSON encoding, a table) is the third stage.
+		q := make(chan []*decoder.Exchange, 4)
+		ord.q = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range q {
+				for _, e := range b {
+					out(e)
+				}
+			}
+		}()
+	}
 	asm := tcp.New(opts.TCP, ord.add)
 	reorder := opts.TCP.Reorder
 	if reorder <= 0 {
 		reorder = time.Second
 	}
+	var src packetSource = serialSource{r}
+	if !serial {
+		rs := newReadStage(r)
+		defer rs.stop()
+		src = rs
+	}
 	var n int
 	for {
-		p, err := r.Next()
+		p, err := src.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "capture", What: err.Error(), Fatal: true})
 			}
 			break
 		}
-		if p.IP != nil {
-			asm.Packet(p.IP, p.Time, p.Iface)
+		if p.ip != nil {
+			asm.Packet(p.ip, p.t, p.iface)
 		}
 		n++
 		if n&255 == 0 {
@@ -100,12 +139,14 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			}
 			ord.release(w)
 			if opts.Progress != nil && n&4095 == 0 {
-				opts.Progress(r.BytesRead(), r.TotalBytes())
+				opts.Progress(p.read, r.TotalBytes())
 			}
 		}
 	}
 	asm.Close()
 	ord.release(time.Time{})
+	ord.flush()
+	wg.Wait()
 	if opts.Progress != nil {
 		opts.Progress(r.BytesRead(), r.TotalBytes())
 	}
@@ -142,6 +183,25 @@ type orderer struct {
 	n    int
 	last time.Time // start of the last exchange written
 	out  func(*decoder.Exchange)
+	// q, when set, takes the exchanges to out on another goroutine, in
+	// batches of at most outBatch (batch is the one being filled).
+	q     chan<- []*decoder.Exchange
+	batch []*decoder.Exchange
+}
+
+// outBatch is how many exchanges go to the out stage at once.
+const outBatch = 64
+
+// flush hands the last batch to the out stage and ends it.
+func (o *orderer) flush() {
+	if o.q == nil {
+		return
+	}
+	if len(o.batch) > 0 {
+		o.q <- o.batch
+	}
+	close(o.q)
+	o.q, o.batch = nil, nil
 }
 
 type item struct {
@@ -149,34 +209,66 @@ type item struct {
 	seq int
 }
 
+// exHeap is a min-heap of items by (start, seq), typed by hand:
+// container/heap boxes every item pushed and popped in an interface (two
+// allocations per exchange).
 type exHeap []item
 
-func (h exHeap) Len() int { return len(h) }
-func (h exHeap) Less(i, j int) bool {
+func (h exHeap) less(i, j int) bool {
 	a, b := h[i].e.Start(), h[j].e.Start()
 	if !a.Equal(b) {
 		return a.Before(b)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h exHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *exHeap) Push(x any)   { *h = append(*h, x.(item)) }
-func (h *exHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
+
+func (h *exHeap) push(it item) {
+	*h = append(*h, it)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *exHeap) pop() item {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = item{}
+	s = s[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 func (o *orderer) add(e *decoder.Exchange) {
 	o.seq++
-	heap.Push(&o.h, item{e, o.seq})
+	o.h.push(item{e, o.seq})
 }
 
 // release emits every exchange that starts before w (all when w is zero).
 func (o *orderer) release(w time.Time) {
 	for len(o.h) > 0 && (w.IsZero() || o.h[0].e.Start().Before(w)) {
-		it := heap.Pop(&o.h).(item)
+		it := o.h.pop()
 		o.n++
 		if st := it.e.Start(); st.Before(o.last) {
 			// Only a message still arriving past the TCP layer's hold-back
@@ -185,6 +277,146 @@ func (o *orderer) release(w time.Time) {
 		} else {
 			o.last = st
 		}
-		o.out(it.e)
+		if o.q == nil {
+			o.out(it.e)
+			continue
+		}
+		o.batch = append(o.batch, it.e)
+		if len(o.batch) == outBatch {
+			o.q <- o.batch
+			o.batch = make([]*decoder.Exchange, 0, outBatch)
+		}
 	}
+	if o.q != nil && len(o.batch) > 0 {
+		// Hand out what is final now: output streams, and the out stage
+		// works while this one goes on.
+		o.q <- o.batch
+		o.batch = make([]*decoder.Exchange, 0, outBatch)
+	}
+}
+
+// packet is what the TCP stage needs of a captured packet.
+type packet struct {
+	ip    []byte // nil when not IP
+	t     time.Time
+	iface string
+	read  int64 // capture bytes read when it was
+}
+
+// packetSource yields packets; ip is valid until the next call.
+type packetSource interface {
+	next() (packet, error)
+}
+
+// serialSource reads the capture on the calling goroutine.
+type serialSource struct{ r *capture.Reader }
+
+func (s serialSource) next() (packet, error) {
+	p, err := s.r.Next()
+	if err != nil {
+		return packet{}, err
+	}
+	return packet{ip: p.IP, t: p.Time, iface: p.Iface, read: s.r.BytesRead()}, nil
+}
+
+// readStage reads the capture on its own goroutine (parsing, merging,
+// de-duplicating: about half the CPU of decoding) and hands packets over in
+// batches. The packets' buffers are the reader's own (capture.Reader.Keep),
+// handed back to it when their batch returns: at most readBatches batches
+// of readBatchPackets packets or readBatchBytes bytes are out.
+type readStage struct {
+	full, free chan *readBatch
+	done       chan struct{}
+	cur        *readBatch
+	i          int
+	once       sync.Once
+}
+
+const (
+	readBatches      = 4
+	readBatchBytes   = 64 << 10
+	readBatchPackets = 256
+)
+
+type readBatch struct {
+	pkts []packet
+	bufs [][]byte // the reader's buffers behind pkts
+	err  error    // after the packets, the reader's error (io.EOF at the end)
+}
+
+func newReadStage(r *capture.Reader) *readStage {
+	s := &readStage{full: make(chan *readBatch, readBatches), free: make(chan *readBatch, readBatches), done: make(chan struct{})}
+	for range readBatches {
+		s.free <- &readBatch{pkts: make([]packet, 0, readBatchPackets), bufs: make([][]byte, 0, readBatchPackets)}
+	}
+	go s.run(r)
+	return s
+}
+
+func (s *readStage) run(r *capture.Reader) {
+	defer close(s.full)
+	for {
+		var b *readBatch
+		select {
+		case b = <-s.free:
+		case <-s.done:
+			return
+		}
+		for i, buf := range b.bufs {
+			r.Reuse(buf)
+			b.bufs[i] = nil
+		}
+		clear(b.pkts)
+		b.pkts, b.bufs, b.err = b.pkts[:0], b.bufs[:0], nil
+		for size := 0; len(b.pkts) < readBatchPackets && size < readBatchBytes; {
+			p, err := r.Next()
+			if err != nil {
+				b.err = err
+				break
+			}
+			if p.IP != nil {
+				b.bufs = append(b.bufs, r.Keep())
+				size += len(p.IP)
+			}
+			b.pkts = append(b.pkts, packet{ip: p.IP, t: p.Time, iface: p.Iface, read: r.BytesRead()})
+		}
+		select {
+		case s.full <- b:
+		case <-s.done:
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// next returns the next packet; its ip is valid until the next call.
+func (s *readStage) next() (packet, error) {
+	for s.cur == nil || s.i == len(s.cur.pkts) {
+		if s.cur != nil {
+			if err := s.cur.err; err != nil {
+				return packet{}, err
+			}
+			s.free <- s.cur // never blocks: free holds every batch
+		}
+		b, ok := <-s.full
+		if !ok {
+			return packet{}, io.EOF // stopped
+		}
+		s.cur, s.i = b, 0
+	}
+	p := s.cur.pkts[s.i]
+	s.i++
+	return p, nil
+}
+
+// stop ends the reading goroutine (when Run returns early, on panic) and
+// waits for it: the capture.Reader is closed after.
+func (s *readStage) stop() {
+	s.once.Do(func() {
+		close(s.done)
+		for range s.full {
+		}
+	})
 }

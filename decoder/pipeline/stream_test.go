@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,12 +87,12 @@ func copies(t *testing.T, name string, n int, every time.Duration) []byte {
 // counter counts the bytes read through it.
 type counter struct {
 	r io.Reader
-	n int
+	n atomic.Int64 // read by out, on the pipeline's out stage
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += n
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -107,7 +108,7 @@ func TestNeverFinishedConnectionStillStreams(t *testing.T) {
 	var early int
 	var exs []*decoder.Exchange
 	res, err := Run([]string{"-"}, Options{Capture: capture.Options{Stdin: in}}, func(e *decoder.Exchange) {
-		if in.n < len(pcap)-slack {
+		if in.n.Load() < int64(len(pcap)-slack) {
 			early++
 		}
 		exs = append(exs, e)

@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// runJSON runs the pipeline on paths and returns every exchange as JSON,
+// one a line, then the result (stats and diagnostics).
+func runJSON(t *testing.T, paths []string, serial bool) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	res, err := Run(paths, Options{Serial: serial}, func(e *decoder.Exchange) {
+		if err := enc.Encode(e); err != nil {
+			t.Errorf("encode: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&buf, "%+v\n", *res)
+	return buf.Bytes()
+}
+
+// TestParallelSameAsSerial: the staged run (reading, decoding and out on
+// their own goroutines) gives the serial run's exchanges byte for byte, in
+// the same order, with the same stats and diagnostics, on every capture
+// (and all of them merged, and the long shared capture when present).
+func TestParallelSameAsSerial(t *testing.T) {
+	var all [][]string
+	for _, name := range truth.Captures(t) {
+		all = append(all, []string{truth.Capture(name)})
+	}
+	var merged []string
+	for _, p := range all {
+		merged = append(merged, p[0])
+	}
+	all = append(all, merged)
+	if p := truth.Shared("long-mixed-head.pcapng"); p != "" && !testing.Short() {
+		all = append(all, []string{p})
+	}
+	for _, paths := range all {
+		s, p := runJSON(t, paths, true), runJSON(t, paths, false)
+		if !bytes.Equal(s, p) {
+			i := 0
+			for i < len(s) && i < len(p) && s[i] == p[i] {
+				i++
+			}
+			lo := max(0, i-200)
+			t.Errorf("%v: parallel differs from serial at byte %d:\nserial:   %.400s\nparallel: %.400s", paths, i, s[lo:], p[lo:])
+		}
+		if bytes.Count(s, []byte("\n")) < 2 {
+			t.Errorf("%v: no exchanges", paths)
+		}
+	}
+}
