@@ -85,6 +85,6 @@ MySQL, and correlates everything into request trees keyed by keystone token.
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		color.NoColor = ios.NoColour || !ios.OutTTY
 	}
-	root.AddCommand(newDecodeCmd(ios, nil), newTraceCmd(ios, nil), newSummaryCmd(ios, nil), newVersionCmd(ios))
+	root.AddCommand(newDecodeCmd(ios, nil), newTraceCmd(ios, nil), newSummaryCmd(ios, nil), newReportCmd(ios, nil), newVersionCmd(ios))
 	return root
 }
