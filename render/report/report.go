@@ -63,10 +63,11 @@ var bundle = sync.OnceValues(func() (string, error) {
 	if want, _, _ := strings.Cut(mermaidSum, " "); hex.EncodeToString(sum[:]) != want {
 		return "", fmt.Errorf("report: mermaid bundle: sha256 %x, SHA256SUM says %s", sum, want)
 	}
-	return string(b), nil
+	return safeScript(string(b)), nil
 })
 
-// Bundle is the embedded Mermaid script, checked against its SHA-256.
+// Bundle is the embedded Mermaid script, checked against its SHA-256, as
+// the page holds it (no "</script" in it).
 func Bundle() (string, error) { return bundle() }
 
 // Options control the page.
@@ -190,10 +191,14 @@ func Write(w io.Writer, m *flow.Model, s *summary.Summary, opts Options) error {
 	// script the browser does not run (text/plain): the page's script
 	// runs it once the first screen is up, so a page opens as fast as its
 	// tables draw.
-	_, err = io.WriteString(w, `<script type="text/plain" id="mermaid-src">
-/* Mermaid `+MermaidVersion()+`, the npm package mermaid (github.com/mermaid-js/mermaid), MIT licence: see the footer; the licences of what it bundles are in its own comments. */
-`+safeScript(js)+"\n</script>\n<script>"+safeScript(pageJS)+"</script>\n</body>\n</html>\n")
-	return err
+	for _, part := range []string{`<script type="text/plain" id="mermaid-src">
+/* Mermaid ` + MermaidVersion() + `, the npm package mermaid (github.com/mermaid-js/mermaid), MIT licence: see the footer; the licences of what it bundles are in its own comments. */
+`, js, "\n</script>\n<script>", safeScript(pageJS), "</script>\n</body>\n</html>\n"} {
+		if _, err := io.WriteString(w, part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // safeScript keeps a script's text from closing its element early.
@@ -321,6 +326,8 @@ func burstFacts(ns []*flow.Node, origin time.Time) [][2]string {
 }
 
 // statements lists a burst's distinct statements in order with counts.
+// Statements are compared as sent and shortened once each: a burst holds
+// hundreds of the same few.
 func statements(ns []*flow.Node) ([]Statement, int) {
 	idx := map[string]int{}
 	var out []Statement
@@ -330,17 +337,19 @@ func statements(ns []*flow.Node) ([]Statement, int) {
 		if t == "" {
 			t = n.Summary
 		}
-		t = story.Short(t, maxText)
 		if i, ok := idx[t]; ok {
-			out[i].Count++
+			if i >= 0 {
+				out[i].Count++
+			}
 			continue
 		}
 		if len(out) == maxStatements {
+			idx[t] = -1
 			more++
 			continue
 		}
 		idx[t] = len(out)
-		out = append(out, Statement{Text: t, Count: 1})
+		out = append(out, Statement{Text: story.Short(t, maxText), Count: 1})
 	}
 	return out, more
 }
