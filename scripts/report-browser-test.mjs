@@ -111,6 +111,12 @@ try {
         `session ${n}: clicking arrow ${k + 1} shows its details ("${stepText.slice(0, 50)}")`);
       await page.locator("#steps li").nth(0).click();
       check((await page.locator("[data-details]").getAttribute("data-step")) === "0", `session ${n}: clicking step 1 selects it`);
+      const h = s.steps.findIndex((st) => st.request_headers && st.request_headers.some(([k]) => /auth-token/i.test(k)));
+      if (h >= 0) {
+        await page.locator("#steps li").nth(h).click();
+        const det = await page.locator("[data-details]").innerText();
+        check(/Request headers[\s\S]*X-Auth-Token: sha256:[0-9a-f]{8}\b/i.test(det), `session ${n}: step ${h + 1}'s details show its headers, the token as a fingerprint`);
+      }
     }
 
     if (c.crafted) {

@@ -162,6 +162,11 @@
       dl.appendChild(el("dd", v));
     }
     box.appendChild(dl);
+    for (const [title, hs] of [["Request headers", st.request_headers], ["Answer headers", st.response_headers]]) {
+      if (!hs || !hs.length) continue;
+      box.appendChild(el("h3", title));
+      box.appendChild(el("pre", hs.map(([k, v]) => k + ": " + v).join("\n")));
+    }
     if (st.statements && st.statements.length) {
       box.appendChild(el("h3", "Statements"));
       for (const q of st.statements) box.appendChild(el("pre", (q.count > 1 ? "×" + q.count + "  " : "") + q.text));

@@ -111,6 +111,10 @@ type Step struct {
 	Failed bool        `json:"failed,omitempty"`
 	Depth  int         `json:"depth"`
 	Facts  [][2]string `json:"facts"`
+	// RequestHeaders and ResponseHeaders are an HTTP exchange's headers,
+	// credentials fingerprinted.
+	RequestHeaders  [][2]string `json:"request_headers,omitempty"`
+	ResponseHeaders [][2]string `json:"response_headers,omitempty"`
 	// Statements are the SQL of a folded burst: distinct text and count.
 	Statements []Statement `json:"statements,omitempty"`
 	More       int         `json:"more,omitempty"`
@@ -249,6 +253,7 @@ func stepOf(s story.Step, origin time.Time) Step {
 		return st
 	}
 	st.Facts = facts(n, origin)
+	st.RequestHeaders, st.ResponseHeaders = n.Headers()
 	return st
 }
 
