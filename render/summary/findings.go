@@ -3,7 +3,6 @@ package summary
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/flow"
@@ -85,11 +84,16 @@ func sessionOf(n *flow.Node) int {
 	return n.Session
 }
 
-// revalidated: the same token validated again while its cache entry
-// should still have been alive.
+// revalidated: the same token validated again by the same service while
+// its cache entry should still have been alive (each service has its own
+// token cache: two services validating one token is normal).
 func (s *Summary) revalidated(m *flow.Model) {
-	byToken := map[*flow.Token][]*flow.Node{}
-	var order []*flow.Token
+	type key struct {
+		tk  *flow.Token
+		who string
+	}
+	byKey := map[key][]*flow.Node{}
+	var order []key
 	ttl := map[*flow.Token]time.Duration{}
 	m.Walk(func(n *flow.Node, _ int) {
 		tk := n.SubjectP()
@@ -98,21 +102,22 @@ func (s *Summary) revalidated(m *flow.Model) {
 		}
 		switch n.Role {
 		case flow.RoleValidate:
-			if _, ok := byToken[tk]; !ok {
-				order = append(order, tk)
+			k := key{tk, name(n.FromP())}
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
 			}
-			byToken[tk] = append(byToken[tk], n)
+			byKey[k] = append(byKey[k], n)
 		case flow.RoleCacheSet:
 			if n.Expiry != nil && *n.Expiry > 0 {
 				ttl[tk] = time.Duration(*n.Expiry) * time.Second
 			}
 		}
 	})
-	for _, tk := range order {
-		vs := byToken[tk]
+	for _, k := range order {
+		vs := byKey[k]
 		sort.SliceStable(vs, func(i, j int) bool { return vs[i].Start.Before(vs[j].Start) })
 		life := DefaultTTL
-		if d, ok := ttl[tk]; ok {
+		if d, ok := ttl[k.tk]; ok {
 			life = d
 		}
 		again := 0
@@ -126,18 +131,10 @@ func (s *Summary) revalidated(m *flow.Model) {
 		if again == 0 {
 			continue
 		}
-		by := map[string]bool{}
-		var who []string
-		for _, v := range vs {
-			if c := name(v.FromP()); !by[c] {
-				by[c] = true
-				who = append(who, c)
-			}
-		}
 		s.add("revalidated", sessionOf(vs[0]), map[string]float64{
 			"validations": float64(len(vs)), "within_s": span.Seconds(), "ttl_s": life.Seconds()},
-			"%s validated %d times within %s by %s, though its cache entry lives %s",
-			tk.Label(), len(vs), story.Dur(span), strings.Join(who, ", "), story.Dur(life))
+			"%s validated %d times within %s by %s, though its cache entry lives %.0f s",
+			k.tk.Label(), len(vs), story.Dur(span), k.who, life.Seconds())
 	}
 }
 
