@@ -133,3 +133,11 @@ func TestEscaping(t *testing.T) {
 		t.Errorf("%d script elements, want the page's 3", strings.Count(own, "<script"))
 	}
 }
+
+// TestEmptyPage: a model with nothing in it still makes a whole page.
+func TestEmptyPage(t *testing.T) {
+	html := render(t, &flow.Model{})
+	if !strings.HasSuffix(html, "</html>\n") || !strings.Contains(html, `"sessions":[]`) && !strings.Contains(html, `"sessions":null`) {
+		t.Errorf("empty page: %.200q", html[len(html)-200:])
+	}
+}

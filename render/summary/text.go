@@ -74,7 +74,7 @@ func (t *table) print(w io.Writer, st styles) {
 		for i, c := range cells {
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c.text))
 			text := c.text
-			if c.style != nil {
+			if c.style != nil && c.text != "" {
 				text = c.style.Sprint(c.text)
 			}
 			last := i == len(cells)-1
