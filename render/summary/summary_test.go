@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/internal/modeltest"
 	"github.com/flowmap/flowmap/internal/truth"
 	"github.com/flowmap/flowmap/render/exchange"
@@ -235,5 +238,35 @@ func TestFindings(t *testing.T) {
 	a := Compute(models.Model(t, "auth-fail"), Options{})
 	if len(a.Errors) == 0 || a.Errors[0].Cause == nil || !strings.Contains(a.Errors[0].Cause.Request, "failed_auth_count") {
 		t.Errorf("auth-fail: first error %+v: want the failed password count update as its cause", a.Errors)
+	}
+}
+
+// TestCommandsNova: the nova lab's commands (../shared/captures/nova,
+// NOTES.md: `openstack server list`, `server show vm1`, `server delete
+// --wait vm1`; `server create` for the boot), from nova's paths with
+// their version and project segments.
+func TestCommandsNova(t *testing.T) {
+	for name, want := range map[string][]string{
+		"nova/nova-list-show-delete.pcapng": {"server list", "server show vm1", "server delete vm1"},
+		"nova/nova-boot.pcapng":             {"server create"},
+	} {
+		p := truth.NeedShared(t, name)
+		var o pipeline.Options
+		o.HTTP.Ports = registry.HTTPPorts()
+		o.HTTP.Secrets = registry.Secrets()
+		var exs []*decoder.Exchange
+		if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+			t.Fatal(err)
+		}
+		s := Compute(flow.Build(exs, flow.Options{}), Options{})
+		var got []string
+		for _, x := range s.Sessions {
+			if x.Client == "OpenStackClient" {
+				got = append(got, x.Command)
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: the CLI's sessions guessed %q, want %q", name, got, want)
+		}
 	}
 }
