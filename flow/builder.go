@@ -10,16 +10,23 @@ import (
 )
 
 type builder struct {
-	opts    Options
-	exs     []*decoder.Exchange
-	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
-	hosts   map[netip.Addr]bool       // addresses that serve something
-	tokens  map[string]*Token         // by value
-	bySHA   map[string]*Token         // by cache key suffix
-	order   []*Token
-	caller  map[int]string // conn ID -> calling service (or client label)
-	parts   map[string]*Participant
-	nodes   []*Node
+	opts        Options
+	exs         []*decoder.Exchange
+	srvName     map[netip.AddrPort]string // HTTP server endpoint -> service
+	hosts       map[netip.Addr]bool       // addresses that serve something
+	tokens      map[string]*Token         // by value
+	bySHA       map[string]*Token         // by cache key suffix
+	order       []*Token
+	caller      map[int]string // conn ID -> calling service (or client label)
+	parts       map[string]*Participant
+	nodes       []*Node
+	lits        map[*Node]map[string]bool // literals of requests (evidence.go)
+	checks      map[*Node]time.Time       // end of each request's token check
+	traces      map[*Node]string          // osprofiler base id of each request
+	noContent   bool                      // tests: weigh no content evidence
+	hmacKeys    map[string]bool           // MAC/ENCRYPT token cache keys no token matched
+	hmacMatched bool                      // some MAC/ENCRYPT key matched a token
+	bySubject   map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time // end of the last exchange: the end of the capture
@@ -30,6 +37,7 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
 		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
+		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
 	}
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {

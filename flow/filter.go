@@ -51,7 +51,7 @@ func (m *Model) Filter(f Filter) *Model {
 		}
 		keep[r.Session] = true
 	}
-	out := &Model{Participants: m.Participants, Tokens: m.Tokens, Sessions: m.Sessions}
+	out := &Model{Participants: m.Participants, Tokens: m.Tokens, Sessions: m.Sessions, Notes: m.Notes}
 	for _, r := range m.Roots {
 		if keep[r.Session] {
 			out.Roots = append(out.Roots, r)
@@ -97,7 +97,7 @@ func (m *Model) Prune() *Model {
 		used[n.from], used[n.to] = true, true
 		toks[n.Token], toks[n.SubjectToken] = true, true
 	})
-	out := &Model{Roots: m.Roots, Sessions: m.Sessions}
+	out := &Model{Roots: m.Roots, Sessions: m.Sessions, Notes: m.Notes}
 	for _, p := range m.Participants {
 		if used[p] {
 			out.Participants = append(out.Participants, p)

@@ -10,9 +10,9 @@
 // serves each endpoint), tokens.go (keystone tokens and their owners),
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
-// trees), notes.go (what to explain), sessions.go (client sessions and the
-// model); filter.go then selects sessions. builder.go holds what the passes
-// share.
+// trees, weighing the evidence of evidence.go), notes.go (what to explain),
+// sessions.go (client sessions and the model); filter.go then selects
+// sessions. builder.go holds what the passes share.
 package flow
 
 import (
@@ -64,9 +64,10 @@ type Token struct {
 	Issued      time.Time `json:"issued,omitzero"`
 	// Owner is who holds it: "admin token", "glance token".
 	Owner string `json:"owner"`
-	// Valid is false when keystone refused it.
+	// Invalid is set when keystone refused it.
 	Invalid bool `json:"invalid,omitempty"`
 	sha     string
+	ids     []string // keystone ids of its user, user's domain and project
 }
 
 // Label is how a token is named in output: "admin token sha256:67e8e033".
@@ -145,6 +146,12 @@ type Node struct {
 	// Set on roots only.
 	Session int `json:"session,omitempty"`
 
+	// Conn is the exchange's connection number, as decode lists it (the
+	// node's identity in the capture is Conn and Start).
+	Conn int `json:"conn"`
+	// System is the software on the server side as OpenTelemetry names it:
+	// "http", "memcached", "mysql" (or the protocol flowmap decoded).
+	System string `json:"system"`
 	// Outcome is how the exchange ended.
 	Outcome Outcome `json:"outcome"`
 	// Op is what was asked: the HTTP method, the cache command, the DB
@@ -187,13 +194,22 @@ type Node struct {
 	// Notes explain the node the way the OpenStack operator who drew the
 	// reference diagram would.
 	Notes []*Note `json:"notes,omitempty"`
+	// ID numbers the nodes of a model in order of start (1-based).
+	ID int `json:"id"`
+	// Placed says what put a node under its parent (roots: "").
+	Placed Placement `json:"placed_by,omitempty"`
+	// Candidates are the ids of the requests that were in progress and that
+	// only timing told apart, when Placed is "timing" and there were
+	// several: the parent is one of them.
+	Candidates []int `json:"candidates,omitempty"`
 
-	from, to *Participant
-	token    *Token // presented
-	subject  *Token // issued, validated, cached
-	parent   *Node
-	caller   string // service name of the calling process, if a service
-	server   string // service name of the server side
+	from, to   *Participant
+	token      *Token // presented
+	subject    *Token // issued, validated, cached
+	parent     *Node
+	candidates []*Node // see Candidates
+	caller     string  // service name of the calling process, if a service
+	server     string  // service name of the server side
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -209,6 +225,13 @@ func (n *Node) SubjectP() *Token { return n.subject }
 // Parent is the request this one was made while serving, or nil.
 func (n *Node) Parent() *Node { return n.parent }
 
+// Ambiguous reports whether only timing placed n while other requests
+// were in progress too: the parent is a guess among CandidatesP.
+func (n *Node) Ambiguous() bool { return n.Placed == ByTiming && len(n.candidates) > 1 }
+
+// CandidatesP are the requests timing chose n's parent from.
+func (n *Node) CandidatesP() []*Node { return n.candidates }
+
 // Answered reports whether an answer was captured.
 func (n *Node) Answered() bool {
 	return n.Outcome != Lost && n.Outcome != InProgress && n.Outcome != NoAnswer
@@ -222,6 +245,9 @@ type Model struct {
 	// Sessions is how many client sessions the whole capture has (trees
 	// carry their session's number).
 	Sessions int `json:"sessions"`
+	// Notes are what a reader should know about the model as a whole
+	// ("12 token cache keys are HMAC-derived: give --memcache-secret").
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Walk calls fn for every node, depth first, parents before children.
@@ -240,7 +266,11 @@ func (m *Model) Walk(fn func(n *Node, depth int)) {
 
 // Build correlates exs (in any order) into a Model.
 func Build(exs []*decoder.Exchange, opts Options) *Model {
-	b := newBuilder(exs, opts)
+	return newBuilder(exs, opts).build()
+}
+
+// build runs the passes in order.
+func (b *builder) build() *Model {
 	b.nameServices()
 	b.findTokens()
 	b.findCallers()

@@ -61,13 +61,14 @@ func (b *builder) makeNodes() {
 			}
 			n.to = b.participant(name, Host, srv.String())
 			n.Role = RoleCall // a protocol flowmap has no story for: a call and its answer
-			n.Summary = e.Request.Summary()
+			n.Summary = e.Request.Redacted().Summary()
 			if e.Response != nil {
-				n.Result = e.Response.Summary()
+				n.Result = e.Response.Redacted().Summary()
 			}
 		}
 		n.From, n.To = n.from.Name, n.to.Name
 		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart
+		n.Conn, n.System = e.Conn.ID, system(e.Proto)
 		n.Outcome = b.outcome(n)
 		if n.token != nil {
 			n.Token = n.token.Fingerprint
@@ -155,7 +156,13 @@ func (b *builder) outcome(n *Node) Outcome {
 
 func (b *builder) httpNode(n *Node, req *http.Request) {
 	resp, _ := n.Ex.Response.(*http.Response)
-	n.Summary = req.Method + " " + req.Target
+	// printable strings come from the redacted message; flow correlates
+	// on the raw one
+	target := req.Target
+	if r, ok := req.Redacted().(*http.Request); ok {
+		target = r.Target
+	}
+	n.Summary = req.Method + " " + target
 	n.token = b.tokens[req.Header(registry.AuthTokenHeader)]
 	n.Role = RoleCall
 	switch {
@@ -171,7 +178,7 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	case registry.Discovery(req.Method, req.Target):
 		n.Role = RoleDiscovery
 	}
-	n.Op, n.Target = req.Method, req.Target
+	n.Op, n.Target = req.Method, target
 	if req.BodyBytes > 0 {
 		n.RequestBytes = ptr(req.BodyBytes)
 		n.RequestType = req.Header("Content-Type")
@@ -205,13 +212,20 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 			break
 		}
 	}
-	n.Summary = req.Summary()
-	n.Op, n.Target = req.Command, strings.Join(req.Keys, " ")
+	shown := req
+	if r, ok := req.Redacted().(*memcache.Request); ok {
+		shown = r
+	}
+	n.Summary = shown.Summary()
+	n.Op, n.Target = req.Command, strings.Join(shown.Keys, " ")
 	n.RequestBytes, n.Expiry, n.NoReply = req.Bytes, req.Exptime, req.Noreply
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = strings.Contains(resp.Result, "error")
 		n.Message = resp.Message
+		if r, ok := resp.Redacted().(*memcache.Response); ok {
+			n.Message = r.Message
+		}
 		if len(resp.Values) > 0 {
 			var sum int64
 			for _, v := range resp.Values {
@@ -224,6 +238,10 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 
 func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	resp, _ := n.Ex.Response.(*mysql.Response)
+	query := req.Query
+	if r, ok := req.Redacted().(*mysql.Request); ok {
+		query = r.Query
+	}
 	n.Role = RoleQuery
 	if req.Command == "login" {
 		n.Role = RoleLogin
@@ -231,12 +249,12 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 		if req.Database != "" {
 			n.Summary += "@" + req.Database
 		}
-	} else if req.Query != "" {
-		n.Summary = req.Query
+	} else if query != "" {
+		n.Summary = query
 	} else {
 		n.Summary = req.Command
 	}
-	n.Op, n.Target = req.Command, req.Query
+	n.Op, n.Target = req.Command, query
 	n.Signature = QuerySignature(req.Query)
 	if resp != nil {
 		n.Result = resp.Result
@@ -246,10 +264,23 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 			n.ErrorCode = ptr(int(*resp.ErrorCode))
 		}
 		n.Message = resp.Error
+		if r, ok := resp.Redacted().(*mysql.Response); ok {
+			n.Message = r.Error
+		}
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// system names the server software of a protocol the way OpenTelemetry's
+// db.system.name does.
+func system(proto string) string {
+	switch proto {
+	case "memcache":
+		return "memcached"
+	}
+	return proto
+}
 
 func (b *builder) bulkBytes() int64 {
 	if b.opts.BulkBytes > 0 {

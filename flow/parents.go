@@ -9,9 +9,27 @@ import (
 )
 
 // linkParents attaches every node made by a service to the request that
-// service was serving: among the requests in progress on the caller's host
-// when it started, the one whose token it is about wins, then the one whose
-// token it helps validate, then the innermost (latest started).
+// service was serving. The candidates are the requests into the caller's
+// service, on its host, in progress when the node's group started. The
+// evidence is weighed strongest first, each kind deciding only between the
+// candidates the stronger kinds left tied:
+//
+//  1. causality, a constraint: a service does no DB work for a request
+//     before keystonemiddleware's check of the request's token ended;
+//  2. links: the global request id or osprofiler trace passed on, the
+//     token the node is about or passes on, the service's own login for
+//     the validation that uses its token;
+//  3. content: the literals of a DB checkout (user, project and image
+//     names and ids inlined by PyMySQL) that one candidate names and
+//     another does not;
+//  4. timing: not a request that already ran one of the checkout's
+//     queries, literals and all (two logins of one user at once each look
+//     it up once), a pooled connection's next checkout stays with the
+//     request it served, a request no other DB connection serves, one that
+//     covers the whole group, and finally the innermost (latest started).
+//
+// Each node records which kind decided (Placed) and, when timing did and
+// more than one request was in progress, the candidates.
 func (b *builder) linkParents() {
 	inbound := map[string]*timeline[*Node]{}
 	for _, n := range b.nodes {
@@ -20,6 +38,9 @@ func (b *builder) linkParents() {
 				inbound[n.server] = &timeline[*Node]{}
 			}
 			inbound[n.server].add(n, n.Start, b.until(n.Ex))
+		}
+		if n.subject != nil {
+			b.bySubject[n.subject] = append(b.bySubject[n.subject], n)
 		}
 	}
 	// Tokens a service obtained for itself, to place its authentication
@@ -36,32 +57,41 @@ func (b *builder) linkParents() {
 	// served while it is still in progress.
 	lastParent := map[int]*Node{}
 	bound := map[*Node]int{} // request -> DB connections serving it
+	// A request does not run the same query with the same literals twice
+	// (two logins of one user at once each look it up once).
+	ran := map[*Node]map[string]bool{}
 	for _, g := range b.groups() {
 		first := g[0]
 		if first.caller == "" {
 			continue
 		}
 		last := g[len(g)-1]
-		sticky := lastParent[first.Ex.Conn.ID]
-		var best *Node
-		bestScore := math.MinInt
+		db := first.Proto == "mysql"
+		var cands []*Node
 		inbound[first.caller].around(first.Start, func(r *Node) {
 			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
 				return
 			}
-			if r.Role == RoleDiscovery && first.Proto == "mysql" {
+			if r.Role == RoleDiscovery && db {
 				return // version documents are static: no DB behind them
 			}
 			if !r.Start.Before(first.Start) && !(r.Start.Equal(first.Start) && r.Ex.Conn.ID < first.Ex.Conn.ID) {
 				return
 			}
+			cands = append(cands, r)
+		})
+		if db {
+			cands = b.causal(cands, first)
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		link := func(r *Node) int {
 			score := 0
-			// Exact links, when the services send them: the global
-			// request id a service passes on, osprofiler's trace id.
 			if id := first.reqHeader("X-OpenStack-Request-ID"); id != "" && id == r.respHeader("X-OpenStack-Request-ID") {
 				score += 200
 			}
-			if base := traceBase(first); base != "" && base == traceBase(r) {
+			if base := b.traceBase(first); base != "" && base == b.traceBase(r) {
 				score += 150
 			}
 			if r.token != nil {
@@ -83,24 +113,50 @@ func (b *builder) linkParents() {
 					}
 				}
 			}
+			return score
+		}
+		var lits []string
+		if db && !b.noContent {
+			lits = groupLiterals(g)
+		}
+		content := func(r *Node) int { return b.contentMatch(lits, r, cands) }
+		sticky := lastParent[first.Ex.Conn.ID]
+		timing := func(r *Node) int {
+			score := 0
 			if !b.until(r.Ex).Before(last.End) {
 				score += 10
 			}
 			if r == sticky {
 				score += 20
-			} else if first.Proto == "mysql" {
+			} else if db {
 				// Each request in progress holds one pooled connection at a
 				// time: prefer a request no other connection is serving.
 				score -= 5 * bound[r]
 			}
-			if score > bestScore || score == bestScore && closer(r, best, first, last) {
-				best, bestScore = r, score
-			}
-		})
-		if best == nil {
-			continue
+			return score
 		}
-		if first.Proto == "mysql" {
+		// A request that already ran one of the group's queries, literals
+		// and all, is not the one running it again.
+		fresh := func(r *Node) int {
+			for _, n := range g {
+				if ran[r][n.Summary] {
+					return -1
+				}
+			}
+			return 0
+		}
+		// (a weak exclusion, not evidence of the parent: it ranks first
+		// among the timing rules)
+		best, placed, tied := choose(cands, []tier{{ByLink, link}, {ByContent, content}}, func(r *Node) int {
+			return 1000*fresh(r) + timing(r)
+		})
+		for _, n := range g {
+			n.Placed = placed
+			if len(tied) > 1 {
+				n.candidates = tied
+			}
+		}
+		if db {
 			if sticky != nil && sticky != best {
 				bound[sticky]--
 			}
@@ -112,14 +168,70 @@ func (b *builder) linkParents() {
 		for _, n := range g {
 			n.parent = best
 			best.Children = append(best.Children, n)
+			if db && n.Role == RoleQuery && strings.Contains(n.Summary, "'") {
+				if ran[best] == nil {
+					ran[best] = map[string]bool{}
+				}
+				ran[best][n.Summary] = true
+			}
 		}
 	}
 }
 
-// closer reports whether request r is a better home than best for the
-// group first..last, other evidence being equal: the request, the one that started last.
-func closer(r, best, first, last *Node) bool {
-	return r.Start.After(best.Start)
+// tier is one kind of evidence: a score per candidate, higher is better.
+type tier struct {
+	kind  Placement
+	score func(*Node) int
+}
+
+// choose returns the candidate the evidence points to, the kind of
+// evidence that decided, and, when timing decided, the candidates that
+// stronger evidence could not tell apart. Each tier only breaks the ties
+// the ones before it left; among candidates still tied, the latest started
+// wins (cands come latest first).
+func choose(cands []*Node, tiers []tier, timing func(*Node) int) (*Node, Placement, []*Node) {
+	left := cands
+	for _, t := range tiers {
+		keep, top := best(left, t.score)
+		if len(keep) == 1 && (top > 0 || len(left) > 1) {
+			return keep[0], t.kind, nil
+		}
+		left = keep
+	}
+	keep, _ := best(left, timing)
+	return keep[0], ByTiming, left
+}
+
+// best returns the nodes of ns with the top score, in order, and the score.
+func best(ns []*Node, score func(*Node) int) ([]*Node, int) {
+	top := math.MinInt
+	var keep []*Node
+	for _, n := range ns {
+		switch s := score(n); {
+		case s > top:
+			top, keep = s, []*Node{n}
+		case s == top:
+			keep = append(keep, n)
+		}
+	}
+	return keep, top
+}
+
+// causal drops the candidates whose token check had not ended when DB
+// work n started (keystonemiddleware runs before the service's own code);
+// when that would drop them all, the check was not captured as expected
+// and nothing is dropped.
+func (b *builder) causal(cands []*Node, n *Node) []*Node {
+	var keep []*Node
+	for _, r := range cands {
+		if end := b.checkEnd(r); end.IsZero() || !end.After(n.Start) {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == 0 {
+		return cands
+	}
+	return keep
 }
 
 // groups cuts the nodes into units that share one parent: a DB
@@ -166,7 +278,16 @@ func endsCheckout(n *Node) bool {
 
 // traceBase is the osprofiler trace a request belongs to: base_id of the
 // base64 JSON in its X-Trace-Info header.
-func traceBase(n *Node) string {
+func (b *builder) traceBase(n *Node) string {
+	if id, ok := b.traces[n]; ok {
+		return id
+	}
+	id := decodeTraceBase(n)
+	b.traces[n] = id
+	return id
+}
+
+func decodeTraceBase(n *Node) string {
 	h := n.reqHeader("X-Trace-Info")
 	if h == "" {
 		return ""

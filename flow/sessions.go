@@ -1,9 +1,12 @@
 package flow
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/flowmap/flowmap/decoder"
 )
 
 // model orders participants as a person would draw them (clients, then
@@ -11,7 +14,23 @@ import (
 // returns the trees.
 func (b *builder) model() *Model {
 	m := &Model{Tokens: b.order}
+	if n := len(b.hmacKeys); n > 0 {
+		switch {
+		case b.opts.MemcacheSecret == "":
+			m.Notes = append(m.Notes, fmt.Sprintf("%d token cache keys are HMAC-derived (keystonemiddleware's memcache_security_strategy MAC or ENCRYPT): give --memcache-secret to tie them to their tokens", n))
+		case !b.hmacMatched:
+			m.Notes = append(m.Notes, fmt.Sprintf("%d token cache keys are HMAC-derived and the --memcache-secret given matches none of them: is it the service's memcache_secret_key?", n))
+		default:
+			m.Notes = append(m.Notes, fmt.Sprintf("%d HMAC-derived token cache keys are of tokens not seen whole in the capture (issued before it or cut)", n))
+		}
+	}
+	for i, n := range b.nodes {
+		n.ID = i + 1
+	}
 	for _, n := range b.nodes {
+		for _, c := range n.candidates {
+			n.Candidates = append(n.Candidates, c.ID)
+		}
 		if n.parent == nil {
 			m.Roots = append(m.Roots, n)
 		}
@@ -74,39 +93,62 @@ func (m *Model) sessions() {
 	if len(m.Roots) == 0 {
 		return
 	}
-	byToken := map[*Token]int{}
+	// A session's key is the token its requests present (or a login was
+	// issued); a failed login, which got none, is a session of its own.
+	byKey := map[any]int{}
 	next := 1
-	var pending []*Node // client requests without a token: discovery, failed logins
+	key := func(r *Node) any {
+		switch {
+		case r.Proto != "http" || r.from == nil || r.from.Kind == Service:
+			return nil
+		case r.token != nil:
+			return r.token
+		case r.Role == RoleAuth && r.subject != nil:
+			return r.subject
+		case r.Role == RoleAuth && r.Error:
+			return r // refused: no token will follow
+		}
+		return nil
+	}
+	// A connection is one client process's: its requests without a key
+	// belong to the session of the first key used on it.
+	connKey := map[*decoder.Conn]any{}
+	for _, r := range m.Roots {
+		if k := key(r); k != nil && connKey[r.Ex.Conn] == nil {
+			connKey[r.Ex.Conn] = k
+		}
+	}
+	var pending []*Node // client requests without a key: discovery
 	for _, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
 			continue
 		}
-		key := r.token
-		if key == nil && r.Role == RoleAuth {
-			key = r.subject
-		}
+		key := key(r)
 		if key == nil {
 			pending = append(pending, r)
 			continue
 		}
-		s, ok := byToken[key]
+		s, ok := byKey[key]
 		if !ok {
 			s = next
 			next++
-			byToken[key] = s
+			byKey[key] = s
 		}
 		r.Session = s
-		// What went before on the same connection (glance's GET / on the
-		// keep-alive connection of the listing) is part of it; a new
-		// session also takes the oldest waiting request of each kind from
-		// the same client (its GET /v3 before its login): under
-		// concurrency each client did one of each.
-		kinds := map[string]bool{}
+		// What went before on a connection of this key (glance's GET / on
+		// the keep-alive connection of the listing) is part of it; a new
+		// session also takes the oldest waiting request of each kind it
+		// does not have yet (its GET /v3 before its login), from the same
+		// client, started before it, among those on connections no key
+		// claims: under concurrency each client did one of each.
+		kinds := map[string]bool{r.Summary: true}
 		kept := pending[:0]
 		for _, p := range pending {
-			sameConn := p.Ex.Conn == r.Ex.Conn
+			owner := connKey[p.Ex.Conn]
+			sameConn := owner == key
 			kind := p.Summary
-			fresh := !ok && p.from == r.from && !kinds[kind] && r.Start.Sub(p.Start) <= 5*time.Second
+			fresh := !ok && owner == nil && p.from == r.from && !kinds[kind] &&
+				p.Start.Before(r.Start) && r.Start.Sub(p.Start) <= 5*time.Second
 			if sameConn || fresh {
 				p.Session = s
 				kinds[kind] = true

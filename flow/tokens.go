@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
@@ -72,7 +74,10 @@ func (b *builder) token(value string) *Token {
 	b.bySHA[t.sha] = t
 	if s := b.opts.MemcacheSecret; s != "" {
 		for _, strategy := range []string{"MAC", "ENCRYPT"} {
-			b.bySHA[secureKey(value, s, strategy)] = t
+			k := secureKey(value, s, strategy)
+			// Python 3 keystonemiddleware formats the key's bytes:
+			// tokens/b'W+NmpHZBL2gZcuzknosBHg=='
+			b.bySHA[k], b.bySHA["b'"+k+"'"] = t, t
 		}
 	}
 	b.order = append(b.order, t)
@@ -153,12 +158,15 @@ type tokenBody struct {
 	Token struct {
 		User struct {
 			Name   string `json:"name"`
+			ID     string `json:"id"`
 			Domain struct {
 				Name string `json:"name"`
+				ID   string `json:"id"`
 			} `json:"domain"`
 		} `json:"user"`
 		Project struct {
 			Name string `json:"name"`
+			ID   string `json:"id"`
 		} `json:"project"`
 		Domain struct {
 			Name string `json:"name"`
@@ -181,6 +189,31 @@ func (b *builder) fillFromBody(t *Token, body string) {
 	if t.Project == "" {
 		t.Project = tb.Token.Project.Name
 	}
+	t.ids = appendNew(t.ids, tb.Token.User.ID, tb.Token.User.Domain.ID, tb.Token.Project.ID)
+}
+
+// appendNew appends the non-empty values of vs that ss does not hold.
+func appendNew(ss []string, vs ...string) []string {
+	for _, v := range vs {
+		if v != "" && !slices.Contains(ss, v) {
+			ss = append(ss, v)
+		}
+	}
+	return ss
+}
+
+// hmacDerived reports whether a token cache key (after "tokens/") is
+// keystonemiddleware's MAC/ENCRYPT form: base64 of 16 bytes, bare or as
+// Python 3 prints bytes (b'…').
+func hmacDerived(k string) bool {
+	if inner, ok := strings.CutPrefix(k, "b'"); ok {
+		k, ok = strings.CutSuffix(inner, "'")
+		if !ok {
+			return false
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(k)
+	return err == nil && len(raw) == 16
 }
 
 // cacheToken finds the token a keystonemiddleware cache key is about. A
@@ -192,12 +225,15 @@ func (b *builder) cacheToken(key string) *Token {
 		return nil
 	}
 	if t := b.bySHA[k]; t != nil {
+		if len(k) != 64 {
+			b.hmacMatched = true
+		}
 		return t
 	}
-	if len(k) != 64 {
-		return nil
-	}
-	if _, err := hex.DecodeString(k); err != nil {
+	if _, err := hex.DecodeString(k); len(k) != 64 || err != nil {
+		if hmacDerived(k) && !b.hmacKeys[k] {
+			b.hmacKeys[k] = true
+		}
 		return nil
 	}
 	t := &Token{Fingerprint: "sha256:" + k[:8], sha: k, Owner: "token"}

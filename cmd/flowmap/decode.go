@@ -31,8 +31,9 @@ func newDecodeCmd(ios *IO, runF func(*decodeOptions) error) *cobra.Command {
 several files are merged by time), reassembles TCP and lists every exchange.
 
 --format table (default) is for people; --format jsonl is one JSON object per
-exchange, the stable machine contract described in the README. Tokens and
-passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
+exchange, the stable machine contract described in the README. Tokens are
+shown as fingerprints (sha256:xxxxxxxx), passwords and keys as keyed ones
+(hmac:xxxxxxxx, a fresh key each run) unless --show-secrets.`,
 		Example: "  flowmap decode testdata/captures/seed-image-list.pcapng\n  flowmap decode --format jsonl ens33.pcapng lo.pcapng | jq .request.target",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,7 +49,7 @@ passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
 	}
 	f := cmd.Flags()
 	decodeFormats().flag(cmd, f, &opts.Format)
-	f.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print tokens and passwords whole")
+	f.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print tokens, passwords and keys whole")
 	f.IntVar(&opts.MaxBody, "max-body", 256<<10, "bytes of each text/JSON HTTP body to keep")
 	addProgressFlag(f, &opts.Progress)
 	return cmd
@@ -57,7 +58,7 @@ passwords are shown as fingerprints (sha256:xxxxxxxx) unless --show-secrets.`,
 func runDecode(opts *decodeOptions) error {
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
-	popts := pipelineOptions(opts.IO)
+	popts := pipelineOptions(opts.IO, opts.ShowSecrets)
 	popts.HTTP.MaxBody = opts.MaxBody
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update

@@ -75,8 +75,8 @@ func traceFormats() formats[traceWriter] {
 
 func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
 	d := mermaid.Render(m, mermaid.Options{Detail: o.Detail, Title: o.Title})
-	if len(d) > mermaid.MaxText {
-		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", len(d), mermaid.MaxText)
+	if n := mermaid.TextSize(d); n > mermaid.MaxText {
+		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", n, mermaid.MaxText)
 	}
 	_, err := io.WriteString(w, d)
 	return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -43,7 +45,7 @@ func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Resu
 		return nil, nil, err
 	}
 	var exs []*decoder.Exchange
-	popts := pipelineOptions(ios)
+	popts := pipelineOptions(ios, false)
 	bar := newProgress(ios, m.Progress)
 	popts.Progress = bar.update
 	res, err := pipeline.Run(files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
@@ -51,6 +53,13 @@ func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Resu
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	model := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret}).Filter(m.Filter)
+	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret})
+	model := all.Filter(m.Filter)
+	if len(model.Roots) == 0 && len(all.Roots) > 0 {
+		model.Notes = append(model.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))
+	}
+	for _, n := range model.Notes {
+		fmt.Fprintf(ios.Err, "flowmap: note: %s\n", n)
+	}
 	return model, res, nil
 }

@@ -26,6 +26,9 @@ type IO struct {
 	OutTTY   bool // colour and tables for a person
 	ErrTTY   bool // progress bar
 	NoColour bool
+	// RedactKey keys the fingerprints of passwords and keys; nil draws
+	// one per process (tests fix it for repeatable output).
+	RedactKey []byte
 }
 
 // inputError marks errors about unreadable input (exit 1).
@@ -36,7 +39,12 @@ func (e inputError) Unwrap() error { return e.err }
 
 // Main runs flowmap with args and returns the exit status.
 func Main(args []string, in io.Reader, out, errw io.Writer) int {
-	ios := &IO{In: in, Out: out, Err: errw}
+	return execute(&IO{In: in, Out: out, Err: errw}, args)
+}
+
+// execute runs flowmap on ios.
+func execute(ios *IO, args []string) int {
+	in, out, errw := ios.In, ios.Out, ios.Err
 	if f, ok := out.(*os.File); ok {
 		ios.OutTTY = isatty.IsTerminal(f.Fd())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/decoder/redact"
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/render/mermaid"
@@ -28,6 +29,7 @@ type traceOptions struct {
 	Filter         flow.Filter
 	Split          string
 	Title          string
+	ShowSecrets    bool
 	Progress       string
 }
 
@@ -82,19 +84,26 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	f.StringVar(&opts.Filter.Path, "path", "", "only trees with an HTTP request whose target contains this")
 	f.StringVar(&opts.Split, "split", "", "write one diagram per group of trees, each under Mermaid's 50,000-character limit, into this directory")
 	f.StringVar(&opts.Title, "title", "", "diagram title")
+	f.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print passwords, keys and tokens in targets, SQL and cache keys whole (tokens are still named by fingerprint)")
 	addProgressFlag(f, &opts.Progress)
 	_ = cmd.RegisterFlagCompletionFunc("detail", cobra.FixedCompletions([]string{"compact", "full"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 // pipelineOptions are the decoding options of every command: stdin for
-// "-", and the OpenStack ports and credential fields from flow's service
-// registry.
-func pipelineOptions(ios *IO) pipeline.Options {
+// "-", the OpenStack ports from flow's service registry, and the one
+// redaction policy every decoder's messages apply when they are printed
+// (fed by the registry's credential fields; show: redact nothing).
+func pipelineOptions(ios *IO, show bool) pipeline.Options {
 	var o pipeline.Options
 	o.Capture.Stdin = ios.In
 	o.HTTP.Ports = registry.HTTPPorts()
 	o.HTTP.Secrets = registry.Secrets()
+	p := redact.New(registry.Secrets(), ios.RedactKey)
+	if show {
+		p = redact.Show()
+	}
+	o.HTTP.Redact, o.Memcache.Redact, o.MySQL.Redact = p, p, p
 	return o
 }
 
@@ -154,7 +163,7 @@ func runTrace(opts *traceOptions) error {
 		return err
 	}
 	var exs []*decoder.Exchange
-	popts := pipelineOptions(opts.IO)
+	popts := pipelineOptions(opts.IO, opts.ShowSecrets)
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
@@ -162,7 +171,14 @@ func runTrace(opts *traceOptions) error {
 	if err != nil {
 		return inputError{err}
 	}
-	m := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret}).Filter(opts.Filter)
+	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret})
+	m := all.Filter(opts.Filter)
+	if len(m.Roots) == 0 && len(all.Roots) > 0 {
+		m.Notes = append(m.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
+	}
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
 	if opts.Split != "" {

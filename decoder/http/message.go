@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Request is one HTTP/1.x request as seen on the wire.
@@ -26,7 +26,7 @@ type Request struct {
 	Chunked       bool        `json:"chunked,omitempty"`
 	Trailers      [][2]string `json:"trailers,omitempty"`
 
-	secrets *decoder.Secrets // what Redacted treats as a credential
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Interim is a 1xx response (100 Continue, 103 Early Hints) that preceded
@@ -51,7 +51,7 @@ type Response struct {
 	Trailers      [][2]string `json:"trailers,omitempty"`
 	Interim       []Interim   `json:"interim,omitempty"`
 
-	secrets *decoder.Secrets // what Redacted treats as a credential
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Header returns the first value of the named header, compared without
@@ -71,21 +71,6 @@ func headerValue(h [][2]string, name string) string {
 	return ""
 }
 
-// WithSecrets returns a copy of m whose Redacted also treats the fields
-// named by s as credentials.
-func (m *Request) WithSecrets(s *decoder.Secrets) *Request {
-	r := *m
-	r.secrets = s
-	return &r
-}
-
-// WithSecrets is Request.WithSecrets for a response.
-func (m *Response) WithSecrets(s *decoder.Secrets) *Response {
-	r := *m
-	r.secrets = s
-	return &r
-}
-
 // Summary is "METHOD target", e.g. "GET /v2/images".
 func (m *Request) Summary() string { return m.Method + " " + m.Target }
 
@@ -95,51 +80,4 @@ func (m *Response) Summary() string {
 		return strconv.Itoa(m.Status)
 	}
 	return strconv.Itoa(m.Status) + " " + m.Reason
-}
-
-// Redacted returns a copy whose credential headers (Authorization, Cookie,
-// those Options.Secrets names, such as X-Auth-Token) and secret JSON/form
-// body values (passwords, token ids, application credential secrets) are
-// replaced by their decoder.Fingerprint. The receiver is returned when it holds no secret; it
-// is never modified.
-func (m *Request) Redacted() decoder.Message {
-	h, hc := redactHeaders(m.Headers, m.secrets)
-	tr, tc := redactHeaders(m.Trailers, m.secrets)
-	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"), m.secrets)
-	if !hc && !tc && !bc {
-		return m
-	}
-	r := *m
-	r.Headers, r.Trailers, r.Body = h, tr, b
-	return &r
-}
-
-// Redacted returns a copy with credentials fingerprinted, like
-// Request.Redacted (X-Subject-Token, Set-Cookie, secrets in JSON bodies).
-func (m *Response) Redacted() decoder.Message {
-	h, hc := redactHeaders(m.Headers, m.secrets)
-	tr, tc := redactHeaders(m.Trailers, m.secrets)
-	b, bc := redactBody(m.Body, headerValue(m.Headers, "Content-Type"), m.secrets)
-	var interim []Interim
-	ic := false
-	for i, in := range m.Interim {
-		ih, c := redactHeaders(in.Headers, m.secrets)
-		if !c {
-			continue
-		}
-		if interim == nil {
-			interim = append([]Interim(nil), m.Interim...)
-		}
-		interim[i].Headers = ih
-		ic = true
-	}
-	if !hc && !tc && !bc && !ic {
-		return m
-	}
-	r := *m
-	r.Headers, r.Trailers, r.Body = h, tr, b
-	if ic {
-		r.Interim = interim
-	}
-	return &r
 }

@@ -9,23 +9,24 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
-func fp(s string) string { return decoder.Fingerprint(s) }
+func sec(s string) string { return redact.New(nil, nil).Secret(s) }
 
 func TestRedactHeaders(t *testing.T) {
 	cases := []struct {
 		name, header, value, want string
 	}{
-		{"x-auth-token", "X-Auth-Token", "gAAAAABtoken", fp("gAAAAABtoken")},
-		{"x-subject-token-lower", "x-subject-token", "gAAAAABsubj", fp("gAAAAABsubj")},
-		{"x-service-token", "X-Service-Token", "svc", fp("svc")},
-		{"authorization-bearer", "Authorization", "Bearer abc.def", "Bearer " + fp("abc.def")},
-		{"authorization-basic", "authorization", "Basic YWRtaW46cGFzc3dvcmQ=", "Basic " + fp("YWRtaW46cGFzc3dvcmQ=")},
-		{"authorization-no-scheme", "Authorization", "opaque", fp("opaque")},
-		{"proxy-authorization", "Proxy-Authorization", "Basic xyz", "Basic " + fp("xyz")},
-		{"cookie", "Cookie", "session=s3cr3t; theme=dark", "session=" + fp("s3cr3t") + "; theme=" + fp("dark")},
-		{"set-cookie", "Set-Cookie", "session=s3cr3t; Path=/; HttpOnly", "session=" + fp("s3cr3t") + "; Path=/; HttpOnly"},
+		{"x-auth-token", "X-Auth-Token", "gAAAAABtoken", sec("gAAAAABtoken")},
+		{"x-subject-token-lower", "x-subject-token", "gAAAAABsubj", sec("gAAAAABsubj")},
+		{"x-service-token", "X-Service-Token", "svc", sec("svc")},
+		{"authorization-bearer", "Authorization", "Bearer abc.def", "Bearer " + sec("abc.def")},
+		{"authorization-basic", "authorization", "Basic YWRtaW46cGFzc3dvcmQ=", "Basic " + sec("YWRtaW46cGFzc3dvcmQ=")},
+		{"authorization-no-scheme", "Authorization", "opaque", sec("opaque")},
+		{"proxy-authorization", "Proxy-Authorization", "Basic xyz", "Basic " + sec("xyz")},
+		{"cookie", "Cookie", "session=s3cr3t; theme=dark", "session=" + sec("s3cr3t") + "; theme=" + sec("dark")},
+		{"set-cookie", "Set-Cookie", "session=s3cr3t; Path=/; HttpOnly", "session=" + sec("s3cr3t") + "; Path=/; HttpOnly"},
 		{"empty-token", "X-Auth-Token", "", ""},
 		{"not-secret", "Content-Type", "application/json", "application/json"},
 	}
@@ -56,25 +57,25 @@ func TestRedactBody(t *testing.T) {
 			name: "keystone-password",
 			ct:   "application/json",
 			body: `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "GLANCE_PASS", "domain": {"name": "Default"}}}}}}`,
-			want: `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "` + fp("GLANCE_PASS") + `", "domain": {"name": "Default"}}}}}}`,
+			want: `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "` + sec("GLANCE_PASS") + `", "domain": {"name": "Default"}}}}}}`,
 		},
 		{
 			name: "keystone-token-method",
 			ct:   "application/json",
 			body: `{"auth":{"identity":{"methods":["token"],"token":{"id":"gAAAAABxyz"}},"scope":{"project":{"id":"p1"}}}}`,
-			want: `{"auth":{"identity":{"methods":["token"],"token":{"id":"` + fp("gAAAAABxyz") + `"}},"scope":{"project":{"id":"p1"}}}}`,
+			want: `{"auth":{"identity":{"methods":["token"],"token":{"id":"` + sec("gAAAAABxyz") + `"}},"scope":{"project":{"id":"p1"}}}}`,
 		},
 		{
 			name: "application-credential",
 			ct:   "application/json",
 			body: `{"auth":{"identity":{"methods":["application_credential"],"application_credential":{"id":"ac1","secret":"s3"}}}}`,
-			want: `{"auth":{"identity":{"methods":["application_credential"],"application_credential":{"id":"ac1","secret":"` + fp("s3") + `"}}}}`,
+			want: `{"auth":{"identity":{"methods":["application_credential"],"application_credential":{"id":"ac1","secret":"` + sec("s3") + `"}}}}`,
 		},
 		{
 			name: "escaped-value",
 			ct:   "application/json",
 			body: `{"password" : "a\"b\u0041"}`,
-			want: `{"password" : "` + fp(`a"bA`) + `"}`,
+			want: `{"password" : "` + sec(`a"bA`) + `"}`,
 		},
 		{
 			name: "token-response-untouched",
@@ -86,13 +87,13 @@ func TestRedactBody(t *testing.T) {
 			name: "truncated-json",
 			ct:   "application/json",
 			body: `{"auth": {"identity": {"password": {"user": {"password": "passw`,
-			want: `{"auth": {"identity": {"password": {"user": {"password": "` + fp("passw") + `"`,
+			want: `{"auth": {"identity": {"password": {"user": {"password": "` + sec("passw") + `"`,
 		},
 		{
 			name: "invalid-json-with-password",
 			ct:   "text/plain",
 			body: `password: x, {"password": "hunter2", oops}`,
-			want: `password: x, {"password": "` + fp("hunter2") + `", oops}`,
+			want: `password: x, {"password": "` + sec("hunter2") + `", oops}`,
 		},
 		{
 			name: "password-null",
@@ -104,7 +105,7 @@ func TestRedactBody(t *testing.T) {
 			name: "form",
 			ct:   "application/x-www-form-urlencoded",
 			body: "username=admin&password=p%40ss&x=1",
-			want: "username=admin&password=" + fp("p@ss") + "&x=1",
+			want: "username=admin&password=" + sec("p@ss") + "&x=1",
 		},
 	}
 	for _, tc := range cases {
@@ -131,7 +132,7 @@ func TestRedactResponseInterim(t *testing.T) {
 	r := &Response{Status: 200, Headers: [][2]string{{"X-Subject-Token", "tok"}},
 		Interim: []Interim{{Status: 100, Headers: [][2]string{{"Set-Cookie", "a=b"}}}}}
 	red := r.Redacted().(*Response)
-	if red.Headers[0][1] != fp("tok") || red.Interim[0].Headers[0][1] != "a="+fp("b") {
+	if red.Headers[0][1] != sec("tok") || red.Interim[0].Headers[0][1] != "a="+sec("b") {
 		t.Errorf("redacted %q %+v", red.Headers, red.Interim)
 	}
 	if r.Headers[0][1] != "tok" || r.Interim[0].Headers[0][1] != "a=b" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Options tune the decoder.
@@ -22,6 +23,9 @@ type Options struct {
 	// Secrets names the headers and body fields that hold credentials,
 	// besides HTTP's own (flow's service registry lists OpenStack's).
 	Secrets *decoder.Secrets
+	// Redact is the redaction policy messages' Redacted applies; nil
+	// means one made from Secrets.
+	Redact *redact.Policy
 }
 
 func (o Options) maxBody() int {
@@ -162,7 +166,7 @@ type stream struct {
 	conn         *decoder.Conn
 	emit         decoder.Emit
 	maxBody      int
-	secrets      *decoder.Secrets
+	policy       *redact.Policy
 	sides        [2]side
 	queue        []*exchange // begun, not yet emitted, in request order
 	serverClosed bool
@@ -185,7 +189,7 @@ type stream struct {
 // or "HTTP/1." at a line start. After a 101 or a CONNECT tunnel the
 // connection is no longer decoded.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
-	d := &stream{conn: c, emit: emit, maxBody: opts.maxBody(), secrets: opts.Secrets}
+	d := &stream{conn: c, emit: emit, maxBody: opts.maxBody(), policy: opts.policy()}
 	for i := range d.sides {
 		s := &d.sides[i]
 		s.dir = decoder.Dir(i)
@@ -709,7 +713,7 @@ func (d *stream) finish(s *side) {
 		e.x.Request = &Request{
 			Method: m.method, Target: m.target, Version: m.version, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
-			Chunked: m.chunked, Trailers: m.trailers, secrets: d.secrets,
+			Chunked: m.chunked, Trailers: m.trailers, policy: d.policy,
 		}
 		e.x.ReqEnd = s.last
 		e.reqDone = true
@@ -717,7 +721,7 @@ func (d *stream) finish(s *side) {
 		e.x.Response = &Response{
 			Version: m.version, Status: m.status, Reason: m.reason, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
-			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim, secrets: d.secrets,
+			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim, policy: d.policy,
 		}
 		e.x.RespEnd = s.last
 		e.respDone = true
@@ -758,7 +762,7 @@ func (d *stream) abandonInterim(s *side) {
 		return
 	}
 	s.next = nil
-	e.x.Response = &Response{Version: e.iversion, Interim: e.interim, secrets: d.secrets}
+	e.x.Response = &Response{Version: e.iversion, Interim: e.interim, policy: d.policy}
 	e.x.RespEnd = e.x.RespStart
 	e.x.Truncated = true
 	e.respDone = true

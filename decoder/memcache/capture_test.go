@@ -385,7 +385,7 @@ func TestRedactedRealToken(t *testing.T) {
 	// A token cut by MaxValue is not shown in part either.
 	cut := readConv(t, "testdata/streams/warm-cache.s5.conv").run(Options{MaxValue: 1900}, 0)
 	v := cut[1].Request.Redacted().(*Request).Value
-	if !strings.HasSuffix(v, "gAAAAA…(cut)") || strings.Contains(v, "gAAAAAB") {
+	if !strings.Contains(v[len(v)-30:], `"sha256:`) || strings.Contains(v, "gAAAAAB") {
 		t.Errorf("cut token: value ends %q", v[len(v)-40:])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // New returns the decoder for one memcache connection. It calls emit with
@@ -24,7 +25,7 @@ import (
 // a later reply (a noop/mn at the latest) ends the wait; a quiet
 // retrieval without a reply was a miss.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
-	d := &stream{conn: c, emit: emit, maxValue: opts.maxValue()}
+	d := &stream{conn: c, emit: emit, maxValue: opts.maxValue(), policy: opts.Redact}
 	for i := range d.side {
 		s := &d.side[i]
 		s.dir = decoder.Dir(i)
@@ -171,6 +172,7 @@ type stream struct {
 	conn       *decoder.Conn
 	emit       decoder.Emit
 	maxValue   int
+	policy     *redact.Policy
 	mode       protoMode
 	side       [2]side
 	queue      []*pending
@@ -1043,9 +1045,11 @@ func (d *stream) flush() {
 func (d *stream) emitPending(p *pending) {
 	e := p.ex
 	if p.req != nil {
+		p.req.policy = d.policy
 		e.Request = p.req
 	}
 	if p.resp != nil {
+		p.resp.policy = d.policy
 		e.Response = p.resp
 	} else {
 		e.RespStart, e.RespEnd = time.Time{}, time.Time{}

@@ -17,6 +17,7 @@ import (
 	"errors"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Port is memcached's well-known port.
@@ -32,6 +33,9 @@ type Options struct {
 	// MaxValue is how many bytes of each data block are kept (Request.Value,
 	// Value.Data). 0 means DefaultMaxValue; negative keeps nothing.
 	MaxValue int
+	// Redact is the redaction policy messages' Redacted applies; nil
+	// means the default one (words and shapes, no service's list).
+	Redact *redact.Policy
 }
 
 func (o Options) maxValue() int {

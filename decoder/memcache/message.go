@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Request is one memcache command as the client sent it.
@@ -25,6 +26,8 @@ type Request struct {
 	Value     string   `json:"value,omitempty"`
 	Binary    bool     `json:"binary,omitempty"`
 	MetaFlags []string `json:"meta_flags,omitempty"`
+
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Response is the server's reply to one command.
@@ -42,6 +45,8 @@ type Response struct {
 	Message string `json:"message,omitempty"`
 	// Status is the binary protocol status name ("NO_ERROR", "KEY_ENOENT").
 	Status string `json:"status,omitempty"`
+
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Value is one item of a retrieval reply. Data holds at most
@@ -123,95 +128,74 @@ func (r *Response) Summary() string {
 	return s
 }
 
-// Redacted returns the receiver unless a keystone fernet token
-// ("gAAAAA…", 100+ characters) appears in the value: keystonemiddleware
-// caches the token-validation JSON, whose "auth_token" field is the token
-// itself. Tokens are replaced by decoder.Fingerprint; a token cut short by
-// Options.MaxValue is replaced by "gAAAAA…(cut)". Only fernet tokens are
-// recognised (keystone's default; JWS tokens are not).
+// Redacted returns a copy in which the redaction policy (decoder/redact)
+// has replaced the credentials in the keys (a cache keyed by the token
+// itself; keystonemiddleware's tokens/<sha256 hex> keys are a digest and
+// stay) and in the value (keystonemiddleware caches the validation JSON,
+// whose "auth_token" is the token itself). The receiver is returned when
+// it holds none.
 func (r *Request) Redacted() decoder.Message {
-	cut := r.Bytes != nil && int64(len(r.Value)) < *r.Bytes
-	v, ok := redactTokens(r.Value, cut)
-	if !ok {
+	p := r.policy
+	if p.Shows() {
+		return r
+	}
+	keys, kc := redactKeys(p, r.Keys)
+	v := p.Body(r.Value, "")
+	if !kc && v == r.Value {
 		return r
 	}
 	c := *r
-	c.Value = v
+	c.Keys, c.Value = keys, v
 	return &c
 }
 
-// Redacted: see Request.Redacted. Keys are left alone: keystonemiddleware's
-// keys are SHA-256 digests of tokens, not tokens.
+// Redacted: see Request.Redacted; also the error or version text.
 func (r *Response) Redacted() decoder.Message {
-	var c *Response
-	for i, v := range r.Values {
-		d, ok := redactTokens(v.Data, v.DataTruncated)
-		if !ok {
-			continue
-		}
-		if c == nil {
-			c = new(Response)
-			*c = *r
-			c.Values = append([]Value(nil), r.Values...)
-		}
-		c.Values[i].Data = d
-	}
-	if m, ok := redactTokens(r.Message, false); ok {
-		if c == nil {
-			c = new(Response)
-			*c = *r
-		}
-		c.Message = m
-	}
-	if c == nil {
+	p := r.policy
+	if p.Shows() {
 		return r
 	}
-	return c
+	hits, hc := redactKeys(p, r.Hits)
+	var values []Value
+	for i, v := range r.Values {
+		k := p.CacheKey(v.Key)
+		d := p.Body(v.Data, "")
+		if k == v.Key && d == v.Data {
+			continue
+		}
+		if values == nil {
+			values = append([]Value(nil), r.Values...)
+		}
+		values[i].Key, values[i].Data = k, d
+	}
+	m := p.Text(r.Message)
+	if !hc && values == nil && m == r.Message {
+		return r
+	}
+	c := *r
+	c.Hits, c.Message = hits, m
+	if values != nil {
+		c.Values = values
+	}
+	return &c
 }
 
-// fernetPrefix starts every keystone fernet token (version byte 0x80 and
-// the high bytes of a timestamp, base64url-encoded).
-const fernetPrefix = "gAAAAA"
-
-// minFernet is the shortest complete fernet token: 73 bytes, 100 base64
-// characters with padding.
-const minFernet = 100
-
-// redactTokens replaces fernet tokens in s. When s was cut short (cut), a
-// token-like run that reaches its end is a token cut in two.
-func redactTokens(s string, cut bool) (string, bool) {
-	if !strings.Contains(s, fernetPrefix) {
-		return s, false
+// redactKeys returns keys with credentials replaced, and whether any was;
+// keys itself is never modified.
+func redactKeys(p *redact.Policy, keys []string) ([]string, bool) {
+	var out []string
+	for i, k := range keys {
+		r := p.CacheKey(k)
+		if r == k {
+			continue
+		}
+		if out == nil {
+			out = append([]string(nil), keys...)
+		}
+		out[i] = r
 	}
-	var b strings.Builder
-	changed := false
-	for {
-		i := strings.Index(s, fernetPrefix)
-		if i < 0 {
-			break
-		}
-		j := i + len(fernetPrefix)
-		for j < len(s) && isBase64URL(s[j]) {
-			j++
-		}
-		switch {
-		case cut && j == len(s):
-			b.WriteString(s[:i])
-			b.WriteString(fernetPrefix + "…(cut)")
-			changed = true
-		case j-i >= minFernet:
-			b.WriteString(s[:i])
-			b.WriteString(decoder.Fingerprint(s[i:j]))
-			changed = true
-		default:
-			b.WriteString(s[:j])
-		}
-		s = s[j:]
+	if out == nil {
+		return keys, false
 	}
-	b.WriteString(s)
-	return b.String(), changed
-}
-
-func isBase64URL(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '='
+	return out, true
 }

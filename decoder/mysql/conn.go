@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 const (
@@ -107,6 +108,7 @@ type conn struct {
 	c        *decoder.Conn
 	emit     decoder.Emit
 	maxQuery int
+	policy   *redact.Policy
 	dirs     [2]stream
 	phase    phase
 
@@ -133,7 +135,7 @@ type conn struct {
 // decoder looks for the first plausible client command and decodes from
 // there; the server's bytes before that command's reply are dropped.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
-	d := &conn{c: c, emit: emit, maxQuery: opts.maxQuery()}
+	d := &conn{c: c, emit: emit, maxQuery: opts.maxQuery(), policy: opts.Redact}
 	if c == nil {
 		d.c = &decoder.Conn{}
 	}
@@ -569,9 +571,11 @@ func (d *conn) flush() {
 		d.queue[i] = nil
 		x := ex.x
 		req := ex.req
+		req.policy = d.policy
 		x.Request = &req
 		if ex.hasResp {
 			resp := ex.resp
+			resp.policy = d.policy
 			x.Response = &resp
 		}
 		if d.emit != nil {
@@ -876,7 +880,7 @@ func (d *conn) dead() {
 // setQuery keeps at most maxQuery bytes of query text; n is its full length.
 func (d *conn) setQuery(ex *exch, q []byte, n int64) {
 	kept := text(q, d.maxQuery)
-	ex.req.Query = text([]byte(redactSQL(kept)), d.maxQuery) // a fingerprint may be longer than its secret
+	ex.req.Query = kept // raw: Redacted applies the policy when it is printed
 	if n > int64(len(kept)) {
 		ex.req.QueryBytes = int(min(n, 1<<40))
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // DefaultMaxQuery is how much query text is kept when Options.MaxQuery is 0.
@@ -31,6 +32,9 @@ type Options struct {
 	// queries are cut there and their length reported in QueryBytes.
 	// 0 means DefaultMaxQuery.
 	MaxQuery int
+	// Redact is the redaction policy messages' Redacted applies; nil
+	// means the default one.
+	Redact *redact.Policy
 }
 
 func (o Options) maxQuery() int {
@@ -71,6 +75,8 @@ type Request struct {
 	TLS bool `json:"tls,omitempty"`
 	// Compressed is set when the connection uses the compressed protocol.
 	Compressed bool `json:"compressed,omitempty"`
+
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Response is the server side of an exchange.
@@ -91,6 +97,8 @@ type Response struct {
 	// Bytes is the payload bytes of the whole response (packet headers
 	// excluded; uncompressed size on compressed connections).
 	Bytes int64 `json:"bytes"`
+
+	policy *redact.Policy // what Redacted treats as a credential, and how
 }
 
 // Summary is the command and its argument: the query cut to about 60
@@ -121,9 +129,38 @@ func (r *Request) Summary() string {
 	return r.Command
 }
 
-// Redacted returns r itself: the decoder never keeps passwords or auth data
-// (see the package comment).
-func (r *Request) Redacted() decoder.Message { return r }
+// Redacted returns a copy whose SQL text has its passwords and shaped
+// credentials replaced by the redaction policy (decoder/redact), and its
+// connect attributes' values checked by shape; the receiver when there is
+// none. The decoder keeps the SQL as sent (flow matches its literals) and
+// never keeps the login's auth data.
+func (r *Request) Redacted() decoder.Message {
+	p := r.policy
+	if p.Shows() {
+		return r
+	}
+	q := p.SQL(r.Query)
+	var attrs [][2]string
+	for i, kv := range r.ClientAttrs {
+		v := p.Header(kv[0], kv[1])
+		if v == kv[1] {
+			continue
+		}
+		if attrs == nil {
+			attrs = append([][2]string(nil), r.ClientAttrs...)
+		}
+		attrs[i][1] = v
+	}
+	if q == r.Query && attrs == nil {
+		return r
+	}
+	c := *r
+	c.Query = q
+	if attrs != nil {
+		c.ClientAttrs = attrs
+	}
+	return &c
+}
 
 // Summary is "ok", "42 rows", "error 1045", or the Result.
 func (r *Response) Summary() string {
@@ -143,8 +180,39 @@ func (r *Response) Summary() string {
 	return r.Result
 }
 
-// Redacted returns r itself: responses hold no credentials.
-func (r *Response) Redacted() decoder.Message { return r }
+// Redacted returns a copy whose error text (which may quote the query) is
+// redacted like SQL, or the receiver.
+func (r *Response) Redacted() decoder.Message {
+	p := r.policy
+	if p.Shows() {
+		return r
+	}
+	e := redactError(p, r.Error)
+	if e == r.Error {
+		return r
+	}
+	c := *r
+	c.Error = e
+	return &c
+}
+
+// redactError redacts an error message: the query fragment it quotes
+// ("… near 'IDENTIFIED BY 'x” at line 1", quotes not escaped) as SQL of
+// its own, then the whole text.
+func redactError(p *redact.Policy, e string) string {
+	const near = "near '"
+	if i := strings.Index(e, near); i >= 0 {
+		rest := e[i+len(near):]
+		j := strings.LastIndex(rest, "' at line")
+		if j < 0 {
+			j = len(rest)
+		}
+		if f := p.SQL(rest[:j]); f != rest[:j] {
+			e = e[:i+len(near)] + f + rest[j:]
+		}
+	}
+	return p.SQL(e)
+}
 
 // shorten folds runs of white space to one space and cuts s to n
 // characters, marking the cut with "...".

@@ -20,6 +20,20 @@ type Options struct {
 	Title  string
 }
 
+// TextSize is the length of d as Mermaid measures it against MaxText: a
+// JavaScript string's length, in UTF-16 code units (a "·" is one, a byte
+// count would say two).
+func TextSize(d string) int {
+	n := 0
+	for _, r := range d {
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
+}
+
 // MaxText is Mermaid's default maxTextSize: longer diagrams are replaced by
 // an error box in renderers with the default configuration.
 const MaxText = 50000
@@ -50,10 +64,18 @@ func Print(st *story.Story, title string) string {
 		case story.Note, story.Session:
 			line("  Note over %s: %s", ids[s.From], Escape(s.Text))
 		case story.Call, story.Reply:
-			line("  %s%s%s: %s", ids[s.From], arrow(s), ids[s.To], Escape(s.Text))
+			line("  %s%s%s: %s", ids[s.From], arrow(s), ids[s.To], Escape(guess(s)+s.Text))
 		}
 	}
 	return b.String()
+}
+
+// guess marks a call only timing placed.
+func guess(s story.Step) string {
+	if s.Guessed {
+		return "≈ "
+	}
+	return ""
 }
 
 // arrow is the Mermaid arrow of a call or reply: solid calls, dashed
@@ -92,7 +114,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		}
 		part := roots[i:j]
 		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part, Sessions: m.Sessions}
-		if n := len(Render(one.Prune(), opts)); n <= MaxText {
+		if n := TextSize(Render(one.Prune(), opts)); n <= MaxText {
 			if size > 0 && size+n > MaxText {
 				flush()
 			}
@@ -103,7 +125,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		}
 		for _, r := range part {
 			one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: []*flow.Node{r}, Sessions: m.Sessions}
-			n := len(Render(one.Prune(), opts))
+			n := TextSize(Render(one.Prune(), opts))
 			if size > 0 && size+n > MaxText {
 				flush()
 			}
@@ -131,8 +153,9 @@ var keywords = map[string]bool{
 	"over": true, "left": true, "right": true, "of": true, "sequencediagram": true,
 }
 
-// Escape makes s safe as Mermaid text: '#' and ';' as entities (they are a
-// comment and a statement separator), line breaks as <br/>.
+// Escape makes s safe as Mermaid text: '#', ';' and '%' as entities (an
+// entity start, a statement separator, and "%%" starts a comment or a
+// directive anywhere on a line), line breaks as <br/>.
 func Escape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -141,10 +164,12 @@ func Escape(s string) string {
 			b.WriteString("#35;")
 		case ';':
 			b.WriteString("#59;")
+		case '%':
+			b.WriteString("#37;") // "%%{…}%%" anywhere is a directive
 		case '\n':
 			b.WriteString("<br/>")
-		case '\r', '\t':
-			b.WriteByte(' ')
+		case '\r', '\t', '\u2028', '\u2029':
+			b.WriteByte(' ') // (U+2028/9 end a line in JavaScript)
 		default:
 			if r < 0x20 || r == 0x7f {
 				b.WriteByte(' ')

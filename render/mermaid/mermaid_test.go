@@ -17,6 +17,8 @@ func TestEscape(t *testing.T) {
 		{"newline", "a\nb", "a<br/>b"},
 		{"control-chars", "a\x00b\tc\rd", "a b c d"},
 		{"colon-kept", "key: value", "key: value"},
+		{"percent-directive", "GET /x%%{init: {'theme':'forest'}}%%", "GET /x#37;#37;{init: {'theme':'forest'}}#37;#37;"},
+		{"percent-encoded", "/v2/images?name=a%20b", "/v2/images?name=a#37;20b"},
 		{"unicode-kept", "glance → 认证", "glance → 认证"},
 	} {
 		if got := Escape(c.in); got != c.want {
@@ -56,5 +58,16 @@ func TestParticipantIDs(t *testing.T) {
 	out := Print(&story.Story{Participants: ps}, "")
 	if !strings.Contains(out, "participant E as end") {
 		t.Errorf("keyword name not aliased:\n%s", out)
+	}
+}
+
+func TestTextSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{{"abc", 3}, {"a · b → c", 9}, {"≈", 1}, {"😀", 2}, {"", 0}} {
+		if got := TextSize(c.in); got != c.want {
+			t.Errorf("TextSize(%q) = %d, want %d", c.in, got, c.want)
+		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 // ids are the trace and span ids of every node of a model.
 //
 // A node's identity is what tells its exchange apart in the capture: the
-// protocol, the calling and serving participants, the start time in
-// nanoseconds, the operation and the (redacted) summary, plus how many
-// nodes with the same identity came before it in tree order. Its span id
+// protocol, its connection's number, the calling and serving participants,
+// the start time in nanoseconds and the operation, plus how many nodes
+// with the same identity came before it in tree order. (Not its summary:
+// a redacted password in it is keyed afresh on every run.) Its span id
 // is the first 8 bytes of SHA-256 over that identity; the trace id of a
 // session is the first 16 bytes of SHA-256 over the identity of the
 // session's first root and the session number. Printers read only the
@@ -58,8 +59,8 @@ func newIDs(m *flow.Model) *ids {
 
 // identity is n's exchange, in words that do not change between runs.
 func identity(n *flow.Node) string {
-	return n.Proto + "\x00" + n.From + "\x00" + n.To + "\x00" +
-		strconv.FormatInt(n.Start.UnixNano(), 10) + "\x00" + n.Op + "\x00" + n.Summary
+	return n.Proto + "\x00" + strconv.Itoa(n.Conn) + "\x00" + n.From + "\x00" + n.To + "\x00" +
+		strconv.FormatInt(n.Start.UnixNano(), 10) + "\x00" + n.Op
 }
 
 // unique is the first size bytes of SHA-256 over kind and id, hashed again

@@ -193,6 +193,16 @@ func span(n *flow.Node, session int, ids *ids, bursts map[*flow.Node]burst) *tra
 	if p := n.Parent(); p != nil {
 		s.ParentSpanId = ids.span[p]
 	}
+	if n.Ambiguous() {
+		// the parent is a guess among these requests' spans
+		var c []string
+		for _, r := range n.CandidatesP() {
+			c = append(c, hex.EncodeToString(ids.span[r]))
+		}
+		a := attrs(s.Attributes)
+		a.strs("flowmap.candidates", c)
+		s.Attributes = a
+	}
 	if msg, failed := failure(n); failed {
 		s.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: clean(msg)}
 	}
@@ -227,6 +237,9 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 	a := attrs{}
 	a.str("flowmap.role", string(n.Role))
 	a.str("flowmap.outcome", string(n.Outcome))
+	if n.Placed != "" {
+		a.str("flowmap.placed_by", string(n.Placed))
+	}
 	// A child's caller is the server of its parent span: said only where
 	// the tree does not say it.
 	if p := n.Parent(); p == nil {
@@ -245,7 +258,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 			path, query, hasQuery := strings.Cut(n.Target, "?")
 			a.str("url.path", path)
 			if hasQuery && query != "" {
-				a.str("url.query", scrubQuery(query))
+				a.str("url.query", query) // redacted by flow with the shared policy
 			}
 		}
 		if n.Status != 0 {
@@ -263,7 +276,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 			a.flag("flowmap.request.chunked", true)
 		}
 	case db:
-		a.str("db.system.name", n.Proto)
+		a.str("db.system.name", n.System)
 		a.str("db.operation.name", n.Op)
 		if n.Signature != "" {
 			a.str("db.query.summary", n.Signature)
@@ -285,7 +298,7 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 		a.size("flowmap.request.bytes", n.RequestBytes)
 		a.size("flowmap.response.bytes", n.ResponseBytes)
 	case cache:
-		a.str("db.system.name", n.Proto)
+		a.str("db.system.name", n.System)
 		a.str("db.operation.name", n.Op)
 		if n.Result != "" {
 			a.str("flowmap.cache.result", n.Result)
@@ -395,25 +408,6 @@ func events(n *flow.Node) []*tracepb.Span_Event {
 		out = append(out, &tracepb.Span_Event{TimeUnixNano: unixNano(t), Name: clean(nt.Text), Attributes: a})
 	}
 	return out
-}
-
-// scrubQuery replaces the values of the query keys the semantic
-// conventions name as credentials by default (url.query) with REDACTED.
-// Other keys stay as sent, as in flowmap's other outputs: redacting
-// request targets is the HTTP decoder's job (Request.Redacted), and it
-// keeps them whole today.
-func scrubQuery(q string) string {
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		k, _, ok := strings.Cut(p, "=")
-		switch k {
-		case "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature":
-			if ok {
-				parts[i] = k + "=REDACTED"
-			}
-		}
-	}
-	return strings.Join(parts, "&")
 }
 
 // attrs builds a span's attribute list in a fixed order.

@@ -343,21 +343,6 @@ func TestEmpty(t *testing.T) {
 	decode(t, out)
 }
 
-// TestScrubQuery: the query keys the semantic conventions call credentials
-// are redacted; everything else stays as sent.
-func TestScrubQuery(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"limit=20&marker=abc", "limit=20&marker=abc"},
-		{"sig=abc&x=1", "sig=REDACTED&x=1"},
-		{"AWSAccessKeyId=AK&Signature=s&X-Goog-Signature=g", "AWSAccessKeyId=REDACTED&Signature=REDACTED&X-Goog-Signature=REDACTED"},
-		{"sig", "sig"},
-	} {
-		if got := scrubQuery(c.in); got != c.want {
-			t.Errorf("scrubQuery(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
 // goldenOTLP are the captures whose OTLP output is kept whole under
 // testdata/golden (a person reads a golden file once): one session of HTTP
 // only, and a failed login with its DB, cache and error spans. Every

@@ -58,7 +58,11 @@ func Print(st *story.Story, title string) string {
 			}
 			line("note over %s%s", ids[s.From], l)
 		case story.Call, story.Reply:
-			line("%s %s %s%s", ids[s.From], arrow(s), ids[s.To], label(s.Text))
+			text := s.Text
+			if s.Guessed {
+				text = "≈ " + text
+			}
+			line("%s %s %s%s", ids[s.From], arrow(s), ids[s.To], label(text))
 		}
 	}
 	line("@enduml")

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/flowmap/flowmap/flow"
@@ -61,14 +62,19 @@ type Step struct {
 	Kind     Kind
 	From, To *flow.Participant // To is nil for notes
 	Text     string
-	// Failed marks an answer that is an error, a miss, or missing; on a
-	// Folded call it marks the exchange.
+	// Failed marks an answer that is an error or missing (a cache miss is
+	// a normal answer); on a Folded call it marks the exchange.
 	Failed bool
 	// Bulk marks a reply that is a large data transfer (an image download).
 	Bulk bool
 	// Folded marks a call that already tells its reply (version discovery
 	// in compact detail): no Reply step follows.
 	Folded bool
+	// Guessed marks a call that only timing placed under the request
+	// drawn around it while other requests were in progress too (printers
+	// mark it, e.g. "≈ "; the first such step is preceded by a note saying
+	// so).
+	Guessed bool
 	// Nodes are the exchanges a Call or Reply stands for: one, or the
 	// queries of a folded burst. Every node of the model is in exactly one
 	// Call. Notes and sessions have none.
@@ -90,17 +96,40 @@ func Tell(m *flow.Model, opts Options) *Story {
 		opts.Detail = Compact
 	}
 	t := &teller{m: m, opts: opts, st: &Story{Participants: m.Participants}}
+	if len(m.Roots) == 0 && len(m.Notes) > 0 {
+		// nothing to draw: the diagram says why
+		p := &flow.Participant{Name: "flowmap", Kind: flow.Host}
+		t.st.Participants = []*flow.Participant{p}
+		for _, n := range m.Notes {
+			t.note(p, n)
+		}
+	}
 	t.sessions(m.Roots)
 	return t.st
 }
 
 type teller struct {
-	m    *flow.Model
-	opts Options
-	st   *Story
+	m         *flow.Model
+	opts      Options
+	st        *Story
+	explained bool // the note on guessed placements was told
 }
 
-func (t *teller) add(s Step) { t.st.Steps = append(t.st.Steps, s) }
+func (t *teller) add(s Step) {
+	if s.Kind == Call {
+		for _, n := range s.Nodes {
+			s.Guessed = s.Guessed || n.Ambiguous()
+		}
+		if s.Guessed && !t.explained {
+			t.explained = true
+			t.note(s.From, GuessNote)
+		}
+	}
+	t.st.Steps = append(t.st.Steps, s)
+}
+
+// GuessNote explains, once per story, the mark on guessed calls.
+const GuessNote = "≈ placed by timing alone: other requests were in progress too (--format json lists the candidates)"
 
 func (t *teller) note(p *flow.Participant, text string) {
 	t.add(Step{Kind: Note, From: p, Text: text})
@@ -170,6 +199,17 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 func (t *teller) seq(kids []*flow.Node) {
 	for i := 0; i < len(kids); {
 		k := kids[i]
+		if t.opts.Detail == Compact && routineCache(k) {
+			j := i + 1
+			for j < len(kids) && routineCache(kids[j]) && kids[j].ToP() == k.ToP() && kids[j].FromP() == k.FromP() {
+				j++
+			}
+			if j-i > 1 {
+				t.cacheBurst(kids[i:j])
+				i = j
+				continue
+			}
+		}
 		if !isDB(k) || t.opts.Detail == Full {
 			t.node(k)
 			i++
@@ -197,7 +237,7 @@ func (t *teller) node(n *flow.Node) {
 	one := []*flow.Node{n}
 	if isAPI(n) && t.opts.Detail == Compact && n.Role == flow.RoleDiscovery && len(n.Children) == 0 {
 		t.add(Step{Kind: Call, From: from, To: to, Text: callText(n) + " → " + replyText(n),
-			Failed: n.Outcome != flow.OK, Folded: true, Nodes: one})
+			Failed: failed(n), Folded: true, Nodes: one})
 		return
 	}
 	for _, nt := range n.Notes {
@@ -215,8 +255,11 @@ func (t *teller) node(n *flow.Node) {
 	}
 }
 
-// failed: an error, a miss, or no answer though one was expected.
-func failed(n *flow.Node) bool { return n.Outcome != flow.OK && n.Outcome != flow.NoAnswer }
+// failed: an error, or no answer though one was expected. A cache miss
+// is a normal answer.
+func failed(n *flow.Node) bool {
+	return n.Outcome == flow.Failed || n.Outcome == flow.Lost || n.Outcome == flow.InProgress
+}
 
 func callText(n *flow.Node) string {
 	if isCache(n) {
@@ -305,6 +348,9 @@ func replyText(n *flow.Node) string {
 	case n.ResponseBytes != nil && *n.ResponseBytes > 0:
 		s += " · " + Size(*n.ResponseBytes)
 	}
+	if !n.Bulk {
+		s += " · " + Dur(n.End.Sub(n.Start)) // a bulk reply says its transfer time
+	}
 	if n.Truncated {
 		s += " ⚠ bytes lost in capture"
 	}
@@ -330,7 +376,11 @@ func cacheCall(n *flow.Node) string {
 	s := n.Op + " " + what
 	if n.RequestBytes != nil {
 		s += " · " + Size(*n.RequestBytes)
-		if n.Expiry != nil {
+		switch {
+		case n.Expiry == nil:
+		case *n.Expiry == 0:
+			s += ", no expiry"
+		default:
 			s += fmt.Sprintf(", ttl %ds", *n.Expiry)
 		}
 	}
@@ -352,6 +402,45 @@ func cacheReply(n *flow.Node) string {
 		s += " · " + n.Message
 	}
 	return s
+}
+
+// routineCache is a cache operation about no token and with nothing
+// under it: a service's own caching (keystone's oslo.cache), folded like
+// DB work.
+func routineCache(n *flow.Node) bool {
+	return isCache(n) && n.SubjectP() == nil && len(n.Children) == 0 && len(n.Notes) == 0
+}
+
+// cacheBurst tells a run of routine cache operations as one call ("12
+// cache ops: 8 get, 4 set") and one reply ("4 hit, 4 miss, 4 stored").
+func (t *teller) cacheBurst(ns []*flow.Node) {
+	from, to := ns[0].FromP(), ns[0].ToP()
+	var ops, results []string
+	opN, resN := map[string]int{}, map[string]int{}
+	failed := false
+	for _, n := range ns {
+		if opN[n.Op]++; opN[n.Op] == 1 {
+			ops = append(ops, n.Op)
+		}
+		r := n.Result
+		if !n.Answered() {
+			r = "unanswered"
+		}
+		if resN[r]++; resN[r] == 1 {
+			results = append(results, r)
+		}
+		failed = failed || n.Outcome == flow.Failed
+	}
+	counts := func(keys []string, n map[string]int) string {
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d %s", n[k], k))
+		}
+		return strings.Join(parts, ", ")
+	}
+	t.add(Step{Kind: Call, From: from, To: to, Nodes: ns,
+		Text: fmt.Sprintf("%d cache ops: %s (%s)", len(ns), counts(ops, opN), Dur(ns[len(ns)-1].End.Sub(ns[0].Start)))})
+	t.add(Step{Kind: Reply, From: to, To: from, Nodes: ns, Failed: failed, Text: counts(results, resN)})
 }
 
 // burst tells DB work as one call and one reply.
@@ -395,7 +484,21 @@ func burstCall(ns []*flow.Node) string {
 		}
 		parts = append(parts, q)
 	}
-	return strings.Join(parts, ", ") + " (" + Dur(ns[len(ns)-1].End.Sub(ns[0].Start)) + ")"
+	return strings.Join(parts, ", ") + " (" + cost(ns) + ")"
+}
+
+// cost is the time a burst spent in the database and, when it differs,
+// the wall time it spans: "130 ms in DB over 2.53 s".
+func cost(ns []*flow.Node) string {
+	var in time.Duration
+	for _, n := range ns {
+		in += n.End.Sub(n.Start)
+	}
+	wall := ns[len(ns)-1].End.Sub(ns[0].Start)
+	if Dur(in) == Dur(wall) {
+		return Dur(wall)
+	}
+	return Dur(in) + " in DB over " + Dur(wall)
 }
 
 func burstReply(ns []*flow.Node) string {

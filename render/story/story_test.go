@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/internal/modeltest"
 	"github.com/flowmap/flowmap/internal/truth"
@@ -144,7 +145,7 @@ func TestMadeUpProtocol(t *testing.T) {
 		got = append(got, s.Kind.String()+" "+s.Text+map[bool]string{true: " (failed)"}[s.Failed])
 	}
 	want := []string{
-		"call Produce orders/0", "reply offset 42",
+		"call Produce orders/0", "reply offset 42 · 3 ms",
 		"call Fetch orders/0", "reply no response captured (failed)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -203,5 +204,33 @@ func printers() []printer {
 			`{"key": "flowmap.role", "value": {"stringValue": "call"}}`,
 			`{"key": "flowmap.outcome", "value": {"stringValue": "ok"}}`,
 			`{"key": "flowmap.outcome", "value": {"stringValue": "in-progress"}}`}, 0},
+	}
+}
+
+// TestRoutineCacheFolded: a service's own cache traffic about no token
+// (keystone's oslo.cache, SHA-1 keys) is one call and one reply in compact
+// detail, every operation in full.
+func TestRoutineCacheFolded(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	c := &decoder.Conn{ID: 1, Client: netip.MustParseAddrPort("10.0.0.5:40000"), Server: netip.MustParseAddrPort("10.0.0.9:11211"), SawSYN: true}
+	var exs []*decoder.Exchange
+	for i, op := range []struct{ cmd, result string }{{"get", "miss"}, {"set", "stored"}, {"get", "miss"}, {"set", "stored"}, {"get", "hit"}} {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		req := &memcache.Request{Command: op.cmd, Keys: []string{"3f786850e387550fdab836ed7e6dc881de23001b"}}
+		if op.cmd == "set" {
+			n, zero := int64(120), int64(0)
+			req.Bytes, req.Exptime = &n, &zero
+		}
+		exs = append(exs, &decoder.Exchange{Proto: "memcache", Conn: c, Request: req, Response: &memcache.Response{Result: op.result},
+			ReqStart: at, ReqEnd: at.Add(100 * time.Microsecond), RespStart: at.Add(200 * time.Microsecond), RespEnd: at.Add(300 * time.Microsecond)})
+	}
+	m := flow.Build(exs, flow.Options{})
+	compact := story.Tell(m, story.Options{})
+	if len(compact.Steps) != 2 || compact.Steps[0].Text != "5 cache ops: 3 get, 2 set (4 ms)" || compact.Steps[1].Text != "2 miss, 2 stored, 1 hit" || compact.Steps[1].Failed {
+		t.Errorf("compact: %+v", compact.Steps)
+	}
+	full := story.Tell(m, story.Options{Detail: story.Full})
+	if len(full.Steps) != 10 || !strings.Contains(full.Steps[2].Text, "no expiry") || full.Steps[1].Failed {
+		t.Errorf("full: %d steps, %q, miss failed %v", len(full.Steps), full.Steps[2].Text, full.Steps[1].Failed)
 	}
 }

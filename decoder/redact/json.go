@@ -1,0 +1,218 @@
+package redact
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Body redacts an HTTP (or cache) body: as JSON when it holds JSON,
+// whatever its Content-Type says (curl -d sends JSON as a form); as
+// key=value pairs (forms) when it does not start like JSON; and always for
+// shaped credentials in the text left, so that a body cut or garbled where
+// the scanners lose their way still loses its tokens.
+func (p *Policy) Body(body, contentType string) string {
+	if p.Shows() || body == "" {
+		return body
+	}
+	r := body
+	t := strings.TrimLeft(body, " \t\r\n")
+	jsonStart := t != "" && (t[0] == '{' || t[0] == '[')
+	if jsonStart || strings.IndexByte(body, '"') >= 0 && strings.IndexByte(body, ':') >= 0 {
+		r = p.JSON(r)
+	}
+	if !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json") {
+		r = p.Form(r)
+	}
+	return p.Text(r)
+}
+
+type jsonEdit struct {
+	start, end int
+	repl       string
+}
+
+// jsonScope is one open object or array and the key it is the value of.
+type jsonScope struct {
+	name  string
+	array bool
+}
+
+// maxJSONDepth bounds nesting (of objects, and of JSON inside strings).
+const maxJSONDepth = 1000
+
+// JSON redacts a JSON text. It is a tolerant scanner rather than a parser,
+// so that a body cut by MaxBody or a gap is still redacted: it walks string
+// literals, tells keys (followed by ':') from values and tracks under which
+// key each object and array sits. A value under a credential name (the
+// registry's, words) is replaced, strings or not; any other string is
+// checked by shape (Value), and one that holds JSON itself (the EC2
+// credential's "blob") is redacted in turn. Everything else stays byte for
+// byte.
+func (p *Policy) JSON(body string) string {
+	return p.json(body, 0)
+}
+
+func (p *Policy) json(body string, depth int) string {
+	if p.Shows() || !strings.Contains(body, `"`) && !strings.Contains(body, ":") {
+		return body
+	}
+	var (
+		edits   []jsonEdit
+		stack   []jsonScope
+		pending string // last key read, waiting for its value
+		hasKey  bool
+	)
+	parent := func() jsonScope {
+		if len(stack) == 0 {
+			return jsonScope{}
+		}
+		return stack[len(stack)-1]
+	}
+	grand := func() string {
+		if len(stack) < 2 {
+			return ""
+		}
+		return stack[len(stack)-2].name
+	}
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '"':
+			end := scanString(body, i)
+			j := end
+			for j < len(body) && isJSONSpace(body[j]) {
+				j++
+			}
+			if j < len(body) && body[j] == ':' {
+				lit := body[i:end]
+				pending, hasKey = unquote(lit), true
+				if r := p.Text(pending); r != pending {
+					edits = append(edits, jsonEdit{i, end, quote(r)})
+				}
+				i = end
+				continue
+			}
+			raw := body[i:end]
+			val := unquote(raw)
+			k := none
+			if hasKey {
+				k = p.field(pending, parent().name)
+			} else if sc := parent(); sc.array {
+				k = p.field(sc.name, grand())
+			}
+			var r string
+			switch {
+			case k != none:
+				r = p.replace(k, val)
+			case depth < maxJSONDepth && looksJSON(val):
+				r = p.json(val, depth+1)
+				if r != val {
+					r = p.Text(r)
+				} else {
+					r = p.Value(val)
+				}
+			default:
+				r = p.Value(val)
+			}
+			if r != val {
+				edits = append(edits, jsonEdit{i, end, quote(r)})
+			}
+			hasKey = false
+			i = end
+			continue
+		case c == '{' || c == '[':
+			name := ""
+			if hasKey {
+				name = pending
+			} else if sc := parent(); sc.array {
+				name = sc.name
+			}
+			if len(stack) < maxJSONDepth {
+				stack = append(stack, jsonScope{name: name, array: c == '['})
+			}
+			hasKey = false
+		case c == '}' || c == ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			hasKey = false
+		case c == ',':
+			hasKey = false
+		case hasKey && (c == '-' || '0' <= c && c <= '9' || isLower(c)):
+			// a number (or a bare word) as the value of a key
+			j := i
+			for j < len(body) && !isJSONSpace(body[j]) && body[j] != ',' && body[j] != '}' && body[j] != ']' {
+				j++
+			}
+			lit := body[i:j]
+			if lit != "null" && lit != "true" && lit != "false" {
+				if k := p.field(pending, parent().name); k != none {
+					edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
+				}
+			}
+			hasKey = false
+			i = j
+			continue
+		}
+		i++
+	}
+	if len(edits) == 0 {
+		return body
+	}
+	var b strings.Builder
+	b.Grow(len(body))
+	last := 0
+	for _, e := range edits {
+		b.WriteString(body[last:e.start])
+		b.WriteString(e.repl)
+		last = e.end
+	}
+	b.WriteString(body[last:])
+	return b.String()
+}
+
+// looksJSON reports whether a string value holds a JSON object or array.
+func looksJSON(s string) bool {
+	s = strings.TrimLeft(s, " \t\r\n")
+	return len(s) > 1 && (s[0] == '{' || s[0] == '[') && strings.IndexByte(s, '"') > 0
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// scanString returns the index just past the string literal starting at
+// body[i] == '"', or len(body) when it is not terminated.
+func scanString(body string, i int) int {
+	for j := i + 1; j < len(body); j++ {
+		switch body[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(body)
+}
+
+// unquote decodes a string literal (quotes included); an unterminated or
+// invalid one is returned without its quotes, undecoded. A literal without
+// escapes is sliced, not copied.
+func unquote(lit string) string {
+	if len(lit) >= 2 && lit[len(lit)-1] == '"' && strings.IndexByte(lit, '\\') < 0 {
+		return lit[1 : len(lit)-1]
+	}
+	var s string
+	if err := json.Unmarshal([]byte(lit), &s); err == nil {
+		return s
+	}
+	lit = strings.TrimPrefix(lit, `"`)
+	return strings.TrimSuffix(lit, `"`)
+}
+
+// quote writes s as a JSON string literal.
+func quote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
+}

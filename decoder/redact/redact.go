@@ -1,0 +1,274 @@
+// Package redact is flowmap's one redaction policy: it decides which parts
+// of a string a decoder kept are credentials (by the name they are given,
+// then by their shape) and what replaces them. The decoders' Redacted
+// methods and flow's printable strings all go through it.
+//
+// What replaces a secret:
+//
+//   - a token (a value under a token name, a fernet token, a JWT) becomes
+//     decoder.Fingerprint, "sha256:" + 8 hex: tokens are long random
+//     strings, so the prefix reveals nothing, and it is also the start of
+//     keystonemiddleware's memcache key, which links a token's uses;
+//   - anything else (passwords, keys, secrets, signatures, and a "token"
+//     too short to be random) becomes "hmac:" + 8 hex of HMAC-SHA256 under
+//     a key drawn fresh for each run: equal values look equal within one
+//     output, and nothing can be guessed from it or compared across runs.
+package redact
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"sync"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+// Policy decides what is a credential and how it is replaced. The zero
+// value and nil are usable: they know no service's list, only the words
+// and shapes, and use the process's key.
+type Policy struct {
+	secrets *decoder.Secrets
+	key     []byte
+	show    bool
+}
+
+// processKey is drawn once per process from crypto/rand and never changes:
+// every Policy made without a key of its own shares it, so that a run's
+// outputs agree with each other.
+var processKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("redact: no randomness: " + err.Error())
+	}
+	return k
+})
+
+var defaultPolicy = sync.OnceValue(func() *Policy { return New(nil, nil) })
+
+// New returns the policy that treats the fields s names as credentials (the
+// service registry's list) besides the words and shapes every policy knows.
+// Low-entropy secrets are fingerprinted with key; nil means a key drawn
+// once per process (tests pass a fixed one for repeatable output).
+func New(s *decoder.Secrets, key []byte) *Policy {
+	if key == nil {
+		key = processKey()
+	}
+	return &Policy{secrets: s, key: key}
+}
+
+// Show is the policy of --show-secrets: nothing is redacted.
+func Show() *Policy { return &Policy{show: true} }
+
+// Shows reports whether p leaves every secret as it is.
+func (p *Policy) Shows() bool { return p != nil && p.show }
+
+func (p *Policy) or() *Policy {
+	if p == nil {
+		return defaultPolicy()
+	}
+	return p
+}
+
+// Token replaces a token: decoder.Fingerprint when v is long enough to be
+// random, Secret otherwise (a short "token" may be a guessable word, and
+// no unsalted hash of a guessable value is ever printed).
+func (p *Policy) Token(v string) string {
+	if isMark(v) {
+		return v
+	}
+	if len(v) >= 20 {
+		return decoder.Fingerprint(v)
+	}
+	return p.Secret(v)
+}
+
+// Secret replaces a low-entropy secret: "hmac:" + 8 hex digits of
+// HMAC-SHA256 under the policy's key.
+func (p *Policy) Secret(v string) string {
+	if isMark(v) {
+		return v
+	}
+	m := hmac.New(sha256.New, p.or().key)
+	m.Write([]byte(v))
+	var sum [sha256.Size]byte
+	return "hmac:" + hex.EncodeToString(m.Sum(sum[:0])[:4])
+}
+
+func (p *Policy) replace(k kind, v string) string {
+	if k == token {
+		return p.Token(v)
+	}
+	return p.Secret(v)
+}
+
+// isMark reports whether v is already a replacement, so that redacting
+// twice changes nothing.
+func isMark(v string) bool {
+	switch {
+	case len(v) == 15 && strings.HasPrefix(v, "sha256:"):
+		return isHex(v[7:])
+	case len(v) == 13 && strings.HasPrefix(v, "hmac:"):
+		return isHex(v[5:])
+	}
+	return false
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// kind is what a name says about the value it names.
+type kind uint8
+
+const (
+	none   kind = iota
+	secret      // password, key, secret, signature: keyed fingerprint
+	token       // a bearer token: sha256 fingerprint
+)
+
+// header classifies a header name: the registry's exact list, then words.
+func (p *Policy) header(name string) kind {
+	if s := p.or().secrets; s != nil {
+		for _, h := range s.Headers {
+			if strings.EqualFold(h, name) {
+				return tokenOr(name)
+			}
+		}
+	}
+	return words(name)
+}
+
+// field classifies a body key or query parameter under parent (the key
+// of the enclosing object, "" for none): the registry's exact lists, then
+// words.
+func (p *Policy) field(key, parent string) kind {
+	if s := p.or().secrets; s != nil {
+		for _, f := range s.Fields {
+			if strings.EqualFold(f, key) {
+				return tokenOr(key)
+			}
+		}
+		for _, n := range s.Nested {
+			if strings.EqualFold(n[0], parent) && strings.EqualFold(n[1], key) {
+				return tokenOr(parent)
+			}
+		}
+	}
+	return words(key)
+}
+
+// tokenOr is the kind of a name the registry lists: a token when the name
+// says so, a secret otherwise.
+func tokenOr(name string) kind {
+	if containsFold(name, "token") {
+		return token
+	}
+	return secret
+}
+
+// exactNames are whole names (lower case, punctuation dropped) that hold
+// credentials though their last word does not say so.
+var exactNames = [...]string{"awsaccesskeyid", "apikey", "accesskey", "secretkey", "privatekey"}
+
+// notSecretKeys are words that, before "key", make it a name or a public
+// value rather than a secret: key_name has its last word "name" already;
+// these are public_key, sort_key (a list parameter), primary_key, …
+var notSecretKeys = [...]string{"", "public", "sort", "primary", "foreign", "partition", "cache", "idempotency",
+	"routing", "ssh", "host", "unique", "index", "shard", "meta", "metadata", "object", "item", "lookup", "group", "name"}
+
+// words classifies a name by its last word (names split at punctuation and
+// lower-to-upper case changes, compared without case): token, …token →
+// token, and token_id; …password, …passwd, …passphrase, …passcode,
+// …secret, …signature, pass, pwd, sig, auth, authorization, credential(s)
+// → secret; key after a
+// word that does not make it public or a name (X-Auth-Key, secret_key,
+// Temp-URL-Key; not public_key, sort_key, a bare key). Only the last word
+// counts, so password_expires_at, auth_url and token_type are not secrets;
+// keystone, keypair and key_name are one word or end in another.
+func words(name string) kind {
+	if len(name) > 128 {
+		name = name[len(name)-128:] // only the last words count
+	}
+	var last, prev string
+	n := 0
+	for i := 0; i < len(name); {
+		for i < len(name) && !isAlnum(name[i]) {
+			i++
+		}
+		j := i
+		for j < len(name) && isAlnum(name[j]) {
+			if j > i && isUpper(name[j]) && isLower(name[j-1]) {
+				break
+			}
+			j++
+		}
+		if j > i {
+			prev, last = last, name[i:j]
+			n++
+		}
+		i = j
+	}
+	switch {
+	case hasSuffixFold(last, "token"):
+		return token
+	case strings.EqualFold(last, "id") && hasSuffixFold(prev, "token"):
+		return token
+	case hasSuffixFold(last, "password"), hasSuffixFold(last, "passwd"), hasSuffixFold(last, "passphrase"),
+		hasSuffixFold(last, "passcode"), hasSuffixFold(last, "secret"), hasSuffixFold(last, "signature"),
+		strings.EqualFold(last, "pass"), strings.EqualFold(last, "pwd"), strings.EqualFold(last, "sig"),
+		strings.EqualFold(last, "auth"), strings.EqualFold(last, "authorization"),
+		strings.EqualFold(last, "credential"), strings.EqualFold(last, "credentials"):
+		return secret
+	case strings.EqualFold(last, "key"):
+		for _, w := range notSecretKeys {
+			if strings.EqualFold(prev, w) {
+				return none
+			}
+		}
+		return secret
+	}
+	if n <= 4 {
+		var b [128]byte
+		k := 0
+		for i := 0; i < len(name); i++ {
+			if c := name[i]; isAlnum(c) {
+				b[k] = c | 0x20
+				k++
+			}
+		}
+		for _, e := range exactNames {
+			if string(b[:k]) == e {
+				return secret
+			}
+		}
+	}
+	return none
+}
+
+func isAlnum(c byte) bool { return isLower(c) || isUpper(c) || '0' <= c && c <= '9' }
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
+func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// containsFold reports whether s contains the lower-case ASCII w, ignoring
+// case, without allocating.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i]|0x20 == w[0] && strings.EqualFold(s[i:i+len(w)], w) {
+			return true
+		}
+	}
+	return false
+}

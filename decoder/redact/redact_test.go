@@ -1,0 +1,166 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+var key = []byte("redact test key")
+
+func pol() *Policy {
+	return New(&decoder.Secrets{
+		Headers: []string{"X-Auth-Token", "X-Subject-Token", "X-Auth-Key", "X-Storage-Pass"},
+		Fields:  []string{"password", "adminpass", "secret", "token", "passcode"},
+		Nested:  [][2]string{{"token", "id"}},
+	}, key)
+}
+
+const (
+	fernet = "gAAAAABpX7q2bVxZ3kR9d0Yc4mN8sT1uW6eF2hJ5aL7oQ3iC9vB0nM4xZ8yK1wE6rT2uI5oP7aS3dF9gH0jK4lZ6xC8vB1nM3qW5eR7tY9u"
+	jwt    = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiIsImV4cCI6MTcwMH0.c2lnbmF0dXJlLXZhbHVlLXRoYXQtaXMtbG9uZw"
+	random = "Zk3QxL9mWp2RtY7vBn4CsD8fGh1JkL5z" // 32, mixed: an API key
+)
+
+func TestWords(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want kind
+	}{
+		{"password", secret}, {"Password", secret}, {"new_password", secret}, {"adminPass", secret},
+		{"passwd", secret}, {"db_passwd", secret}, {"MASTER_PASSWORD", secret}, {"oauth_token_secret", secret},
+		{"client_secret", secret}, {"X-Subject-Token", token}, {"auth_token", token}, {"token_id", token},
+		{"tokenId", token}, {"X-Amz-Signature", secret}, {"temp_url_sig", secret}, {"Signature", secret},
+		{"X-Amz-Credential", secret}, {"AWSAccessKeyId", secret}, {"secret_key", secret}, {"X-Auth-Key", secret},
+		{"Temp-URL-Key", secret}, {"api_key", secret}, {"apikey", secret}, {"basic_auth", secret},
+		// not credentials
+		{"keystone", none}, {"key_name", none}, {"public_key", none}, {"sort_key", none}, {"key", none},
+		{"keypair", none}, {"password_expires_at", none}, {"auth_url", none}, {"token_type", none},
+		{"X-Auth-User", none}, {"WWW-Authenticate", none}, {"secret_ref", none}, {"methods", none},
+		{"passwords_total", none}, {"author", none}, {"tokens", none},
+	} {
+		if got := words(c.name); got != c.want {
+			t.Errorf("words(%q) = %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestRedact: each case names a place a credential hides; the secret must
+// be gone and, where given, the output exact.
+func TestRedact(t *testing.T) {
+	p := pol()
+	sec, tok := p.Secret, p.Token
+	cases := []struct {
+		name, in, secret, want string
+		f                      func(string) string
+	}{
+		{"query-token", "/v2/images?token=" + fernet, fernet, "/v2/images?token=" + decoder.Fingerprint(fernet), p.Target},
+		{"query-password-short", "/x?password=hunter2&limit=1", "hunter2", "/x?password=" + sec("hunter2") + "&limit=1", p.Target},
+		{"query-token-short-keyed", "/x?token=abc123", "abc123", "/x?token=" + sec("abc123"), p.Target},
+		{"query-encoded", "/x?pass%77ord=a%26b", "a&b", "/x?pass%77ord=" + sec("a&b"), p.Target},
+		{"query-amz", "/b/o?X-Amz-Credential=AK%2F2026&X-Amz-Signature=deadbeef00&X-Amz-Date=1", "deadbeef00", "/b/o?X-Amz-Credential=" + sec("AK/2026") + "&X-Amz-Signature=" + sec("deadbeef00") + "&X-Amz-Date=1", p.Target},
+		{"query-semconv", "/x?AWSAccessKeyId=AK&Signature=s1gnat&sig=abcdef&limit=20", "s1gnat", "/x?AWSAccessKeyId=" + sec("AK") + "&Signature=" + sec("s1gnat") + "&sig=" + sec("abcdef") + "&limit=20", p.Target},
+		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + tok(jwt), p.Target},
+		{"userinfo", "http://admin:s3cret!@controller:5000/v3", "s3cret!", "http://admin:" + sec("s3cret!") + "@controller:5000/v3", p.Target},
+		{"path-v2-token", "/v2.0/tokens/" + fernet, fernet, "/v2.0/tokens/" + tok(fernet), p.Target},
+		{"path-random", "/v1/keys/" + random + "/x", random, "/v1/keys/" + sec(random) + "/x", p.Target},
+		{"path-uuid-kept", "/v2/images/6e6253e3-fd7d-4e67-9e99-445fe06455eb", "", "", p.Target},
+		{"target-plain", "/v2/images?limit=20&sort_key=name", "", "", p.Target},
+		{"form", "username=admin&password=p%40ss&x=1", "p@ss", "username=admin&password=" + sec("p@ss") + "&x=1", p.Form},
+		{"json-nested", `{"a":{"b":[{"client_secret":"cs1234"}]}}`, "cs1234", `{"a":{"b":[{"client_secret":"` + sec("cs1234") + `"}]}}`, p.JSON},
+		{"json-number", `{"password": 12345678}`, "12345678", `{"password": "` + sec("12345678") + `"}`, p.JSON},
+		{"json-array", `{"password": ["one1", "two2"]}`, "two2", `{"password": ["` + sec("one1") + `", "` + sec("two2") + `"]}`, p.JSON},
+		{"json-in-json", `{"credential":{"blob":"{\"access\":\"a1\",\"secret\":\"ec2secret\"}","type":"ec2"}}`, "ec2secret", `{"credential":{"blob":"{\"access\":\"a1\",\"secret\":\"` + sec("ec2secret") + `\"}","type":"ec2"}}`, p.JSON},
+		{"json-unlisted-token", `{"my_auth_token": "` + fernet + `"}`, fernet, `{"my_auth_token": "` + tok(fernet) + `"}`, p.JSON},
+		{"json-escaped", `{"password":"a\"b\u0063"}`, `a"bc`, `{"password":"` + sec(`a"bc`) + `"}`, p.JSON},
+		{"json-cut", `{"auth": {"password": "hunter`, "hunter", `{"auth": {"password": "` + sec("hunter") + `"`, p.JSON},
+		{"json-token-id", `{"token": {"id": "` + fernet + `"}}`, fernet, `{"token": {"id": "` + tok(fernet) + `"}}`, p.JSON},
+		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
+		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
+		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
+		{"text-certificate-kept", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", "", "", p.Text},
+		{"sql-identified", "CREATE USER 'a'@'%' IDENTIFIED BY 'pw'", "pw", "CREATE USER 'a'@'%' IDENTIFIED BY '" + sec("pw") + "'", p.SQL},
+		{"sql-comment", "CREATE USER a IDENTIFIED/**/BY/* x */'pw1'", "pw1", "CREATE USER a IDENTIFIED/**/BY/* x */'" + sec("pw1") + "'", p.SQL},
+		{"sql-dash-comment", "ALTER USER a IDENTIFIED -- c\n BY 'pw2'", "pw2", "ALTER USER a IDENTIFIED -- c\n BY '" + sec("pw2") + "'", p.SQL},
+		{"sql-escaped", "alter user a identified by \"p\\\"w\"", `p"w`, "alter user a identified by \"" + sec(`p"w`) + "\"", p.SQL},
+		{"sql-via-using", "CREATE USER e IDENTIFIED VIA ed25519 USING PASSWORD('s3')", "s3", "CREATE USER e IDENTIFIED VIA ed25519 USING PASSWORD('" + sec("s3") + "')", p.SQL},
+		{"sql-hash", "GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD '*ABC'", "*ABC", "GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD '" + sec("*ABC") + "'", p.SQL},
+		{"sql-set-password", "SET PASSWORD = 'x''y'", "x'y", "SET PASSWORD = '" + sec("x'y") + "'", p.SQL},
+		{"sql-set-password-for", "SET PASSWORD FOR u@h = PASSWORD('z1')", "z1", "SET PASSWORD FOR u@h = PASSWORD('" + sec("z1") + "')", p.SQL},
+		{"sql-set-password-comment", "SET/**/PASSWORD/**/FOR 'u'@'h'/**/=/**/'zz9'", "zz9", "SET/**/PASSWORD/**/FOR 'u'@'h'/**/=/**/'" + sec("zz9") + "'", p.SQL},
+		{"sql-master", "CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='repl1'", "repl1", "CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='" + sec("repl1") + "'", p.SQL},
+		{"sql-server", "CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (USER 'u', PASSWORD 'fdw1')", "fdw1", "CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (USER 'u', PASSWORD '" + sec("fdw1") + "')", p.SQL},
+		{"sql-column", "UPDATE account SET secret = 'sekrit' WHERE id=1", "sekrit", "UPDATE account SET secret = '" + sec("sekrit") + "' WHERE id=1", p.SQL},
+		{"sql-introducer", "CREATE USER a IDENTIFIED BY _utf8mb4'pw3'", "pw3", "CREATE USER a IDENTIFIED BY _utf8mb4'" + sec("pw3") + "'", p.SQL},
+		{"sql-unterminated", "IDENTIFIED BY 'unterminated", "unterminated", "IDENTIFIED BY '" + sec("unterminated"), p.SQL},
+		{"sql-literal-token", "INSERT INTO t VALUES ('" + fernet + "')", fernet, "INSERT INTO t VALUES ('" + tok(fernet) + "')", p.SQL},
+		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
+		{"sql-hash-column-kept", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "", "", p.SQL},
+		{"sql-quoted-words-kept", "SELECT 'identified by ''x'''", "", "", p.SQL},
+		{"key-fernet", "cache/" + fernet, fernet, "cache/" + tok(fernet), p.CacheKey},
+		{"key-after-token", "token:0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef", "token:" + tok("0123456789abcdef0123456789abcdef"), p.CacheKey},
+		{"key-digest-kept", "tokens/67e8e033b2f1a9c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c", "", "", p.CacheKey},
+		{"key-random", "s/" + random, random, "s/" + tok(random), p.CacheKey},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.f(c.in)
+			want := c.want
+			if c.secret == "" && want == "" {
+				want = c.in
+			}
+			if want != "" && got != want {
+				t.Errorf("\n got  %q\n want %q", got, want)
+			}
+			if c.secret != "" && strings.Contains(got, c.secret) {
+				t.Errorf("secret %q left in %q", c.secret, got)
+			}
+			if again := c.f(got); again != got {
+				t.Errorf("not idempotent: %q → %q", got, again)
+			}
+			if Show().Target(c.in) != c.in || Show().SQL(c.in) != c.in || Show().JSON(c.in) != c.in {
+				t.Errorf("Show changed it")
+			}
+		})
+	}
+}
+
+// TestHeaders: schemes kept, Basic keyed, bearer tokens fingerprinted,
+// cookies, URLs in Location.
+func TestHeaders(t *testing.T) {
+	p := pol()
+	for _, c := range []struct{ name, value, want string }{
+		{"X-Auth-Token", fernet, decoder.Fingerprint(fernet)},
+		{"x-subject-token", fernet, decoder.Fingerprint(fernet)},
+		{"X-Auth-Key", "swiftkey", p.Secret("swiftkey")},
+		{"X-Storage-Pass", "swiftpass", p.Secret("swiftpass")},
+		{"Authorization", "Basic YWRtaW46cGFzcw==", "Basic " + p.Secret("YWRtaW46cGFzcw==")},
+		{"Authorization", "Bearer " + jwt, "Bearer " + decoder.Fingerprint(jwt)},
+		{"Cookie", "session=s3cr3t; theme=dark", "session=" + p.Secret("s3cr3t") + "; theme=" + p.Secret("dark")},
+		{"Set-Cookie", "session=s3cr3t; Path=/", "session=" + p.Secret("s3cr3t") + "; Path=/"},
+		{"Location", "http://u:pw@h/x?token=abc123", "http://u:" + p.Secret("pw") + "@h/x?token=" + p.Secret("abc123")},
+		{"X-Custom", random, p.Secret(random)},
+		{"Content-Type", "application/json", "application/json"},
+		{"X-Openstack-Request-Id", "req-dde489e4-e4b7-4735-844b-c803bc5ac83f", "req-dde489e4-e4b7-4735-844b-c803bc5ac83f"},
+	} {
+		if got := p.Header(c.name, c.value); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestKeyed: passwords get the keyed fingerprint, never an unsalted hash;
+// the same value under the same key looks the same, under another key not.
+func TestKeyed(t *testing.T) {
+	a, b := New(nil, []byte("k1")), New(nil, []byte("k2"))
+	if a1, a2 := a.Secret("password"), New(nil, []byte("k1")).Secret("password"); a1 != a2 || a1 == b.Secret("password") {
+		t.Error("keyed fingerprint not stable within a key or equal across keys")
+	}
+	if strings.Contains(a.JSON(`{"password":"password"}`), "5e884898") {
+		t.Error("unsalted sha256 of a password")
+	}
+	if x, y := New(nil, nil), New(nil, nil); x.Secret("x") != y.Secret("x") {
+		t.Error("policies without a key do not share the process key")
+	}
+}

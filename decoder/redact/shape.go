@@ -1,0 +1,186 @@
+package redact
+
+import "strings"
+
+// Shapes that are credentials wherever they appear: keystone fernet tokens,
+// JWTs (keystone's JWS tokens, OAuth bearer tokens) and PEM private keys.
+const (
+	fernetPrefix = "gAAAAA" // version byte 0x80 and a timestamp, base64url
+	jwtPrefix    = "eyJ"    // base64url of `{"`
+	pemBegin     = "-----BEGIN "
+	pemEnd       = "-----END "
+)
+
+// minFernet is the shortest run of base64url after "gAAAAA" taken for a
+// fernet token: a whole token is 100+ characters, a cut one (MaxValue, a
+// gap) keeps enough to be recognised.
+const minFernet = 40
+
+// Text replaces the shaped credentials inside free text (fernet tokens and
+// JWTs by their token fingerprint, PEM private keys by a keyed one) and
+// returns s itself when it holds none.
+func (p *Policy) Text(s string) string {
+	if p.Shows() || len(s) < len(jwtPrefix) {
+		return s
+	}
+	if !strings.Contains(s, fernetPrefix) && !strings.Contains(s, jwtPrefix) && !strings.Contains(s, pemBegin) {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var end int
+		var k kind
+		switch s[i] {
+		case 'g':
+			end, k = fernetAt(s, i), token
+		case 'e':
+			end, k = jwtAt(s, i), token
+		case '-':
+			end, k = pemAt(s, i), secret
+		default:
+			continue
+		}
+		if end <= i {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(p.replace(k, s[i:end]))
+		last, i = end, end-1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// fernetAt returns the end of a fernet token starting at s[i], or -1.
+func fernetAt(s string, i int) int {
+	if !strings.HasPrefix(s[i:], fernetPrefix) || i > 0 && isB64URL(s[i-1]) {
+		return -1
+	}
+	j := i + len(fernetPrefix)
+	for j < len(s) && isB64URL(s[j]) {
+		j++
+	}
+	if j-i < minFernet {
+		return -1
+	}
+	return j
+}
+
+// jwtAt returns the end of a JWT (header.payload.signature, base64url,
+// header starting `{"`) starting at s[i], or -1.
+func jwtAt(s string, i int) int {
+	if !strings.HasPrefix(s[i:], jwtPrefix) || i > 0 && isB64URL(s[i-1]) {
+		return -1
+	}
+	j := i
+	for part := 0; part < 3; part++ {
+		k := j
+		for k < len(s) && isB64URL(s[k]) && s[k] != '=' {
+			k++
+		}
+		if part < 2 && k-j < 10 {
+			return -1
+		}
+		j = k
+		if part < 2 {
+			if j >= len(s) || s[j] != '.' {
+				return -1
+			}
+			j++
+		}
+	}
+	return j
+}
+
+// pemAt returns the end of a PEM private-key block starting at s[i] (to
+// the end of s when its END line was not kept), or -1. Certificates and
+// public keys are not secrets and stay.
+func pemAt(s string, i int) int {
+	if !strings.HasPrefix(s[i:], pemBegin) {
+		return -1
+	}
+	line := s[i:]
+	if e := strings.Index(line[len(pemBegin):], "-----"); e >= 0 {
+		line = line[:len(pemBegin)+e]
+	} else {
+		return len(s)
+	}
+	if !strings.Contains(line, "PRIVATE KEY") && !strings.Contains(line, "ENCRYPTED") {
+		return -1
+	}
+	rest := i + len(line) + 5
+	e := strings.Index(s[rest:], pemEnd)
+	if e < 0 {
+		return len(s)
+	}
+	end := rest + e + len(pemEnd)
+	if f := strings.Index(s[end:], "-----"); f >= 0 && f < 64 {
+		return end + f + 5
+	}
+	return len(s)
+}
+
+func isB64URL(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '='
+}
+
+func isB64(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '=' || c == '+' || c == '/' || c == '.' || c == '~'
+}
+
+// highEntropy reports whether a whole value looks like a random key:
+// at least 32 characters of a base64 alphabet mixing upper case, lower
+// case and digits. Hex digests, UUIDs and ids (lower case) and words do
+// not.
+func highEntropy(v string) bool {
+	if len(v) < 32 || len(v) > 4096 {
+		return false
+	}
+	var up, low, dig bool
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case isUpper(c):
+			up = true
+		case isLower(c):
+			low = true
+		case '0' <= c && c <= '9':
+			dig = true
+		case !isB64(c):
+			return false
+		}
+	}
+	if !up || !low || !dig {
+		return false
+	}
+	// a path or dotted name is not a key: few separators in a random run
+	seps := strings.Count(v, "/") + strings.Count(v, ".")
+	return seps <= len(v)/16
+}
+
+// Value replaces a value found where a credential would sit (a JSON
+// string, a query or form value, a header value, an SQL literal) when its
+// shape says it is one: a whole random-looking value (keyed fingerprint), a
+// URL carrying credentials, or shaped tokens inside it.
+func (p *Policy) Value(v string) string {
+	if p.Shows() || len(v) < 8 || isMark(v) {
+		return v
+	}
+	if highEntropy(v) {
+		if strings.HasPrefix(v, fernetPrefix) || strings.HasPrefix(v, jwtPrefix) {
+			return p.Token(v)
+		}
+		return p.Secret(v)
+	}
+	if strings.Contains(v, "://") || v[0] == '/' && strings.IndexByte(v, '?') > 0 {
+		v = p.Target(v)
+	}
+	return p.Text(v)
+}

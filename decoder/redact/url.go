@@ -1,0 +1,142 @@
+package redact
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Target redacts a request target or URL: the password of its userinfo
+// (http://user:pass@host/), path segments that follow a token name
+// (/v2.0/tokens/<token>) or are shaped like a credential, and query
+// parameters named as credentials (?token=, ?password=, X-Amz-Signature,
+// temp_url_sig) or shaped like one. The rest is kept as sent; s itself is
+// returned when nothing changed.
+func (p *Policy) Target(s string) string {
+	if p.Shows() || len(s) < 8 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	edit := func(from, to int, repl string) {
+		if b.Len() == 0 && last == 0 {
+			b.Grow(len(s) + 16)
+		}
+		b.WriteString(s[last:from])
+		b.WriteString(repl)
+		last = to
+	}
+	path, query := 0, len(s)
+	if q := strings.IndexByte(s, '?'); q >= 0 {
+		query = q
+	}
+	// userinfo of an absolute URL
+	if i := strings.Index(s[:query], "://"); i >= 0 {
+		auth := i + 3
+		end := auth
+		for end < query && s[end] != '/' {
+			end++
+		}
+		path = end
+		if at := strings.LastIndexByte(s[auth:end], '@'); at >= 0 {
+			ui := s[auth : auth+at]
+			if u, pw, ok := strings.Cut(ui, ":"); ok {
+				edit(auth+len(u)+1, auth+at, p.Secret(unescape(pw)))
+			} else if r := p.Value(unescape(ui)); r != unescape(ui) {
+				edit(auth, auth+at, r)
+			}
+		}
+	}
+	// path segments
+	prev := ""
+	for i := path; i < query; {
+		for i < query && s[i] == '/' {
+			i++
+		}
+		j := i
+		for j < query && s[j] != '/' {
+			j++
+		}
+		if j == i {
+			break
+		}
+		seg := s[i:j]
+		switch {
+		case (strings.EqualFold(prev, "tokens") || words(prev) == token) && len(seg) >= 16:
+			edit(i, j, p.Token(unescape(seg)))
+		case len(seg) >= 32:
+			if r := p.Value(unescape(seg)); r != unescape(seg) {
+				edit(i, j, r)
+			}
+		}
+		prev, i = seg, j
+	}
+	if query < len(s) {
+		p.pairs(s, query+1, len(s), edit)
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// Form redacts an application/x-www-form-urlencoded body (or any
+// key=value&… text) like the query of a target.
+func (p *Policy) Form(s string) string {
+	if p.Shows() {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	p.pairs(s, 0, len(s), func(from, to int, repl string) {
+		b.WriteString(s[last:from])
+		b.WriteString(repl)
+		last = to
+	})
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// pairs calls edit for each value of s[from:to] (name=value pairs joined by
+// & or ;) that must be replaced, in order.
+func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl string)) {
+	for i := from; i < to; {
+		j := i
+		for j < to && s[j] != '&' && s[j] != ';' && s[j] != '#' {
+			j++
+		}
+		pair := s[i:j]
+		if k, v, ok := strings.Cut(pair, "="); ok {
+			if v != "" {
+				val := unescape(v)
+				if kd := p.field(unescape(k), ""); kd != none {
+					edit(i+len(k)+1, j, p.replace(kd, val))
+				} else if r := p.Value(val); r != val {
+					if !isMark(r) {
+						r = url.QueryEscape(r)
+					}
+					edit(i+len(k)+1, j, r)
+				}
+			}
+		} else if len(pair) >= 32 {
+			if r := p.Value(unescape(pair)); r != unescape(pair) {
+				edit(i, j, r)
+			}
+		}
+		i = j + 1
+	}
+}
+
+// unescape decodes %XX and + (as a query does); s when it is not valid.
+func unescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}

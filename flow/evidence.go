@@ -1,0 +1,179 @@
+package flow
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder/mysql"
+)
+
+// Placement says what put a node under its parent, strongest first.
+type Placement string
+
+const (
+	// ByLink: an exact link names the parent: the same global request id
+	// or osprofiler trace, the token the node is about or passes on, the
+	// service token obtained for the validation that follows.
+	ByLink Placement = "link"
+	// ByContent: the node's literals (names and ids in its SQL) name what
+	// the parent is about, and no other candidate's.
+	ByContent Placement = "content"
+	// ByTiming: only timing placed it: the innermost request in progress
+	// (when Candidates has more than one, another was in progress too).
+	ByTiming Placement = "timing"
+)
+
+// Limits on the literals compared, so that a hostile query or target
+// cannot make content evidence costly.
+const (
+	maxLiterals   = 64
+	maxLiteralLen = 128
+	minLiteralLen = 3 // shorter ones ('0', 'ok') name nothing
+)
+
+// sqlLiterals appends the quoted string literals of q ('…' with ” and \'
+// escapes), as PyMySQL inlines a request's parameters.
+func sqlLiterals(dst []string, q string) []string {
+	for i := 0; i < len(q) && len(dst) < maxLiterals; i++ {
+		if q[i] != '\'' {
+			continue
+		}
+		var b strings.Builder
+		j := i + 1
+		for ; j < len(q); j++ {
+			c := q[j]
+			if c == '\\' && j+1 < len(q) {
+				j++
+				b.WriteByte(q[j])
+				continue
+			}
+			if c == '\'' {
+				if j+1 < len(q) && q[j+1] == '\'' {
+					b.WriteByte('\'')
+					j++
+					continue
+				}
+				break
+			}
+			if b.Len() < maxLiteralLen {
+				b.WriteByte(c)
+			}
+		}
+		if s := b.String(); len(s) >= minLiteralLen {
+			dst = append(dst, s)
+		}
+		i = j
+	}
+	return dst
+}
+
+// groupLiterals are the SQL literals of the DB nodes of g, from the SQL as
+// sent (Summary is redacted for printing).
+func groupLiterals(g []*Node) []string {
+	var ls []string
+	for _, n := range g {
+		if req, ok := n.Ex.Request.(*mysql.Request); ok && n.Role == RoleQuery {
+			ls = sqlLiterals(ls, req.Query)
+		}
+	}
+	return ls
+}
+
+// literals are what request r names that the SQL run for it may carry:
+// the segments and query values of its target, the user, domain and
+// project a login asks for, and the ids of the tokens it presents,
+// validates or is issued.
+func (b *builder) literals(r *Node) map[string]bool {
+	if ls, ok := b.lits[r]; ok {
+		return ls
+	}
+	ls := map[string]bool{}
+	add := func(vs ...string) {
+		for _, v := range vs {
+			if len(v) >= minLiteralLen && len(ls) < maxLiterals {
+				ls[v] = true
+			}
+		}
+	}
+	target := r.Target
+	if req, _ := r.httpMsgs(); req != nil {
+		target = req.Target // as sent: Target is redacted for printing
+	}
+	path, query, _ := strings.Cut(target, "?")
+	for _, seg := range strings.Split(path, "/") {
+		if s, err := url.PathUnescape(seg); err == nil {
+			add(s)
+		}
+	}
+	if q, err := url.ParseQuery(query); err == nil {
+		for _, vs := range q {
+			add(vs...)
+		}
+	}
+	if r.Role == RoleAuth {
+		// the login's parameters: keystone looks its user up by name
+		if req, _ := r.httpMsgs(); req != nil {
+			user, domain, project := b.authRequest(req.Body)
+			add(user, domain, strings.TrimPrefix(project, "domain "))
+		}
+	}
+	// Tokens only by their ids: keystone's SQL for a token names the ids
+	// the token carries; the names it answers with come from the rows.
+	for _, t := range []*Token{r.token, r.subject} {
+		if t != nil {
+			add(t.ids...)
+		}
+	}
+	b.lits[r] = ls
+	return ls
+}
+
+// contentMatch counts the literals of ls that r names and that not every
+// candidate names (a literal all of them share tells nothing).
+func (b *builder) contentMatch(ls []string, r *Node, cands []*Node) int {
+	n := 0
+	for _, l := range ls {
+		if !b.literals(r)[l] {
+			continue
+		}
+		shared := true
+		for _, c := range cands {
+			if !b.literals(c)[l] {
+				shared = false
+				break
+			}
+		}
+		if !shared {
+			n++
+		}
+	}
+	return n
+}
+
+// checkEnd is when the token check of request r ended: keystonemiddleware
+// looks r's token up in the cache (and on a miss validates it and stores
+// the answer) before the service works on r, so no DB work of r's service
+// can start before. Zero when no check was captured.
+func (b *builder) checkEnd(r *Node) (end time.Time) {
+	if t, ok := b.checks[r]; ok {
+		return t
+	}
+	defer func() { b.checks[r] = end }()
+	if r.token == nil || r.server == "" {
+		return end
+	}
+	until := b.until(r.Ex)
+	for _, n := range b.bySubject[r.token] {
+		if n.caller != r.server || n.Start.Before(r.Start) || n.Start.After(until) {
+			continue
+		}
+		switch n.Role {
+		case RoleCacheGet, RoleCacheSet, RoleValidate:
+			if n.End.After(end) {
+				end = n.End
+			}
+		}
+	}
+	return end
+}
