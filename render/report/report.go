@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -303,6 +304,17 @@ func facts(n *flow.Node, origin time.Time) [][2]string {
 	if n.Truncated {
 		add("capture", "bytes of this exchange were lost in the capture")
 	}
+	if n.Placed != "" {
+		placed := string(n.Placed)
+		if n.Ambiguous() {
+			var alts []string
+			for _, c := range n.CandidatesP() {
+				alts = append(alts, c.FromP().Name+" → "+c.ToP().Name+" "+story.Short(c.Summary, 60))
+			}
+			placed += fmt.Sprintf(": a guess among %d requests in progress (%s)", len(alts), strings.Join(alts, "; "))
+		}
+		add("placed under its parent by", placed)
+	}
 	for _, nt := range n.Notes {
 		add("note", nt.Text)
 	}
@@ -312,7 +324,8 @@ func facts(n *flow.Node, origin time.Time) [][2]string {
 func burstFacts(ns []*flow.Node, origin time.Time) [][2]string {
 	first, last := ns[0], ns[len(ns)-1]
 	var rows int64
-	errs := 0
+	errs, guessed := 0, 0
+	placed := map[flow.Placement]int{}
 	for _, n := range ns {
 		if n.Rows != nil {
 			rows += *n.Rows
@@ -320,14 +333,33 @@ func burstFacts(ns []*flow.Node, origin time.Time) [][2]string {
 		if n.Outcome == flow.Failed {
 			errs++
 		}
+		if n.Placed != "" {
+			placed[n.Placed]++
+		}
+		if n.Ambiguous() {
+			guessed++
+		}
 	}
-	return [][2]string{
+	f := [][2]string{
 		{"exchange", first.FromP().Name + " → " + first.ToP().Name + fmt.Sprintf(" (%d exchanges folded)", len(ns))},
 		{"start", "+" + fmt.Sprintf("%.6f s", first.Start.Sub(origin).Seconds())},
 		{"duration", story.Dur(last.End.Sub(first.Start))},
 		{"rows", fmt.Sprint(rows)},
 		{"errors", fmt.Sprint(errs)},
 	}
+	if len(placed) > 0 {
+		var by []string
+		for p, c := range placed {
+			by = append(by, fmt.Sprintf("%s %d", p, c))
+		}
+		sort.Strings(by)
+		text := strings.Join(by, ", ")
+		if guessed > 0 {
+			text += fmt.Sprintf(" (%d a guess among requests in progress)", guessed)
+		}
+		f = append(f, [2]string{"placed under their parent by", text})
+	}
+	return f
 }
 
 // statements lists a burst's distinct statements in order with counts.
