@@ -185,12 +185,10 @@ type Protocol struct {
 	New func(c *Conn, emit Emit) StreamDecoder
 }
 
-// Secrets names the fields that carry credentials, for decoders that redact
-// what they keep. flow's service registry holds the list for OpenStack and
-// cmd hands it to the decoders; a decoder adds only its protocol's own
-// (HTTP's Authorization and Cookie). Whatever the list, a header or key
-// whose name says it holds a token, password or secret is one: a decoder
-// given no list still redacts those. The zero value and nil are usable.
+// Secrets names the fields that carry credentials. flow's service
+// registry holds the list for OpenStack, cmd hands it to decoder/redact,
+// the one redaction policy, which tries these exact names before its own
+// words and shapes. The zero value and nil are usable.
 type Secrets struct {
 	// Headers are header names whose whole value is a credential.
 	Headers []string
@@ -217,6 +215,8 @@ func namesCredential(name string, header bool) bool {
 }
 
 // Header reports whether the whole value of header name is a credential.
+//
+// Deprecated: decoder/redact's Policy decides, by this list and more.
 func (s *Secrets) Header(name string) bool {
 	if s != nil {
 		for _, h := range s.Headers {
@@ -230,6 +230,8 @@ func (s *Secrets) Header(name string) bool {
 
 // Field reports whether a string value under key, in an object that is
 // itself the value of parent, is a credential.
+//
+// Deprecated: decoder/redact's Policy decides, by this list and more.
 func (s *Secrets) Field(key, parent string) bool {
 	if s != nil {
 		for _, f := range s.Fields {

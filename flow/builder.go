@@ -155,3 +155,15 @@ func (n *Node) respHeader(name string) string {
 	}
 	return ""
 }
+
+// pickVote is the name with the most votes, the first in alphabetical
+// order on a tie ("" for none): deterministic whatever the map's order.
+func pickVote(v map[string]int) string {
+	best, name := 0, ""
+	for s, n := range v {
+		if n > best || n == best && s < name {
+			best, name = n, s
+		}
+	}
+	return name
+}

@@ -98,13 +98,7 @@ func (b *builder) findCallers() {
 		})
 	}
 	for id, v := range votes {
-		best, name := 0, ""
-		for s, n := range v {
-			if n > best || n == best && s < name {
-				best, name = n, s
-			}
-		}
-		b.caller[id] = name
+		b.caller[id] = pickVote(v)
 	}
 	// A cache connection nothing placed is keystonemiddleware's in the
 	// service that validates the tokens it looks up (captures of lo alone
@@ -149,13 +143,7 @@ func (b *builder) findCallers() {
 		if _, ok := e.Request.(*http.Request); !ok || b.caller[c.ID] != "" {
 			continue
 		}
-		best, name := 0, ""
-		for s, n := range byHost[c.Client.Addr()] {
-			if n > best || n == best && s < name {
-				best, name = n, s
-			}
-		}
-		b.caller[c.ID] = name
+		b.caller[c.ID] = pickVote(byHost[c.Client.Addr()])
 	}
 }
 

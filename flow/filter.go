@@ -82,6 +82,7 @@ func matchFP(fp, want string) bool {
 	return strings.HasPrefix(fp, want)
 }
 
+// walk calls fn for n and every node under it, parents first.
 func walk(n *Node, fn func(*Node)) {
 	fn(n)
 	for _, c := range n.Children {

@@ -48,12 +48,9 @@ func (b *builder) nameServices() {
 		}
 	}
 	for srv, v := range votes {
-		name := registry.ByPort(srv.Port())
-		best := 0
-		for s, n := range v {
-			if n > best || n == best && s < name {
-				name, best = s, n
-			}
+		name := pickVote(v)
+		if name == "" {
+			name = registry.ByPort(srv.Port())
 		}
 		if name == "" {
 			name = srv.String()

@@ -155,12 +155,12 @@ func TestFlagsReachOptions(t *testing.T) {
 	var got *traceOptions
 	cmd := newTraceCmd(&IO{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}, func(o *traceOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--format", "json", "--detail", "full", "--name", "10.0.20.11:9292=glance-api",
-		"--token", "sha256:67e8e033", "--participant", "glance", "--path", "/v2/images", "--from", "1.5s", "a.pcapng", "b.pcapng"})
+		"--token", "sha256:67e8e033", "--participant", "glance", "--path", "/v2/images", "--from", "1.5s", "--show-secrets", "a.pcapng", "b.pcapng"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	if got.Format != "json" || got.Detail != "full" || len(got.Names) != 1 || got.Filter.Token != "sha256:67e8e033" ||
-		got.Filter.Participant != "glance" || got.Filter.Path != "/v2/images" || got.Filter.From.Seconds() != 1.5 || len(got.Files) != 2 {
+		got.Filter.Participant != "glance" || got.Filter.Path != "/v2/images" || got.Filter.From.Seconds() != 1.5 || len(got.Files) != 2 || !got.ShowSecrets {
 		t.Errorf("options: %+v", got)
 	}
 	var dec *decodeOptions

@@ -151,6 +151,10 @@ func generate() *gen {
 	lp := g.add(cred{name: "Location userinfo", secret: g.fresh("loc", 12), shown: "decode"})
 	http(9292, [2]string{httpReq("GET", "/redirect", nil, ""), httpResp("302 Found", []string{"Location: http://glance:" + lp + "@controller/v2"}, "")})
 
+	// a malformed start line, quoted by the decoder's note
+	bl := g.add(cred{name: "note quoting a bad start line", secret: g.fresh("bl", 12), shown: "decode"})
+	http(8080, [2]string{"GET /x?password=" + bl + " HTTP/1.1 junk\r\n" + httpReq("GET", "/ok", nil, ""), ok200})
+
 	// --- headers: the registry's, HTTP's own, unlisted names, shapes
 	for i, h := range []string{"X-Auth-Token", "x-auth-token", "X-SUBJECT-TOKEN", "X-Service-Token", "X-Auth-Key",
 		"X-Storage-Pass", "X-Custom-Token", "X-Db-Password", "X-Account-Meta-Temp-URL-Key"} {

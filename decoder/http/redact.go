@@ -85,3 +85,10 @@ func (m *Response) Redacted() decoder.Message {
 	}
 	return &r
 }
+
+// Policy is the redaction policy Redacted applies (nil: the default one),
+// for printers that redact text of their own that quotes the message.
+func (r *Request) Policy() *redact.Policy { return r.policy }
+
+// Policy: see Request.Policy.
+func (r *Response) Policy() *redact.Policy { return r.policy }

@@ -10,9 +10,10 @@
 // prepared statements, resynchronisation after gaps and on connections
 // whose start was not captured).
 //
-// Nothing secret is kept: auth data in the handshake, auth switch and
-// COM_CHANGE_USER is skipped, and literals after IDENTIFIED BY / PASSWORD(
-// in query text are replaced by their decoder.Fingerprint.
+// Auth data in the handshake, auth switch and COM_CHANGE_USER is never
+// kept. Query text is kept as sent (flow matches its literals, and
+// --show-secrets shows it); Redacted replaces the passwords in it
+// (IDENTIFIED BY, PASSWORD(…), MASTER_PASSWORD=, …) through decoder/redact.
 package mysql
 
 import (
@@ -335,3 +336,10 @@ func sniffHandshakeResponse(b []byte) decoder.Verdict {
 	}
 	return decoder.Yes
 }
+
+// Policy is the redaction policy Redacted applies (nil: the default one),
+// for printers that redact text of their own that quotes the message.
+func (r *Request) Policy() *redact.Policy { return r.policy }
+
+// Policy: see Request.Policy.
+func (r *Response) Policy() *redact.Policy { return r.policy }

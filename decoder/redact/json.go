@@ -173,8 +173,11 @@ func (p *Policy) json(body string, depth int) string {
 
 // looksJSON reports whether a string value holds a JSON object or array.
 func looksJSON(s string) bool {
-	s = strings.TrimLeft(s, " \t\r\n")
-	return len(s) > 1 && (s[0] == '{' || s[0] == '[') && strings.IndexByte(s, '"') > 0
+	i := 0
+	for i < len(s) && isJSONSpace(s[i]) {
+		i++
+	}
+	return len(s)-i > 1 && (s[i] == '{' || s[i] == '[') && strings.IndexByte(s[i:], '"') > 0
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -135,8 +135,12 @@ const (
 	token       // a bearer token: sha256 fingerprint
 )
 
-// header classifies a header name: the registry's exact list, then words.
+// header classifies a header name: the registry's exact list, then words
+// (asked first: cheaper, and they agree on every name both know).
 func (p *Policy) header(name string) kind {
+	if k := words(name); k != none {
+		return k
+	}
 	if s := p.or().secrets; s != nil {
 		for _, h := range s.Headers {
 			if strings.EqualFold(h, name) {
@@ -144,13 +148,16 @@ func (p *Policy) header(name string) kind {
 			}
 		}
 	}
-	return words(name)
+	return none
 }
 
 // field classifies a body key or query parameter under parent (the key
 // of the enclosing object, "" for none): the registry's exact lists, then
-// words.
+// words (asked first, as for headers).
 func (p *Policy) field(key, parent string) kind {
+	if k := words(key); k != none {
+		return k
+	}
 	if s := p.or().secrets; s != nil {
 		for _, f := range s.Fields {
 			if strings.EqualFold(f, key) {
@@ -158,12 +165,12 @@ func (p *Policy) field(key, parent string) kind {
 			}
 		}
 		for _, n := range s.Nested {
-			if strings.EqualFold(n[0], parent) && strings.EqualFold(n[1], key) {
+			if strings.EqualFold(n[1], key) && strings.EqualFold(n[0], parent) {
 				return tokenOr(parent)
 			}
 		}
 	}
-	return words(key)
+	return none
 }
 
 // tokenOr is the kind of a name the registry lists: a token when the name
@@ -174,10 +181,6 @@ func tokenOr(name string) kind {
 	}
 	return secret
 }
-
-// exactNames are whole names (lower case, punctuation dropped) that hold
-// credentials though their last word does not say so.
-var exactNames = [...]string{"awsaccesskeyid", "apikey", "accesskey", "secretkey", "privatekey"}
 
 // notSecretKeys are words that, before "key", make it a name or a public
 // value rather than a secret: key_name has its last word "name" already;
@@ -195,63 +198,95 @@ var notSecretKeys = [...]string{"", "public", "sort", "primary", "foreign", "par
 // counts, so password_expires_at, auth_url and token_type are not secrets;
 // keystone, keypair and key_name are one word or end in another.
 func words(name string) kind {
-	if len(name) > 128 {
-		name = name[len(name)-128:] // only the last words count
+	last, rest := lastWord(name)
+	if last == "" {
+		return none
 	}
-	var last, prev string
-	n := 0
-	for i := 0; i < len(name); {
-		for i < len(name) && !isAlnum(name[i]) {
-			i++
+	switch lower(last[len(last)-1]) {
+	case 'n':
+		switch {
+		case hasSuffixFold(last, "token"):
+			return token
+		case strings.EqualFold(last, "authorization"):
+			return secret
 		}
-		j := i
-		for j < len(name) && isAlnum(name[j]) {
-			if j > i && isUpper(name[j]) && isLower(name[j-1]) {
-				break
+	case 'd':
+		switch {
+		case strings.EqualFold(last, "id"):
+			if prev, _ := lastWord(rest); hasSuffixFold(prev, "token") {
+				return token
 			}
-			j++
-		}
-		if j > i {
-			prev, last = last, name[i:j]
-			n++
-		}
-		i = j
-	}
-	switch {
-	case hasSuffixFold(last, "token"):
-		return token
-	case strings.EqualFold(last, "id") && hasSuffixFold(prev, "token"):
-		return token
-	case hasSuffixFold(last, "password"), hasSuffixFold(last, "passwd"), hasSuffixFold(last, "passphrase"),
-		hasSuffixFold(last, "passcode"), hasSuffixFold(last, "secret"), hasSuffixFold(last, "signature"),
-		strings.EqualFold(last, "pass"), strings.EqualFold(last, "pwd"), strings.EqualFold(last, "sig"),
-		strings.EqualFold(last, "auth"), strings.EqualFold(last, "authorization"),
-		strings.EqualFold(last, "credential"), strings.EqualFold(last, "credentials"):
-		return secret
-	case strings.EqualFold(last, "key"):
-		for _, w := range notSecretKeys {
-			if strings.EqualFold(prev, w) {
-				return none
+			if len(name) == 14 && strings.EqualFold(name, "AWSAccessKeyId") {
+				return secret
 			}
+		case hasSuffixFold(last, "password"), hasSuffixFold(last, "passwd"), strings.EqualFold(last, "pwd"):
+			return secret
 		}
-		return secret
-	}
-	if n <= 4 {
-		var b [128]byte
-		k := 0
-		for i := 0; i < len(name); i++ {
-			if c := name[i]; isAlnum(c) {
-				b[k] = c | 0x20
-				k++
+	case 'e':
+		if hasSuffixFold(last, "passphrase") || hasSuffixFold(last, "passcode") || hasSuffixFold(last, "signature") {
+			return secret
+		}
+	case 't':
+		if hasSuffixFold(last, "secret") {
+			return secret
+		}
+	case 's':
+		if strings.EqualFold(last, "pass") || strings.EqualFold(last, "credentials") {
+			return secret
+		}
+	case 'g':
+		if strings.EqualFold(last, "sig") {
+			return secret
+		}
+	case 'h':
+		if strings.EqualFold(last, "auth") {
+			return secret
+		}
+	case 'l':
+		if strings.EqualFold(last, "credential") {
+			return secret
+		}
+	case 'y':
+		if strings.EqualFold(last, "key") {
+			prev, _ := lastWord(rest)
+			for _, w := range notSecretKeys {
+				if strings.EqualFold(prev, w) {
+					return none
+				}
 			}
+			return secret
 		}
-		for _, e := range exactNames {
-			if string(b[:k]) == e {
+		for _, e := range [...]string{"apikey", "accesskey", "secretkey", "privatekey"} {
+			if strings.EqualFold(last, e) {
 				return secret
 			}
 		}
 	}
 	return none
+}
+
+// lastWord returns the last word of name (split at punctuation and
+// lower-to-upper case changes) and what comes before it.
+func lastWord(name string) (word, rest string) {
+	j := len(name)
+	for j > 0 && !isAlnum(name[j-1]) {
+		j--
+	}
+	i := j
+	for i > 0 && isAlnum(name[i-1]) {
+		if i < j && isUpper(name[i]) && isLower(name[i-1]) {
+			break
+		}
+		i--
+	}
+	return name[i:j], name[:i]
+}
+
+func lower(c byte) byte {
+	if isUpper(c) {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func isAlnum(c byte) bool { return isLower(c) || isUpper(c) || '0' <= c && c <= '9' }

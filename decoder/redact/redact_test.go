@@ -98,6 +98,8 @@ func TestRedact(t *testing.T) {
 		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
 		{"sql-hash-column-kept", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "", "", p.SQL},
 		{"sql-quoted-words-kept", "SELECT 'identified by ''x'''", "", "", p.SQL},
+		{"note-start-line", `bad start line "GET /x?password=n0te&a=1 HTTP/1.1 junk"`, "n0te", `bad start line "GET /x?password=` + sec("n0te") + `&a=1 HTTP/1.1 junk"`, p.Note},
+		{"note-userinfo", `bad header "Referer: http://u:pw9@h/"`, "pw9", "", p.Note},
 		{"key-fernet", "cache/" + fernet, fernet, "cache/" + tok(fernet), p.CacheKey},
 		{"key-after-token", "token:0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef", "token:" + tok("0123456789abcdef0123456789abcdef"), p.CacheKey},
 		{"key-digest-kept", "tokens/67e8e033b2f1a9c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c", "", "", p.CacheKey},

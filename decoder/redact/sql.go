@@ -21,6 +21,9 @@ func (p *Policy) SQL(q string) string {
 	}
 	var b strings.Builder
 	last := 0
+	if !sqlNames(q) {
+		return p.sqlLiterals(q)
+	}
 	setPassword := hasPrefixWords(q, "set", "password")
 	replace := func(at int, k kind) int {
 		lit, end := literal(q, at)
@@ -103,6 +106,127 @@ func (p *Policy) SQL(q string) string {
 	}
 	b.WriteString(q[last:])
 	return b.String()
+}
+
+// sqlLiterals is SQL for the many queries that set no credential: only
+// their string literals can hold one, by shape (a fernet token, a JWT, a
+// PEM key, a random-looking key; all longer than 24 characters).
+func (p *Policy) sqlLiterals(q string) string {
+	var b strings.Builder
+	last := 0
+	sq, dq := -1, -1 // next ' and " at or after i
+	for i := 0; i < len(q); {
+		if sq < i && sq != len(q) {
+			if sq = strings.IndexByte(q[i:], '\''); sq < 0 {
+				sq = len(q)
+			} else {
+				sq += i
+			}
+		}
+		if dq < i && dq != len(q) {
+			if dq = strings.IndexByte(q[i:], '"'); dq < 0 {
+				dq = len(q)
+			} else {
+				dq += i
+			}
+		}
+		at := min(sq, dq)
+		if at >= len(q) {
+			break
+		}
+		lit, end := literal(q, at)
+		if len(lit) >= 24 {
+			if r := p.Value(lit); r != lit {
+				b.WriteString(q[last:at])
+				b.WriteByte(q[at])
+				b.WriteString(r)
+				if end > at+1 && q[end-1] == q[at] {
+					b.WriteByte(q[at])
+				}
+				last = end
+			}
+		}
+		i = end
+	}
+	if last == 0 {
+		return q
+	}
+	b.WriteString(q[last:])
+	return b.String()
+}
+
+// sqlAnchor marks the bytes sqlNames stops at: the rarer letter of each
+// word that may set a credential (passWord, pWd, identiFied, toKen,
+// seCret).
+var sqlAnchor = func() (t [256]bool) {
+	for _, c := range "wfkcWFKC" {
+		t[c] = true
+	}
+	return t
+}()
+
+// sqlNames reports whether q may set a credential: IDENTIFIED, SET
+// PASSWORD, or a word that names a password, secret or token (PASSWORD,
+// MASTER_PASSWORD, db_passwd, secret, token) followed by (, = or a
+// literal. One pass that stops only at a few letters, so that the many
+// queries that do not (keystone's password and assignment tables
+// included) are only checked for shaped literals.
+func sqlNames(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if !sqlAnchor[q[i]] {
+			continue
+		}
+		var hit bool
+		switch q[i] | 0x20 {
+		case 'w':
+			hit = i >= 4 && atFold(q, i-4, "passw") || i >= 1 && atFold(q, i-1, "pwd")
+		case 'f':
+			hit = i >= 6 && atFold(q, i-6, "identified")
+		case 'k':
+			hit = i >= 2 && atFold(q, i-2, "token")
+		case 'c':
+			hit = i >= 2 && atFold(q, i-2, "secret")
+		}
+		if !hit {
+			continue
+		}
+		ws, we := i, i
+		for ws > 0 && isWord(q[ws-1]) {
+			ws--
+		}
+		for we < len(q) && isWord(q[we]) {
+			we++
+		}
+		w := q[ws:we]
+		if strings.EqualFold(w, "identified") {
+			return true
+		}
+		if strings.EqualFold(w, "password") || words(w) != none {
+			n := skip(q, we)
+			if n < len(q) && (q[n] == '(' || q[n] == '=' || q[n] == '\'' || q[n] == '"') {
+				return true
+			}
+			if strings.EqualFold(w, "password") && hasPrefixWords(q, "set", "password") {
+				return true
+			}
+		}
+		i = we
+	}
+	return false
+}
+
+// atFold reports whether q[i:] starts with the lower-case ASCII word w,
+// ignoring case.
+func atFold(q string, i int, w string) bool {
+	if len(q)-i < len(w) {
+		return false
+	}
+	for k := 0; k < len(w); k++ {
+		if q[i+k]|0x20 != w[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // literalAfterWords skips white space, comments, charset introducers

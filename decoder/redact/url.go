@@ -140,3 +140,35 @@ func unescape(s string) string {
 	}
 	return s
 }
+
+// Note redacts free text that may quote what was on the wire (a decoder's
+// note on a malformed line): shaped credentials anywhere, and in each
+// space-separated word, URL credentials and name=value pairs as in a form
+// (/x?password=… is the pair "/x?password" = …, named by its last word).
+func (p *Policy) Note(s string) string {
+	if p.Shows() || len(s) < 8 {
+		return s
+	}
+	s = p.Text(s)
+	if strings.IndexByte(s, '=') < 0 && !strings.Contains(s, "://") {
+		return s
+	}
+	fields := strings.Split(s, " ")
+	changed := false
+	for i, f := range fields {
+		r := f
+		if strings.Contains(r, "://") {
+			r = p.Target(r)
+		}
+		if strings.IndexByte(r, '=') >= 0 {
+			r = p.Form(r)
+		}
+		if r != f {
+			fields[i], changed = r, true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return strings.Join(fields, " ")
+}

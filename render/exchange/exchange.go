@@ -14,6 +14,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Envelope is one line of JSONL output. Field names are a contract: add
@@ -50,6 +51,37 @@ func Redact(m decoder.Message, show bool) decoder.Message {
 	return m.Redacted()
 }
 
+// policyOf is the redaction policy the messages carry (they all carry
+// the one the command chose), or nil for the default one.
+func policyOf(ms ...decoder.Message) *redact.Policy {
+	for _, m := range ms {
+		if p, ok := m.(interface{ Policy() *redact.Policy }); ok {
+			return p.Policy()
+		}
+	}
+	return nil
+}
+
+// redactNotes returns notes with what they quote from the wire redacted
+// (a malformed start line may hold a target with a password).
+func redactNotes(notes []string, p *redact.Policy) []string {
+	var out []string
+	for i, n := range notes {
+		r := p.Note(n)
+		if r == n {
+			continue
+		}
+		if out == nil {
+			out = append([]string(nil), notes...)
+		}
+		out[i] = r
+	}
+	if out == nil {
+		return notes
+	}
+	return out
+}
+
 // NewEnvelope builds the JSONL record of e.
 func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
 	env := &Envelope{
@@ -62,6 +94,9 @@ func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
 		Response:      Redact(e.Response, showSecrets),
 		Truncated:     e.Truncated,
 		Notes:         e.Notes,
+	}
+	if !showSecrets {
+		env.Notes = redactNotes(e.Notes, policyOf(e.Request, e.Response))
 	}
 	if c := e.Conn; c != nil {
 		env.Conn, env.Iface, env.Client, env.Server = c.ID, c.Iface, c.Client.String(), c.Server.String()

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// BenchmarkDecodeRedaction is `flowmap decode --format jsonl` on the long
+// shared capture, output discarded, with redaction (the default) and
+// without (--show-secrets): the difference is what redaction costs.
+func BenchmarkDecodeRedaction(b *testing.B) {
+	p := truth.Shared("long-mixed-head.pcapng")
+	if p == "" {
+		b.Skip("../shared/captures/long-mixed-head.pcapng absent")
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		b.Skip(err)
+	}
+	for _, c := range []struct{ name, flag string }{{"redacted", ""}, {"show-secrets", "--show-secrets"}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(st.Size())
+			b.ReportAllocs()
+			args := []string{"decode", "--format", "jsonl", "--progress", "never", p}
+			if c.flag != "" {
+				args = append(args, c.flag)
+			}
+			for b.Loop() {
+				if code := execute(&IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, RedactKey: testKey}, args); code != 0 {
+					b.Fatalf("exit %d", code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRedactLong is redaction alone: every message of the long
+// capture (decoded once, outside the timer) through Redacted, as decode
+// does before printing. Compare with BenchmarkDecodeRedaction/show-secrets,
+// the whole of decode without it.
+func BenchmarkRedactLong(b *testing.B) {
+	p := truth.Shared("long-mixed-head.pcapng")
+	if p == "" {
+		b.Skip("../shared/captures/long-mixed-head.pcapng absent")
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		b.Skip(err)
+	}
+	var exs []*decoder.Exchange
+	o := pipelineOptions(&IO{In: strings.NewReader(""), RedactKey: testKey}, false)
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, e := range exs {
+			if e.Request != nil {
+				e.Request.Redacted()
+			}
+			if e.Response != nil {
+				e.Response.Redacted()
+			}
+		}
+	}
+}
