@@ -8,7 +8,7 @@ FUZZMIN   ?= 1x
 SHARED    ?= ../shared
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test vet fmt-check bench fuzz golden clean
+.PHONY: build test vet fmt-check bench fuzz golden browser-test mermaid-bundle clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/flowmap
@@ -46,6 +46,16 @@ fuzz:
 GOLDEN_PKGS = $(shell grep -rl --include='*_test.go' 'flag[.]Bool."update"' . | xargs -n1 dirname | sort -u)
 golden:
 	$(GO) test -count=1 $(GOLDEN_PKGS) -run Golden -update
+
+# The HTML report in headless Chromium (playwright-core and Chromium from
+# $(SHARED)/tools/mermaid/install.sh); SKIPs when they are absent.
+browser-test:
+	scripts/report-browser-test.sh
+
+# Check that the committed Mermaid bundle is npm's release (needs npm and
+# the registry); UPDATE=1 VERSION=x.y.z rewrites it.
+mermaid-bundle:
+	scripts/mermaid-bundle.sh
 
 clean:
 	rm -rf bin

@@ -163,6 +163,9 @@ func TestNoSecretsInOutput(t *testing.T) {
 			{"trace", p},
 			{"trace", "--detail", "full", p},
 			{"trace", "--format", "json", p},
+			{"summary", p},
+			{"summary", "--format", "json", p},
+			{"report", "-o", "-", p},
 		} {
 			out, errs, _ := run(t, args...)
 			check(name+" "+strings.Join(args[:len(args)-1], " "), out+errs)

@@ -392,6 +392,10 @@ var outputModes = [][]string{
 	{"trace", "--format", "otlp", "--detail", "full"},
 	{"trace", "--format", "json"},
 	{"trace", "--format", "json", "--detail", "full"},
+	{"summary", "--format", "text"},
+	{"summary", "--format", "json"},
+	{"report", "-o", "-"},
+	{"report", "--detail", "full", "-o", "-"},
 }
 
 // spellings are the ways a credential could be printed: as it is, as on

@@ -84,8 +84,10 @@ func newRootCmd(ios *IO) *cobra.Command {
 glance, memcached, MariaDB, ...), reassembles TCP, decodes HTTP/1.x, memcache and
 MySQL, and correlates everything into request trees keyed by keystone token.
 
-  flowmap decode capture.pcapng          every exchange, in time order
-  flowmap trace capture.pcapng > f.mmd   Mermaid sequence diagram of the calls`,
+  flowmap decode capture.pcapng             every exchange, in time order
+  flowmap trace capture.pcapng > f.mmd      Mermaid sequence diagram of the calls
+  flowmap summary capture.pcapng            the overview: participants, sessions, errors, findings
+  flowmap report capture.pcapng -o r.html   one offline page: the overview and every diagram`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -93,6 +95,6 @@ MySQL, and correlates everything into request trees keyed by keystone token.
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		color.NoColor = ios.NoColour || !ios.OutTTY
 	}
-	root.AddCommand(newDecodeCmd(ios, nil), newTraceCmd(ios, nil), newVersionCmd(ios))
+	root.AddCommand(newDecodeCmd(ios, nil), newTraceCmd(ios, nil), newSummaryCmd(ios, nil), newReportCmd(ios, nil), newVersionCmd(ios))
 	return root
 }

@@ -1,0 +1,20 @@
+package flow
+
+import "github.com/flowmap/flowmap/flow/registry"
+
+// Command guesses the CLI command of a client session from its trees (one
+// session's roots): "image list", "image save cirros". It reads the
+// client's own HTTP requests, method and target, with the registry's
+// words; "" when none names a resource.
+func Command(roots []*Node) string {
+	var calls []registry.Call
+	for _, r := range roots {
+		if r.Proto != "http" || r.from == nil || r.from.Kind != Client || r.Role == RoleDiscovery {
+			continue
+		}
+		if c, ok := registry.ParseCall(r.Op, r.Target); ok {
+			calls = append(calls, c)
+		}
+	}
+	return registry.Command(calls)
+}
