@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowmap/flowmap/internal/golden"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -40,21 +41,7 @@ func TestGoldenTrace(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("trace %s: exit %d: %s", f.format, code, errs)
 				}
-				golden := filepath.Join(truth.Root(), "testdata", "golden", name+"."+f.ext)
-				if *update {
-					if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./cmd/flowmap -run Golden -update)", err)
-				}
-				if out != string(want) {
-					line, got, exp := firstDiff(out, string(want))
-					t.Errorf("%s differs from %s at line %d:\n got: %s\nwant: %s", f.format, golden, line, got, exp)
-				}
+				golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", name+"."+f.ext), []byte(out), *update, "run make golden")
 			}
 		})
 	}
@@ -68,40 +55,8 @@ func TestGoldenDecode(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
-		golden := filepath.Join(truth.Root(), "testdata", "golden", "seed-image-list.ens33."+f.name)
-		if *update {
-			if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out != string(want) {
-			line, got, exp := firstDiff(out, string(want))
-			t.Errorf("%s differs at line %d:\n got: %s\nwant: %s", golden, line, got, exp)
-		}
+		golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", "seed-image-list.ens33."+f.name), []byte(out), *update, "run make golden")
 	}
-}
-
-// firstDiff returns the first differing line (1-based) and both versions.
-func firstDiff(a, b string) (int, string, string) {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return i + 1, x, y
-		}
-	}
-	return 0, "", ""
 }
 
 // secrets lists every token and password in the testdata captures: the

@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/flowmap/flowmap/internal/golden"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -26,21 +26,7 @@ func TestGoldenSummary(t *testing.T) {
 			if strings.Contains(out, "\x1b[") {
 				t.Errorf("colour escapes in output that is not a terminal")
 			}
-			golden := filepath.Join(truth.Root(), "testdata", "golden", name+".summary.txt")
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./cmd/flowmap -run Golden -update)", err)
-			}
-			if out != string(want) {
-				line, got, exp := firstDiff(out, string(want))
-				t.Errorf("differs from %s at line %d:\n got: %s\nwant: %s", golden, line, got, exp)
-			}
+			golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", name+".summary.txt"), []byte(out), *update, "run make golden")
 		})
 	}
 }

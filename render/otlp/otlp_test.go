@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowmap/flowmap/internal/golden"
 
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -324,7 +325,7 @@ func TestDeterministic(t *testing.T) {
 		a := render(t, load(t, &models, name).m)
 		b := render(t, load(t, &again, name).m)
 		if !bytes.Equal(a, b) {
-			line, x, y := firstDiff(string(a), string(b))
+			line, x, y := golden.FirstDiff(string(a), string(b))
 			t.Errorf("%s: two runs differ at line %d:\n%s\n%s", name, line, x, y)
 		}
 		m := load(t, &models, name).m
@@ -355,41 +356,9 @@ func TestGoldenOTLP(t *testing.T) {
 	for _, name := range goldenOTLP {
 		t.Run(name, func(t *testing.T) {
 			out := render(t, load(t, &models, name).m)
-			golden := filepath.Join(truth.Root(), "testdata", "golden", name+".otlp.json")
-			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./render/otlp -run Golden -update)", err)
-			}
-			if !bytes.Equal(out, want) {
-				line, got, exp := firstDiff(string(out), string(want))
-				t.Errorf("differs from %s at line %d:\n got: %s\nwant: %s", golden, line, got, exp)
-			}
+			golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", name+".otlp.json"), out, *update, "run make golden")
 		})
 	}
-}
-
-// firstDiff returns the first differing line (1-based) and both versions.
-func firstDiff(a, b string) (int, string, string) {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return i + 1, x, y
-		}
-	}
-	return 0, "", ""
 }
 
 // TestDuplicateExchanges: two nodes that look the same (same participants,

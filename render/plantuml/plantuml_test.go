@@ -15,6 +15,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/flowmap/flowmap/internal/golden"
+
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/internal/modeltest"
 	"github.com/flowmap/flowmap/internal/truth"
@@ -221,7 +223,7 @@ G -->> C : 200 OK · 12.98 MB
 @enduml
 `
 	if got := Print(st, title); got != want {
-		line, g, w := firstDiff(got, want)
+		line, g, w := golden.FirstDiff(got, want)
 		t.Errorf("line %d:\n got: %s\nwant: %s", line, g, w)
 	}
 }
@@ -242,41 +244,9 @@ func TestGolden(t *testing.T) {
 	for _, name := range truth.Captures() {
 		t.Run(name, func(t *testing.T) {
 			out := Render(model(t, name), Options{})
-			golden := goldenPath(name)
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./render/plantuml -run Golden -update)", err)
-			}
-			if out != string(want) {
-				line, got, exp := firstDiff(out, string(want))
-				t.Errorf("differs from %s at line %d:\n got: %s\nwant: %s", golden, line, got, exp)
-			}
+			golden.Check(t, goldenPath(name), []byte(out), *update, "run make golden")
 		})
 	}
-}
-
-// firstDiff returns the first differing line (1-based) and both versions.
-func firstDiff(a, b string) (int, string, string) {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return i + 1, x, y
-		}
-	}
-	return 0, "", ""
 }
 
 // item is an arrow or a note as a reader sees it, from either printer.
