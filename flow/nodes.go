@@ -255,6 +255,8 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 		n.Summary = req.Command
 	}
 	n.Op, n.Target = req.Command, query
+	// COM_QUIT (and a statement close) is never answered: the client closes.
+	n.NoReply = req.Command == "COM_QUIT" || req.Command == "COM_STMT_CLOSE"
 	n.Signature = QuerySignature(req.Query)
 	if resp != nil {
 		n.Result = resp.Result

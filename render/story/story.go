@@ -361,7 +361,7 @@ func replyText(n *flow.Node) string {
 func unanswered(n *flow.Node) (string, bool) {
 	switch n.Outcome {
 	case flow.NoAnswer:
-		return "(no reply: noreply)", true
+		return "(no reply asked for)", true
 	case flow.Lost, flow.InProgress:
 		return "no response captured", true
 	}
@@ -533,8 +533,8 @@ func burstReply(ns []*flow.Node) string {
 	}
 	if len(ns) == 1 {
 		n := ns[0]
-		if !n.Answered() {
-			return "no response captured"
+		if text, ok := unanswered(n); ok {
+			return text
 		}
 		if n.Rows != nil {
 			return Plural(*n.Rows, "row", "rows")
