@@ -100,12 +100,14 @@ func (c *Call) finish(s string) bool {
 	if end < 0 {
 		t := strings.TrimRight(s, " ")
 		switch {
+		// strace writes the arguments so far ("3, ") and " <unfinished
+		// ...>": drop that one space so that the resumed part joins on.
 		case strings.HasSuffix(t, unfinishedMark):
 			c.Unfinished = true
-			c.Args = strings.TrimRight(t[:len(t)-len(unfinishedMark)], " ")
+			c.Args = strings.TrimSuffix(t[:len(t)-len(unfinishedMark)], " ")
 		case strings.HasSuffix(t, detachedMark):
 			c.Unfinished, c.Detached = true, true
-			c.Args = strings.TrimRight(t[:len(t)-len(detachedMark)], " ")
+			c.Args = strings.TrimSuffix(t[:len(t)-len(detachedMark)], " ")
 		default:
 			return false
 		}
