@@ -339,7 +339,12 @@ func quote(s string) string {
 			b.WriteString(`\t`)
 		default:
 			if c < ' ' || c >= 0x7f {
-				b.WriteString(`\` + strconv.FormatInt(int64(c), 8))
+				o := strconv.FormatInt(int64(c), 8)
+				if i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' {
+					// "\\0" then "7" would read back as "\\07".
+					o = strings.Repeat("0", 3-len(o)) + o
+				}
+				b.WriteString(`\` + o)
 			} else {
 				b.WriteByte(c)
 			}
