@@ -341,7 +341,7 @@ func quote(s string) string {
 			if c < ' ' || c >= 0x7f {
 				o := strconv.FormatInt(int64(c), 8)
 				if i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' {
-					// "\\0" then "7" would read back as "\\07".
+					// a short \0 before the digit 7 would read back as \07.
 					o = strings.Repeat("0", 3-len(o)) + o
 				}
 				b.WriteString(`\` + o)
