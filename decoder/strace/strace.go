@@ -171,8 +171,8 @@ func (c *Call) FD() (Arg, bool) {
 	return c.Arg[0], true
 }
 
-// Buffer returns the first argument that is a string besides a path: the
-// data of read/write/recvfrom/sendto (argument 1).
+// Buffer returns the string in argument 1: the data of read, write,
+// recvfrom and sendto, the path of openat and newfstatat.
 func (c *Call) Buffer() (Str, bool) {
 	for _, s := range c.Strings {
 		if s.Arg == 1 {
