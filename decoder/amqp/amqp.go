@@ -100,7 +100,7 @@ func Sniff(c *decoder.Conn, dir decoder.Dir, first []byte) decoder.Verdict {
 		}
 		return decoder.No
 	}
-	size, ok := plausible(first, maxFrameDefault)
+	size, ok, _ := likely(first, maxFrameDefault)
 	if !ok {
 		return decoder.No
 	}
@@ -137,4 +137,31 @@ func plausible(b []byte, max int) (int, bool) {
 		return int(size), ch != 0 && size >= 14
 	}
 	return int(size), ch != 0
+}
+
+// likely is plausible made stricter for finding a boundary inside bytes
+// that may be anything (a body, a cut frame): a method frame names a
+// method AMQP defines, a content header the basic class with weight 0,
+// and channels stay below 4096 (RabbitMQ's channel_max is 2047). With
+// fewer than 11 bytes the extra checks wait (ok, but unsure).
+func likely(b []byte, max int) (size int, ok, sure bool) {
+	size, ok = plausible(b, max)
+	if !ok {
+		return size, false, false
+	}
+	if binary.BigEndian.Uint16(b[1:3]) >= 4096 {
+		return size, false, false
+	}
+	if b[0] != frameMethod && b[0] != frameHeader {
+		return size, true, true
+	}
+	if len(b) < 11 {
+		return size, true, false
+	}
+	x, y := binary.BigEndian.Uint16(b[7:9]), binary.BigEndian.Uint16(b[9:11])
+	if b[0] == frameMethod {
+		_, known := methodNames[methodID{x, y}]
+		return size, known, true
+	}
+	return size, x == classBasic && y == 0, true
 }

@@ -173,38 +173,39 @@ func (d *Decoder) frames(dir decoder.Dir, t time.Time) {
 // resync looks for the next frame boundary: a plausible header whose
 // frame-end octet is where its size says. It reports whether one was
 // found; without one it keeps the tail that could still begin a frame.
-func (d *Decoder) resync(dir decoder.Dir, max int) bool {
+func (d *Decoder) resync(dir decoder.Dir, maxSize int) bool {
 	s := &d.sides[dir]
+	wait := -1 // first candidate that cannot be verified yet
 	for p := 0; p+7 <= len(s.buf); p++ {
-		size, ok := plausible(s.buf[p:], max)
+		size, ok, sure := likely(s.buf[p:], maxSize)
 		if !ok {
 			continue
 		}
-		if p+7+size >= len(s.buf) {
-			// Cannot verify yet: wait, unless waiting would hold more
-			// than one frame.
-			if len(s.buf)-p > max+8 {
-				continue
+		if !sure || p+7+size >= len(s.buf) {
+			if wait < 0 {
+				wait = p
 			}
-			s.skipped += p
-			s.consume(p)
-			return false
+			continue
 		}
 		if s.buf[p+7+size] == frameEnd {
-			s.skipped += p
-			s.consume(p)
+			d.skip(dir, p)
 			s.sync = false
-			if s.skipped > 0 {
-				d.noteSide(dir, fmt.Sprintf("skipped %d bytes to the next frame boundary", s.skipped))
-				s.skipped = 0
-			}
 			return true
 		}
 	}
-	keep := min(len(s.buf), 6)
-	s.skipped += len(s.buf) - keep
-	s.consume(len(s.buf) - keep)
+	if wait < 0 {
+		wait = max(0, len(s.buf)-6) // the tail may still begin a frame
+	}
+	d.skip(dir, wait)
 	return false
+}
+
+// skip drops n bytes found between frames; the next exchange of dir
+// begun gets a note saying so.
+func (d *Decoder) skip(dir decoder.Dir, n int) {
+	s := &d.sides[dir]
+	s.skipped += n
+	s.consume(n)
 }
 
 // broken handles a frame that cannot be a frame: content in progress in
@@ -212,19 +213,8 @@ func (d *Decoder) resync(dir decoder.Dir, max int) bool {
 func (d *Decoder) broken(dir decoder.Dir, why string) {
 	s := &d.sides[dir]
 	d.cutContent(dir, "amqp: "+why)
-	s.consume(1)
-	s.skipped = 1
+	d.skip(dir, 1)
 	s.sync = true
-}
-
-// noteSide adds a note to the newest exchange of dir still held, if any.
-func (d *Decoder) noteSide(dir decoder.Dir, note string) {
-	for i := len(d.queue) - 1; i >= 0; i-- {
-		if it := d.queue[i]; it.reqDir == dir {
-			it.x.Notes = decoder.AppendNote(it.x.Notes, maxNotes, note)
-			return
-		}
-	}
 }
 
 // cutContent marks every message still arriving in dir truncated and done.
@@ -387,6 +377,10 @@ func (d *Decoder) push(it *item) {
 	d.queue = append(d.queue, nil)
 	copy(d.queue[i+1:], d.queue[i:])
 	d.queue[i] = it
+	if s := &d.sides[it.reqDir]; s.skipped > 0 && !s.sync {
+		it.x.Notes = decoder.AppendNote(it.x.Notes, maxNotes, fmt.Sprintf("skipped %d bytes to find a frame boundary", s.skipped))
+		s.skipped = 0
+	}
 	for len(d.queue) > maxQueue {
 		d.giveUp(d.queue[0], fmt.Sprintf("emitted in progress: more than %d exchanges waiting on this connection", maxQueue))
 		d.pop()
