@@ -115,11 +115,17 @@ func (d *Decoder) Data(dir decoder.Dir, data []byte, t time.Time) {
 	}
 	s.buf = append(s.buf, data...)
 	end := s.off + int64(len(s.buf))
-	if n := len(s.marks); n > 0 && n >= 1024 {
-		// A flood of tiny segments: merge the oldest times.
-		s.marks = append(s.marks[:0], s.marks[n/2:]...)
+	switch n := len(s.marks); {
+	case n > 0 && s.marks[n-1].t.Equal(t):
+		s.marks[n-1].end = end // same capture time: one mark
+	case n >= 1024:
+		// A flood of tiny segments of one frame: keep the time of its
+		// first byte, merge the next ones into later times.
+		s.marks = append(s.marks[:1], s.marks[n/2:]...)
+		fallthrough
+	default:
+		s.marks = append(s.marks, mark{end, t})
 	}
-	s.marks = append(s.marks, mark{end, t})
 	d.frames(dir, t)
 	d.flush()
 }
@@ -146,6 +152,7 @@ func (d *Decoder) frames(dir decoder.Dir, t time.Time) {
 			if !d.resync(dir, max) {
 				return
 			}
+			continue // at a frame or the protocol header
 		}
 		if len(s.buf) < 7 {
 			return
@@ -170,33 +177,38 @@ func (d *Decoder) frames(dir decoder.Dir, t time.Time) {
 	}
 }
 
-// resync looks for the next frame boundary: a plausible header whose
-// frame-end octet is where its size says. It reports whether one was
-// found; without one it keeps the tail that could still begin a frame.
+// resync looks for the next frame boundary: the first position with a
+// likely frame header whose frame-end octet is where its size says. It
+// reports whether one was found. A candidate that cannot be checked yet
+// is waited for (at most one frame of MaxFrame bytes), not passed over
+// for a later one: what is found must not depend on how the bytes were
+// cut into segments.
 func (d *Decoder) resync(dir decoder.Dir, maxSize int) bool {
 	s := &d.sides[dir]
-	wait := -1 // first candidate that cannot be verified yet
-	for p := 0; p+7 <= len(s.buf); p++ {
-		size, ok, sure := likely(s.buf[p:], maxSize)
-		if !ok {
-			continue
-		}
-		if !sure || p+7+size >= len(s.buf) {
-			if wait < 0 {
-				wait = p
+	for p := range len(s.buf) {
+		if s.buf[p] == 'A' {
+			if n := min(len(s.buf)-p, 4); bytes.Equal(s.buf[p:p+n], protocolHeader[:n]) {
+				d.skip(dir, p)
+				return n == 4 && len(s.buf) >= len(protocolHeader)
 			}
-			continue
 		}
-		if s.buf[p+7+size] == frameEnd {
+		if p+7 > len(s.buf) {
+			d.skip(dir, p) // the tail may still begin a frame
+			return false
+		}
+		size, ok, sure := likely(s.buf[p:], maxSize)
+		switch {
+		case !ok:
+			continue
+		case !sure || p+7+size >= len(s.buf):
+			d.skip(dir, p)
+			return false
+		case s.buf[p+7+size] == frameEnd:
 			d.skip(dir, p)
 			s.sync = false
 			return true
 		}
 	}
-	if wait < 0 {
-		wait = max(0, len(s.buf)-6) // the tail may still begin a frame
-	}
-	d.skip(dir, wait)
 	return false
 }
 
@@ -415,8 +427,8 @@ func (d *Decoder) bound() time.Time {
 	var b time.Time
 	for i := range d.sides {
 		s := &d.sides[i]
-		if len(s.buf) == 0 || s.sync {
-			continue
+		if len(s.buf) == 0 {
+			continue // bytes kept while synchronising may begin a frame too
 		}
 		if t := s.timeAt(s.off); b.IsZero() || t.Before(b) {
 			b = t
