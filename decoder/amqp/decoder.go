@@ -29,6 +29,7 @@ type item struct {
 	reqDir  decoder.Dir // direction of the request
 	req     methodID
 	msg     *Message // content being reassembled (nil otherwise)
+	body    []byte   // its body so far, up to MaxBody; Body is set on emit
 	header  bool     // content header seen
 }
 
@@ -283,8 +284,8 @@ func (d *Decoder) frame(dir decoder.Dir, typ byte, ch uint16, p []byte, start, e
 	case frameBody:
 		if it := s.content[ch]; it != nil && it.header {
 			m := it.msg
-			if keep := d.opts.maxBody() - len(m.Body); keep > 0 {
-				m.Body += string(p[:min(keep, len(p))])
+			if keep := d.opts.maxBody() - len(it.body); keep > 0 {
+				it.body = append(it.body, p[:min(keep, len(p))]...)
 			}
 			m.BodyBytes += uint64(len(p))
 			it.x.ReqEnd = end
@@ -329,7 +330,7 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 		return
 	}
 	m, err := parseMethod(ch, p)
-	m.From = from(dir)
+	m.From, m.policy = from(dir), d.policy
 	d.hook(frame{dir: dir, typ: frameMethod, channel: ch, name: m.Name, method: m, err: err})
 	if err != nil {
 		x.Notes = decoder.AppendNote(x.Notes, maxNotes, err.Error())
@@ -418,6 +419,9 @@ func (d *Decoder) pop() {
 	it := d.queue[0]
 	d.queue[0] = nil
 	d.queue = d.queue[1:]
+	if it.msg != nil {
+		it.msg.Body = string(it.body)
+	}
 	d.emit(it.x)
 }
 
@@ -474,7 +478,7 @@ func (d *Decoder) cutPartial(dir decoder.Dir, why string) {
 		return
 	}
 	m, _ := parseMethod(binary.BigEndian.Uint16(s.buf[1:3]), s.buf[7:])
-	m.From = from(dir)
+	m.From, m.policy = from(dir), d.policy
 	m.Error = ""
 	start := s.timeAt(s.off)
 	x := &decoder.Exchange{Proto: "amqp", Conn: d.conn, Request: m, ReqStart: start, ReqEnd: s.timeAt(s.off + int64(len(s.buf)) - 1), Truncated: true}

@@ -189,7 +189,11 @@ func (m *Method) Redacted() decoder.Message {
 	if m.Response == "" {
 		return m
 	}
+	p := m.policy
+	if p == nil {
+		p = redact.New(nil, nil)
+	}
 	c := *m
-	c.Response = redact.New(nil, nil).Secret(m.Response)
+	c.Response = p.Secret(m.Response)
 	return &c
 }

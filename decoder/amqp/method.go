@@ -3,6 +3,8 @@ package amqp
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // Class ids of AMQP 0-9-1 (and RabbitMQ's Confirm).
@@ -118,6 +120,8 @@ type Method struct {
 
 	// Error says why the arguments could not all be read.
 	Error string `json:"error,omitempty"`
+
+	policy *redact.Policy
 }
 
 // parseMethod reads a method frame payload (class, method, arguments).
