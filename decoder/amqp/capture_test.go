@@ -136,4 +136,3 @@ func readTruthPorts(t *testing.T, path string) []portRow {
 	}
 	return out
 }
-
