@@ -71,14 +71,19 @@ func (o Options) maxFrame() int {
 
 func (o Options) policy() *redact.Policy { return redact.New(o.Secrets, nil) }
 
-// Protocol is AMQP 0-9-1 for the TCP layer's registry.
-var Protocol = decoder.Protocol{
-	Name:  "amqp",
-	Sniff: Sniff,
-	Port:  func(p uint16) bool { return p == 5672 },
-	New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
-		return New(c, emit, Options{})
-	},
+// Port is the broker's well-known AMQP port (RabbitMQ, without TLS).
+const Port = 5672
+
+// NewProtocol returns AMQP 0-9-1 for the TCP layer's registry.
+func NewProtocol(opts Options) decoder.Protocol {
+	return decoder.Protocol{
+		Name:  "amqp",
+		Sniff: Sniff,
+		Port:  func(p uint16) bool { return p == Port },
+		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+			return New(c, emit, opts)
+		},
+	}
 }
 
 // Sniff says Yes to the protocol header and, on a connection whose start

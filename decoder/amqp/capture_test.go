@@ -35,7 +35,7 @@ func TestWholeCapturesMatchTshark(t *testing.T) {
 			frames := map[uint16][]truthRow{} // by client port
 			var msgs []string
 			proto := decoder.Protocol{
-				Name: "amqp", Sniff: Sniff, Port: Protocol.Port,
+				Name: "amqp", Sniff: Sniff, Port: NewProtocol(Options{}).Port,
 				New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
 					d := New(c, emit, Options{})
 					port := c.Client.Port()
