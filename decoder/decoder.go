@@ -4,7 +4,8 @@
 //
 // Data flows one way: decoder/capture yields packets, decoder/tcp turns them
 // into per-connection byte streams and feeds each to a StreamDecoder
-// (decoder/http, decoder/memcache, decoder/mysql), which reports Exchanges.
+// (decoder/http, decoder/memcache, decoder/mysql, decoder/amqp), which
+// reports Exchanges.
 package decoder
 
 import (
@@ -58,7 +59,9 @@ type Message interface {
 }
 
 // Exchange is one request and its response (Response is nil when none was
-// captured). Times are capture times of the first and last byte of each part.
+// captured), or one one-way message (OneWay: an AMQP publish or delivery,
+// which no response answers). Times are capture times of the first and
+// last byte of each part.
 type Exchange struct {
 	Proto     string // "http", "memcache", "mysql"
 	Conn      *Conn
@@ -68,6 +71,9 @@ type Exchange struct {
 	ReqEnd    time.Time
 	RespStart time.Time // zero when Response is nil
 	RespEnd   time.Time
+	// OneWay marks a message that expects no response (AMQP Basic.Publish,
+	// Basic.Deliver): Response is nil by design, not because it was lost.
+	OneWay bool
 	// Truncated is set when bytes of this exchange were lost (capture gap,
 	// snaplen, end of capture) or the exchange was otherwise incomplete.
 	Truncated bool
