@@ -20,10 +20,8 @@ func contractCase(t testing.TB) decodertest.Case {
 	var streams []decodertest.Stream
 	for _, name := range realStreams {
 		c := readConv(t, "testdata/streams/"+name+".conv")
-		s := decodertest.Stream{Name: name, Conn: *c.conn()}
-		for _, l := range c.lines {
-			s.Chunks = append(s.Chunks, decodertest.Chunk{Dir: l.dir, T: l.t, Data: l.data, Gap: l.gap, End: l.fin})
-		}
+		s := c.Stream
+		s.Name = name
 		streams = append(streams, s)
 	}
 	return decodertest.Case{

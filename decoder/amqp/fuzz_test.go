@@ -26,55 +26,13 @@ type op struct {
 	fin  bool
 }
 
-func encodeFuzz(c *conv) []byte {
-	b := []byte{0}
-	if !c.syn {
-		b[0] = 1
-	}
-	for _, l := range c.lines {
-		switch {
-		case l.fin:
-			b = append(b, byte(l.dir)|4, 0, 0)
-		case l.gap > 0:
-			b = append(b, byte(l.dir)|2)
-			b = binary.BigEndian.AppendUint16(b, uint16(min(l.gap, 0xFFFE)))
-		default:
-			for d := l.data; len(d) > 0; {
-				n := min(len(d), 0xFFFF)
-				b = append(b, byte(l.dir))
-				b = binary.BigEndian.AppendUint16(b, uint16(n))
-				b = append(b, d[:n]...)
-				d = d[n:]
-			}
-		}
-	}
-	return b
-}
+func encodeFuzz(c *conv) []byte { return decodertest.EncodeFuzz(c.Stream) }
 
 func decodeFuzz(b []byte) (midStream bool, opts Options, ops []op) {
-	if len(b) == 0 {
-		return false, Options{}, nil
-	}
-	midStream = b[0]&1 != 0
-	opts.MaxBody = [...]int{0, 16, -1, 1}[b[0]>>1&3]
-	b = b[1:]
-	for len(b) >= 3 {
-		kind, n := b[0], int(binary.BigEndian.Uint16(b[1:3]))
-		b = b[3:]
-		dir := decoder.Dir(kind & 1)
-		switch kind >> 1 & 3 {
-		case 1:
-			if n == 0xFFFF {
-				n = -1
-			}
-			ops = append(ops, op{dir: dir, gap: max(n, 1)})
-		case 2:
-			ops = append(ops, op{dir: dir, fin: true})
-		default:
-			n = min(n, len(b))
-			ops = append(ops, op{dir: dir, data: b[:n]})
-			b = b[n:]
-		}
+	midStream, variant, chunks := decodertest.DecodeFuzz(b)
+	opts.MaxBody = [...]int{0, 16, -1, 1}[variant]
+	for _, c := range chunks {
+		ops = append(ops, op{dir: c.Dir, data: c.Data, gap: c.Gap, fin: c.End})
 	}
 	return midStream, opts, ops
 }

@@ -8,9 +8,9 @@ import (
 
 func TestSniff(t *testing.T) {
 	firstOf := func(name string, dir decoder.Dir) []byte {
-		for _, l := range readConv(t, "testdata/streams/"+name+".conv").lines {
-			if l.dir == dir && l.data != nil {
-				return l.data
+		for _, l := range readConv(t, "testdata/streams/"+name+".conv").Chunks {
+			if l.Dir == dir && l.Data != nil {
+				return l.Data
 			}
 		}
 		t.Fatalf("%s: no data in %v", name, dir)
@@ -51,8 +51,8 @@ func BenchmarkDecode(b *testing.B) {
 	for _, name := range realStreams {
 		c := readConv(b, "testdata/streams/"+name+".conv")
 		convs = append(convs, c)
-		for _, l := range c.lines {
-			n += len(l.data)
+		for _, l := range c.Chunks {
+			n += len(l.Data)
 		}
 	}
 	b.SetBytes(int64(n))

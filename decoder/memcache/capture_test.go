@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/decodertest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.jsonl")
@@ -181,7 +182,7 @@ func readTruth(t *testing.T, path string) []truthRow {
 		if len(c) != 14 || strings.Contains(sc.Text(), "|") {
 			t.Fatalf("%s: unexpected row %q", path, sc.Text())
 		}
-		ts, err := parseEpoch(c[1])
+		ts, err := decodertest.ParseEpoch(c[1])
 		if err != nil {
 			t.Fatal(err)
 		}

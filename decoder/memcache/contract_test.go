@@ -2,7 +2,6 @@ package memcache
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -28,11 +27,7 @@ func contractCase(t testing.TB) decodertest.Case {
 		"testdata/recorded/binary.conv",
 	} {
 		c := readConv(t, path)
-		s := decodertest.Stream{Name: filepath.Base(path), Conn: *c.conn()}
-		for _, l := range c.lines {
-			s.Chunks = append(s.Chunks, decodertest.Chunk{Dir: l.dir, T: l.t, Data: l.data, Gap: l.gap, End: l.fin})
-		}
-		streams = append(streams, s)
+		streams = append(streams, c.Stream)
 	}
 	return decodertest.Case{
 		Proto: "memcache",

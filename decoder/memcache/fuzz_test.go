@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/decodertest"
 )
 
 // A fuzz input is a flags byte (bit 0: capture started mid-connection,
@@ -18,60 +19,13 @@ import (
 // where a gap's length is its size (0xFFFF: unknown). Seeds are the real
 // conversations of testdata, encoded so.
 
-func encodeFuzz(c *conv) []byte {
-	b := []byte{0}
-	if !c.syn {
-		b[0] = 1
-	}
-	rec := func(kind byte, n int, data []byte) {
-		b = append(b, kind)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-		b = append(b, data...)
-	}
-	for _, l := range c.lines {
-		switch {
-		case l.fin:
-			rec(byte(l.dir)|4, 0, nil)
-		case l.gap > 0:
-			rec(byte(l.dir)|2, min(l.gap, 0xFFFE), nil)
-		default:
-			for d := l.data; len(d) > 0; {
-				n := min(len(d), 0xFFFF)
-				rec(byte(l.dir), n, d[:n])
-				d = d[n:]
-			}
-		}
-	}
-	return b
-}
+func encodeFuzz(c *conv) []byte { return decodertest.EncodeFuzz(c.Stream) }
 
 func decodeFuzz(b []byte) (midStream bool, opts Options, ops []op) {
-	if len(b) == 0 {
-		return false, Options{}, nil
-	}
-	midStream = b[0]&1 != 0
-	opts.MaxValue = [...]int{0, 16, -1, 1}[b[0]>>1&3]
-	b = b[1:]
-	for len(b) >= 3 {
-		kind, n := b[0], int(binary.BigEndian.Uint16(b[1:3]))
-		b = b[3:]
-		dir := decoder.Dir(kind & 1)
-		switch kind >> 1 & 3 {
-		case 1:
-			if n == 0xFFFF {
-				n = -1
-			}
-			if n == 0 {
-				n = 1
-			}
-			ops = append(ops, op{dir: dir, gap: n})
-		case 2:
-			ops = append(ops, op{dir: dir, fin: true})
-		default:
-			n = min(n, len(b))
-			ops = append(ops, op{dir: dir, data: string(b[:n])})
-			b = b[n:]
-		}
+	midStream, variant, chunks := decodertest.DecodeFuzz(b)
+	opts.MaxValue = [...]int{0, 16, -1, 1}[variant]
+	for _, c := range chunks {
+		ops = append(ops, op{dir: c.Dir, data: string(c.Data), gap: c.Gap, fin: c.End})
 	}
 	return midStream, opts, ops
 }
@@ -204,8 +158,8 @@ func BenchmarkDecoder(b *testing.B) {
 	for _, f := range files {
 		c := readConv(b, f)
 		convs = append(convs, c)
-		for _, l := range c.lines {
-			total += int64(len(l.data))
+		for _, l := range c.Chunks {
+			total += int64(len(l.Data))
 		}
 	}
 	b.SetBytes(total)
@@ -214,14 +168,14 @@ func BenchmarkDecoder(b *testing.B) {
 	for b.Loop() {
 		for _, c := range convs {
 			d := New(c.conn(), emit, Options{})
-			for _, l := range c.lines {
+			for _, l := range c.Chunks {
 				switch {
-				case l.fin:
-					d.End(l.dir, l.t)
-				case l.gap > 0:
-					d.Gap(l.dir, l.gap, l.t)
+				case l.End:
+					d.End(l.Dir, l.T)
+				case l.Gap > 0:
+					d.Gap(l.Dir, l.Gap, l.T)
 				default:
-					d.Data(l.dir, l.data, l.t)
+					d.Data(l.Dir, l.Data, l.T)
 				}
 			}
 			d.Close(time.Time{})
@@ -234,16 +188,16 @@ func BenchmarkDecoder(b *testing.B) {
 func BenchmarkTokenCache(b *testing.B) {
 	c := readConv(b, "testdata/streams/warm-cache.s5.conv")
 	var total int64
-	for _, l := range c.lines {
-		total += int64(len(l.data))
+	for _, l := range c.Chunks {
+		total += int64(len(l.Data))
 	}
 	b.SetBytes(total)
 	b.ReportAllocs()
 	emit := func(*decoder.Exchange) {}
 	for b.Loop() {
 		d := New(c.conn(), emit, Options{})
-		for _, l := range c.lines {
-			d.Data(l.dir, l.data, l.t)
+		for _, l := range c.Chunks {
+			d.Data(l.Dir, l.Data, l.T)
 		}
 		d.Close(time.Time{})
 	}

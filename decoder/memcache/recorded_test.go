@@ -117,8 +117,8 @@ func TestRecordedText(t *testing.T) {
 		}
 	}
 	// times: the first exchange's request and reply lines
-	if !exs[0].ReqStart.Equal(c.lines[0].t) || !exs[0].RespEnd.Equal(c.lines[1].t) {
-		t.Errorf("version times %v %v, lines %v %v", exs[0].ReqStart, exs[0].RespEnd, c.lines[0].t, c.lines[1].t)
+	if !exs[0].ReqStart.Equal(c.Chunks[0].T) || !exs[0].RespEnd.Equal(c.Chunks[1].T) {
+		t.Errorf("version times %v %v, lines %v %v", exs[0].ReqStart, exs[0].RespEnd, c.Chunks[0].T, c.Chunks[1].T)
 	}
 }
 

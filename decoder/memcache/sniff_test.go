@@ -71,9 +71,9 @@ func TestSniffReal(t *testing.T) {
 		cv := readConv(t, f)
 		for _, dir := range []decoder.Dir{decoder.ClientToServer, decoder.ServerToClient} {
 			var first []byte
-			for _, l := range cv.lines {
-				if l.dir == dir && l.data != nil {
-					first = l.data[:min(len(l.data), 2048)]
+			for _, l := range cv.Chunks {
+				if l.Dir == dir && l.Data != nil {
+					first = l.Data[:min(len(l.Data), 2048)]
 					break
 				}
 			}
