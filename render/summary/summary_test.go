@@ -208,7 +208,7 @@ func TestCommands(t *testing.T) {
 		"keystone-only":       {"user list", "project list"},
 		"warm-cache":          {"image list"},
 		"glanceclient-upload": {"image create", "image delete"},
-		"auth-fail":           {"token issue", "image list"},
+		"auth-fail":           {"failed login", "image list"},
 		"concurrent":          {"image list", "image list", "image list", "image list", "image list", "image list", "image list", "image list"},
 	} {
 		s := Compute(models.Model(t, name), Options{})
