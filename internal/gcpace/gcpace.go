@@ -64,7 +64,10 @@ func (p *pacer) live() uint64 {
 // percent is the GOGC that lets a heap of live bytes grow to the budget:
 // at least 100 (never more memory-hungry than by default) and capped.
 func (p *pacer) percent(live uint64) int {
-	const floor = 1 << 20 // before the first collection live reads 0
+	// The runtime's smallest heap goal is 4 MiB times GOGC/100, and before
+	// the first collection live reads 0: counting at least 4 MiB live makes
+	// the first goal the budget too, not a multiple of it.
+	const floor = 4 << 20
 	live = max(live, floor)
 	if live*2 >= p.budget {
 		return minPercent

@@ -11,19 +11,19 @@ func TestPercent(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 6300},         // nothing measured yet: grow to the budget from 1 MiB
+		{0, 1500},         // nothing measured yet: the first goal is 4 MiB x 16 = 64 MiB
 		{4 << 20, 1500},   // 4 MiB live: next collection at 64 MiB
 		{16 << 20, 300},   // 16 MiB: at 64 MiB
 		{32 << 20, 100},   // half the budget: the default pace
 		{200 << 20, 100},  // over the budget: never below the default
-		{100 << 10, 6300}, // below 1 MiB counts as 1 MiB
+		{100 << 10, 1500}, // below 4 MiB counts as 4 MiB
 	} {
 		if got := p.percent(c.live); got != c.want {
 			t.Errorf("percent(%d) = %d, want %d", c.live, got, c.want)
 		}
 	}
 	tiny := &pacer{budget: 1 << 40}
-	if got := tiny.percent(1 << 20); got != maxPercent {
+	if got := tiny.percent(4 << 20); got != maxPercent {
 		t.Errorf("percent capped at %d, got %d", maxPercent, got)
 	}
 }
