@@ -62,6 +62,8 @@ func (b *builder) model() *Model {
 			return 3, first[p]
 		case Cache:
 			return 2, first[p]
+		case Files:
+			return 5, first[p] // the seed's last lifeline
 		}
 		return 4, first[p]
 	}

@@ -58,6 +58,10 @@ type FileOp struct {
 	Time  time.Time
 	Dur   time.Duration // -T: time in the call (0 when not shown)
 	By    string        // ByBytes or ByClock
+	// After is the socket syscall (its index in the file's calls) the op
+	// was placed after by bytes, -1 when before the first: two ops with
+	// the same After have no measured time between them.
+	After int
 	// Serving is the inbound connection the process last exchanged bytes
 	// on (the request it was serving), nil when none.
 	Serving *decoder.Conn
@@ -525,9 +529,11 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			for k < len(idx) && idx[k] < pf.idx {
 				k++
 			}
+			op.After = -1
 			switch {
 			case k > 0:
 				prev := idx[k-1]
+				op.After = prev
 				op.Time = anchors[prev].Add(time.Duration(pf.idx-prev) * eps)
 				if k < len(idx) && !op.Time.Before(anchors[idx[k]]) {
 					op.Time = anchors[idx[k]].Add(-eps)
