@@ -19,12 +19,6 @@ func (t *teller) file(n *flow.Node) {
 		Failed: n.Outcome == flow.Failed, Bulk: fileBulk(n), Nodes: []*flow.Node{n}})
 }
 
-// Told reports whether a story in detail tells n: every node but the
-// routine file work in compact detail.
-func Told(n *flow.Node, detail string) bool {
-	return !(n.IsFile() && n.Routine && detail != Full)
-}
-
 func fileBulk(n *flow.Node) bool {
 	for _, b := range []*int64{n.ResponseBytes, n.RequestBytes} {
 		if b != nil && *b >= UploadBytes {
@@ -47,11 +41,15 @@ func fileText(n *flow.Node) string {
 			size = *bytes
 		}
 		s = fmt.Sprintf("%s %s in %s", verb, Size(size), Plural(int64(n.Syscalls), verb, verb+"s"))
-		if n.Placed == flow.ByStraceClock || n.End.After(n.Start) {
-			// placed by bytes alone, syscalls with no socket bytes between
-			// them have no measured time apart
+		switch {
+		case n.Placed == flow.ByStraceClock:
 			s += ", " + Dur(n.End.Sub(n.Start))
+		case n.End.After(n.Start):
+			// placed by the bytes of the socket syscalls around them: each
+			// lies somewhere between two of those, the span is a guess
+			s += ", ≈ " + Dur(n.End.Sub(n.Start))
 		}
+		// syscalls with no socket bytes between them: no time apart known
 		if n.InCalls > 0 {
 			s += fmt.Sprintf(" (%s in %s)", Dur(n.InCalls), verb)
 		}
