@@ -63,7 +63,7 @@ func (b *builder) model() *Model {
 		case Cache:
 			return 2, first[p]
 		case Files:
-			return 5, first[p] // the seed's last lifeline
+			return 3, -1 // the seed's last lifeline, right after the caches
 		}
 		return 4, first[p]
 	}
