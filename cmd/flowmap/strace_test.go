@@ -440,3 +440,47 @@ func TestStraceFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestStraceSummary: summary --strace counts the same exchanges, trees
+// and sessions as without (file syscalls are not exchanges on the wire),
+// and lists the Local File System with the bytes the service wrote.
+func TestStraceSummary(t *testing.T) {
+	type sum struct {
+		Capture struct {
+			Exchanges, Trees, Sessions int
+		} `json:"capture"`
+		Participants []struct {
+			Name         string `json:"name"`
+			RequestBytes int64  `json:"request_bytes"`
+		} `json:"participants"`
+	}
+	get := func(args ...string) sum {
+		out, errs, code := run(t, append([]string{"summary", "--format", "json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var s sum
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	args := straceArgs(straceDir(), "upload-ttt.pcapng", "upload-ttt")
+	with, without := get(args...), get(args[0])
+	if with.Capture != without.Capture || with.Capture.Exchanges == 0 {
+		t.Errorf("with strace %+v, without %+v", with.Capture, without.Capture)
+	}
+	found := false
+	for _, p := range with.Participants {
+		if p.Name == "Local File System" {
+			found = true
+			// the image (303,104 B) and glance's log lines
+			if p.RequestBytes < 303104 {
+				t.Errorf("Local File System written %d bytes", p.RequestBytes)
+			}
+		}
+	}
+	if !found {
+		t.Error("no Local File System in the summary")
+	}
+}

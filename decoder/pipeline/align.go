@@ -517,12 +517,12 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			op.Dur = op.Call.Dur
 		}
 		if useClock {
-			if st, ok := straceTime(op.Call, time.Time{}, f.TimeKind); ok {
+			var near time.Time // a -t/-tt time of day takes the capture's date
+			if len(idx) > 0 {
+				near = anchors[idx[0]]
+			}
+			if st, ok := straceTime(op.Call, near, f.TimeKind); ok {
 				op.Time, op.By = st.Add(f.Skew), ByClock
-				if f.TimeKind == strace.Clock && len(idx) > 0 {
-					st, _ = straceTime(op.Call, anchors[idx[0]], f.TimeKind)
-					op.Time = st.Add(f.Skew)
-				}
 			}
 		}
 		if op.Time.IsZero() {

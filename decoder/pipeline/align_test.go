@@ -306,3 +306,88 @@ func TestAlignNotStrace(t *testing.T) {
 		t.Fatalf("files %v diags %v", a.files, a.diags)
 	}
 }
+
+// TestAlignClockTT: the same recording with -tt times of day (made from
+// -ttt's epoch times here) aligns the same: the date comes from the
+// capture, the clocks agree, the image is read under GET …/file.
+func TestAlignClockTT(t *testing.T) {
+	dir := straceDir()
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := regexp.MustCompile(`(?m)^(\d+) (\d+)\.(\d{6}) `)
+	tt := epoch.ReplaceAllStringFunc(string(b), func(m string) string {
+		p := epoch.FindStringSubmatch(m)
+		sec, _ := strconv.ParseInt(p[2], 10, 64)
+		return p[1] + " " + time.Unix(sec, 0).UTC().Format("15:04:05") + "." + p[3] + " "
+	})
+	if tt == string(b) {
+		t.Fatal("no epoch times replaced")
+	}
+	p := filepath.Join(t.TempDir(), "save-tt.h2")
+	if err := os.WriteFile(p, []byte(tt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(dir, "save-ttt.cut.pcapng"), p)
+	f := a.files["save-tt.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	if f.TimeKind != strace.Clock || f.Skew > 10*time.Millisecond || f.Skew < -10*time.Millisecond {
+		t.Errorf("time kind %v, skew %v", f.TimeKind, f.Skew)
+	}
+	ops := imageOps(f)
+	if len(ops) == 0 {
+		t.Fatal("no image syscalls")
+	}
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByClock {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}
+
+// FuzzAlign: any strace text read and aligned with a real capture's
+// streams ends without a panic, and whatever it aligns has its file
+// syscalls' serving connections among its pins.
+func FuzzAlign(f *testing.F) {
+	dir := straceDir()
+	for _, name := range []string{"upload-ttt.h4", "save-plain.h3"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) > 8<<10 {
+			b = b[:8<<10]
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("accept4(11, {sa_family=AF_INET, sin_port=htons(38132), sin_addr=inet_addr(\"10.0.20.100\")}, [16], SOCK_CLOEXEC) = 12\nrecvfrom(12, \"GET / HTTP/1.1\\r\\nHost: controller\"..., 8192, 0, NULL, NULL) = 250\nopenat(AT_FDCWD, \"/var/lib/glance/images/x\", O_RDONLY) = 15\nread(15, \"x\", 1) = 1\nclose(15) = 0\n"))
+	s := &Streams{}
+	if _, err := Run([]string{filepath.Join(dir, "upload-ttt.pcapng")}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := strace.NewReader(strings.NewReader(string(b)), "fuzz", strace.Options{})
+		var calls []*strace.Call
+		for r.Next() {
+			calls = append(calls, r.Call())
+		}
+		sf, _ := Align(s, "fuzz", calls)
+		if sf == nil {
+			return
+		}
+		pinned := map[*decoder.Conn]bool{}
+		for _, p := range sf.Pins {
+			pinned[p.Conn] = true
+		}
+		for _, o := range sf.Ops {
+			if o.Serving != nil && !pinned[o.Serving] {
+				t.Fatalf("%s serving an unpinned connection", o.Call.Summary())
+			}
+		}
+	})
+}
