@@ -484,3 +484,49 @@ func TestStraceSummary(t *testing.T) {
 		t.Error("no Local File System in the summary")
 	}
 }
+
+// TestStraceOTLP: file nodes are internal spans with file.path and the
+// process's pid, not HTTP spans.
+func TestStraceOTLP(t *testing.T) {
+	out, errs, code := run(t, append([]string{"trace", "--format", "otlp"}, straceArgs(straceDir(), "upload-ttt.pcapng", "upload-ttt")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var d struct {
+		ResourceSpans []struct {
+			ScopeSpans []struct {
+				Spans []struct {
+					Name       string `json:"name"`
+					Kind       int    `json:"kind"`
+					Attributes []struct {
+						Key string `json:"key"`
+					} `json:"attributes"`
+				} `json:"spans"`
+			} `json:"scopeSpans"`
+		} `json:"resourceSpans"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, rs := range d.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				keys := map[string]bool{}
+				for _, a := range sp.Attributes {
+					keys[a.Key] = true
+				}
+				if !keys["file.path"] {
+					continue
+				}
+				files++
+				if sp.Kind != 1 || !keys["process.pid"] || keys["http.request.method"] || keys["url.path"] {
+					t.Errorf("file span %q: kind %d, attributes %v", sp.Name, sp.Kind, keys)
+				}
+			}
+		}
+	}
+	if files == 0 {
+		t.Error("no file spans")
+	}
+}
