@@ -110,10 +110,10 @@ func walkParents(m *jmodel, fn func(n, parent *jnode)) {
 
 // checkFileParents: over every node of the model, each file node hangs
 // under an HTTP request into glance, on the connection it was served on,
-// within the request's time (when it was answered), made by the same
-// process, and has no children; no other node is proto "file". It
-// returns the file nodes by their parent's summary.
-func checkFileParents(t *testing.T, m *jmodel, wantPID bool) map[string][]*jnode {
+// within the request's time (when it was answered), made by the process
+// that served it (its pid), and has no children. It returns the file
+// nodes by their parent's summary.
+func checkFileParents(t *testing.T, m *jmodel) map[string][]*jnode {
 	t.Helper()
 	under := map[string][]*jnode{}
 	files := 0
@@ -134,10 +134,8 @@ func checkFileParents(t *testing.T, m *jmodel, wantPID bool) map[string][]*jnode
 			t.Errorf("file node %q at %v outside %q (%v .. %v)", n.Summary, n.Start, p.Summary, p.Start, p.End)
 		case len(n.Children) != 0:
 			t.Errorf("file node %q has children", n.Summary)
-		case wantPID && (n.PID == 0 || n.PID != p.PID):
+		case n.PID == 0 || n.PID != p.PID:
 			t.Errorf("file node %q pid %d under %q pid %d", n.Summary, n.PID, p.Summary, p.PID)
-		case !wantPID && n.PID != 0:
-			t.Errorf("file node %q has pid %d though strace printed none", n.Summary, n.PID)
 		}
 		if p != nil {
 			under[p.Summary] = append(under[p.Summary], n)
@@ -200,7 +198,7 @@ func TestStraceSavePlain(t *testing.T) {
 		want := []string{
 			"  G->>M: get admin token sha256:",
 			"  M-->>G: hit",
-			"  G->>L: open /var/lib/glance/images/" + id + " (read)",
+			"  G->>L: open /var/lib/glance/images/" + id + " (read) · pid 26070",
 			"  G-->>L: read 12.98 MB in 199 reads, ≈ ",
 			"  G-->>C: 200 OK · 12.98 MB application/octet-stream in ",
 		}
@@ -219,14 +217,14 @@ func TestStraceSavePlain(t *testing.T) {
 		checkSeedOrder(t, out)
 
 		m := traceJSON(t, args...)
-		under := checkFileParents(t, m, false)
+		under := checkFileParents(t, m)
 		img := imageNodes(under["GET /v2/images/"+id+"/file"])
 		r := img["file-read"]
 		if img["file-open"] == nil || r == nil || r.ResponseBytes == nil || *r.ResponseBytes != 12976128 || r.Syscalls != 199 {
 			t.Fatalf("%s: image nodes %+v, read %+v", capture, img, r)
 		}
-		if r.Placed != "strace bytes" {
-			t.Errorf("read placed by %q", r.Placed)
+		if r.Placed != "strace bytes" || r.PID != 26070 {
+			t.Errorf("read placed by %q, pid %d (want getpid()'s 26070)", r.Placed, r.PID)
 		}
 	}
 }
@@ -259,7 +257,7 @@ func checkSeedOrder(t *testing.T, mmd string) {
 func TestStraceSaveTTT(t *testing.T) {
 	args := straceArgs(straceDir(), "save-ttt.cut.pcapng", "save-ttt")
 	m := traceJSON(t, args...)
-	under := checkFileParents(t, m, true)
+	under := checkFileParents(t, m)
 	var file string
 	for s := range under {
 		if strings.HasSuffix(s, "/file") {
@@ -288,7 +286,7 @@ func TestStraceSaveTTT(t *testing.T) {
 // unlinked under DELETE (worker 3).
 func TestStraceUploadTTT(t *testing.T) {
 	m := traceJSON(t, straceArgs(straceDir(), "upload-ttt.pcapng", "upload-ttt")...)
-	under := checkFileParents(t, m, true)
+	under := checkFileParents(t, m)
 	var put, del string
 	for s := range under {
 		switch {

@@ -80,7 +80,9 @@ type Pin struct {
 
 // StraceFile is one strace output aligned with the capture.
 type StraceFile struct {
-	Name     string
+	Name string
+	// PIDs are the pids the lines show (-f), the file's (-ff's .PID
+	// suffix), or else the one its getpid() calls returned.
 	PIDs     []int
 	TimeKind strace.TimeKind
 	// Skew is the capture clock minus the strace clock (median over the
@@ -366,6 +368,26 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			fops = append(fops, pending{op, i})
 		}
 	}
+	// Without -f (the seed's strace -p PID -o FILE) lines carry no pid:
+	// the process's own getpid() answers tell it.
+	if len(f.PIDs) == 0 {
+		own := map[int64]bool{}
+		for _, c := range calls {
+			if c.Kind == strace.Syscall && c.Name == "getpid" && c.HasVal && c.Value > 0 {
+				own[c.Value] = true
+			}
+		}
+		if len(own) == 1 {
+			for v := range own {
+				f.PIDs = []int{int(v)}
+			}
+			for i := range fops {
+				if fops[i].op.PID == 0 {
+					fops[i].op.PID = f.PIDs[0]
+				}
+			}
+		}
+	}
 	// Pin the sockets.
 	var diags []decoder.Diagnostic
 	taken := map[*Stream]bool{}
@@ -510,7 +532,7 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			}
 		}
 		op := pf.op
-		if sg := lastServing[op.PID]; sg != nil {
+		if sg := lastServing[op.Call.PID]; sg != nil {
 			op.Serving = sg.pin.Conn
 		}
 		if op.Call.HasDur {

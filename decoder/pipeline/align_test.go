@@ -149,6 +149,9 @@ func TestAlignSavePlain(t *testing.T) {
 		}
 		f := a.files["save-plain.h3"]
 		checkPins(t, f, filepath.Join(dir, "save-plain.h3"))
+		if len(f.PIDs) != 1 || f.PIDs[0] != 26070 { // save-plain.pids.txt: h3 is worker 26070
+			t.Errorf("pids %v, want its getpid()'s 26070", f.PIDs)
+		}
 		ops := imageOps(f)
 		if len(ops) == 0 || ops[0].Kind != OpStat {
 			t.Fatalf("image ops %+v", ops)
