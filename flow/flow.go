@@ -11,8 +11,9 @@
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
 // trees, weighing the evidence of evidence.go), notes.go (what to explain),
-// sessions.go (client sessions and the model); filter.go then selects
-// sessions. builder.go holds what the passes share.
+// files.go (strace's file syscalls, when given, under the requests being
+// served), sessions.go (client sessions and the model); filter.go then
+// selects sessions. builder.go holds what the passes share.
 package flow
 
 import (

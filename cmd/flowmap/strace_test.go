@@ -10,18 +10,9 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/internal/golden"
+	"github.com/flowmap/flowmap/internal/modeltest"
 	"github.com/flowmap/flowmap/internal/truth"
 )
-
-// The strace cases of testdata/strace: the lab's recordings of glance-api
-// (../shared/captures/strace/README.md), each strace file of the four
-// workers and the parent with the capture taken at the same time (the two
-// image saves with the image transfer cut out by editcap).
-var straceCases = []struct{ name, capture string }{
-	{"save-plain", "save-plain.cut.pcapng"},
-	{"save-ttt", "save-ttt.cut.pcapng"},
-	{"upload-ttt", "upload-ttt.pcapng"},
-}
 
 func straceDir() string { return filepath.Join(truth.Root(), "testdata", "strace") }
 
@@ -40,13 +31,13 @@ func straceArgs(dir, capture, name string) []string {
 // diff), and the diagram parses (TestMermaidCheck-style checks are in
 // mmd-check; here the golden guards it).
 func TestGoldenStrace(t *testing.T) {
-	for _, c := range straceCases {
-		t.Run(c.name, func(t *testing.T) {
-			out, errs, code := run(t, append([]string{"trace"}, straceArgs(straceDir(), c.capture, c.name)...)...)
+	for _, c := range modeltest.StraceCases {
+		t.Run(c.Name, func(t *testing.T) {
+			out, errs, code := run(t, append([]string{"trace"}, straceArgs(straceDir(), c.Capture, c.Name)...)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", "strace-"+c.name+".mmd"), []byte(out), *update, "run make golden")
+			golden.Check(t, filepath.Join(truth.Root(), "testdata", "golden", "strace-"+c.Name+".mmd"), []byte(out), *update, "run make golden")
 		})
 	}
 }
@@ -408,12 +399,12 @@ func straceSecrets(t *testing.T, name string) []string {
 // shows headers and auth bodies) are in no output: every trace format,
 // both details, summary, and the notes on stderr.
 func TestStraceNoSecrets(t *testing.T) {
-	for _, c := range straceCases {
-		secrets := straceSecrets(t, c.name)
-		if c.name != "save-plain" && len(secrets) < 3 {
-			t.Fatalf("%s: only %d secrets found in the strace files", c.name, len(secrets))
+	for _, c := range modeltest.StraceCases {
+		secrets := straceSecrets(t, c.Name)
+		if c.Name != "save-plain" && len(secrets) < 3 {
+			t.Fatalf("%s: only %d secrets found in the strace files", c.Name, len(secrets))
 		}
-		args := straceArgs(straceDir(), c.capture, c.name)
+		args := straceArgs(straceDir(), c.Capture, c.Name)
 		runs := [][]string{{"summary"}, {"trace", "--detail", "full"}}
 		for _, f := range []string{"mermaid", "json", "plantuml", "otlp"} {
 			runs = append(runs, []string{"trace", "--format", f})
@@ -422,7 +413,7 @@ func TestStraceNoSecrets(t *testing.T) {
 			out, errs, _ := run(t, append(r, args...)...)
 			for _, s := range secrets {
 				if strings.Contains(out, s) || strings.Contains(errs, s) {
-					t.Errorf("%s %v prints a secret from strace (%d chars)", c.name, r, len(s))
+					t.Errorf("%s %v prints a secret from strace (%d chars)", c.Name, r, len(s))
 				}
 			}
 		}

@@ -394,3 +394,29 @@ func FuzzAlign(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAlign: the seed's way (no endpoints, no clock: every socket
+// found by its bytes) on save-plain's busy worker, per strace byte.
+func BenchmarkAlign(b *testing.B) {
+	dir := straceDir()
+	s := &Streams{}
+	if _, err := Run([]string{filepath.Join(dir, "save-plain.cut.pcapng")}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "save-plain.h3"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := strace.NewReader(strings.NewReader(string(raw)), "save-plain.h3", strace.Options{})
+	var calls []*strace.Call
+	for r.Next() {
+		calls = append(calls, r.Call())
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if f, _ := Align(s, "save-plain.h3", calls); f == nil {
+			b.Fatal("not aligned")
+		}
+	}
+}
