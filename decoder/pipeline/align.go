@@ -403,9 +403,14 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	}
 	sort.SliceStable(socks, func(i, j int) bool { return socks[i].ops[0].call < socks[j].ops[0].call })
 	hosts := map[netip.Addr]bool{}
+	var skew0 time.Duration // the clocks' difference by the accepted sockets
 	for pass := 0; pass < 2; pass++ {
 		// accepted sockets first: they tell the host's addresses, which
-		// the client side of its outbound connections must have
+		// the client side of its outbound connections must have, and how
+		// far the strace clock is from the capture's
+		if pass == 1 {
+			skew0, _, _ = skewOf(anchors, calls, f.TimeKind)
+		}
 		for _, sg := range socks {
 			named := sg.local.IsValid() && sg.peer.IsValid()
 			if (pass == 0) != (sg.accepted || named) || sg.pin != nil {
@@ -419,7 +424,9 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 				}
 			}
 			if f.TimeKind == strace.Epoch {
-				near, _ = straceTime(calls[first], time.Time{}, f.TimeKind)
+				if st, ok := straceTime(calls[first], time.Time{}, f.TimeKind); ok {
+					near = st.Add(skew0)
+				}
 			}
 			st, server, base, ok := pin(s, sg, taken, hosts, prevT, near)
 			if !ok {
@@ -490,25 +497,18 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	sort.Ints(f.PIDs)
 	// The strace clock, checked against the bytes.
 	useClock := false
-	if f.TimeKind == strace.Epoch || f.TimeKind == strace.Clock {
-		var ds []time.Duration
-		for i, t := range anchors {
-			if st, ok := straceTime(calls[i], t, f.TimeKind); ok {
-				ds = append(ds, t.Sub(st))
-			}
-		}
-		if len(ds) > 0 {
-			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-			f.Skew = ds[len(ds)/2]
-			spread := ds[len(ds)*9/10] - ds[len(ds)/10]
+	if skew, spread, ok := skewOf(anchors, calls, f.TimeKind); ok {
+		f.Skew = skew
+		switch {
+		case spread > time.Second:
+			diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock and the capture's disagree by up to %v between syscalls: file syscalls placed by the order of the bytes instead", spread.Round(time.Millisecond))})
+		default:
+			useClock = true
 			switch {
-			case spread > time.Second:
-				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock and the capture's disagree by up to %v between syscalls: file syscalls placed by the order of the bytes instead", spread)})
-			default:
-				useClock = true
-				if f.Skew > 100*time.Millisecond || f.Skew < -100*time.Millisecond {
-					diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v behind the capture's: shifted", f.Skew)})
-				}
+			case skew > 100*time.Millisecond:
+				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v behind the capture's (by the bytes of its socket syscalls): its times shifted", skew.Round(time.Millisecond))})
+			case skew < -100*time.Millisecond:
+				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v ahead of the capture's (by the bytes of its socket syscalls): its times shifted", (-skew).Round(time.Millisecond))})
 			}
 		}
 	}
@@ -568,6 +568,26 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 		f.Ops = append(f.Ops, op)
 	}
 	return f, diags
+}
+
+// skewOf is the capture's clock minus the strace clock over the anchored
+// socket syscalls (the median) and how much it varies (10th to 90th
+// percentile); ok is false without times or anchors.
+func skewOf(anchors map[int]time.Time, calls []*strace.Call, k strace.TimeKind) (skew, spread time.Duration, ok bool) {
+	if k != strace.Epoch && k != strace.Clock {
+		return 0, 0, false
+	}
+	var ds []time.Duration
+	for i, t := range anchors {
+		if st, found := straceTime(calls[i], t, k); found {
+			ds = append(ds, t.Sub(st))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, false
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], ds[len(ds)*9/10] - ds[len(ds)/10], true
 }
 
 // pathString is the first string of a call: the path of open, stat,

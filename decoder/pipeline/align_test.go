@@ -420,3 +420,68 @@ func BenchmarkAlign(b *testing.B) {
 		}
 	}
 }
+
+// shifted writes save-ttt.h2 with its epoch times moved by d (every line,
+// or every other line when alternate) and returns its path.
+func shifted(t *testing.T, d time.Duration, alternate bool) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := regexp.MustCompile(`(?m)^(\d+) (\d+\.\d{6}) `)
+	n := 0
+	out := epoch.ReplaceAllStringFunc(string(b), func(m string) string {
+		n++
+		if alternate && n%2 == 0 {
+			return m
+		}
+		p := epoch.FindStringSubmatch(m)
+		v, _ := strconv.ParseFloat(p[2], 64)
+		return p[1] + " " + strconv.FormatFloat(v+d.Seconds(), 'f', 6, 64) + " "
+	})
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAlignSkew: a strace clock 3.5 s ahead of the capture's is found by
+// the bytes, reported and corrected: the image is still read under GET
+// …/file. A clock that disagrees with itself (half the lines moved by 5
+// s) is reported and the bytes place the file syscalls instead.
+func TestAlignSkew(t *testing.T) {
+	capture := filepath.Join(straceDir(), "save-ttt.cut.pcapng")
+	a := alignCase(t, capture, shifted(t, 3500*time.Millisecond, false))
+	f := a.files["save-ttt.h2"]
+	if f == nil || f.Skew > -3490*time.Millisecond || f.Skew < -3510*time.Millisecond {
+		t.Fatalf("aligned %+v, diags %v", f, a.diags)
+	}
+	if len(a.diags) != 1 || !strings.Contains(a.diags[0].What, "its clock is 3.5s ahead of the capture's") {
+		t.Errorf("diags %v", a.diags)
+	}
+	checkPins(t, f, filepath.Join(straceDir(), "save-ttt.h2"))
+	ops := imageOps(f)
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByClock {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+
+	a = alignCase(t, capture, shifted(t, 5*time.Second, true))
+	f = a.files["save-ttt.h2"]
+	if f == nil || len(a.diags) != 1 || !strings.Contains(a.diags[0].What, "disagree") {
+		t.Fatalf("aligned %v, diags %v", f != nil, a.diags)
+	}
+	ops = imageOps(f)
+	get = httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByBytes {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}
