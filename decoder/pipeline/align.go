@@ -135,6 +135,7 @@ type seg struct {
 	pin      *Stream
 	server   bool
 	base     [2]int64
+	notTCP   bool // a socket of another kind: not in the captured streams
 }
 
 type sockOp struct {
@@ -222,8 +223,14 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			sg.kind = segPipe
 		case ann != "":
 			sg.kind = segSocket
-			if _, l, p, ok := strace.Endpoints(ann); ok {
+			switch proto, l, p, ok := strace.Endpoints(ann); {
+			case ok && strings.HasPrefix(proto, "TCP"):
 				sg.local, sg.peer = l, p
+			case strings.HasPrefix(ann, "socket:["):
+				// -yy run outside the socket's network namespace: a
+				// socket of unknown kind, found by its bytes alone
+			default:
+				sg.notTCP = true // UNIX:[…], UDP:[…], NETLINK:[…], anon_inode:…
 			}
 		}
 		segs[fd] = sg
@@ -252,7 +259,9 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 		fdArg, hasFD := c.FD()
 		switch {
 		case c.Name == "socket" && ok:
-			fresh(int(c.Value), segSocket)
+			sg := fresh(int(c.Value), segSocket)
+			// only TCP is in the streams (not AF_UNIX, netlink, UDP)
+			sg.notTCP = !strings.Contains(c.Args, "AF_INET") || !strings.Contains(c.Args, "SOCK_STREAM")
 		case (c.Name == "accept" || c.Name == "accept4") && ok:
 			sg := fresh(int(c.Value), segSocket)
 			sg.accepted = true
@@ -396,7 +405,7 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	matchedOps := 0
 	var socks []*seg
 	for _, sg := range all {
-		if sg.kind == segSocket && len(sg.ops) > 0 {
+		if sg.kind == segSocket && len(sg.ops) > 0 && !sg.notTCP {
 			socks = append(socks, sg)
 			f.SocketOps += len(sg.ops)
 		}

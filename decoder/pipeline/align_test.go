@@ -485,3 +485,37 @@ func TestAlignSkew(t *testing.T) {
 		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
 	}
 }
+
+// TestAlignOtherNetns: strace -yy run outside the service's network
+// namespace shows sockets as socket:[inode], without endpoints: they are
+// found by their bytes, as without -yy, and the image still falls under
+// GET …/file.
+func TestAlignOtherNetns(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	out := regexp.MustCompile(`<TCP:\[[^\]]*\]>`).ReplaceAllStringFunc(string(b), func(string) string {
+		n++
+		return "<socket:[4242]>"
+	})
+	if n < 100 {
+		t.Fatalf("%d annotations replaced", n)
+	}
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	f := a.files["save-ttt.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	checkPins(t, f, filepath.Join(straceDir(), "save-ttt.h2"))
+	ops := imageOps(f)
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}
