@@ -47,7 +47,6 @@ type fileGroup struct {
 	parent *Node
 	ops    []pipeline.FileOp
 	role   Role
-	file   *pipeline.StraceFile
 }
 
 // fileNodes hangs the file syscalls of the aligned strace files under the
@@ -91,7 +90,7 @@ func (b *builder) fileNodes() {
 			k := fmt.Sprintf("%p %s %s", parent, role, key)
 			g := byKey[k]
 			if g == nil || key == "" {
-				g = &fileGroup{parent: parent, role: role, file: f}
+				g = &fileGroup{parent: parent, role: role}
 				byKey[k] = g
 				groups = append(groups, g)
 			}
