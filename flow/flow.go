@@ -11,8 +11,9 @@
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
 // trees, weighing the evidence of evidence.go), notes.go (what to explain),
-// sessions.go (client sessions and the model); filter.go then selects
-// sessions. builder.go holds what the passes share.
+// files.go (strace's file syscalls, when given, under the requests being
+// served), sessions.go (client sessions and the model); filter.go then
+// selects sessions. builder.go holds what the passes share.
 package flow
 
 import (
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
 )
 
 // Options tune correlation.
@@ -33,6 +35,9 @@ type Options struct {
 	// BulkBytes is the answer size from which a node is a bulk transfer
 	// (Node.Bulk). Default 64 KiB.
 	BulkBytes int64
+	// Strace are strace files aligned with the capture: their file
+	// syscalls become nodes under the requests being served (files.go).
+	Strace []*pipeline.StraceFile
 }
 
 // Kind says what role a participant plays.
@@ -202,6 +207,16 @@ type Node struct {
 	// only timing told apart, when Placed is "timing" and there were
 	// several: the parent is one of them.
 	Candidates []int `json:"candidates,omitempty"`
+	// PID is the process that served the request or made the file
+	// syscalls (from strace output), 0 when unknown.
+	PID int `json:"pid,omitempty"`
+	// Syscalls is how many syscalls a file node folds; InCalls the time
+	// spent in them when strace -T showed it.
+	Syscalls int           `json:"syscalls,omitempty"`
+	InCalls  time.Duration `json:"syscall_time,omitempty"`
+	// Routine marks file work that is the process's housekeeping (Python
+	// imports, /proc, /etc/hosts, logs), not the request's story.
+	Routine bool `json:"routine,omitempty"`
 
 	from, to   *Participant
 	token      *Token // presented
@@ -277,7 +292,10 @@ func (b *builder) build() *Model {
 	b.makeNodes()
 	b.linkParents()
 	b.explain()
-	return b.model()
+	b.fileNodes()
+	m := b.model()
+	m.Notes = append(m.Notes, b.fileNotes...)
+	return m
 }
 
 func sortNodes(ns []*Node) {

@@ -62,6 +62,8 @@ func (b *builder) model() *Model {
 			return 3, first[p]
 		case Cache:
 			return 2, first[p]
+		case Files:
+			return 3, -1 // the seed's last lifeline, right after the caches
 		}
 		return 4, first[p]
 	}

@@ -199,6 +199,11 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 func (t *teller) seq(kids []*flow.Node) {
 	for i := 0; i < len(kids); {
 		k := kids[i]
+		if k.IsFile() {
+			t.file(k) // files.go
+			i++
+			continue
+		}
 		if t.opts.Detail == Compact && routineCache(k) {
 			j := i + 1
 			for j < len(kids) && routineCache(kids[j]) && kids[j].ToP() == k.ToP() && kids[j].FromP() == k.FromP() {
