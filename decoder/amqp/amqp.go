@@ -50,6 +50,9 @@ type Options struct {
 	MaxFrame int
 	// Secrets are the registry's credential names, for Redacted.
 	Secrets *decoder.Secrets
+	// Redact, when set, is the redaction policy of Redacted (its key
+	// makes password fingerprints repeatable); else one from Secrets.
+	Redact *redact.Policy
 }
 
 func (o Options) maxBody() int {
@@ -69,7 +72,12 @@ func (o Options) maxFrame() int {
 	return o.MaxFrame
 }
 
-func (o Options) policy() *redact.Policy { return redact.New(o.Secrets, nil) }
+func (o Options) policy() *redact.Policy {
+	if o.Redact != nil {
+		return o.Redact
+	}
+	return redact.New(o.Secrets, nil)
+}
 
 // Port is the broker's well-known AMQP port (RabbitMQ, without TLS).
 const Port = 5672

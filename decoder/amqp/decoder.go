@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -421,6 +422,9 @@ func (d *Decoder) pop() {
 	d.queue = d.queue[1:]
 	if it.msg != nil {
 		it.msg.Body = string(it.body)
+		if it.msg.BodyBytes > 0 && (it.msg.ContentType == "" || strings.Contains(it.msg.ContentType, "json")) {
+			it.msg.Oslo = parseOslo(it.body)
+		}
 	}
 	d.emit(it.x)
 }
