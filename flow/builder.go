@@ -30,6 +30,7 @@ type builder struct {
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time // end of the last exchange: the end of the capture
+	rpc        *rpcState // rpc.go
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {

@@ -11,7 +11,8 @@
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
 // trees, weighing the evidence of evidence.go), notes.go (what to explain),
-// sessions.go (client sessions and the model); filter.go then selects
+// sessions.go (client sessions and the model), with rpc.go's passes for
+// oslo.messaging beside them; filter.go then selects
 // sessions. builder.go holds what the passes share.
 package flow
 
@@ -202,6 +203,11 @@ type Node struct {
 	// only timing told apart, when Placed is "timing" and there were
 	// several: the parent is one of them.
 	Candidates []int `json:"candidates,omitempty"`
+	// RPC is set on an oslo.messaging call or cast (rpc.go).
+	RPC *RPC `json:"rpc,omitempty"`
+	// State is the status of the resource an HTTP answer describes
+	// ({"server": {"status": "BUILD", …}}), when it names one.
+	State string `json:"state,omitempty"`
 
 	from, to   *Participant
 	token      *Token // presented
@@ -210,6 +216,7 @@ type Node struct {
 	candidates []*Node // see Candidates
 	caller     string  // service name of the calling process, if a service
 	server     string  // service name of the server side
+	background bool    // rpc.go: work no client request caused
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -271,11 +278,16 @@ func Build(exs []*decoder.Exchange, opts Options) *Model {
 
 // build runs the passes in order.
 func (b *builder) build() *Model {
+	b.splitAMQP()
 	b.nameServices()
 	b.findTokens()
 	b.findCallers()
+	b.findRPCCallers()
 	b.makeNodes()
+	b.makeRPCNodes()
+	b.resourceStates()
 	b.linkParents()
+	b.linkRPC()
 	b.explain()
 	return b.model()
 }

@@ -79,11 +79,14 @@ func guess(s story.Step) string {
 }
 
 // arrow is the Mermaid arrow of a call or reply: solid calls, dashed
-// replies (bulk transfers too), crossed failures.
+// replies (bulk transfers too), crossed failures, open arrows for
+// messages that wait for no answer (casts).
 func arrow(s story.Step) string {
 	switch {
 	case s.Failed:
 		return "--x"
+	case s.Async:
+		return "-)"
 	case s.Kind == story.Call:
 		return "->>"
 	}

@@ -96,6 +96,8 @@ func arrow(s story.Step) string {
 	switch {
 	case s.Kind == story.Call && s.Failed:
 		return "->x"
+	case s.Kind == story.Call && s.Async:
+		return "->>"
 	case s.Kind == story.Call:
 		return "->"
 	case s.Failed:
