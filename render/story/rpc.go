@@ -268,3 +268,26 @@ func (t *teller) polling(gs []*flow.Node) {
 	}
 	t.add(Step{Kind: Call, From: gs[0].FromP(), To: gs[0].ToP(), Text: text, Failed: bad, Folded: true, Nodes: subtree(gs)})
 }
+
+// declareHops adds the lifelines only the broker hops use (the broker in
+// Full detail), after the services.
+func (t *teller) declareHops() {
+	have := map[*flow.Participant]bool{}
+	for _, p := range t.st.Participants {
+		have[p] = true
+	}
+	for _, s := range t.st.Steps {
+		for _, p := range []*flow.Participant{s.From, s.To} {
+			if p == nil || have[p] {
+				continue
+			}
+			have[p] = true
+			ps := t.st.Participants
+			i := len(ps)
+			for i > 0 && ps[i-1].Kind != flow.Service && ps[i-1].Kind != flow.Client {
+				i--
+			}
+			t.st.Participants = append(ps[:i:i], append([]*flow.Participant{p}, ps[i:]...)...)
+		}
+	}
+}

@@ -112,6 +112,7 @@ func Tell(m *flow.Model, opts Options) *Story {
 		}
 	}
 	t.sessions(m.Roots)
+	t.declareHops()
 	return t.st
 }
 
