@@ -127,7 +127,9 @@ func TestNovaBootRPC(t *testing.T) {
 	parentIs("build_and_run_instance", "schedule_and_build_instances")
 	parentIs("object_action", "build_and_run_instance")
 	parentIs("update_instance_info", "build_and_run_instance")
-	for _, n := range findNode(m, func(n *Node) bool { return strings.HasPrefix(n.Summary, "GET /allocation_candidates") || strings.HasPrefix(n.Summary, "PUT /allocations/") }) {
+	for _, n := range findNode(m, func(n *Node) bool {
+		return strings.HasPrefix(n.Summary, "GET /allocation_candidates") || strings.HasPrefix(n.Summary, "PUT /allocations/")
+	}) {
 		if p := n.Parent(); p == nil || p.RPC == nil || p.RPC.Method != "select_destinations" || n.Placed != ByLink {
 			t.Errorf("%s is under %v (placed by %q), want select_destinations by its request id", n.Summary, p, n.Placed)
 		}
