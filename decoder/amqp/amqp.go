@@ -53,6 +53,8 @@ type Options struct {
 	// Redact, when set, is the redaction policy of Redacted (its key
 	// makes password fingerprints repeatable); else one from Secrets.
 	Redact *redact.Policy
+
+	envelopes *envelopes // shared by NewProtocol's decoders
 }
 
 func (o Options) maxBody() int {
@@ -84,6 +86,11 @@ const Port = 5672
 
 // NewProtocol returns AMQP 0-9-1 for the TCP layer's registry.
 func NewProtocol(opts Options) decoder.Protocol {
+	if opts.envelopes == nil {
+		// the decoders of this protocol share what they read: a delivery
+		// is its publish's body again
+		opts.envelopes = newEnvelopes()
+	}
 	return decoder.Protocol{
 		Name:  "amqp",
 		Sniff: Sniff,

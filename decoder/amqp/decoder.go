@@ -61,6 +61,7 @@ type Decoder struct {
 	sides   [2]side
 	queue   []*item // in start order
 	onFrame func(frame)
+	scratch []byte // for reading oslo.messaging envelopes
 }
 
 // New returns the decoder of connection c, which reports to emit.
@@ -423,7 +424,7 @@ func (d *Decoder) pop() {
 	if it.msg != nil {
 		it.msg.Body = string(it.body)
 		if it.msg.BodyBytes > 0 && (it.msg.ContentType == "" || strings.Contains(it.msg.ContentType, "json")) {
-			it.msg.Oslo = parseOslo(it.body)
+			it.msg.Oslo = d.opts.envelopes.read(it.msg.Body, it.body, &d.scratch)
 		}
 	}
 	d.emit(it.x)
