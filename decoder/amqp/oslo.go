@@ -409,21 +409,6 @@ func skipValue(b []byte, i int) int {
 	return j
 }
 
-// members calls fn with each key and raw value of the JSON object b,
-// until fn returns false; it reports whether b is a well-formed object
-// as far as it read.
-func members(b []byte, fn func(key string, val []byte) bool) bool {
-	stop := false
-	return membersScan(b, func(k string, b []byte, at int) int {
-		end := skipValue(b, at)
-		if end >= 0 && !fn(k, b[at:end]) {
-			stop = true
-			return len(b) + 1
-		}
-		return end
-	}) || stop
-}
-
 // membersScan walks the JSON object at the start of b: fn gets each key
 // and the index of its value in b and returns the index past the value
 // (-1: malformed; past len(b): stop). It reports whether b is a
@@ -489,8 +474,11 @@ func summariseArgsAt(b []byte, at int) (string, int) {
 		last = e
 		return e
 	})
+	if !ok {
+		return "", -1
+	}
 	end := objectEnd(sub, last)
-	if !ok || end < 0 {
+	if end < 0 {
 		return "", -1
 	}
 	end += at
@@ -569,8 +557,10 @@ func kindAt(b []byte, at int) (string, int) {
 			last = e
 			return e
 		})
-		if e := objectEnd(sub, last); ok && e >= 0 {
-			end = at + e
+		if ok {
+			if e := objectEnd(sub, last); e >= 0 {
+				end = at + e
+			}
 		}
 		if name != "" {
 			return name, end

@@ -1,9 +1,11 @@
 package amqp
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func osloBody(t *testing.T, inner map[string]any) []byte {
@@ -64,4 +66,45 @@ func TestOsloEnvelope(t *testing.T) {
 	if o := parseOslo([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"x`)); o == nil || o.Error == "" {
 		t.Errorf("cut body: %+v", o)
 	}
+}
+
+// FuzzOslo: any body gives an envelope, nil or an error, never a panic;
+// a body encoding/json reads as an envelope is read with the same method,
+// _msg_id and request id.
+func FuzzOslo(f *testing.F) {
+	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"_msg_id\": \"x\", \"args\": {\"a\": [1, {\"nova_object.name\": \"I\"}], \"b\": {}}, \"_context_request_id\": \"req-\\u00e9\"}"}`))
+	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"x\", \"failure\": \"{\\\"class\\\": \\\"E\\\"}\", \"ending\": true}"}`))
+	f.Add([]byte(`{"oslo.message": "\ud83d\ude00"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		o := parseOslo(body)
+		// parseOslo looks for the envelope's keys near the start, exactly
+		// as named (encoding/json also matches them in any case)
+		if !bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`)) {
+			return
+		}
+		var env map[string]json.RawMessage
+		if json.Unmarshal(body, &env) != nil || env["oslo.message"] == nil {
+			return
+		}
+		var msg string
+		if json.Unmarshal(env["oslo.message"], &msg) != nil || !utf8.ValidString(msg) {
+			return
+		}
+		var in map[string]json.RawMessage
+		if json.Unmarshal([]byte(msg), &in) != nil {
+			return
+		}
+		str := func(k string) string {
+			var s string
+			json.Unmarshal(in[k], &s)
+			return s
+		}
+		if o == nil || o.Error != "" {
+			t.Fatalf("encoding/json reads it, parseOslo does not: %+v", o)
+		}
+		// (a key given twice: encoding/json keeps the last, so do we)
+		if o.Method != str("method") || o.MsgID != str("_msg_id") || o.RequestID != str("_context_request_id") {
+			t.Fatalf("got %q %q %q, encoding/json %q %q %q", o.Method, o.MsgID, o.RequestID, str("method"), str("_msg_id"), str("_context_request_id"))
+		}
+	})
 }
