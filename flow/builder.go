@@ -31,6 +31,7 @@ type builder struct {
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time // end of the last exchange: the end of the capture
 	fileNotes  []string  // about strace files (files.go)
+	rpc        *rpcState // rpc.go
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {

@@ -12,8 +12,9 @@
 // nodes.go (a node with its facts per exchange), parents.go (request
 // trees, weighing the evidence of evidence.go), notes.go (what to explain),
 // files.go (strace's file syscalls, when given, under the requests being
-// served), sessions.go (client sessions and the model); filter.go then
-// selects sessions. builder.go holds what the passes share.
+// served), sessions.go (client sessions and the model), with rpc.go's
+// passes for oslo.messaging beside them; filter.go then selects sessions.
+// builder.go holds what the passes share.
 package flow
 
 import (
@@ -217,6 +218,11 @@ type Node struct {
 	// Routine marks file work that is the process's housekeeping (Python
 	// imports, /proc, /etc/hosts, logs), not the request's story.
 	Routine bool `json:"routine,omitempty"`
+	// RPC is set on an oslo.messaging call or cast (rpc.go).
+	RPC *RPC `json:"rpc,omitempty"`
+	// State is the status of the resource an HTTP answer describes
+	// ({"server": {"status": "BUILD", …}}), when it names one.
+	State string `json:"state,omitempty"`
 
 	from, to   *Participant
 	token      *Token // presented
@@ -225,6 +231,7 @@ type Node struct {
 	candidates []*Node // see Candidates
 	caller     string  // service name of the calling process, if a service
 	server     string  // service name of the server side
+	background bool    // rpc.go: work no client request caused
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -286,11 +293,16 @@ func Build(exs []*decoder.Exchange, opts Options) *Model {
 
 // build runs the passes in order.
 func (b *builder) build() *Model {
+	b.splitAMQP()
 	b.nameServices()
 	b.findTokens()
 	b.findCallers()
+	b.findRPCCallers()
 	b.makeNodes()
+	b.makeRPCNodes()
+	b.resourceStates()
 	b.linkParents()
+	b.linkRPC()
 	b.explain()
 	b.fileNodes()
 	m := b.model()

@@ -366,8 +366,8 @@ func TestExactLinks(t *testing.T) {
 			if got == nil || got.Parent() == nil || got.Parent().Ex != a {
 				t.Fatalf("call not under the request that made it: parent %+v", got.Parent())
 			}
-			if got.From != "nova" || got.To != "neutron" {
-				t.Errorf("call drawn %s -> %s, want nova -> neutron", got.From, got.To)
+			if got.From != "nova-api" || got.To != "neutron" {
+				t.Errorf("call drawn %s -> %s, want nova-api -> neutron", got.From, got.To)
 			}
 		})
 	}
@@ -396,8 +396,8 @@ func TestTokenPassedOn(t *testing.T) {
 	if got.Parent() == nil || got.Parent().Ex != a {
 		t.Fatalf("call not under the request whose token it passes on")
 	}
-	if got.From != "nova" || got.To != "glance" {
-		t.Errorf("drawn %s -> %s, want nova -> glance", got.From, got.To)
+	if got.From != "nova-api" || got.To != "glance" {
+		t.Errorf("drawn %s -> %s, want nova-api -> glance", got.From, got.To)
 	}
 }
 

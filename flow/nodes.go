@@ -47,7 +47,7 @@ func (b *builder) makeNodes() {
 		case *mysql.Request:
 			name := "database"
 			if n.caller != "" {
-				name = n.caller + " DB"
+				name = registry.DBOwner(n.caller) + " DB"
 			}
 			if o := b.override(srv); o != "" {
 				name = o

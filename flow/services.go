@@ -84,10 +84,9 @@ func parseCatalog(body string) map[string]string {
 	}
 	m := map[string]string{}
 	for _, s := range doc.Token.Catalog {
-		name := s.Name
-		if name == "" {
-			name = firstOf(registry.ByCatalogType(s.Type), s.Type)
-		}
+		// the registry's name for a known type: nova's catalog entry is
+		// "nova", its API service nova-api
+		name := firstOf(registry.ByCatalogType(s.Type), s.Name, s.Type)
 		for _, ep := range s.Endpoints {
 			u := ep.URL
 			if i := strings.Index(u, "://"); i >= 0 {

@@ -106,7 +106,7 @@ func pipelineOptions(ios *IO, show bool) pipeline.Options {
 	if show {
 		p = redact.Show()
 	}
-	o.HTTP.Redact, o.Memcache.Redact, o.MySQL.Redact = p, p, p
+	o.HTTP.Redact, o.Memcache.Redact, o.MySQL.Redact, o.AMQP.Redact = p, p, p, p
 	return o
 }
 

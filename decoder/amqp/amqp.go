@@ -50,6 +50,11 @@ type Options struct {
 	MaxFrame int
 	// Secrets are the registry's credential names, for Redacted.
 	Secrets *decoder.Secrets
+	// Redact, when set, is the redaction policy of Redacted (its key
+	// makes password fingerprints repeatable); else one from Secrets.
+	Redact *redact.Policy
+
+	envelopes *envelopes // shared by NewProtocol's decoders
 }
 
 func (o Options) maxBody() int {
@@ -69,13 +74,23 @@ func (o Options) maxFrame() int {
 	return o.MaxFrame
 }
 
-func (o Options) policy() *redact.Policy { return redact.New(o.Secrets, nil) }
+func (o Options) policy() *redact.Policy {
+	if o.Redact != nil {
+		return o.Redact
+	}
+	return redact.New(o.Secrets, nil)
+}
 
 // Port is the broker's well-known AMQP port (RabbitMQ, without TLS).
 const Port = 5672
 
 // NewProtocol returns AMQP 0-9-1 for the TCP layer's registry.
 func NewProtocol(opts Options) decoder.Protocol {
+	if opts.envelopes == nil {
+		// the decoders of this protocol share what they read: a delivery
+		// is its publish's body again
+		opts.envelopes = newEnvelopes()
+	}
 	return decoder.Protocol{
 		Name:  "amqp",
 		Sniff: Sniff,

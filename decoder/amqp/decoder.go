@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -60,6 +61,7 @@ type Decoder struct {
 	sides   [2]side
 	queue   []*item // in start order
 	onFrame func(frame)
+	scratch []byte // for reading oslo.messaging envelopes
 }
 
 // New returns the decoder of connection c, which reports to emit.
@@ -421,6 +423,9 @@ func (d *Decoder) pop() {
 	d.queue = d.queue[1:]
 	if it.msg != nil {
 		it.msg.Body = string(it.body)
+		if it.msg.BodyBytes > 0 && (it.msg.ContentType == "" || strings.Contains(it.msg.ContentType, "json")) {
+			it.msg.Oslo = d.opts.envelopes.read(it.msg.Body, it.body, &d.scratch)
+		}
 	}
 	d.emit(it.x)
 }

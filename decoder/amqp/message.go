@@ -49,6 +49,9 @@ type Message struct {
 	BodySize  uint64 `json:"body_size"`
 	BodyBytes uint64 `json:"body_bytes"`
 	Body      string `json:"body,omitempty"`
+	// Oslo is the oslo.messaging envelope of a JSON body, when it is one.
+	// Its Redacted copy drops Body: the envelope summarises it.
+	Oslo *Oslo `json:"oslo,omitempty"`
 
 	policy *redact.Policy
 }
@@ -146,9 +149,21 @@ func parseHeader(msg *Message, p []byte) error {
 	return r.err
 }
 
-// Summary: "publish nova/conductor 13781 B".
+// Summary: "publish nova/conductor 13781 B", and for oslo.messaging
+// "publish nova/conductor cast schedule_and_build_instances 13781 B".
 func (m *Message) Summary() string {
-	return m.Kind + " " + m.Exchange + "/" + m.RoutingKey + " " + strconv.FormatUint(m.BodySize, 10) + " B"
+	s := m.Kind + " " + m.Exchange + "/" + m.RoutingKey
+	if o := m.Oslo; o != nil && o.Error == "" {
+		switch s += " " + o.Kind(); {
+		case o.Method != "":
+			s += " " + o.Method
+		case o.FailureClass != "":
+			s += " failure " + o.FailureClass
+		case o.Result != "":
+			s += " " + o.Result
+		}
+	}
+	return s + " " + strconv.FormatUint(m.BodySize, 10) + " B"
 }
 
 // Redacted returns a copy whose body went through the redaction policy
@@ -161,7 +176,17 @@ func (m *Message) Redacted() decoder.Message {
 		p = redact.New(nil, nil)
 	}
 	c := *m
-	c.Body = p.Body(m.Body, m.ContentType)
+	if m.Oslo != nil && m.Oslo.Error == "" {
+		// the envelope tells what the body holds; its args are never shown
+		c.Body = ""
+		o := *m.Oslo
+		if o.AuthToken != "" {
+			o.AuthToken = p.Token(o.AuthToken)
+		}
+		c.Oslo = &o
+	} else {
+		c.Body = p.Body(m.Body, m.ContentType)
+	}
 	if len(m.Headers) > 0 {
 		c.Headers = redactTable(p, m.Headers)
 	}

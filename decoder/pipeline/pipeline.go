@@ -1,10 +1,11 @@
 // Package pipeline wires the decoding stages together: capture files to
 // packets (decoder/capture), packets to byte streams (decoder/tcp), streams
-// to exchanges (decoder/http, decoder/memcache, decoder/mysql), and hands
-// the exchanges out in start-time order with bounded buffering. With
-// Options.Streams it also records the connections' bytes, and Align
-// places strace output (decoder/strace) on the capture's clock with them:
-// the one stage that sees both the syscalls and the TCP streams.
+// to exchanges (decoder/http, decoder/memcache, decoder/mysql,
+// decoder/amqp), and hands the exchanges out in start-time order with
+// bounded buffering. With Options.Streams it also records the connections'
+// bytes, and Align places strace output (decoder/strace) on the capture's
+// clock with them: the one stage that sees both the syscalls and the TCP
+// streams.
 //
 // The pipeline owns the goroutines (decoders have none): reading the
 // capture, reassembling and decoding, and the caller's out run as three
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/amqp"
 	"github.com/flowmap/flowmap/decoder/capture"
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
@@ -33,10 +35,11 @@ import (
 // Options configure a run. The zero value decodes everything with defaults.
 type Options struct {
 	Capture  capture.Options
-	TCP      tcp.Options // Protocols defaults to HTTP, memcache, MySQL
+	TCP      tcp.Options // Protocols defaults to HTTP, memcache, MySQL, AMQP
 	HTTP     http.Options
 	Memcache memcache.Options
 	MySQL    mysql.Options
+	AMQP     amqp.Options
 	// Progress, when set, is called now and then with the bytes read so
 	// far and the total (0 when unknown).
 	Progress func(read, total int64)
@@ -72,6 +75,7 @@ func (o *Options) Protocols() []decoder.Protocol {
 		http.NewProtocol(o.HTTP),
 		memcache.NewProtocol(o.Memcache),
 		mysql.NewProtocol(o.MySQL),
+		amqp.NewProtocol(o.AMQP),
 	}
 }
 

@@ -32,6 +32,20 @@ type Service struct {
 	// DBTables are tables only this service's schema has, to tell whose a
 	// pooled DB connection is when its login was not captured.
 	DBTables []string
+	// UserAgents are first words of its User-Agent other than Name
+	// (nova-api's keystonemiddleware says "nova/26.2.2 …").
+	UserAgents []string
+	// RPCTopics are the oslo.messaging topics it consumes: a message
+	// delivered with routing key "compute" or "compute.<host>", or on the
+	// fanout exchange "compute_fanout", is for it.
+	RPCTopics []string
+	// Processes are the names its processes give themselves: the first
+	// field of an AMQP connection_name ("nova-compute:1234:<uuid>").
+	Processes []string
+	// RPCMethods are methods that only this service publishes as RPC
+	// (nova-api casts schedule_and_build_instances), to tell who is behind
+	// an AMQP connection that consumes nothing.
+	RPCMethods []string
 }
 
 // services is the registry. Read-only: accessors return copies or values.
@@ -49,10 +63,20 @@ var services = [...]Service{
 		Paths: []string{"/v2/images", "/v2/schemas/image", "/v2/info/", "/v2/stores", "/v2/tasks", "/v2/metadefs", "/image"},
 		DBTables: []string{"images", "image_properties", "image_locations", "image_members", "image_tags",
 			"metadef_namespaces", "metadef_objects", "tasks", "task_info", "node_reference", "cached_images"}},
-	{Name: "nova", Ports: []uint16{8774}, CatalogTypes: []string{"compute"},
-		Paths:     []string{"/v2.1/", "/compute"},
-		DBSchemas: []string{"nova", "nova_api", "nova_cell0"},
-		DBTables:  []string{"instances", "compute_nodes", "instance_extra", "block_device_mapping", "build_requests", "request_specs", "cell_mappings", "host_mappings", "instance_mappings"}},
+	{Name: "nova-api", Ports: []uint16{8774}, CatalogTypes: []string{"compute"},
+		Paths: []string{"/v2.1/", "/compute"}, UserAgents: []string{"nova"}, Processes: []string{"nova-api"},
+		RPCMethods: []string{"schedule_and_build_instances", "build_instances", "terminate_instance", "stop_instance",
+			"start_instance", "reboot_instance", "rebuild_instance", "soft_delete_instance", "pause_instance",
+			"unpause_instance", "suspend_instance", "resume_instance", "migrate_server", "live_migrate_instance",
+			"unshelve_instance", "shelve_instance", "get_console_output", "attach_interface", "detach_interface",
+			"reserve_block_device_name", "attach_volume", "detach_volume"}},
+	// nova's processes share its DB login and schemas: DB work of a nova
+	// process whose process flowmap cannot tell is nova's.
+	{Name: "nova", DBSchemas: []string{"nova", "nova_api", "nova_cell0"},
+		DBTables: []string{"instances", "compute_nodes", "instance_extra", "block_device_mapping", "build_requests", "request_specs", "cell_mappings", "host_mappings", "instance_mappings"}},
+	{Name: "nova-conductor", RPCTopics: []string{"conductor"}, Processes: []string{"nova-conductor"}},
+	{Name: "nova-scheduler", RPCTopics: []string{"scheduler"}, Processes: []string{"nova-scheduler"}},
+	{Name: "nova-compute", RPCTopics: []string{"compute"}, Processes: []string{"nova-compute"}},
 	{Name: "nova-metadata", Ports: []uint16{8775}},
 	{Name: "nova-novncproxy", Ports: []uint16{6080}},
 	{Name: "neutron", Ports: []uint16{9696}, CatalogTypes: []string{"network"},
@@ -60,6 +84,8 @@ var services = [...]Service{
 		DBTables: []string{"networks", "ports", "subnets", "routers", "securitygroups", "ml2_port_bindings"}},
 	{Name: "cinder", Ports: []uint16{8776}, CatalogTypes: []string{"block-storage", "volumev3", "volumev2", "volume"},
 		Paths: []string{"/volume"}, DBTables: []string{"volumes", "snapshots", "volume_attachment"}},
+	{Name: "cinder-scheduler", RPCTopics: []string{"cinder-scheduler"}, Processes: []string{"cinder-scheduler"}},
+	{Name: "cinder-volume", RPCTopics: []string{"cinder-volume"}, Processes: []string{"cinder-volume"}},
 	{Name: "placement", Ports: []uint16{8778}, CatalogTypes: []string{"placement"},
 		Paths:    []string{"/resource_providers", "/allocations", "/allocation_candidates", "/resource_classes", "/traits", "/usages", "/placement"},
 		DBTables: []string{"resource_providers", "allocations", "inventories", "resource_classes", "consumers"}},
@@ -172,6 +198,11 @@ func ByUserAgent(ua string) (name string, versioned bool) {
 	first, _, _ := strings.Cut(ua, " ")
 	name, _, versioned = strings.Cut(first, "/")
 	name = strings.ToLower(name)
+	for i := range services {
+		if slices.Contains(services[i].UserAgents, name) {
+			return services[i].Name, versioned
+		}
+	}
 	if Known(name) {
 		return name, versioned
 	}
@@ -275,3 +306,76 @@ func SecretFields() []string {
 // under the parent key: keystone's token auth method sends
 // {"token": {"id": "<token>"}}.
 func SecretNestedFields() [][2]string { return [][2]string{{"token", "id"}} }
+
+// Broker is the participant name of the message broker (RabbitMQ speaks
+// AMQP 0-9-1 on 5672).
+const Broker = "RabbitMQ"
+
+// ByRPCTopic is the service that consumes messages published on exchange
+// with routingKey: the topic is the routing key up to its first "." (a
+// server's own queue "compute.<host>"), or the fanout exchange's name
+// without "_fanout". "" when unknown (a reply queue, another topic).
+func ByRPCTopic(exchange, routingKey string) string {
+	topic, _, _ := strings.Cut(routingKey, ".")
+	if f, ok := strings.CutSuffix(exchange, "_fanout"); ok {
+		topic = f
+	}
+	if topic == "" {
+		return ""
+	}
+	for i := range services {
+		if slices.Contains(services[i].RPCTopics, topic) {
+			return services[i].Name
+		}
+	}
+	return ""
+}
+
+// ByProcess is the service whose process names itself by the first field
+// of an AMQP connection_name ("nova-compute:1234:<uuid>"), or "" (uWSGI
+// workers say "uwsgi").
+func ByProcess(connectionName string) string {
+	p, _, _ := strings.Cut(connectionName, ":")
+	for i := range services {
+		if slices.Contains(services[i].Processes, p) {
+			return services[i].Name
+		}
+	}
+	return ""
+}
+
+// ByRPCMethod is the only service that publishes RPC method, or "".
+func ByRPCMethod(method string) string {
+	for i := range services {
+		if slices.Contains(services[i].RPCMethods, method) {
+			return services[i].Name
+		}
+	}
+	return ""
+}
+
+// Members are the services of a family that shares one DB login ("nova":
+// nova-api, nova-conductor, ...): those named family + "-".
+func Members(family string) []string {
+	var out []string
+	for i := range services {
+		if strings.HasPrefix(services[i].Name, family+"-") {
+			out = append(out, services[i].Name)
+		}
+	}
+	return out
+}
+
+// DBOwner is whose database a service's DB work is on: the family's
+// ("nova") when the service is one of the processes that share its DB
+// login (nova-api, nova-conductor, ...), else the service's own.
+func DBOwner(service string) string {
+	if f, _, ok := strings.Cut(service, "-"); ok {
+		for i := range services {
+			if services[i].Name == f && len(services[i].DBSchemas) > 0 {
+				return f
+			}
+		}
+	}
+	return service
+}

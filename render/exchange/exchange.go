@@ -145,6 +145,7 @@ var (
 		"http":     color.New(color.FgCyan),
 		"memcache": color.New(color.FgMagenta),
 		"mysql":    color.New(color.FgBlue),
+		"amqp":     color.New(color.FgGreen),
 	}
 )
 
@@ -162,6 +163,9 @@ func (t *Table) Write(e *decoder.Exchange) error {
 		sum = oneLine(req.Summary(), 60)
 	}
 	status, sc := "(no response)", warn
+	if e.OneWay {
+		status, sc = "(one-way)", dim
+	}
 	if resp != nil {
 		status, sc = resp.Summary(), statusColour(resp.Summary())
 	}

@@ -80,11 +80,14 @@ func guess(s story.Step) string {
 
 // arrow is the Mermaid arrow of a call or reply: solid calls, dashed
 // replies and bulk transfers (a service reading a whole file too),
-// crossed failures.
+// crossed failures, open arrows for messages that wait for no answer
+// (casts).
 func arrow(s story.Step) string {
 	switch {
 	case s.Failed:
 		return "--x"
+	case s.Async:
+		return "-)"
 	case s.Kind == story.Call && !s.Bulk:
 		return "->>"
 	}

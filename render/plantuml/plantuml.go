@@ -100,6 +100,8 @@ func arrow(s story.Step) string {
 		return "->x"
 	case s.Kind == story.Call && s.Bulk:
 		return "-->>"
+	case s.Kind == story.Call && s.Async:
+		return "->>"
 	case s.Kind == story.Call:
 		return "->"
 	case s.Failed:

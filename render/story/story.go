@@ -77,8 +77,15 @@ type Step struct {
 	Guessed bool
 	// Nodes are the exchanges a Call or Reply stands for: one, or the
 	// queries of a folded burst. Every node of the model is in exactly one
-	// Call. Notes and sessions have none.
+	// Call. Notes and sessions have none, nor do Hop steps.
 	Nodes []*flow.Node
+	// Async marks a message that waits for no answer (an RPC cast, a
+	// publish to the broker): printers draw an asynchronous arrow.
+	Async bool
+	// Hop marks the leg of a message through a broker (Full detail): the
+	// delivery to the consumer, the reply's publish. It has no Nodes: the
+	// leg before or after it stands for the exchange.
+	Hop bool
 }
 
 // Burst is how many exchanges a step folds (0 for notes and sessions).
@@ -95,7 +102,7 @@ func Tell(m *flow.Model, opts Options) *Story {
 	if opts.Detail == "" {
 		opts.Detail = Compact
 	}
-	t := &teller{m: m, opts: opts, st: &Story{Participants: m.Participants}}
+	t := &teller{m: m, opts: opts, st: &Story{Participants: m.Participants}, told: map[*flow.Node]bool{}, later: map[*flow.Node][]*flow.Node{}}
 	if len(m.Roots) == 0 && len(m.Notes) > 0 {
 		// nothing to draw: the diagram says why
 		p := &flow.Participant{Name: "flowmap", Kind: flow.Host}
@@ -105,6 +112,7 @@ func Tell(m *flow.Model, opts Options) *Story {
 		}
 	}
 	t.sessions(m.Roots)
+	t.declareHops()
 	return t.st
 }
 
@@ -112,7 +120,11 @@ type teller struct {
 	m         *flow.Model
 	opts      Options
 	st        *Story
-	explained bool // the note on guessed placements was told
+	explained bool                // the note on guessed placements was told
+	told      map[*flow.Node]bool // roots already told by a fold (rpc.go)
+	// later holds what a request's casts caused after it was answered,
+	// told after its reply (rpc.go).
+	later map[*flow.Node][]*flow.Node
 }
 
 func (t *teller) add(s Step) {
@@ -170,8 +182,8 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 		if r.Role == flow.RoleAuth && user == "" {
 			user = r.User
 		}
-		if !isAPI(r) {
-			continue
+		if !isAPI(r) || r.Background() {
+			continue // a service report in the session is not who it is
 		}
 		if who == nil {
 			who = r.FromP()
@@ -199,6 +211,10 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 func (t *teller) seq(kids []*flow.Node) {
 	for i := 0; i < len(kids); {
 		k := kids[i]
+		if t.told[k] || t.foldRoots(kids, i) {
+			i++
+			continue
+		}
 		if k.IsFile() {
 			t.file(k) // files.go
 			i++
@@ -238,6 +254,10 @@ func (t *teller) node(n *flow.Node) {
 		t.burst([]*flow.Node{n})
 		return
 	}
+	if n.RPC != nil {
+		t.rpc(n)
+		return
+	}
 	from, to := n.FromP(), n.ToP()
 	one := []*flow.Node{n}
 	if isAPI(n) && t.opts.Detail == Compact && n.Role == flow.RoleDiscovery && len(n.Children) == 0 {
@@ -258,6 +278,7 @@ func (t *teller) node(n *flow.Node) {
 			t.note(nt.OverP(), nt.Text)
 		}
 	}
+	t.tellLater(n)
 }
 
 // failed: an error, or no answer though one was expected. A cache miss

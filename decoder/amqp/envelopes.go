@@ -1,0 +1,64 @@
+package amqp
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// envelopes remembers the oslo.messaging envelopes read lately, by body:
+// a message delivered is the one published (a fanout, once per consumer),
+// byte for byte, so its envelope is read once. Bounded: the oldest entry
+// gives way. Safe for the decoders of one run on any goroutines.
+type envelopes struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	by   map[uint64]int // body hash -> index in ring
+	ring []envelope
+	next int
+}
+
+type envelope struct {
+	hash uint64
+	body string
+	oslo *Oslo
+}
+
+// envelopeCap is how many envelopes are remembered: more than the
+// messages in flight between a publish and its deliveries.
+const envelopeCap = 512
+
+func newEnvelopes() *envelopes {
+	return &envelopes{seed: maphash.MakeSeed(), by: map[uint64]int{}}
+}
+
+// read returns the envelope of body (raw is the same bytes), reading it
+// with scratch when it was not seen lately.
+func (e *envelopes) read(body string, raw []byte, scratch *[]byte) *Oslo {
+	if e == nil {
+		return parseOsloBuf(raw, scratch)
+	}
+	h := maphash.String(e.seed, body)
+	e.mu.Lock()
+	if i, ok := e.by[h]; ok && e.ring[i].body == body {
+		o := e.ring[i].oslo
+		e.mu.Unlock()
+		return o
+	}
+	e.mu.Unlock()
+	o := parseOsloBuf(raw, scratch)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.ring) < envelopeCap {
+		e.ring = append(e.ring, envelope{})
+	}
+	i := e.next
+	if old := e.ring[i]; old.oslo != nil || old.body != "" {
+		if e.by[old.hash] == i {
+			delete(e.by, old.hash)
+		}
+	}
+	e.ring[i] = envelope{h, body, o}
+	e.by[h] = i
+	e.next = (i + 1) % envelopeCap
+	return o
+}

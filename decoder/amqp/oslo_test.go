@@ -1,0 +1,110 @@
+package amqp
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func osloBody(t *testing.T, inner map[string]any) []byte {
+	t.Helper()
+	in, err := json.Marshal(inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"oslo.version": "2.0", "oslo.message": string(in)})
+	return b
+}
+
+// TestOsloEnvelope: a call, a cast and a failure reply are read from the
+// body; args are summarised by name and kind; the token is kept only
+// until Redacted, which gives its fingerprint.
+func TestOsloEnvelope(t *testing.T) {
+	tok := "gAAAAABsecret-token-value-0123456789abcdefghijklmnopqrstuvwxyz"
+	call := parseOslo(osloBody(t, map[string]any{
+		"method": "select_destinations", "version": "4.5", "_msg_id": "abc", "_reply_q": "reply_1",
+		"_context_request_id": "req-1", "_context_global_request_id": nil, "_context_auth_token": tok,
+		"args": map[string]any{"spec_obj": map[string]any{"nova_object.name": "RequestSpec", "nova_object.data": map[string]any{"x": "PASSWORD"}},
+			"instance_uuids": []string{"u1"}, "return_alternates": true, "admin_password": "s3cret"},
+	}))
+	if call == nil || call.Kind() != "call" || call.Method != "select_destinations" || call.MsgID != "abc" || call.RequestID != "req-1" || call.ReplyQ != "reply_1" {
+		t.Fatalf("call: %+v", call)
+	}
+	if want := "admin_password=str, instance_uuids=list[1], return_alternates=bool, spec_obj=RequestSpec"; call.Args != want {
+		t.Errorf("args %q, want %q", call.Args, want)
+	}
+	msg := &Message{Kind: "publish", Exchange: "nova", RoutingKey: "scheduler", Body: "x", Oslo: call}
+	msg.ContentType = "application/json"
+	red := msg.Redacted().(*Message)
+	out, _ := json.Marshal(red)
+	if strings.Contains(string(out), tok) || strings.Contains(string(out), "s3cret") || red.Body != "" {
+		t.Errorf("redacted message shows the token, a password or the body: %s", out)
+	}
+	if !strings.HasPrefix(red.Oslo.AuthToken, "sha256:") || call.AuthToken != tok {
+		t.Errorf("token %q (raw kept %v)", red.Oslo.AuthToken, call.AuthToken == tok)
+	}
+
+	cast := parseOslo(osloBody(t, map[string]any{"method": "build_and_run_instance", "args": map[string]any{}, "_context_request_id": "req-2"}))
+	if cast.Kind() != "cast" {
+		t.Errorf("cast: %+v", cast)
+	}
+
+	fail, _ := json.Marshal(map[string]any{"class": "NoValidHost", "module": "nova.exception", "message": "No valid host was found. ", "tb": []string{"Traceback"}})
+	reply := parseOslo(osloBody(t, map[string]any{"_msg_id": "abc", "failure": string(fail), "result": nil, "ending": true}))
+	if reply.Kind() != "reply" || reply.FailureClass != "NoValidHost" || reply.FailureMessage != "No valid host was found." || !reply.Ending {
+		t.Errorf("failure reply: %+v", reply)
+	}
+	ok := parseOslo(osloBody(t, map[string]any{"_msg_id": "abc", "failure": nil, "result": []int{1, 2}, "ending": true}))
+	if ok.Kind() != "reply" || ok.Result != "list[2]" || ok.FailureClass != "" {
+		t.Errorf("result reply: %+v", ok)
+	}
+	if parseOslo([]byte(`{"a": 1}`)) != nil {
+		t.Error("a JSON body that is no envelope read as one")
+	}
+	if o := parseOslo([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"x`)); o == nil || o.Error == "" {
+		t.Errorf("cut body: %+v", o)
+	}
+}
+
+// FuzzOslo: any body gives an envelope, nil or an error, never a panic;
+// a body encoding/json reads as an envelope is read with the same method,
+// _msg_id and request id.
+func FuzzOslo(f *testing.F) {
+	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"_msg_id\": \"x\", \"args\": {\"a\": [1, {\"nova_object.name\": \"I\"}], \"b\": {}}, \"_context_request_id\": \"req-\\u00e9\"}"}`))
+	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"x\", \"failure\": \"{\\\"class\\\": \\\"E\\\"}\", \"ending\": true}"}`))
+	f.Add([]byte(`{"oslo.message": "\ud83d\ude00"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		o := parseOslo(body)
+		// parseOslo looks for the envelope's keys near the start, exactly
+		// as named (encoding/json also matches them in any case)
+		if !bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`)) {
+			return
+		}
+		var env map[string]json.RawMessage
+		if json.Unmarshal(body, &env) != nil || env["oslo.message"] == nil {
+			return
+		}
+		var msg string
+		if json.Unmarshal(env["oslo.message"], &msg) != nil || !utf8.ValidString(msg) {
+			return
+		}
+		var in map[string]json.RawMessage
+		if json.Unmarshal([]byte(msg), &in) != nil {
+			return
+		}
+		str := func(k string) string {
+			var s string
+			json.Unmarshal(in[k], &s)
+			return s
+		}
+		if o == nil || o.Error != "" {
+			t.Fatalf("encoding/json reads it, parseOslo does not: %+v", o)
+		}
+		// (a key given twice: encoding/json keeps the last, so do we)
+		if o.Method != str("method") || o.MsgID != str("_msg_id") || o.RequestID != str("_context_request_id") {
+			t.Fatalf("got %q %q %q, encoding/json %q %q %q", o.Method, o.MsgID, o.RequestID, str("method"), str("_msg_id"), str("_context_request_id"))
+		}
+	})
+}

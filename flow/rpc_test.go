@@ -1,0 +1,231 @@
+package flow
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow/registry"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// novaModel builds the model of a nova capture: testdata/nova's copy, or
+// ../shared's (skipped when absent).
+func novaModel(t *testing.T, name string) *Model {
+	t.Helper()
+	p := filepath.Join(truth.Root(), "testdata", "nova", name+".pcapng")
+	if _, err := os.Stat(p); err != nil {
+		p = truth.NeedShared(t, filepath.Join("nova", name+".pcapng"))
+	}
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	var exs []*decoder.Exchange
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	return Build(exs, Options{})
+}
+
+// rpcs lists the RPC nodes under n (n included).
+func rpcsUnder(n *Node) []*Node {
+	var out []*Node
+	var walk func(*Node)
+	walk = func(x *Node) {
+		if x.RPC != nil {
+			out = append(out, x)
+		}
+		for _, c := range x.Children {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+func findNode(m *Model, fn func(*Node) bool) []*Node {
+	var out []*Node
+	m.Walk(func(n *Node, _ int) {
+		if fn(n) {
+			out = append(out, n)
+		}
+	})
+	return out
+}
+
+// TestNovaBootRPC: on nova-boot every call has its reply (matched by
+// _msg_id across connections), each AMQP connection's process is named
+// by what it consumes, answers and publishes, and the boot's RPCs hang
+// under the client's POST /v2.1/servers, each under the one its service
+// was handling, with the HTTP calls they made under them.
+func TestNovaBootRPC(t *testing.T) {
+	m := novaModel(t, "nova-boot")
+	var rpcs []*Node
+	m.Walk(func(n *Node, _ int) {
+		if n.RPC != nil {
+			rpcs = append(rpcs, n)
+		}
+	})
+	// nova-boot.summary.md lists 44 publishes: 20 calls, their 20
+	// replies, 4 casts (2 of them fanout)
+	calls, casts := 0, 0
+	for _, n := range rpcs {
+		switch n.RPC.Kind {
+		case "call":
+			calls++
+			if n.Outcome != OK || n.RPC.ReplyPublished.IsZero() || n.RPC.ReplyDelivered.IsZero() || n.Result == "" {
+				t.Errorf("%s %s: no reply matched (outcome %s)", n.Summary, n.RPC.MsgID, n.Outcome)
+			}
+		default:
+			casts++
+			if n.Outcome != NoAnswer {
+				t.Errorf("cast %s: outcome %s", n.Summary, n.Outcome)
+			}
+		}
+		if n.RPC.Consumers == 0 {
+			t.Errorf("%s: no delivery matched", n.Summary)
+		}
+	}
+	if calls != 20 || casts != 4 {
+		t.Errorf("%d calls and %d casts, the capture has 20 and 4", calls, casts)
+	}
+	want := map[string][2]string{ // method -> publisher, consumer
+		"schedule_and_build_instances": {"nova-api", "nova-conductor"},
+		"select_destinations":          {"nova-conductor", "nova-scheduler"},
+		"build_and_run_instance":       {"nova-conductor", "nova-compute"},
+		"object_action":                {"nova-compute", "nova-conductor"},
+		"update_instance_info":         {"nova-compute", "nova-scheduler"},
+		"sync_instance_info":           {"nova-compute", "nova-scheduler"},
+	}
+	for _, n := range rpcs {
+		if w, ok := want[n.RPC.Method]; ok && (n.From != w[0] || n.To != w[1]) {
+			t.Errorf("%s drawn %s -> %s, want %s -> %s", n.Summary, n.From, n.To, w[0], w[1])
+		}
+	}
+	posts := findNode(m, func(n *Node) bool { return n.Summary == "POST /v2.1/servers" })
+	if len(posts) != 1 {
+		t.Fatalf("%d POST /v2.1/servers", len(posts))
+	}
+	post := posts[0]
+	parentIs := func(method, parent string) {
+		t.Helper()
+		for _, n := range rpcs {
+			if n.RPC.Method == method && !n.RPC.Background {
+				p := n.Parent()
+				if p == nil || p.Summary != parent && !(p.RPC != nil && p.RPC.Method == parent) {
+					t.Errorf("%s is under %v, want %s", n.Summary, p, parent)
+				}
+				return
+			}
+		}
+		t.Errorf("no %s", method)
+	}
+	parentIs("schedule_and_build_instances", "POST /v2.1/servers")
+	parentIs("select_destinations", "schedule_and_build_instances")
+	parentIs("build_and_run_instance", "schedule_and_build_instances")
+	parentIs("object_action", "build_and_run_instance")
+	parentIs("update_instance_info", "build_and_run_instance")
+	for _, n := range findNode(m, func(n *Node) bool {
+		return strings.HasPrefix(n.Summary, "GET /allocation_candidates") || strings.HasPrefix(n.Summary, "PUT /allocations/")
+	}) {
+		if p := n.Parent(); p == nil || p.RPC == nil || p.RPC.Method != "select_destinations" || n.Placed != ByLink {
+			t.Errorf("%s is under %v (placed by %q), want select_destinations by its request id", n.Summary, p, n.Placed)
+		}
+	}
+	rid := ""
+	for _, n := range rpcsUnder(post) {
+		if rid == "" {
+			rid = n.RPC.RequestID
+		}
+		if n.RPC.RequestID != rid || n.RPC.Background {
+			t.Errorf("%s under the POST has request id %s (background %v), the boot's is %s", n.Summary, n.RPC.RequestID, n.RPC.Background, rid)
+		}
+	}
+	if got := len(rpcsUnder(post)); got != 15 {
+		t.Errorf("%d RPCs under the POST, the boot made 15 (nova-boot.summary.md)", got)
+	}
+	for _, n := range rpcs {
+		if n.RPC.RequestID != rid && !n.RPC.Background {
+			t.Errorf("%s (%s) is not the boot's and not background", n.Summary, n.RPC.RequestID)
+		}
+	}
+}
+
+// TestNovaBootFailRPC: the scheduler's NoValidHost reply is a failure
+// of select_destinations, and the polling sees the server go to ERROR.
+func TestNovaBootFailRPC(t *testing.T) {
+	m := novaModel(t, "nova-boot-fail")
+	sel := findNode(m, func(n *Node) bool { return n.RPC != nil && n.RPC.Method == "select_destinations" })
+	if len(sel) != 1 {
+		t.Fatalf("%d select_destinations", len(sel))
+	}
+	n := sel[0]
+	if n.Outcome != Failed || !n.Error || n.RPC.Failure != "NoValidHost" || !strings.Contains(n.Message, "No valid host") || n.From != "nova-conductor" || n.To != "nova-scheduler" {
+		t.Errorf("select_destinations: outcome %s, failure %q %q, %s -> %s", n.Outcome, n.RPC.Failure, n.Message, n.From, n.To)
+	}
+	if len(findNode(m, func(n *Node) bool { return n.RPC != nil && n.RPC.Method == "build_and_run_instance" })) != 0 {
+		t.Error("a build_and_run_instance after NoValidHost")
+	}
+	last := ""
+	for _, g := range findNode(m, func(n *Node) bool { return strings.HasPrefix(n.Summary, "GET /v2.1/servers/") }) {
+		last = g.State
+	}
+	if last != "ERROR" {
+		t.Errorf("the last poll says %q, want ERROR", last)
+	}
+}
+
+// TestNovaConcurrentTrees: three boots at once give three trees, each
+// with its own request id; over every node, no RPC of one boot sits in
+// another's tree, and every RPC of a boot is in its tree.
+func TestNovaConcurrentTrees(t *testing.T) {
+	m := novaModel(t, "nova-concurrent")
+	posts := findNode(m, func(n *Node) bool { return n.Summary == "POST /v2.1/servers" })
+	if len(posts) != 3 {
+		t.Fatalf("%d POST /v2.1/servers, want 3", len(posts))
+	}
+	owner := map[string]*Node{} // request id -> its POST
+	for _, p := range posts {
+		under := rpcsUnder(p)
+		if len(under) < 5 {
+			t.Errorf("POST at %v has %d RPCs under it", p.Start, len(under))
+			continue
+		}
+		rid := under[0].RPC.RequestID
+		if owner[rid] != nil {
+			t.Errorf("two boots share request id %s", rid)
+		}
+		owner[rid] = p
+		methods := map[string]bool{}
+		for _, n := range under {
+			methods[n.RPC.Method] = true
+			if n.RPC.RequestID != rid {
+				t.Errorf("%s with request id %s sits in the tree of %s", n.Summary, n.RPC.RequestID, rid)
+			}
+		}
+		for _, mth := range []string{"schedule_and_build_instances", "select_destinations", "build_and_run_instance", "update_instance_info"} {
+			if !methods[mth] {
+				t.Errorf("boot %s: no %s in its tree", rid, mth)
+			}
+		}
+	}
+	m.Walk(func(n *Node, _ int) {
+		if n.RPC == nil {
+			return
+		}
+		p, ok := owner[n.RPC.RequestID]
+		if !ok {
+			return
+		}
+		root := n
+		for root.Parent() != nil {
+			root = root.Parent()
+			if root == p {
+				return
+			}
+		}
+		t.Errorf("%s of boot %s is not in that boot's tree (root %s)", n.Summary, n.RPC.RequestID, root.Summary)
+	})
+}
