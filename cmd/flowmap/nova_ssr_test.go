@@ -70,6 +70,9 @@ type jrpc struct {
 
 type jnovaNode struct {
 	Proto    string       `json:"proto"`
+	From     string       `json:"from"`
+	To       string       `json:"to"`
+	Placed   string       `json:"placed_by"`
 	Op       string       `json:"op"`
 	Target   string       `json:"target"`
 	Session  int          `json:"session"`
@@ -95,12 +98,21 @@ func TestNovaStopStartRebootTrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	var casts []string
-	rpcs, background := 0, 0
+	rpcs, background, neutron := 0, 0, 0
 	for _, root := range m.Trees {
 		client := root.Proto == "http"
 		ids := map[string]bool{}
 		var walk func(n *jnovaNode)
 		walk = func(n *jnovaNode) {
+			// nova-api and nova-compute call neutron (with
+			// python-neutronclient's User-Agent) with the request id of
+			// what they are handling: under it, by that link.
+			if n.To == "neutron" {
+				neutron++
+				if n == root || n.Placed != "link" || (n.From != "nova-api" && n.From != "nova-compute") {
+					t.Errorf("%s %s %s: from %s, placed by %q, root %v; want from nova-api or nova-compute under the request it served, by link", n.Op, n.Target, n.To, n.From, n.Placed, n == root)
+				}
+			}
 			if r := n.RPC; r != nil {
 				rpcs++
 				switch {
@@ -129,6 +141,9 @@ func TestNovaStopStartRebootTrees(t *testing.T) {
 	want := []string{"POST action → stop_instance", "POST action → start_instance", "POST action → reboot_instance", "DELETE 3a2e7c36-431d-45c5-811b-ab09f77fa177 → terminate_instance"}
 	if strings.Join(casts, "\n") != strings.Join(want, "\n") {
 		t.Errorf("casts under client requests:\n%s\nwant:\n%s", strings.Join(casts, "\n"), strings.Join(want, "\n"))
+	}
+	if neutron < 15 {
+		t.Errorf("%d requests to neutron, the capture has 19", neutron)
 	}
 	if rpcs < 40 || background == 0 {
 		t.Errorf("%d RPC nodes, %d of them background: the capture has 42 compute→conductor calls and periodic reports", rpcs, background)
