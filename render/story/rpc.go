@@ -157,9 +157,8 @@ func (t *teller) foldRoots(kids []*flow.Node, i int) bool {
 				same = append(same, o)
 			}
 		}
-		if len(same) < 2 {
-			return false
-		}
+		// even one: a service report in the middle of a command's
+		// session is not part of it
 		t.periodic(same)
 	case k.Proto == "http" && k.Op == "GET" && !k.Background() && k.FromP() != nil && k.FromP().Kind == flow.Client:
 		for _, o := range kids[i:] {
@@ -240,7 +239,11 @@ func (t *teller) periodic(rs []*flow.Node) {
 	if rpcs < len(rs) {
 		what += fmt.Sprintf(" and %d HTTP", len(rs)-rpcs)
 	}
-	text := fmt.Sprintf("periodic tasks: %s (%s) over %s, no client request", what, counted(methods), Dur(end.Sub(rs[0].Start)))
+	label := "periodic tasks"
+	if len(rs) == 1 {
+		label = "periodic task"
+	}
+	text := fmt.Sprintf("%s: %s (%s) over %s, no client request", label, what, counted(methods), Dur(end.Sub(rs[0].Start)))
 	if extra := len(all) - len(rs); extra > 0 {
 		text += fmt.Sprintf(" · %d more exchanges under them", extra)
 	}
