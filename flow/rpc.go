@@ -389,6 +389,23 @@ func (b *builder) makeRPCNodes() {
 	sortNodes(b.nodes)
 }
 
+// byFamilyID finds, for a node whose caller is a family of services
+// (nova), the request with id rid one of its members was handling, and
+// that member's lifeline.
+func (b *builder) byFamilyID(n *Node, rid string, byID func(s, rid string, t time.Time, self *Node) *Node) (*Node, *Participant) {
+	var best *Node
+	who := ""
+	for _, s := range registry.Members(n.caller) {
+		if p := byID(s, rid, n.Start, n); p != nil && (best == nil || p.Start.After(best.Start)) {
+			best, who = p, s
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return best, b.participant(who, Service, "")
+}
+
 // requestID is the request id a node carries: an RPC's, or the
 // X-OpenStack-Request-ID header of an HTTP request a service made.
 func (n *Node) requestID() string {
@@ -502,6 +519,13 @@ func (b *builder) linkRPC() {
 			if rid := n.requestID(); rid != "" {
 				if p := byID(n.caller, rid, n.Start, n); p != nil {
 					attach(n, p, ByLink, nil)
+					continue
+				}
+				// a caller known only by its family's token (nova): the
+				// process handling the request id made it
+				if p, who := b.byFamilyID(n, rid, byID); p != nil {
+					attach(n, p, ByLink, nil)
+					n.from, n.From = who, who.Name
 					continue
 				}
 			}

@@ -21,7 +21,7 @@ func novaCapture(name string) string {
 // TestGoldenNova: `trace` (Mermaid and PlantUML) on the nova captures of
 // testdata/nova match testdata/golden/<name>.{mmd,puml}.
 func TestGoldenNova(t *testing.T) {
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"puml", "plantuml"}} {
 			out, errs, code := run(t, "trace", "--format", f.format, novaCapture(name))
 			if code != 0 {
@@ -142,6 +142,31 @@ func TestNovaBootFailStory(t *testing.T) {
 	}
 }
 
+// TestNovaRebootStory: the reboot recorded for flowmap (testdata/nova):
+// the lookup, the action, nova-api's cast to nova-compute, the compute's
+// calls to the conductor and to neutron, and the polling REBOOT → ACTIVE
+// after the action (the lookup's GET before it is not polling).
+func TestNovaRebootStory(t *testing.T) {
+	out, errs, code := run(t, "trace", novaCapture("nova-reboot"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	inOrder(t, arrows(t, out), []string{
+		`^novaclient ->> nova-api: GET /v2.1/servers/vmr `,
+		`^nova-api --x novaclient: 404`,
+		`^novaclient ->> nova-api: GET /v2.1/servers\?name=vmr`,
+		`^novaclient ->> nova-api: GET /v2.1/servers/[0-9a-f-]+ · admin token \S+$`,
+		`^novaclient ->> nova-api: POST /v2.1/servers/[0-9a-f-]+/action`,
+		`^nova-api -\) nova-compute: reboot_instance \(cast\)$`,
+		`^nova-api -->> novaclient: 202 Accepted`,
+		`^nova-compute ->> nova-conductor: object_class_action_versions \(call\)$`,
+		`^nova-compute ->> nova-conductor: object_action \(call\)$`,
+		`^nova-compute ->> neutron: GET /v2.0/ports\?`,
+		`^nova-conductor -->> nova-compute: reply`,
+		`^novaclient ->> nova-api: .*GET /v2.1/servers/\S+ .*×2 \(polling .*\) → 200 ×2 · REBOOT → ACTIVE$`,
+	})
+}
+
 // novaSecrets are the nova lab's passwords (captures/nova/NOTES.md) and
 // every token the nova captures' truth shows: the X-Auth-Token values and
 // the _context_auth_token of the RPCs.
@@ -157,7 +182,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 	tokenRe := regexp.MustCompile(`gAAAAA[A-Za-z0-9_=-]{100,}`)
 	var tokens []string
 	seen := map[string]bool{}
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		for _, proto := range []string{"amqp", "http"} {
 			b, err := os.ReadFile(filepath.Join(truth.Root(), "testdata", "nova", "truth", name+"."+proto+".tsv"))
 			if err != nil {
@@ -179,7 +204,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 		sum := sha256.Sum256([]byte(pw))
 		prefixes = append(prefixes, hex.EncodeToString(sum[:])[:6])
 	}
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		p := novaCapture(name)
 		for _, args := range [][]string{
 			{"decode"}, {"decode", "-f", "jsonl"},
