@@ -18,7 +18,7 @@ func (t *teller) rpc(n *flow.Node) {
 	cast := n.Role == flow.RoleRPCCast
 	hop := t.opts.Detail == Full && br != nil && to != br && from != br
 	if hop {
-		t.add(Step{Kind: Call, From: from, To: br, Text: "publish " + rpcTarget(n) + ": " + rpcCall(n), Async: true, Folded: true, Nodes: one})
+		t.add(Step{Kind: Call, From: from, To: br, Text: "publish " + rpcTarget(n) + ": " + rpcCall(n), Async: true, Folded: cast, Nodes: one})
 		t.add(Step{Kind: Call, From: br, To: to, Text: "deliver " + rpcCall(n) + deliveredAfter(n), Async: true, Hop: true})
 	} else {
 		t.add(Step{Kind: Call, From: from, To: to, Text: rpcCall(n), Async: cast, Folded: cast, Nodes: one})
