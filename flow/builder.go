@@ -29,9 +29,10 @@ type builder struct {
 	bySubject   map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
-	last       time.Time // end of the last exchange: the end of the capture
-	fileNotes  []string  // about strace files (files.go)
-	rpc        *rpcState // rpc.go
+	last       time.Time      // end of the last exchange: the end of the capture
+	fileNotes  []string       // about strace files (files.go)
+	rpc        *rpcState      // rpc.go
+	schemas    map[int]string // dbschema.go: MySQL connection -> schema
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {

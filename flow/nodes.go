@@ -47,7 +47,7 @@ func (b *builder) makeNodes() {
 		case *mysql.Request:
 			name := "database"
 			if n.caller != "" {
-				name = registry.DBOwner(n.caller) + " DB"
+				name = b.dbName(n)
 			}
 			if o := b.override(srv); o != "" {
 				name = o

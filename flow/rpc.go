@@ -389,6 +389,23 @@ func (b *builder) makeRPCNodes() {
 	sortNodes(b.nodes)
 }
 
+// byFamilyID finds, for a node whose caller is a family of services
+// (nova), the request with id rid one of its members was handling, and
+// that member's lifeline.
+func (b *builder) byFamilyID(n *Node, rid string, byID func(s, rid string, t time.Time, self *Node) *Node) (*Node, *Participant) {
+	var best *Node
+	who := ""
+	for _, s := range registry.Members(n.caller) {
+		if p := byID(s, rid, n.Start, n); p != nil && (best == nil || p.Start.After(best.Start)) {
+			best, who = p, s
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return best, b.participant(who, Service, "")
+}
+
 // requestID is the request id a node carries: an RPC's, or the
 // X-OpenStack-Request-ID header of an HTTP request a service made.
 func (n *Node) requestID() string {
@@ -522,12 +539,12 @@ func (b *builder) linkRPC() {
 			if n.background && rid != "" {
 				bgIDs[n.RPC.publisher+" "+rid] = true
 			}
-		case n.Proto == "http" && n.requestID() != "" && byService[n.caller] == nil:
+		case n.Proto == "http" && n.requestID() != "" && byService[n.caller] == nil && len(registry.Members(n.caller)) == 0:
 			// A request carrying the request id of a request a service
 			// was handling then was made by that service, whatever its
 			// User-Agent says (nova calls neutron with
-			// python-neutronclient) or whichever family member's DB
-			// login named its process ("nova").
+			// python-neutronclient). (A family's caller, "nova", is
+			// looked for among its members below.)
 			if p, who := handlerOf(n.requestID(), n); p != nil {
 				attach(n, p, ByLink, nil)
 				n.caller, n.from, n.From = who.Name, who, who.Name
@@ -537,6 +554,13 @@ func (b *builder) linkRPC() {
 			if rid := n.requestID(); rid != "" {
 				if p := byID(n.caller, rid, n.Start, n); p != nil {
 					attach(n, p, ByLink, nil)
+					continue
+				}
+				// a caller known only by its family's token (nova): the
+				// process handling the request id made it
+				if p, who := b.byFamilyID(n, rid, byID); p != nil {
+					attach(n, p, ByLink, nil)
+					n.from, n.From = who, who.Name
 					continue
 				}
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,7 +22,7 @@ func novaCapture(name string) string {
 // TestGoldenNova: `trace` (Mermaid and PlantUML) on the nova captures of
 // testdata/nova match testdata/golden/<name>.{mmd,puml}.
 func TestGoldenNova(t *testing.T) {
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"puml", "plantuml"}} {
 			out, errs, code := run(t, "trace", "--format", f.format, novaCapture(name))
 			if code != 0 {
@@ -142,6 +143,31 @@ func TestNovaBootFailStory(t *testing.T) {
 	}
 }
 
+// TestNovaRebootStory: the reboot recorded for flowmap (testdata/nova):
+// the lookup, the action, nova-api's cast to nova-compute, the compute's
+// calls to the conductor and to neutron, and the polling REBOOT → ACTIVE
+// after the action (the lookup's GET before it is not polling).
+func TestNovaRebootStory(t *testing.T) {
+	out, errs, code := run(t, "trace", novaCapture("nova-reboot"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	inOrder(t, arrows(t, out), []string{
+		`^novaclient ->> nova-api: GET /v2.1/servers/vmr `,
+		`^nova-api --x novaclient: 404`,
+		`^novaclient ->> nova-api: GET /v2.1/servers\?name=vmr`,
+		`^novaclient ->> nova-api: GET /v2.1/servers/[0-9a-f-]+ · admin token \S+$`,
+		`^novaclient ->> nova-api: POST /v2.1/servers/[0-9a-f-]+/action`,
+		`^nova-api -\) nova-compute: reboot_instance \(cast\)$`,
+		`^nova-api -->> novaclient: 202 Accepted`,
+		`^nova-compute ->> nova-conductor: object_class_action_versions \(call\)$`,
+		`^nova-compute ->> nova-conductor: object_action \(call\)$`,
+		`^nova-compute ->> neutron: GET /v2.0/ports\?`,
+		`^nova-conductor -->> nova-compute: reply`,
+		`^novaclient ->> nova-api: .*GET /v2.1/servers/\S+ .*×2 \(polling .*\) → 200 ×2 · REBOOT → ACTIVE$`,
+	})
+}
+
 // novaSecrets are the nova lab's passwords (captures/nova/NOTES.md) and
 // every token the nova captures' truth shows: the X-Auth-Token values and
 // the _context_auth_token of the RPCs.
@@ -157,7 +183,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 	tokenRe := regexp.MustCompile(`gAAAAA[A-Za-z0-9_=-]{100,}`)
 	var tokens []string
 	seen := map[string]bool{}
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		for _, proto := range []string{"amqp", "http"} {
 			b, err := os.ReadFile(filepath.Join(truth.Root(), "testdata", "nova", "truth", name+"."+proto+".tsv"))
 			if err != nil {
@@ -179,7 +205,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 		sum := sha256.Sum256([]byte(pw))
 		prefixes = append(prefixes, hex.EncodeToString(sum[:])[:6])
 	}
-	for _, name := range []string{"nova-boot", "nova-boot-fail"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
 		p := novaCapture(name)
 		for _, args := range [][]string{
 			{"decode"}, {"decode", "-f", "jsonl"},
@@ -213,5 +239,66 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 	out, _, _ := run(t, "decode", "-f", "jsonl", "--show-secrets", novaCapture("nova-boot"))
 	if !strings.Contains(out, "RABBIT_PASS") || !strings.Contains(out, tokens[0]) {
 		t.Error("--show-secrets shows neither the AMQP password nor the tokens: the search could not see them")
+	}
+}
+
+// TestDecodeAMQPContract: `decode --format jsonl` on nova-boot has a
+// proto "amqp" line per publish and delivery with the contract's fields
+// and the oslo.messaging envelope, args summarised and no body; the
+// table lists them as one-way.
+func TestDecodeAMQPContract(t *testing.T) {
+	out, errs, code := run(t, "decode", "--format", "jsonl", novaCapture("nova-boot"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var msgs, calls, replies int
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(l, `"proto":"amqp"`) {
+			continue
+		}
+		var e struct {
+			Request  map[string]any `json:"request"`
+			Response any            `json:"response"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		kind, _ := e.Request["kind"].(string)
+		if kind != "publish" && kind != "deliver" {
+			continue
+		}
+		msgs++
+		for _, f := range []string{"exchange", "routing_key", "channel", "body_bytes", "content_type", "oslo"} {
+			if _, ok := e.Request[f]; !ok {
+				t.Errorf("%s line without %s: %.200s", kind, f, l)
+			}
+		}
+		if _, ok := e.Request["body"]; ok || e.Response != nil {
+			t.Errorf("body or response printed: %.200s", l)
+		}
+		o, _ := e.Request["oslo"].(map[string]any)
+		switch {
+		case o["reply"] == true:
+			replies++
+			if o["msg_id"] == nil || o["result"] == nil {
+				t.Errorf("reply without msg_id or result: %v", o)
+			}
+		case o["msg_id"] != nil:
+			calls++
+			if o["method"] == nil || o["reply_q"] == nil || o["request_id"] == nil || o["args"] == nil {
+				t.Errorf("call without method, reply_q, request_id or args: %v", o)
+			}
+			if tok, _ := o["auth_token"].(string); tok != "" && !strings.HasPrefix(tok, "sha256:") {
+				t.Errorf("auth_token %.12s… is not a fingerprint", tok)
+			}
+		}
+	}
+	// nova-boot: 44 publishes and 44 deliveries, 20 calls and 20 replies each
+	if msgs != 88 || calls != 40 || replies != 40 {
+		t.Errorf("%d messages, %d calls, %d replies; want 88, 40, 40", msgs, calls, replies)
+	}
+	table, _, _ := run(t, "decode", novaCapture("nova-boot"))
+	if !strings.Contains(table, "publish nova/scheduler call select_destinations 6224 B") || !strings.Contains(table, "(one-way)") {
+		t.Error("the table does not list select_destinations' publish as one-way")
 	}
 }

@@ -83,8 +83,8 @@ func parseOsloBuf(body []byte, scratch *[]byte) *Oslo {
 	o := &Oslo{}
 	var in []byte
 	found, bad := false, false
-	ok := membersScan(body, func(k string, b []byte, at int) int {
-		switch k {
+	ok := membersScan(body, func(k []byte, b []byte, at int) int {
+		switch string(k) {
 		case "oslo.version":
 			end := skipValue(b, at)
 			if end > at {
@@ -122,8 +122,8 @@ func parseOsloBuf(body []byte, scratch *[]byte) *Oslo {
 	}
 	var hasResult, hasFailure, hasEnding bool
 	var result, failure []byte
-	ok = membersScan(in, func(k string, b []byte, at int) int {
-		if k == "args" {
+	ok = membersScan(in, func(k []byte, b []byte, at int) int {
+		if string(k) == "args" {
 			var end int
 			o.Args, end = summariseArgsAt(b, at)
 			return end
@@ -133,7 +133,7 @@ func parseOsloBuf(body []byte, scratch *[]byte) *Oslo {
 			return end
 		}
 		v := b[at:end]
-		switch k {
+		switch string(k) {
 		case "method":
 			o.Method = jsonString(v)
 		case "version":
@@ -432,7 +432,7 @@ func skipValue(b []byte, i int) int {
 // and the index of its value in b and returns the index past the value
 // (-1: malformed; past len(b): stop). It reports whether b is a
 // well-formed object as far as it read.
-func membersScan(b []byte, fn func(key string, b []byte, at int) int) bool {
+func membersScan(b []byte, fn func(key []byte, b []byte, at int) int) bool {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -450,7 +450,10 @@ func membersScan(b []byte, fn func(key string, b []byte, at int) int) bool {
 		if j < 0 {
 			return false
 		}
-		key := jsonString(b[i:j])
+		key := b[i+1 : j-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key, _ = unquote(b[i:j])
+		}
 		i = skipWS(b, j)
 		if i >= len(b) || b[i] != ':' {
 			return false
@@ -487,9 +490,9 @@ func summariseArgsAt(b []byte, at int) (string, int) {
 	var parts []string
 	sub := b[at:]
 	last := 0
-	ok := membersScan(sub, func(k string, sb []byte, i int) int {
+	ok := membersScan(sub, func(k []byte, sb []byte, i int) int {
 		kind, e := kindAt(sb, i)
-		parts = append(parts, k+"="+kind)
+		parts = append(parts, string(k)+"="+kind)
 		last = e
 		return e
 	})
@@ -516,6 +519,10 @@ func kindOf(raw []byte) string {
 	k, _ := kindAt(raw, 0)
 	return k
 }
+
+// objectName ends the key of a versioned object's name
+// ("nova_object.name").
+var objectName = []byte("_object.name")
 
 // objectEnd is the index past the object at the start of b whose last
 // member's value ended at last (0: no member).
@@ -568,9 +575,9 @@ func kindAt(b []byte, at int) (string, int) {
 		end := -1
 		sub := b[at:]
 		var last int
-		ok := membersScan(sub, func(k string, sb []byte, i int) int {
+		ok := membersScan(sub, func(k []byte, sb []byte, i int) int {
 			e := skipValue(sb, i)
-			if e > 0 && name == "" && strings.HasSuffix(k, "_object.name") {
+			if e > 0 && name == "" && bytes.HasSuffix(k, objectName) {
 				name = jsonString(sb[i:e])
 			}
 			last = e

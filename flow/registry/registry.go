@@ -42,6 +42,10 @@ type Service struct {
 	// Processes are the names its processes give themselves: the first
 	// field of an AMQP connection_name ("nova-compute:1234:<uuid>").
 	Processes []string
+	// SchemaTables name, for a service whose DB has several schemas, the
+	// tables of each (nova_api's build_requests, the cell DB's instances):
+	// its DB work is drawn to the schema's DB ("nova_api DB").
+	SchemaTables map[string][]string
 	// RPCMethods are methods that only this service publishes as RPC
 	// (nova-api casts schedule_and_build_instances), to tell who is behind
 	// an AMQP connection that consumes nothing.
@@ -73,7 +77,19 @@ var services = [...]Service{
 	// nova's processes share its DB login and schemas: DB work of a nova
 	// process whose process flowmap cannot tell is nova's.
 	{Name: "nova", DBSchemas: []string{"nova", "nova_api", "nova_cell0"},
-		DBTables: []string{"instances", "compute_nodes", "instance_extra", "block_device_mapping", "build_requests", "request_specs", "cell_mappings", "host_mappings", "instance_mappings"}},
+		DBTables: []string{"instances", "compute_nodes", "instance_extra", "block_device_mapping", "build_requests", "request_specs", "cell_mappings", "host_mappings", "instance_mappings"},
+		SchemaTables: map[string][]string{
+			"nova_api": {"build_requests", "request_specs", "cell_mappings", "host_mappings", "instance_mappings",
+				"flavors", "flavor_extra_specs", "flavor_projects", "key_pairs", "instance_groups",
+				"instance_group_member", "instance_group_policy", "aggregates", "aggregate_hosts",
+				"aggregate_metadata", "quotas", "quota_classes", "project_user_quotas", "quota_usages", "reservations"},
+			// the cell DBs (nova_cell0 has the same tables: only a login tells it)
+			"nova": {"instances", "instance_extra", "instance_system_metadata", "instance_metadata",
+				"instance_info_caches", "instance_faults", "instance_actions", "instance_actions_events",
+				"block_device_mapping", "compute_nodes", "services", "migrations", "instance_id_mappings",
+				"security_groups", "security_group_instance_association", "virtual_interfaces", "tags",
+				"pci_devices", "console_auth_tokens"},
+		}},
 	{Name: "nova-conductor", RPCTopics: []string{"conductor"}, Processes: []string{"nova-conductor"}},
 	{Name: "nova-scheduler", RPCTopics: []string{"scheduler"}, Processes: []string{"nova-scheduler"}},
 	{Name: "nova-compute", RPCTopics: []string{"compute"}, Processes: []string{"nova-compute"}},
@@ -378,4 +394,30 @@ func DBOwner(service string) string {
 		}
 	}
 	return service
+}
+
+// Schema is the schema of a service family's DB that table belongs to
+// (SchemaTables), or "".
+func Schema(service, table string) string {
+	for i := range services {
+		if services[i].Name != service {
+			continue
+		}
+		for schema, tables := range services[i].SchemaTables {
+			if slices.Contains(tables, table) {
+				return schema
+			}
+		}
+	}
+	return ""
+}
+
+// HasSchemas reports whether service's DB is drawn schema by schema.
+func HasSchemas(service string) bool {
+	for i := range services {
+		if services[i].Name == service {
+			return len(services[i].SchemaTables) > 0
+		}
+	}
+	return false
 }

@@ -87,7 +87,11 @@ func TestEveryEntryIsRecognised(t *testing.T) {
 			f.add("10.0.0.1:41000", "10.0.0.1:3306", 0,
 				&mysql.Request{Command: "login", User: "someone", UserKnown: true, Database: schema},
 				&mysql.Response{Result: "ok"}, "mysql")
-			if _, ok := names(flow.Build(f.exs, flow.Options{}))[registry.DBOwner(s.Name)+" DB"]; !ok {
+			want := registry.DBOwner(s.Name) + " DB"
+			if registry.HasSchemas(registry.DBOwner(s.Name)) && registry.ByDBName(schema) == registry.DBOwner(s.Name) {
+				want = schema + " DB" // drawn schema by schema
+			}
+			if _, ok := names(flow.Build(f.exs, flow.Options{}))[want]; !ok {
 				t.Errorf("%s: a login to schema %s is not %s's DB: %v", s.Name, schema, s.Name, names(flow.Build(f.exs, flow.Options{})))
 			}
 		}
@@ -96,7 +100,11 @@ func TestEveryEntryIsRecognised(t *testing.T) {
 			f.add("10.0.0.1:41000", "10.0.0.1:3306", 0,
 				&mysql.Request{Command: "query", Query: "SELECT a.x FROM `" + table + "` AS a WHERE a.id = 1"},
 				&mysql.Response{Result: "rows"}, "mysql")
-			if _, ok := names(flow.Build(f.exs, flow.Options{}))[registry.DBOwner(s.Name)+" DB"]; !ok {
+			want := registry.DBOwner(s.Name) + " DB"
+			if sc := registry.Schema(registry.DBOwner(s.Name), table); sc != "" {
+				want = sc + " DB"
+			}
+			if _, ok := names(flow.Build(f.exs, flow.Options{}))[want]; !ok {
 				t.Errorf("%s: a query on table %s is not %s's DB work", s.Name, table, s.Name)
 			}
 		}

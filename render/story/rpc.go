@@ -18,7 +18,7 @@ func (t *teller) rpc(n *flow.Node) {
 	cast := n.Role == flow.RoleRPCCast
 	hop := t.opts.Detail == Full && br != nil && to != br && from != br
 	if hop {
-		t.add(Step{Kind: Call, From: from, To: br, Text: "publish " + rpcTarget(n) + ": " + rpcCall(n), Async: true, Folded: true, Nodes: one})
+		t.add(Step{Kind: Call, From: from, To: br, Text: "publish " + rpcTarget(n) + ": " + rpcCall(n), Async: true, Folded: cast, Nodes: one})
 		t.add(Step{Kind: Call, From: br, To: to, Text: "deliver " + rpcCall(n) + deliveredAfter(n), Async: true, Hop: true})
 	} else {
 		t.add(Step{Kind: Call, From: from, To: to, Text: rpcCall(n), Async: cast, Folded: cast, Nodes: one})
@@ -161,10 +161,16 @@ func (t *teller) foldRoots(kids []*flow.Node, i int) bool {
 		// session is not part of it
 		t.periodic(same)
 	case k.Proto == "http" && k.Op == "GET" && !k.Background() && k.FromP() != nil && k.FromP().Kind == flow.Client:
+		// the same GET again and again, with no other request of the
+		// client between (a lookup before an action is not its polling)
 		for _, o := range kids[i:] {
-			if o.Proto == "http" && o.Summary == k.Summary && o.FromP() == k.FromP() && o.ToP() == k.ToP() && !t.told[o] {
-				same = append(same, o)
+			if o.Proto != "http" || o.FromP() != k.FromP() || t.told[o] {
+				continue
 			}
+			if o.Summary != k.Summary || o.ToP() != k.ToP() {
+				break
+			}
+			same = append(same, o)
 		}
 		if len(same) < 2 || same[len(same)-1].State == "" {
 			return false // the same GET twice, not a resource watched
