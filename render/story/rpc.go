@@ -251,7 +251,11 @@ func (t *teller) periodic(rs []*flow.Node) {
 	}
 	text := fmt.Sprintf("%s: %s (%s) over %s, no client request", label, what, counted(methods), Dur(end.Sub(rs[0].Start)))
 	if extra := len(all) - len(rs); extra > 0 {
-		text += fmt.Sprintf(" · %d more exchanges under them", extra)
+		under := "them"
+		if len(rs) == 1 {
+			under = "it"
+		}
+		text += fmt.Sprintf(" · %d more exchanges under %s", extra, under)
 	}
 	t.add(Step{Kind: Call, From: rs[0].FromP(), To: rs[0].ToP(), Text: text, Failed: failed, Folded: true, Nodes: all})
 }
