@@ -834,6 +834,12 @@ func check(h *Half, ops []sockOp, base int64) (int, bool) {
 func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile, []decoder.Diagnostic) {
 	var out []*StraceFile
 	var diags []decoder.Diagnostic
+	// A connection has one process at each end: two files claiming the
+	// same end of one are two recordings of one process (a copy, the same
+	// pid traced twice) or one of them matched a look-alike. The first
+	// keeps it; the second is reported and nothing is drawn from it. (A
+	// client traced with its server claims the two ends: no conflict.)
+	claimed := map[connEnd]string{}
 	for _, p := range paths {
 		fh, err := os.Open(p)
 		if err != nil {
@@ -851,9 +857,34 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 		}
 		f, d := Align(s, p, calls)
 		diags = append(diags, d...)
-		if f != nil {
-			out = append(out, f)
+		if f == nil {
+			continue
 		}
+		if other := conflict(f, claimed); other != "" {
+			diags = append(diags, decoder.Diagnostic{Where: p, What: fmt.Sprintf("its connections are already claimed by %s (the same process traced twice, or a copy?): nothing drawn from it", other)})
+			continue
+		}
+		for _, pn := range f.Pins {
+			claimed[connEnd{pn.Conn, pn.Server}] = p
+		}
+		out = append(out, f)
 	}
 	return out, diags
+}
+
+// connEnd is one end of a connection: its server's or its client's.
+type connEnd struct {
+	conn   *decoder.Conn
+	server bool
+}
+
+// conflict is the name of the file that claimed an end of one of f's
+// connections already, "" when none did.
+func conflict(f *StraceFile, claimed map[connEnd]string) string {
+	for _, pn := range f.Pins {
+		if other, ok := claimed[connEnd{pn.Conn, pn.Server}]; ok {
+			return other
+		}
+	}
+	return ""
 }

@@ -519,3 +519,29 @@ func TestAlignOtherNetns(t *testing.T) {
 		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
 	}
 }
+
+// TestAlignTwice: two files claiming the same end of the same
+// connections (a copy of save-ttt.h2) are one process traced twice: the
+// first is aligned, the second reported and left out, not drawn twice.
+func TestAlignTwice(t *testing.T) {
+	dir := straceDir()
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "h2copy")
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(dir, "save-ttt.cut.pcapng"), filepath.Join(dir, "save-ttt.h2"), cp)
+	if len(a.files) != 1 || a.files["save-ttt.h2"] == nil {
+		t.Fatalf("aligned %v", a.files)
+	}
+	found := false
+	for _, d := range a.diags {
+		found = found || d.Where == cp && strings.Contains(d.What, "nothing drawn") && strings.Contains(d.What, "save-ttt.h2")
+	}
+	if !found {
+		t.Errorf("the copy not reported: %v", a.diags)
+	}
+}
