@@ -63,9 +63,26 @@ type FileOp struct {
 	// the same After have no measured time between them.
 	After int
 	// Serving is the inbound connection the process last exchanged bytes
-	// on (the request it was serving), nil when none.
+	// on (the request it was serving), nil when none; for a syscall on an
+	// fd opened in the trace, the one its open was serving (a worker
+	// serving two requests at once reads a file for the one that opened
+	// it, whatever it sent on the other in between).
 	Serving *decoder.Conn
+	// Current is the inbound connection the process last exchanged bytes
+	// on before the syscall (Serving unless inherited from the open).
+	Current *decoder.Conn
+	// Decided is the time of the syscall that chose Serving: the open of
+	// the fd, or the syscall itself. Another request served by the
+	// process in progress then makes Serving a guess.
+	Decided time.Time
+	// Guess says why Serving is a guess, "" when it is not: the served
+	// socket was found in the capture by the bytes strace showed alone,
+	// with no address (-yy, accept's) or agreeing clock to confirm it.
+	Guess string
 }
+
+// GuessBytes is FileOp.Guess for a served socket found by its bytes alone.
+const GuessBytes = "served socket found by strace's bytes alone"
 
 // Pin is a socket of a traced process found in the capture.
 type Pin struct {
@@ -73,6 +90,11 @@ type Pin struct {
 	Conn   *decoder.Conn
 	Server bool // the process is the connection's server side
 	Ops    int  // data syscalls (with bytes) on it
+	// Exact is set when an address named the connection (-yy endpoints,
+	// accept's peer, connect's address) and the bytes agreed; else only
+	// the bytes strace showed found it, which look alike from run to run
+	// (the same requests, the same 32-byte prefixes).
+	Exact bool
 	// Matched is how many of them had their shown bytes found in the
 	// stream at their place; Checked how many could be compared.
 	Matched, Checked int
@@ -87,7 +109,10 @@ type StraceFile struct {
 	TimeKind strace.TimeKind
 	// Skew is the capture clock minus the strace clock (median over the
 	// socket syscalls found in the capture), when the lines have times.
-	Skew  time.Duration
+	Skew time.Duration
+	// Clock is set when the strace clock agreed with the capture's (within
+	// a second, steadily, by the bytes of its socket syscalls).
+	Clock bool
 	Pins  []Pin
 	Ops   []FileOp
 	Calls int // syscalls read
@@ -136,6 +161,7 @@ type seg struct {
 	server   bool
 	base     [2]int64
 	notTCP   bool // a socket of another kind: not in the captured streams
+	exact    bool // Pin.Exact
 }
 
 type sockOp struct {
@@ -443,12 +469,13 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			}
 			taken[st] = true
 			sg.pin, sg.server, sg.base = st, server, base
+			sg.exact = named || sg.peer.IsValid()
 			if server {
 				hosts[st.Conn.Server.Addr()] = true
 			} else {
 				hosts[st.Conn.Client.Addr()] = true
 			}
-			p := Pin{FD: sg.fd, Conn: st.Conn, Server: server, Ops: len(sg.ops)}
+			p := Pin{FD: sg.fd, Conn: st.Conn, Server: server, Ops: len(sg.ops), Exact: named || sg.peer.IsValid()}
 			var cum [2]int64
 			for _, o := range sg.ops {
 				d := dirOf(o.in, server)
@@ -513,6 +540,7 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock and the capture's disagree by up to %v between syscalls: file syscalls placed by the order of the bytes instead", spread.Round(time.Millisecond))})
 		default:
 			useClock = true
+			f.Clock = absDur(skew) < time.Second
 			switch {
 			case skew > 100*time.Millisecond:
 				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v behind the capture's (by the bytes of its socket syscalls): its times shifted", skew.Round(time.Millisecond))})
@@ -529,6 +557,11 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	}
 	sort.Ints(idx)
 	var lastServing = map[int]*seg{} // pid -> server socket last used
+	type opened struct {
+		sg *seg // serving at the open
+		t  time.Time
+	}
+	openServing := map[int]opened{} // FileOp.Open -> the open's serving
 	si := 0
 	const eps = time.Microsecond
 	k := 0
@@ -541,8 +574,19 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			}
 		}
 		op := pf.op
-		if sg := lastServing[op.Call.PID]; sg != nil {
-			op.Serving = sg.pin.Conn
+		sv := lastServing[op.Call.PID]
+		inherited := false
+		if sv != nil {
+			op.Current = sv.pin.Conn
+		}
+		if o, ok := openServing[op.Open]; ok && o.sg != nil && op.Open > 0 && op.Kind != OpOpen {
+			sv, op.Decided, inherited = o.sg, o.t, true
+		}
+		if sv != nil {
+			op.Serving = sv.pin.Conn
+			if !sv.exact && !f.Clock {
+				op.Guess = GuessBytes
+			}
 		}
 		if op.Call.HasDur {
 			op.Dur = op.Call.Dur
@@ -573,6 +617,15 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 				op.Time = anchors[idx[k]].Add(-time.Duration(idx[k]-pf.idx) * eps)
 			}
 			op.By = ByBytes
+		}
+		if !inherited {
+			op.Decided = op.Time
+		}
+		switch {
+		case op.Kind == OpOpen && op.Open > 0:
+			openServing[op.Open] = opened{sv, op.Time}
+		case op.Kind == OpClose:
+			delete(openServing, op.Open)
 		}
 		f.Ops = append(f.Ops, op)
 	}

@@ -545,3 +545,52 @@ func TestAlignTwice(t *testing.T) {
 		t.Errorf("the copy not reported: %v", a.diags)
 	}
 }
+
+// TestAlignOverlap: one worker serving two requests at once. overlap.h2
+// is save-ttt.h2 with the image list connection of save-ttt.h1 (:54582,
+// its fd renumbered 40) moved 4.4434 s later, into the image download,
+// and overlap.pcapng save-ttt.cut.pcapng with that connection's packets
+// moved as much (see testdata/strace/README.md): GET /v2/images arrives
+// while the image is read. The image's syscalls stay with the request
+// that opened it (GET …/file), not the one whose bytes came last.
+func TestAlignOverlap(t *testing.T) {
+	dir := straceDir()
+	a := alignCase(t, filepath.Join(dir, "overlap.pcapng"), filepath.Join(dir, "overlap.h2"))
+	f := a.files["overlap.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	if len(f.Served()) != 2 {
+		t.Fatalf("served %v", f.Served())
+	}
+	ops := imageOps(f)
+	var open *FileOp
+	for i := range ops {
+		if ops[i].Kind == OpOpen {
+			open = &ops[i]
+		}
+	}
+	if open == nil || open.Serving == nil {
+		t.Fatal("no open of the image under a request")
+	}
+	get := httpOn(t, a.exs, open.Serving, "GET", "/file")
+	var list *decoder.Exchange
+	for _, c := range f.Served() {
+		if c != get.Conn {
+			list = httpOn(t, a.exs, c, "GET", "/v2/images")
+		}
+	}
+	within(t, "GET /v2/images", list.ReqEnd, get.ReqEnd, get.End()) // they overlap
+	after := 0
+	for _, o := range ops {
+		if o.Serving != get.Conn {
+			t.Errorf("%s at %s serving conn %d", o.Call.Summary(), o.Time.Format("05.000000"), o.Serving.ID)
+		}
+		if o.Time.After(list.ReqEnd) {
+			after++
+		}
+	}
+	if after < 10 {
+		t.Errorf("%d image syscalls after GET /v2/images arrived", after)
+	}
+}
