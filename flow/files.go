@@ -141,6 +141,9 @@ func (b *builder) fileNodes() {
 			g.ops = append(g.ops, op)
 		}
 		name := filepath.Base(f.Name)
+		if f.Cut > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: cut mid-line at line %d (strace killed, or a copy cut short?): its syscalls end there", name, f.Cut))
+		}
 		if outside > 0 {
 			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: %d of its %d file syscalls fell outside the captured requests it served: not drawn", name, outside, len(f.Ops)))
 		}

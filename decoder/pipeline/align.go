@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -116,6 +117,8 @@ type StraceFile struct {
 	Pins  []Pin
 	Ops   []FileOp
 	Calls int // syscalls read
+	// Cut is the line the file was cut at mid-line (its last), 0 when whole.
+	Cut int
 	// SocketOps is how many data syscalls with bytes the sockets had;
 	// Unpinned how many sockets with such syscalls were not found in the
 	// capture (not captured, or two connections fit as well).
@@ -905,10 +908,26 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 			calls = append(calls, r.Call())
 		}
 		fh.Close()
+		cut := 0
 		if err := r.Err(); err != nil {
-			diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error(), Fatal: true})
+			var se *strace.SyntaxError
+			switch {
+			case errors.As(err, &se) && se.Last && len(calls) > 0:
+				// cut mid-line at its end: what came before is whole,
+				// and the file is marked cut (StraceFile.Cut; flow notes it)
+				cut = se.Line
+			case errors.As(err, &se):
+				diags = append(diags, decoder.Diagnostic{Where: fmt.Sprintf("%s:%d", p, se.Line), What: fmt.Sprintf("%s: %q: not strace output flowmap can read, nothing drawn from it", se.What, se.Text), Fatal: true})
+				continue
+			default:
+				diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error() + ": nothing drawn from it", Fatal: true})
+				continue
+			}
 		}
 		f, d := Align(s, p, calls)
+		if f != nil {
+			f.Cut = cut
+		}
 		diags = append(diags, d...)
 		if f == nil {
 			continue

@@ -296,17 +296,45 @@ func TestAlignForeign(t *testing.T) {
 	}
 }
 
-// TestAlignNotStrace: a file that is not strace output is an error naming
-// file and line; nothing is drawn from it.
+// TestAlignNotStrace: save-ttt.h2 with a line that is not strace output
+// after its first 1000 lines (which align well by themselves) is an
+// error naming file and line, and nothing is drawn from it; no other
+// diagnostic about it comes first. Cut mid-line at 100 kB (strace
+// killed) it is read up to the cut, aligned, and marked cut.
 func TestAlignNotStrace(t *testing.T) {
 	dir := straceDir()
-	bad := filepath.Join(t.TempDir(), "notes.txt")
-	if err := os.WriteFile(bad, []byte("read(3, \"x\", 1) = 1\nthis is not strace\n"), 0o644); err != nil {
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	a := alignCase(t, filepath.Join(dir, "upload-ttt.pcapng"), bad)
-	if len(a.files) != 0 || len(a.diags) == 0 || !a.diags[0].Fatal || !strings.Contains(a.diags[0].What, "notes.txt:2") {
+	lines := strings.SplitAfter(string(b), "\n")
+	bad := filepath.Join(t.TempDir(), "h2")
+	if err := os.WriteFile(bad, []byte(strings.Join(lines[:1000], "")+"this is not strace\n"+strings.Join(lines[1000:], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	capture := filepath.Join(dir, "save-ttt.cut.pcapng")
+	a := alignCase(t, capture, bad)
+	if len(a.files) != 0 || len(a.diags) != 1 || !a.diags[0].Fatal || a.diags[0].Where != bad+":1001" || !strings.Contains(a.diags[0].What, "nothing drawn") {
 		t.Fatalf("files %v diags %v", a.files, a.diags)
+	}
+
+	cut := filepath.Join(t.TempDir(), "h2")
+	if err := os.WriteFile(cut, b[:100_000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b[99_999] == '\n' {
+		t.Fatal("cut at a line's end")
+	}
+	a = alignCase(t, capture, cut)
+	f := a.files["h2"]
+	want := strings.Count(string(b[:100_000]), "\n") + 1
+	if f == nil || f.Cut != want {
+		t.Fatalf("aligned %v, diags %v", f, a.diags)
+	}
+	for _, d := range a.diags {
+		if d.Fatal {
+			t.Errorf("cut file: %v", d)
+		}
 	}
 }
 

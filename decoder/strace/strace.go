@@ -52,7 +52,10 @@ type SyntaxError struct {
 	File string // as given to NewReader; may be empty
 	Line int    // 1-based
 	What string // "not a syscall line", "line too long"
-	Text string // the line's start, at most 60 bytes
+	Text string // the line's start, at most 60 bytes, strings left out
+	// Last is set when the line is the input's last and has no newline:
+	// the file was cut mid-line (strace killed, a copy cut short).
+	Last bool
 }
 
 func (e *SyntaxError) Error() string {
@@ -372,6 +375,7 @@ type Reader struct {
 	line    int
 	err     error
 	eof     bool
+	noNL    bool // the last line read had no newline (end of input)
 	call    *Call
 	out     []*Call       // ready to return, in order
 	pending map[int]*Call // pid -> unfinished call
@@ -499,7 +503,7 @@ func (r *Reader) flushPending(pid int) {
 }
 
 func (r *Reader) fail(what string, line []byte) {
-	r.err = &SyntaxError{File: r.name, Line: r.line, What: what, Text: excerpt(line)}
+	r.err = &SyntaxError{File: r.name, Line: r.line, What: what, Text: excerpt(line), Last: r.noNL}
 }
 
 // secretRE finds a secret-looking name's value outside strace's strings
@@ -569,6 +573,7 @@ func (r *Reader) readLine() ([]byte, error) {
 				return nil, io.EOF
 			}
 			r.line++
+			r.noNL = true
 			return r.buf, nil
 		default:
 			return nil, err
