@@ -141,6 +141,9 @@ func (b *builder) fileNodes() {
 			g.ops = append(g.ops, op)
 		}
 		name := filepath.Base(f.Name)
+		if f.Capped > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: read only up to its call %d: too many syscalls to keep (a cap against huge files): the rest not drawn", name, f.Capped))
+		}
 		if f.Cut > 0 {
 			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: cut mid-line at line %d (strace killed, or a copy cut short?): its syscalls end there", name, f.Cut))
 		}
@@ -237,9 +240,9 @@ func (b *builder) fileNode(g *fileGroup) *Node {
 	var bytes int64
 	var in time.Duration
 	for _, op := range g.ops {
-		if !seen[op.Call.Name] {
-			seen[op.Call.Name] = true
-			names = append(names, op.Call.Name)
+		if !seen[op.Name] {
+			seen[op.Name] = true
+			names = append(names, op.Name)
 		}
 		bytes += op.Bytes
 		in += op.Dur
@@ -270,7 +273,7 @@ func (b *builder) fileNode(g *fileGroup) *Node {
 		n.Routine = true
 		n.Summary = n.Op + " " + path
 	default:
-		n.Summary = first.Call.Name + " " + path
+		n.Summary = first.Name + " " + path
 		if n.Error {
 			n.Summary += " → " + n.Result
 		}
