@@ -97,6 +97,7 @@ func (b *builder) fileNodes() {
 		}
 		byKey := map[string]*fileGroup{}
 		outside, guessed, overlapped := 0, 0, 0
+		var last *fileGroup
 		for _, op := range f.Ops {
 			// the request in progress when its serving connection was
 			// chosen (the fd's open), while the syscall is still in it
@@ -133,12 +134,16 @@ func (b *builder) fileNodes() {
 			}
 			k := fmt.Sprintf("%p %s %s %t %d", parent, role, key, guess, len(cands))
 			g := byKey[k]
-			if g == nil || key == "" {
+			// stat, lseek, close… fold only when one follows the other:
+			// the same path stat'ed at the start and the end of a request
+			// is two moments, not a call that lasted the request
+			if g == nil || key == "" || role == RoleFileOther && g != last {
 				g = &fileGroup{parent: parent, role: role, guess: guess, cands: cands}
 				byKey[k] = g
 				groups = append(groups, g)
 			}
 			g.ops = append(g.ops, op)
+			last = g
 		}
 		name := filepath.Base(f.Name)
 		if f.Capped > 0 {

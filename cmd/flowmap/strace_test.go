@@ -620,3 +620,25 @@ func TestStraceOverlap(t *testing.T) {
 		t.Errorf("%d image nodes, %d timing guesses", images, guessed)
 	}
 }
+
+// TestStraceStatFolds: stat, lseek, close… are folded only when they
+// follow each other: the same path stat'ed at the start and at the end of
+// a request is not one node that lasted the request (save-ttt's
+// /etc/nsswitch.conf "lasted" 997 ms, and summary counted it a slow
+// file call).
+func TestStraceStatFolds(t *testing.T) {
+	m := traceJSON(t, straceArgs(straceDir(), "save-ttt.cut.pcapng", "save-ttt")...)
+	others := 0
+	walkParents(m, func(n, p *jnode) {
+		if n.Role != "file-other" {
+			return
+		}
+		others++
+		if d := n.End.Sub(n.Start); d > 50*time.Millisecond {
+			t.Errorf("%q (%d syscalls) lasts %v", n.Summary, n.Syscalls, d)
+		}
+	})
+	if others == 0 {
+		t.Fatal("no stat nodes")
+	}
+}
