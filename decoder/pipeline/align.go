@@ -854,6 +854,7 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 		dist    time.Duration // from the last anchor before it (or its strace time)
 	}
 	var best []cand
+	named := sg.local.IsValid() && sg.peer.IsValid()
 	for _, st := range s.conns {
 		if taken[st] {
 			continue
@@ -875,7 +876,7 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 				}
 			}
 			base, matched, exact, ok := fit(st, sg, server)
-			if !ok || matched == 0 {
+			if !ok || matched == 0 && !named { // -yy names it: its bytes may not have been kept
 				continue
 			}
 			cd := cand{st, server, base, matched, exact, 0}
@@ -920,7 +921,6 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 			return nil, false, [2]int64{}, false // a tie: not pinned
 		}
 	}
-	named := sg.local.IsValid() && sg.peer.IsValid()
 	if !named && b.matched < 16 && !allShort(sg, b.matched) {
 		return nil, false, [2]int64{}, false
 	}
@@ -1088,6 +1088,9 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 		}
 		out = append(out, f)
 	}
+	if s.dropped > 0 {
+		diags = append(diags, decoder.Diagnostic{Where: "strace", What: fmt.Sprintf("the capture's TCP bytes past the first %s (%s more) were not kept to align strace output with: sockets there are found by their -yy endpoints alone, or not at all", size(s.limit()), size(s.dropped))})
+	}
 	return out, diags
 }
 
@@ -1111,3 +1114,11 @@ func conflict(f *StraceFile, claimed map[connEnd]string) string {
 // String names the syscall for messages: line, name and path (never its
 // strings' other contents).
 func (o FileOp) String() string { return fmt.Sprintf("line %d: %s %s", o.Line, o.Name, o.Path) }
+
+// size says n bytes in KiB or MiB.
+func size(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", (n+1023)>>10)
+}
