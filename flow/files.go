@@ -2,7 +2,6 @@ package flow
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -145,7 +144,7 @@ func (b *builder) fileNodes() {
 			g.ops = append(g.ops, op)
 			last = g
 		}
-		name := filepath.Base(f.Name)
+		name := f.Name // as given, like the pipeline's diagnostics
 		if f.Capped > 0 {
 			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: read only up to its call %d: too many syscalls to keep (a cap against huge files): the rest not drawn", name, f.Capped))
 		}

@@ -45,6 +45,8 @@ const (
 type FileOp struct {
 	Name string // the syscall ("openat", "read")
 	Line int    // its line in the strace file
+	// PID is the process: the line's (-f: its thread's getpid() answer
+	// when the thread made one, else the thread id), or the file's.
 	PID  int
 	Kind OpKind
 	// Open numbers the open file (1-based, per strace file) an fd
@@ -105,8 +107,8 @@ type Pin struct {
 // StraceFile is one strace output aligned with the capture.
 type StraceFile struct {
 	Name string
-	// PIDs are the pids the lines show (-f), the file's (-ff's .PID
-	// suffix), or else the one its getpid() calls returned.
+	// PIDs are the pids the lines show (-f: thread ids), the file's
+	// (-ff's .PID suffix), or else the one its getpid() calls returned.
 	PIDs     []int
 	TimeKind strace.TimeKind
 	// Skew is the capture clock minus the strace clock (median over the
@@ -268,6 +270,7 @@ type aligner struct {
 	opens  int
 	pids   map[int]bool
 	own    map[int64]bool // getpid() answers
+	tgid   map[int]int    // -f's thread id -> its getpid() answer (the process)
 	fops   []pending
 	i      int // index of the next call
 	nsock  int // socket data syscalls kept
@@ -284,7 +287,7 @@ type pending struct {
 
 func newAligner(s *Streams, name string) *aligner {
 	return &aligner{s: s, f: &StraceFile{Name: name, TimeKind: strace.NoTime}, segs: map[int]*seg{},
-		pids: map[int]bool{}, own: map[int64]bool{}}
+		pids: map[int]bool{}, own: map[int64]bool{}, tgid: map[int]int{}}
 }
 
 func (a *aligner) get(fd int, ann string) *seg {
@@ -350,8 +353,13 @@ func (a *aligner) add(c *strace.Call) bool {
 	if c.TimeKind != strace.NoTime {
 		f.TimeKind = c.TimeKind
 	}
-	if c.Name == "getpid" && c.HasVal && c.Value > 0 && len(a.own) < 2 {
-		a.own[c.Value] = true
+	if c.Name == "getpid" && c.HasVal && c.Value > 0 {
+		if len(a.own) < 2 {
+			a.own[c.Value] = true
+		}
+		if c.PID != 0 && len(a.tgid) < 1<<12 {
+			a.tgid[c.PID] = int(c.Value)
+		}
 	}
 	ok := c.HasVal && c.Value >= 0
 	fdArg, hasFD := c.FD()
@@ -547,6 +555,13 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	}
 	// Without -f (the seed's strace -p PID -o FILE) lines carry no pid:
 	// the process's own getpid() answers tell it.
+	// With -f the lines show thread ids: a thread's getpid() answer
+	// is its process.
+	for i := range fops {
+		if p, ok := a.tgid[fops[i].op.PID]; ok {
+			fops[i].op.PID = p
+		}
+	}
 	if len(f.PIDs) == 0 && len(a.own) == 1 {
 		for v := range a.own {
 			f.PIDs = []int{int(v)}

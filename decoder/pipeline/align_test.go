@@ -790,3 +790,40 @@ func TestStreamsFor(t *testing.T) {
 		t.Error("plain strace: not every connection recorded")
 	}
 }
+
+// TestAlignThreads: under -f the lines show thread ids. save-ttt.h2 with
+// the image's open, reads and close made by a thread 26099 of worker
+// 26069 that calls getpid() (= 26069): its syscalls are the process's.
+func TestAlignThreads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	n := 0
+	for i, l := range lines {
+		if strings.Contains(l, "/var/lib/glance/images/") {
+			lines[i] = strings.Replace(l, "26069 ", "26099 ", 1)
+			n++
+			if n == 1 {
+				ts := strings.Fields(l)[1]
+				lines[i] = "26099 " + ts + " getpid() = 26069 <0.000002>\n" + lines[i]
+			}
+		}
+	}
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	f := a.files["save-ttt.h2"]
+	if f == nil || n < 100 {
+		t.Fatalf("not aligned (%d lines moved): %v", n, a.diags)
+	}
+	for _, o := range imageOps(f) {
+		if o.PID != 26069 {
+			t.Errorf("%s: pid %d", o, o.PID)
+			break
+		}
+	}
+}
