@@ -271,14 +271,14 @@ type aligner struct {
 	pids   map[int]bool
 	own    map[int64]bool // getpid() answers
 	tgid   map[int]int    // -f's thread id -> its getpid() answer (the process)
-	fops   []pending
+	ops    []FileOp  // the file syscalls, placed in finish (StraceFile.Ops)
+	fops   []pending // where each was in the file
 	i      int // index of the next call
 	nsock  int // socket data syscalls kept
 	capped bool
 }
 
 type pending struct {
-	op  FileOp
 	idx int
 	pid int // the line's pid (0 when not shown)
 	ct  time.Time
@@ -333,7 +333,8 @@ func (a *aligner) addOp(op FileOp, c *strace.Call, i int) {
 	if c.HasDur {
 		op.Dur = c.Dur
 	}
-	a.fops = append(a.fops, pending{op, i, c.PID, c.Time, c.TimeKind})
+	a.ops = append(a.ops, op)
+	a.fops = append(a.fops, pending{i, c.PID, c.Time, c.TimeKind})
 }
 
 // add reads one call; it returns false once a cap is reached (the file
@@ -557,18 +558,18 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	// the process's own getpid() answers tell it.
 	// With -f the lines show thread ids: a thread's getpid() answer
 	// is its process.
-	for i := range fops {
-		if p, ok := a.tgid[fops[i].op.PID]; ok {
-			fops[i].op.PID = p
+	for i := range a.ops {
+		if p, ok := a.tgid[a.ops[i].PID]; ok {
+			a.ops[i].PID = p
 		}
 	}
 	if len(f.PIDs) == 0 && len(a.own) == 1 {
 		for v := range a.own {
 			f.PIDs = []int{int(v)}
 		}
-		for i := range fops {
-			if fops[i].op.PID == 0 {
-				fops[i].op.PID = f.PIDs[0]
+		for i := range a.ops {
+			if a.ops[i].PID == 0 {
+				a.ops[i].PID = f.PIDs[0]
 			}
 		}
 	}
@@ -726,8 +727,7 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	si := 0
 	const eps = time.Microsecond
 	k := 0
-	f.Ops = make([]FileOp, 0, len(fops))
-	for _, pf := range fops {
+	for j, pf := range fops {
 		// the serving socket: the last data op on a pinned server socket
 		// before this call, of the same pid
 		for ; si < len(idx) && idx[si] < pf.idx; si++ {
@@ -735,7 +735,7 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 				lastServing[an.pid] = an.srv
 			}
 		}
-		op := pf.op
+		op := &a.ops[j]
 		sv := lastServing[pf.pid]
 		inherited := false
 		if sv != nil {
@@ -786,9 +786,8 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 		case op.Kind == OpClose:
 			delete(openServing, op.Open)
 		}
-		f.Ops = append(f.Ops, op)
 	}
-	a.fops = nil
+	f.Ops, a.ops, a.fops = a.ops, nil, nil
 	return f, diags
 }
 
