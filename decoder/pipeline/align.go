@@ -271,10 +271,10 @@ type aligner struct {
 	pids   map[int]bool
 	own    map[int64]bool // getpid() answers
 	tgid   map[int]int    // -f's thread id -> its getpid() answer (the process)
-	ops    []FileOp  // the file syscalls, placed in finish (StraceFile.Ops)
-	fops   []pending // where each was in the file
-	i      int // index of the next call
-	nsock  int // socket data syscalls kept
+	ops    []FileOp       // the file syscalls, placed in finish (StraceFile.Ops)
+	fops   []pending      // where each was in the file
+	i      int            // index of the next call
+	nsock  int            // socket data syscalls kept
 	capped bool
 }
 
