@@ -2,7 +2,8 @@ package flow
 
 import (
 	"fmt"
-	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -87,7 +88,9 @@ func (b *builder) fileNodes() {
 				conns = append(conns, p.Conn)
 			}
 		}
+		var reqs []*Node
 		for _, c := range conns {
+			reqs = append(reqs, served[c]...)
 			if !exact[c] {
 				continue
 			}
@@ -95,6 +98,7 @@ func (b *builder) fileNodes() {
 				n.PID = pid
 			}
 		}
+		busy := newInProgress(reqs, b)
 		byKey := map[string]*fileGroup{}
 		outside, guessed, overlapped := 0, 0, 0
 		var last *fileGroup
@@ -113,12 +117,7 @@ func (b *builder) fileNodes() {
 			}
 			// another request the process served in progress then: the
 			// bytes it last exchanged chose, a guess among them
-			var cands []*Node
-			for _, c := range conns {
-				if n := servingAt(served[c], decided, b); n != nil {
-					cands = append(cands, n)
-				}
-			}
+			cands := busy.at(decided)
 			if len(cands) < 2 {
 				cands = nil
 			} else {
@@ -145,7 +144,7 @@ func (b *builder) fileNodes() {
 			g.ops = append(g.ops, op)
 			last = g
 		}
-		name := filepath.Base(f.Name)
+		name := f.Name // as given, like the pipeline's diagnostics
 		if f.Capped > 0 {
 			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: read only up to its call %d: too many syscalls to keep (a cap against huge files): the rest not drawn", name, f.Capped))
 		}
@@ -175,6 +174,43 @@ func (b *builder) fileNodes() {
 		b.nodes = append(b.nodes, n)
 	}
 	sortNodes(b.nodes)
+}
+
+// inProgress finds the requests in progress at a time among many: sorted
+// by start, with the latest end among each one and those before it, so
+// that a look-up stops where no earlier request can still be in progress.
+type inProgress struct {
+	reqs []*Node
+	ends []time.Time // b.until of each
+	pmax []time.Time // latest end of reqs[:i+1]
+}
+
+func newInProgress(reqs []*Node, b *builder) *inProgress {
+	p := &inProgress{reqs: append([]*Node(nil), reqs...)}
+	sort.SliceStable(p.reqs, func(i, j int) bool { return p.reqs[i].Start.Before(p.reqs[j].Start) })
+	var m time.Time
+	for _, n := range p.reqs {
+		e := b.until(n.Ex)
+		p.ends = append(p.ends, e)
+		if e.After(m) {
+			m = e
+		}
+		p.pmax = append(p.pmax, m)
+	}
+	return p
+}
+
+// at returns the requests in progress at t, in order of start.
+func (p *inProgress) at(t time.Time) []*Node {
+	j := sort.Search(len(p.reqs), func(i int) bool { return p.reqs[i].Start.After(t) })
+	var out []*Node
+	for k := j - 1; k >= 0 && !p.pmax[k].Before(t); k-- {
+		if !t.After(p.ends[k]) {
+			out = append(out, p.reqs[k])
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // servingAt is the request on the connection in progress at t.

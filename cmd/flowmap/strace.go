@@ -14,13 +14,14 @@ func addStraceFlag(cmd *cobra.Command, f *pflag.FlagSet, files *[]string) {
 	_ = cmd.MarkFlagFilename("strace")
 }
 
-// straceStreams is what the pipeline records for --strace: the
-// connections' bytes, or nil when no strace file is given.
+// straceStreams is what the pipeline records for --strace: the bytes of
+// the connections the strace files can be found on (all of them when a
+// file has sockets nothing names), or nil when no strace file is given.
 func straceStreams(files []string) *pipeline.Streams {
 	if len(files) == 0 {
 		return nil
 	}
-	return &pipeline.Streams{}
+	return pipeline.StreamsFor(files, strace.Options{})
 }
 
 // alignStrace aligns the strace files with the decoded capture. Files

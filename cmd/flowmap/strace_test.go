@@ -400,7 +400,7 @@ func straceSecrets(t *testing.T, name string) []string {
 
 // TestStraceNoSecrets: the tokens and passwords strace printed (-s 256
 // shows headers and auth bodies) are in no output: every trace format,
-// both details, summary, and the notes on stderr.
+// both details, summary, the HTML report, and the notes on stderr.
 func TestStraceNoSecrets(t *testing.T) {
 	for _, c := range modeltest.StraceCases {
 		secrets := straceSecrets(t, c.Name)
@@ -412,8 +412,17 @@ func TestStraceNoSecrets(t *testing.T) {
 		for _, f := range []string{"mermaid", "json", "plantuml", "otlp"} {
 			runs = append(runs, []string{"trace", "--format", f})
 		}
+		html := filepath.Join(t.TempDir(), "report.html")
+		runs = append(runs, []string{"report", "-o", html})
 		for _, r := range runs {
-			out, errs, _ := run(t, append(r, args...)...)
+			out, errs, code := run(t, append(r, args...)...)
+			if r[0] == "report" {
+				b, err := os.ReadFile(html)
+				if err != nil || code != 0 || len(b) < 1000 {
+					t.Fatalf("report: exit %d, %v, %d bytes: %s", code, err, len(b), errs)
+				}
+				out += string(b)
+			}
 			for _, s := range secrets {
 				if strings.Contains(out, s) || strings.Contains(errs, s) {
 					t.Errorf("%s %v prints a secret from strace (%d chars)", c.Name, r, len(s))

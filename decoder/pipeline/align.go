@@ -45,6 +45,8 @@ const (
 type FileOp struct {
 	Name string // the syscall ("openat", "read")
 	Line int    // its line in the strace file
+	// PID is the process: the line's (-f: its thread's getpid() answer
+	// when the thread made one, else the thread id), or the file's.
 	PID  int
 	Kind OpKind
 	// Open numbers the open file (1-based, per strace file) an fd
@@ -105,8 +107,8 @@ type Pin struct {
 // StraceFile is one strace output aligned with the capture.
 type StraceFile struct {
 	Name string
-	// PIDs are the pids the lines show (-f), the file's (-ff's .PID
-	// suffix), or else the one its getpid() calls returned.
+	// PIDs are the pids the lines show (-f: thread ids), the file's
+	// (-ff's .PID suffix), or else the one its getpid() calls returned.
 	PIDs     []int
 	TimeKind strace.TimeKind
 	// Skew is the capture clock minus the strace clock (median over the
@@ -268,14 +270,15 @@ type aligner struct {
 	opens  int
 	pids   map[int]bool
 	own    map[int64]bool // getpid() answers
-	fops   []pending
-	i      int // index of the next call
-	nsock  int // socket data syscalls kept
+	tgid   map[int]int    // -f's thread id -> its getpid() answer (the process)
+	ops    []FileOp       // the file syscalls, placed in finish (StraceFile.Ops)
+	fops   []pending      // where each was in the file
+	i      int            // index of the next call
+	nsock  int            // socket data syscalls kept
 	capped bool
 }
 
 type pending struct {
-	op  FileOp
 	idx int
 	pid int // the line's pid (0 when not shown)
 	ct  time.Time
@@ -284,7 +287,7 @@ type pending struct {
 
 func newAligner(s *Streams, name string) *aligner {
 	return &aligner{s: s, f: &StraceFile{Name: name, TimeKind: strace.NoTime}, segs: map[int]*seg{},
-		pids: map[int]bool{}, own: map[int64]bool{}}
+		pids: map[int]bool{}, own: map[int64]bool{}, tgid: map[int]int{}}
 }
 
 func (a *aligner) get(fd int, ann string) *seg {
@@ -330,7 +333,8 @@ func (a *aligner) addOp(op FileOp, c *strace.Call, i int) {
 	if c.HasDur {
 		op.Dur = c.Dur
 	}
-	a.fops = append(a.fops, pending{op, i, c.PID, c.Time, c.TimeKind})
+	a.ops = append(a.ops, op)
+	a.fops = append(a.fops, pending{i, c.PID, c.Time, c.TimeKind})
 }
 
 // add reads one call; it returns false once a cap is reached (the file
@@ -350,8 +354,13 @@ func (a *aligner) add(c *strace.Call) bool {
 	if c.TimeKind != strace.NoTime {
 		f.TimeKind = c.TimeKind
 	}
-	if c.Name == "getpid" && c.HasVal && c.Value > 0 && len(a.own) < 2 {
-		a.own[c.Value] = true
+	if c.Name == "getpid" && c.HasVal && c.Value > 0 {
+		if len(a.own) < 2 {
+			a.own[c.Value] = true
+		}
+		if c.PID != 0 && len(a.tgid) < 1<<12 {
+			a.tgid[c.PID] = int(c.Value)
+		}
 	}
 	ok := c.HasVal && c.Value >= 0
 	fdArg, hasFD := c.FD()
@@ -547,13 +556,20 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	}
 	// Without -f (the seed's strace -p PID -o FILE) lines carry no pid:
 	// the process's own getpid() answers tell it.
+	// With -f the lines show thread ids: a thread's getpid() answer
+	// is its process.
+	for i := range a.ops {
+		if p, ok := a.tgid[a.ops[i].PID]; ok {
+			a.ops[i].PID = p
+		}
+	}
 	if len(f.PIDs) == 0 && len(a.own) == 1 {
 		for v := range a.own {
 			f.PIDs = []int{int(v)}
 		}
-		for i := range fops {
-			if fops[i].op.PID == 0 {
-				fops[i].op.PID = f.PIDs[0]
+		for i := range a.ops {
+			if a.ops[i].PID == 0 {
+				a.ops[i].PID = f.PIDs[0]
 			}
 		}
 	}
@@ -711,8 +727,7 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	si := 0
 	const eps = time.Microsecond
 	k := 0
-	f.Ops = make([]FileOp, 0, len(fops))
-	for _, pf := range fops {
+	for j, pf := range fops {
 		// the serving socket: the last data op on a pinned server socket
 		// before this call, of the same pid
 		for ; si < len(idx) && idx[si] < pf.idx; si++ {
@@ -720,7 +735,7 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 				lastServing[an.pid] = an.srv
 			}
 		}
-		op := pf.op
+		op := &a.ops[j]
 		sv := lastServing[pf.pid]
 		inherited := false
 		if sv != nil {
@@ -771,9 +786,8 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 		case op.Kind == OpClose:
 			delete(openServing, op.Open)
 		}
-		f.Ops = append(f.Ops, op)
 	}
-	a.fops = nil
+	f.Ops, a.ops, a.fops = a.ops, nil, nil
 	return f, diags
 }
 
@@ -854,6 +868,7 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 		dist    time.Duration // from the last anchor before it (or its strace time)
 	}
 	var best []cand
+	named := sg.local.IsValid() && sg.peer.IsValid()
 	for _, st := range s.conns {
 		if taken[st] {
 			continue
@@ -875,7 +890,7 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 				}
 			}
 			base, matched, exact, ok := fit(st, sg, server)
-			if !ok || matched == 0 {
+			if !ok || matched == 0 && !named { // -yy names it: its bytes may not have been kept
 				continue
 			}
 			cd := cand{st, server, base, matched, exact, 0}
@@ -920,7 +935,6 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 			return nil, false, [2]int64{}, false // a tie: not pinned
 		}
 	}
-	named := sg.local.IsValid() && sg.peer.IsValid()
 	if !named && b.matched < 16 && !allShort(sg, b.matched) {
 		return nil, false, [2]int64{}, false
 	}
@@ -1088,6 +1102,9 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 		}
 		out = append(out, f)
 	}
+	if s.dropped > 0 {
+		diags = append(diags, decoder.Diagnostic{Where: "strace", What: fmt.Sprintf("the capture's TCP bytes past the first %s (%s more) were not kept to align strace output with: sockets there are found by their -yy endpoints alone, or not at all", size(s.limit()), size(s.dropped))})
+	}
 	return out, diags
 }
 
@@ -1111,3 +1128,11 @@ func conflict(f *StraceFile, claimed map[connEnd]string) string {
 // String names the syscall for messages: line, name and path (never its
 // strings' other contents).
 func (o FileOp) String() string { return fmt.Sprintf("line %d: %s %s", o.Line, o.Name, o.Path) }
+
+// size says n bytes in KiB or MiB.
+func size(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", (n+1023)>>10)
+}

@@ -701,3 +701,129 @@ func TestAlignBlindCap(t *testing.T) {
 		t.Errorf("want %q in %v", want, a.diags)
 	}
 }
+
+// TestAlignBudget: with only 64 KiB of the capture's bytes kept, -yy still
+// names save-ttt.h2's connections (they began in the capture): it is
+// aligned, the image read under GET …/file, and the budget's end is
+// reported. Without -yy nothing names them past the budget.
+func TestAlignBudget(t *testing.T) {
+	dir := straceDir()
+	s := &Streams{MaxBytes: 64 << 10}
+	var exs []*decoder.Exchange
+	if _, err := Run([]string{filepath.Join(dir, "save-ttt.cut.pcapng")}, Options{Streams: s, Serial: true}, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	fs, diags := AlignFiles(s, []string{filepath.Join(dir, "save-ttt.h2")}, strace.Options{})
+	if len(fs) != 1 {
+		t.Fatalf("not aligned: %v", diags)
+	}
+	found := false
+	for _, d := range diags {
+		found = found || strings.Contains(d.What, "past the first 64 KiB") && strings.Contains(d.What, "not kept")
+	}
+	if !found {
+		t.Errorf("budget not reported: %v", diags)
+	}
+	ops := imageOps(fs[0])
+	if len(ops) == 0 {
+		t.Fatal("no image syscalls")
+	}
+	get := httpOn(t, exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.Serving != get.Conn {
+			t.Errorf("%s serving conn %v", o, o.Serving)
+		}
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
+	}
+}
+
+// TestStreamsFor: recording only the connections the strace files name
+// (-yy: save-ttt's workers) aligns them exactly as recording all does;
+// an empty file names none and nothing is recorded; the seed's plain
+// strace has a socket nothing names (its log's fd, opened before strace
+// attached, could be one) and every connection is recorded.
+func TestStreamsFor(t *testing.T) {
+	dir := straceDir()
+	capture := filepath.Join(dir, "save-ttt.cut.pcapng")
+	files := []string{filepath.Join(dir, "save-ttt.h1"), filepath.Join(dir, "save-ttt.h2")}
+	record := func(s *Streams) {
+		t.Helper()
+		if _, err := Run([]string{capture}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, some := &Streams{}, StreamsFor(files, strace.Options{})
+	record(all)
+	record(some)
+	if some.Keep == nil || len(some.Conns()) == 0 || len(some.Conns()) >= len(all.Conns())/2 {
+		t.Fatalf("recorded %d of %d connections", len(some.Conns()), len(all.Conns()))
+	}
+	fa, _ := AlignFiles(all, files, strace.Options{})
+	fs, _ := AlignFiles(some, files, strace.Options{})
+	if len(fa) != 2 || len(fs) != 2 {
+		t.Fatalf("aligned %d and %d files", len(fa), len(fs))
+	}
+	for i := range fa {
+		a, b := fa[i], fs[i]
+		if len(a.Pins) != len(b.Pins) || len(a.Ops) != len(b.Ops) || a.Skew != b.Skew {
+			t.Errorf("%s: %d pins %d ops skew %v, recording only named ones %d %d %v", a.Name, len(a.Pins), len(a.Ops), a.Skew, len(b.Pins), len(b.Ops), b.Skew)
+			continue
+		}
+		for j := range a.Ops {
+			if x, y := a.Ops[j], b.Ops[j]; x.Time != y.Time || x.Serving.ID != y.Serving.ID && (x.Serving == nil) == (y.Serving == nil) {
+				t.Errorf("%s: %s at %v, %v", a.Name, x, x.Time, y.Time)
+				break
+			}
+		}
+	}
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := StreamsFor([]string{empty}, strace.Options{})
+	record(none)
+	if len(none.Conns()) != 0 {
+		t.Errorf("empty file: %d connections recorded", len(none.Conns()))
+	}
+	if s := StreamsFor([]string{filepath.Join(dir, "save-plain.h3")}, strace.Options{}); s.Keep != nil {
+		t.Error("plain strace: not every connection recorded")
+	}
+}
+
+// TestAlignThreads: under -f the lines show thread ids. save-ttt.h2 with
+// the image's open, reads and close made by a thread 26099 of worker
+// 26069 that calls getpid() (= 26069): its syscalls are the process's.
+func TestAlignThreads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	n := 0
+	for i, l := range lines {
+		if strings.Contains(l, "/var/lib/glance/images/") {
+			lines[i] = strings.Replace(l, "26069 ", "26099 ", 1)
+			n++
+			if n == 1 {
+				ts := strings.Fields(l)[1]
+				lines[i] = "26099 " + ts + " getpid() = 26069 <0.000002>\n" + lines[i]
+			}
+		}
+	}
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	f := a.files["save-ttt.h2"]
+	if f == nil || n < 100 {
+		t.Fatalf("not aligned (%d lines moved): %v", n, a.diags)
+	}
+	for _, o := range imageOps(f) {
+		if o.PID != 26069 {
+			t.Errorf("%s: pid %d", o, o.PID)
+			break
+		}
+	}
+}

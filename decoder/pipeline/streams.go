@@ -2,10 +2,14 @@ package pipeline
 
 import (
 	"bytes"
+	"net/netip"
+	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/strace"
 )
 
 // DefaultStreamBytes is the most stream bytes a Streams keeps by default.
@@ -19,12 +23,17 @@ const maxMarks = 1 << 20
 // time of each, so that strace output can be aligned with the capture
 // (Align). Set Options.Streams to record; Run feeds it from the decoding
 // stage only, so it needs no lock. Bytes past MaxBytes (over all
-// connections) are counted but not kept: syscalls there are placed by
-// their lengths alone.
+// connections) are counted but not kept: a socket there is found by its
+// -yy endpoints alone (when its connection began in the capture), not by
+// its bytes, and AlignFiles says the budget ran out.
 type Streams struct {
 	MaxBytes int64 // 0: DefaultStreamBytes
-	kept     int64
-	conns    []*Stream
+	// Keep, when set, tells the connections worth recording (StreamsFor):
+	// the others are not recorded at all.
+	Keep    func(*decoder.Conn) bool
+	kept    int64
+	dropped int64 // bytes seen past MaxBytes
+	conns   []*Stream
 }
 
 // Stream is one connection's two directions.
@@ -133,6 +142,9 @@ func (s *Streams) limit() int64 {
 func (s *Streams) wrap(p decoder.Protocol) decoder.Protocol {
 	inner := p.New
 	p.New = func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+		if s.Keep != nil && !s.Keep(c) {
+			return inner(c, emit)
+		}
 		st := &Stream{Conn: c}
 		s.conns = append(s.conns, st)
 		return &tap{StreamDecoder: inner(c, emit), s: s, st: st}
@@ -164,6 +176,8 @@ func (t *tap) Data(dir decoder.Dir, data []byte, at time.Time) {
 					h.chunks = append(h.chunks, chunk{h.n, append([]byte(nil), data...)})
 				}
 				t.s.kept += int64(len(data))
+			} else {
+				t.s.dropped += int64(len(data))
 			}
 			h.n += int64(len(data))
 		}
@@ -181,4 +195,108 @@ func (t *tap) Gap(dir decoder.Dir, n int, at time.Time) {
 		}
 	}
 	t.StreamDecoder.Gap(dir, n, at)
+}
+
+// StreamsFor returns the Streams to record for aligning the strace files
+// at paths, keeping only the connections they can be found on: read
+// first, when every socket they use data on is named (-yy endpoints,
+// accept's peer, connect's address), only the connections with those
+// endpoints are recorded; a file with a socket nothing names (the seed's
+// plain strace, an fd opened before strace attached) makes it record
+// every connection. A file that cannot be read makes it record every
+// connection too (AlignFiles reports the error).
+func StreamsFor(paths []string, opts strace.Options) *Streams {
+	k := &keepSet{pairs: map[[2]netip.AddrPort]bool{}, clients: map[netip.AddrPort]bool{}, servers: map[netip.AddrPort]bool{}}
+	for _, p := range paths {
+		if !k.scan(p, opts) {
+			return &Streams{}
+		}
+	}
+	return &Streams{Keep: k.keep}
+}
+
+// keepSet are the endpoints strace files name.
+type keepSet struct {
+	pairs   map[[2]netip.AddrPort]bool // -yy: local and peer, either order
+	clients map[netip.AddrPort]bool    // accept's peer
+	servers map[netip.AddrPort]bool    // connect's address
+}
+
+func (k *keepSet) keep(c *decoder.Conn) bool {
+	return k.pairs[[2]netip.AddrPort{c.Client, c.Server}] || k.clients[c.Client] || k.servers[c.Server]
+}
+
+// maxKeep caps the endpoints kept per scan: past it every connection is
+// recorded.
+const maxKeep = 1 << 16
+
+// scan adds the endpoints of one file; false when a socket with data
+// has none (or the file can't be read).
+func (k *keepSet) scan(path string, opts strace.Options) bool {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	r := strace.NewReader(fh, path, opts)
+	named := map[int]bool{} // fds returned by accept, socket, open…: known
+	for r.Next() {
+		c := r.Call()
+		if c.Kind != strace.Syscall {
+			continue
+		}
+		if len(k.pairs)+len(k.clients)+len(k.servers) > maxKeep {
+			return false
+		}
+		for _, a := range c.Arg {
+			if _, l, p, ok := strace.Endpoints(a.Ann); ok {
+				k.pairs[[2]netip.AddrPort{l, p}] = true
+				k.pairs[[2]netip.AddrPort{p, l}] = true
+			}
+		}
+		if _, l, p, ok := strace.Endpoints(c.RetAnn); ok {
+			k.pairs[[2]netip.AddrPort{l, p}] = true
+			k.pairs[[2]netip.AddrPort{p, l}] = true
+		}
+		ok := c.HasVal && c.Value >= 0
+		fd, hasFD := c.FD()
+		switch {
+		case (c.Name == "accept" || c.Name == "accept4") && ok:
+			if _, _, _, yy := strace.Endpoints(c.RetAnn); yy {
+				named[int(c.Value)] = true // -yy named it (above)
+			} else if len(c.Arg) > 1 {
+				if a := sockaddr(c.Arg[1].Raw); a.IsValid() {
+					k.clients[a] = true
+					named[int(c.Value)] = true
+				}
+			}
+			if c.RetAnn != "" {
+				named[int(c.Value)] = true
+			}
+		case c.Name == "connect" && hasFD && len(c.Arg) > 1:
+			if fd.Ann != "" && !strings.HasPrefix(fd.Ann, "socket:[") {
+				// -yy: its data syscalls will show its endpoints
+				named[fd.FD] = true
+			} else if a := sockaddr(c.Arg[1].Raw); a.IsValid() {
+				k.servers[a] = true
+				named[fd.FD] = true
+			}
+		case c.Name == "socket" && ok:
+			if !strings.Contains(c.Args, "AF_INET") || !strings.Contains(c.Args, "SOCK_STREAM") {
+				named[int(c.Value)] = true // not TCP: not in the streams
+			}
+		case (openCalls[c.Name] || c.Name == "pipe" || c.Name == "pipe2" || c.Name == "dup" || c.Name == "dup2" || c.Name == "dup3") && ok:
+			named[int(c.Value)] = true // a file (pipes: their first fd; the other is rarely a socket's)
+		case hasFD && fd.FD >= 0 && (recvCalls[c.Name] || sendCalls[c.Name]) && ok && c.Value > 0:
+			if fd.Ann != "" && !strings.HasPrefix(fd.Ann, "socket:[") {
+				continue // -y/-yy: a file, or a socket named above
+			}
+			if !named[fd.FD] {
+				return false // data on an fd nothing names
+			}
+		case c.Name == "close" && hasFD:
+			// an fd reused later is named again by what returns it
+		}
+	}
+	return r.Err() == nil
 }
