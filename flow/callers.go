@@ -9,6 +9,7 @@ import (
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/flow/registry"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // findCallers decides which process is on the client side of each connection:
@@ -54,7 +55,7 @@ func (b *builder) findCallers() {
 				vote(id, registry.ByDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
-			vote(id, queryService(req.Query), 30)
+			vote(id, queryServices.Get(req.Query, queryService), 30)
 		}
 	}
 	// Nesting: what a service does while serving a request happens inside
@@ -172,7 +173,13 @@ func queryService(q string) string {
 
 // QuerySignature is a query's verb and main table ("SELECT project"), or
 // "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
-func QuerySignature(q string) string {
+func QuerySignature(q string) string { return signatures.Get(q, querySignature) }
+
+// Facts of SQL texts, remembered: services repeat a few hundred statements
+// thousands of times.
+var signatures, queryServices memo.Table[string]
+
+func querySignature(q string) string {
 	v := queryVerb(q)
 	if v == "" {
 		return ""

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder/mysql"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Placement says what put a node under its parent, strongest first.
@@ -35,6 +36,15 @@ const (
 // sqlLiterals appends the quoted string literals of q ('…' with ” and \'
 // escapes), as PyMySQL inlines a request's parameters.
 func sqlLiterals(dst []string, q string) []string {
+	ls := literalsOf.Get(q, func(q string) []string { return scanLiterals(nil, q) })
+	return append(dst, ls[:min(len(ls), max(0, maxLiterals-len(dst)))]...)
+}
+
+// literalsOf remembers the literals of each SQL text (never modified: callers
+// append them to their own slices).
+var literalsOf memo.Table[[]string]
+
+func scanLiterals(dst []string, q string) []string {
 	for i := 0; i < len(q) && len(dst) < maxLiterals; i++ {
 		if q[i] != '\'' {
 			continue

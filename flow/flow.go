@@ -11,9 +11,10 @@
 // callers.go (which process is on the client side of each connection),
 // nodes.go (a node with its facts per exchange), parents.go (request
 // trees, weighing the evidence of evidence.go), notes.go (what to explain),
-// sessions.go (client sessions and the model), with rpc.go's passes for
-// oslo.messaging beside them; filter.go then selects
-// sessions. builder.go holds what the passes share.
+// files.go (strace's file syscalls, when given, under the requests being
+// served), sessions.go (client sessions and the model), with rpc.go's
+// passes for oslo.messaging beside them; filter.go then selects sessions.
+// builder.go holds what the passes share.
 package flow
 
 import (
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
 )
 
 // Options tune correlation.
@@ -34,6 +36,9 @@ type Options struct {
 	// BulkBytes is the answer size from which a node is a bulk transfer
 	// (Node.Bulk). Default 64 KiB.
 	BulkBytes int64
+	// Strace are strace files aligned with the capture: their file
+	// syscalls become nodes under the requests being served (files.go).
+	Strace []*pipeline.StraceFile
 }
 
 // Kind says what role a participant plays.
@@ -203,6 +208,16 @@ type Node struct {
 	// only timing told apart, when Placed is "timing" and there were
 	// several: the parent is one of them.
 	Candidates []int `json:"candidates,omitempty"`
+	// PID is the process that served the request or made the file
+	// syscalls (from strace output), 0 when unknown.
+	PID int `json:"pid,omitempty"`
+	// Syscalls is how many syscalls a file node folds; InCalls the time
+	// spent in them when strace -T showed it.
+	Syscalls int           `json:"syscalls,omitempty"`
+	InCalls  time.Duration `json:"syscall_time,omitempty"`
+	// Routine marks file work that is the process's housekeeping (Python
+	// imports, /proc, /etc/hosts, logs), not the request's story.
+	Routine bool `json:"routine,omitempty"`
 	// RPC is set on an oslo.messaging call or cast (rpc.go).
 	RPC *RPC `json:"rpc,omitempty"`
 	// State is the status of the resource an HTTP answer describes
@@ -289,7 +304,10 @@ func (b *builder) build() *Model {
 	b.linkParents()
 	b.linkRPC()
 	b.explain()
-	return b.model()
+	b.fileNodes()
+	m := b.model()
+	m.Notes = append(m.Notes, b.fileNotes...)
+	return m
 }
 
 func sortNodes(ns []*Node) {

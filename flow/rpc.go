@@ -496,6 +496,30 @@ func (b *builder) linkRPC() {
 		}
 		return out
 	}
+	// handlerOf is the request with id rid some service was handling when
+	// n started (the latest such; services in name order on a tie), and
+	// that service's lifeline.
+	services := make([]string, 0, len(byService))
+	for s := range byService {
+		services = append(services, s)
+	}
+	sort.Strings(services)
+	handlerOf := func(rid string, n *Node) (*Node, *Participant) {
+		var best *Node
+		var who string
+		for _, s := range services {
+			if p := byID(s, rid, n.Start, n); p != nil && (best == nil || p.Start.After(best.Start)) {
+				best, who = p, s
+			}
+		}
+		if best == nil {
+			return nil, nil
+		}
+		if best.RPC != nil {
+			return best, best.to
+		}
+		return best, b.participant(who, Service, "")
+	}
 	bgIDs := map[string]bool{} // publisher + request id of background RPCs
 	for _, n := range b.nodes {
 		if n.parent != nil {
@@ -514,6 +538,17 @@ func (b *builder) linkRPC() {
 			n.background = n.RPC.Background
 			if n.background && rid != "" {
 				bgIDs[n.RPC.publisher+" "+rid] = true
+			}
+		case n.Proto == "http" && n.requestID() != "" && byService[n.caller] == nil:
+			// A request carrying the request id of a request a service
+			// was handling then was made by that service, whatever its
+			// User-Agent says (nova calls neutron with
+			// python-neutronclient) or whichever family member's DB
+			// login named its process ("nova").
+			if p, who := handlerOf(n.requestID(), n); p != nil {
+				attach(n, p, ByLink, nil)
+				n.caller, n.from, n.From = who.Name, who, who.Name
+				continue
 			}
 		case n.Proto == "http" && n.caller != "":
 			if rid := n.requestID(); rid != "" {

@@ -38,17 +38,36 @@ func (b *builder) model() *Model {
 	}
 	sortNodes(m.Roots)
 	m.sessions()
+	// Participants in order of first appearance in the client sessions'
+	// trees, then in background work (periodic tasks, service reports): a
+	// service report caught before the first command does not put its
+	// services before the ones the commands called.
 	first := map[*Participant]int{}
 	i := 0
-	m.Walk(func(n *Node, _ int) {
+	var see func(n *Node)
+	see = func(n *Node) {
 		for _, p := range []*Participant{n.from, n.to} {
 			if _, ok := first[p]; !ok {
 				first[p] = i
 				i++
 			}
 		}
-	})
-	rank := func(p *Participant) (int, int) {
+		for _, c := range n.Children {
+			see(c)
+		}
+	}
+	inClient := 0 // participants seen in the client sessions' trees
+	for _, background := range []bool{false, true} {
+		for _, r := range m.Roots {
+			if r.background == background {
+				see(r)
+			}
+		}
+		if !background {
+			inClient = i
+		}
+	}
+	base := func(p *Participant) (int, int) {
 		switch p.Kind {
 		case Client:
 			return 0, first[p]
@@ -62,8 +81,23 @@ func (b *builder) model() *Model {
 			return 3, first[p]
 		case Cache:
 			return 2, first[p]
+		case Files:
+			return 3, -1 // the seed's last lifeline, right after the caches
 		}
 		return 4, first[p]
+	}
+	// Lifelines only background work uses come after all the others, in
+	// the same order among themselves.
+	rank := func(p *Participant) (int, int) {
+		r, f := base(p)
+		owner := p
+		if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; p.Kind == DB && s != nil {
+			owner = s
+		}
+		if first[owner] >= inClient && p.Kind != Files {
+			r += 5
+		}
+		return r, f
 	}
 	for _, p := range b.parts {
 		if _, ok := first[p]; ok {

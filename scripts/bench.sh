@@ -29,7 +29,7 @@ if [ ! -f "$cap" ]; then echo "bench: $cap absent, skipping the binary benchmark
 # (default 3) on a file under 200 MB, and keeps the run of least wall time
 # (other work on the machine only makes a run slower); sets CPU (seconds)
 # for the caller.
-CPU=0
+CPU=0 WALL=0 RSS=0 MBCPU=0
 measure() {
   local name=$1 file=$2; shift 2
   local size; size=$(stat -c %s "$file")
@@ -50,15 +50,27 @@ measure() {
   done
   rm -f "$out"
   CPU=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+  WALL=$wall
+  RSS=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')
+  MBCPU=$(awk -v b="$size" -v c="$CPU" 'BEGIN { printf "%.0f", (c > 0 ? b/1e6/c : 0) }')
   awk -v n="$name" -v w="$wall" -v c="$CPU" -v r="$rss" -v b="$size" \
     'BEGIN { printf "%-30s wall %7.2fs  cpu %7.2fs  wall/cpu %4.2f  %7.1f MB/s wall  %7.1f MB/s cpu  peak RSS %7.1f MiB\n", n, w, c, (c > 0 ? w/c : 0), (w > 0 ? b/1e6/w : 0), (c > 0 ? b/1e6/c : 0), r/1024 }'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# goal NAME MEASURED OP TARGET: one line of the closing table.
+GOALS=""
+goal() {
+  local ok; ok=$(awk -v m="$2" -v t="$4" -v op="$3" 'BEGIN { if (m == "n/a") print "n/a"; else if ((op == ">=" && m + 0 >= t + 0) || (op == "<=" && m + 0 <= t + 0)) print "met"; else print "NOT met" }')
+  GOALS+=$(printf '%-44s %10s  goal %s %-6s %s' "$1" "$2" "$3" "$4" "$ok")$'\n'
+}
 
 echo "== long capture: $cap ($(( $(stat -c %s "$cap") / 1000000 )) MB)"
 measure "flowmap decode jsonl" "$cap" "$BIN" decode --format jsonl --progress never "$cap"; dec=$CPU
+dec_mbs=$MBCPU dec_wc=$(ratio "$WALL" "$CPU")
 measure "flowmap trace" "$cap" "$BIN" trace --progress never "$cap"; trc=$CPU
+trc_wc=$(ratio "$WALL" "$CPU")
 # The pipeline's stages (read, decode, out) share the cores; on one core
 # (GOMAXPROCS=1) they run on one goroutine: the same output, the serial cost.
 measure "flowmap decode jsonl, 1 core" "$cap" env GOMAXPROCS=1 "$BIN" decode --format jsonl --progress never "$cap"
@@ -76,10 +88,15 @@ if command -v tshark >/dev/null; then
   # The same protocols, dissected and filtered: what a person would run.
   measure "tshark http|mysql|memcache" "$cap" tshark -r "$cap" -n -Y 'http or mysql or memcache'; tsh=$CPU
   echo "tshark CPU / flowmap trace CPU:  $(ratio "$tsh" "$trc")x"
+  goal "tshark CPU / trace CPU (long capture)" "$(ratio "$tsh" "$trc")" ">=" 40
   echo "tshark CPU / flowmap decode CPU: $(ratio "$tsh" "$dec")x"
 else
   echo "tshark not installed: no comparison"
 fi
+
+goal "decode MB/s of CPU (long capture)" "$dec_mbs" ">=" 400
+goal "decode wall/CPU on $(nproc) cores" "$dec_wc" "<=" 0.6
+goal "trace wall/CPU on $(nproc) cores" "$trc_wc" "<=" 0.6
 
 if [ "$SYNTH_BYTES" -gt 0 ]; then
   dir=$(mktemp -d)
@@ -88,11 +105,18 @@ if [ "$SYNTH_BYTES" -gt 0 ]; then
   go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES"
   echo "== synthetic capture: $(( $(stat -c %s "$big") / 1000000 )) MB (copies of the long capture, shifted, own addresses)"
   measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
+  goal "decode peak RSS MiB (1 GB synthetic)" "$RSS" "<=" 64
   measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
+  goal "trace peak RSS MiB (1 GB synthetic)" "$RSS" "<=" 128
   # The same with one connection (a keystone request) that never finishes:
   # memory must stay bounded by what is open, and output must stream.
   go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES" -silence 5000
   echo "== the same, one connection never finished"
   measure "flowmap decode jsonl" "$big" "$BIN" decode --format jsonl --progress never "$big"
+  goal "decode peak RSS MiB (1 GB, never-finished conn)" "$RSS" "<=" 64
   measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
+  goal "trace peak RSS MiB (1 GB, never-finished conn)" "$RSS" "<=" 128
 fi
+
+echo "== goals (issue 'Fast and bounded at any size')"
+printf '%s' "$GOALS"

@@ -2,6 +2,18 @@
 // the story of each API call: decoded exchanges, request trees, diagrams.
 package main
 
-import "os"
+import (
+	"os"
 
-func main() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+	"github.com/flowmap/flowmap/internal/gcpace"
+)
+
+// heapBudget is how far the heap may grow before the collector runs (see
+// gcpace): decode's peak RSS on a 1 GB capture went from 47 to 54 MiB
+// for 18% less CPU; 32 MiB took it to 69 MiB, over the 64 MiB goal.
+const heapBudget = 24 << 20
+
+func main() {
+	gcpace.Start(heapBudget)
+	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -20,6 +20,7 @@ type modelFlags struct {
 	MemcacheSecret string
 	Filter         flow.Filter
 	Progress       string
+	Strace         []string
 }
 
 func (m *modelFlags) add(cmd *cobra.Command, f *pflag.FlagSet) {
@@ -32,6 +33,7 @@ func (m *modelFlags) add(cmd *cobra.Command, f *pflag.FlagSet) {
 	f.StringVar(&m.Filter.Participant, "participant", "", "only sessions in which this participant takes part (e.g. glance)")
 	f.StringVar(&m.Filter.Path, "path", "", "only sessions with an HTTP request whose target contains this")
 	addProgressFlag(f, &m.Progress)
+	addStraceFlag(cmd, f, &m.Strace)
 }
 
 // build decodes files and correlates them into the filtered model, as
@@ -48,12 +50,13 @@ func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Resu
 	popts := pipelineOptions(ios, false)
 	bar := newProgress(ios, m.Progress)
 	popts.Progress = bar.update
+	popts.Streams = straceStreams(m.Strace)
 	res, err := pipeline.Run(files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
 	bar.done()
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret})
+	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret, Strace: alignStrace(popts.Streams, m.Strace, res)})
 	model := all.Filter(m.Filter)
 	if len(model.Roots) == 0 && len(all.Roots) > 0 {
 		model.Notes = append(model.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))

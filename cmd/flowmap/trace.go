@@ -31,6 +31,7 @@ type traceOptions struct {
 	Title          string
 	ShowSecrets    bool
 	Progress       string
+	Strace         []string
 }
 
 func newTraceCmd(ios *IO, runF func(*traceOptions) error) *cobra.Command {
@@ -51,6 +52,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
   flowmap trace --token sha256:67e8e033 --detail full merged.pcapng
   flowmap trace --name 10.0.20.11:9292=glance-api --format json merged.pcapng
   flowmap trace --format plantuml merged.pcapng > flow.puml
+  flowmap trace merged.pcapng --strace h1 --strace h2 --strace h3 --strace h4 > flow.mmd
   flowmap trace --format otlp merged.pcapng | curl -H 'Content-Type: application/json' --data-binary @- http://localhost:4318/v1/traces`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -86,6 +88,7 @@ a bulk transfer is one dashed arrow; --detail full shows every exchange.`,
 	f.StringVar(&opts.Title, "title", "", "diagram title")
 	f.BoolVar(&opts.ShowSecrets, "show-secrets", false, "print passwords, keys and tokens in targets, SQL and cache keys whole (tokens are still named by fingerprint)")
 	addProgressFlag(f, &opts.Progress)
+	addStraceFlag(cmd, f, &opts.Strace)
 	_ = cmd.RegisterFlagCompletionFunc("detail", cobra.FixedCompletions([]string{"compact", "full"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -166,12 +169,14 @@ func runTrace(opts *traceOptions) error {
 	popts := pipelineOptions(opts.IO, opts.ShowSecrets)
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
+	popts.Streams = straceStreams(opts.Strace)
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
 	bar.done()
 	if err != nil {
 		return inputError{err}
 	}
-	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret})
+	files := alignStrace(popts.Streams, opts.Strace, res)
+	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret, Strace: files})
 	m := all.Filter(opts.Filter)
 	if len(m.Roots) == 0 && len(all.Roots) > 0 {
 		m.Notes = append(m.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))

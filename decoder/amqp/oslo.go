@@ -201,13 +201,32 @@ func jsonString(tok []byte) string {
 		return ""
 	}
 	if bytes.IndexByte(tok, '\\') < 0 {
-		return string(tok[1 : len(tok)-1])
+		return validString(tok[1 : len(tok)-1])
 	}
 	b, ok := unquote(tok)
 	if !ok {
 		return ""
 	}
-	return string(b)
+	return validString(b)
+}
+
+// validString is b with each byte that is not part of a UTF-8 sequence
+// replaced by U+FFFD, as encoding/json decodes a string.
+func validString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return string(out)
 }
 
 // unquoteAt decodes the JSON string at b[at] ('"') in one pass, appending

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 const (
@@ -108,6 +109,7 @@ type conn struct {
 	c        *decoder.Conn
 	emit     decoder.Emit
 	maxQuery int
+	texts    *memo.Interner // nil: every query its own string
 	policy   *redact.Policy
 	dirs     [2]stream
 	phase    phase
@@ -135,7 +137,7 @@ type conn struct {
 // decoder looks for the first plausible client command and decodes from
 // there; the server's bytes before that command's reply are dropped.
 func New(c *decoder.Conn, emit decoder.Emit, opts Options) decoder.StreamDecoder {
-	d := &conn{c: c, emit: emit, maxQuery: opts.maxQuery(), policy: opts.Redact}
+	d := &conn{c: c, emit: emit, maxQuery: opts.maxQuery(), policy: opts.Redact, texts: opts.texts}
 	if c == nil {
 		d.c = &decoder.Conn{}
 	}
@@ -879,7 +881,12 @@ func (d *conn) dead() {
 
 // setQuery keeps at most maxQuery bytes of query text; n is its full length.
 func (d *conn) setQuery(ex *exch, q []byte, n int64) {
-	kept := text(q, d.maxQuery)
+	var kept string
+	if d.texts != nil && len(q) <= d.maxQuery {
+		kept = d.texts.Bytes(q)
+	} else {
+		kept = text(q, d.maxQuery)
+	}
 	ex.req.Query = kept // raw: Redacted applies the policy when it is printed
 	if n > int64(len(kept)) {
 		ex.req.QueryBytes = int(min(n, 1<<40))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // DefaultMaxQuery is how much query text is kept when Options.MaxQuery is 0.
@@ -36,6 +37,10 @@ type Options struct {
 	// Redact is the redaction policy messages' Redacted applies; nil
 	// means the default one.
 	Redact *redact.Policy
+
+	// texts keeps one copy of each query text for all the connections of
+	// a protocol (NewProtocol): services repeat a few hundred statements.
+	texts *memo.Interner
 }
 
 func (o Options) maxQuery() int {
@@ -245,6 +250,7 @@ func shorten(s string, n int) string {
 // server greeting (protocol 10), a HandshakeResponse41 and, mid-stream, a
 // client command packet that fills exactly the first bytes seen.
 func NewProtocol(opts Options) decoder.Protocol {
+	opts.texts = &memo.Interner{}
 	return decoder.Protocol{
 		Name:  "mysql",
 		Sniff: Sniff,

@@ -1,8 +1,11 @@
 // Package pipeline wires the decoding stages together: capture files to
 // packets (decoder/capture), packets to byte streams (decoder/tcp), streams
 // to exchanges (decoder/http, decoder/memcache, decoder/mysql,
-// decoder/amqp), and hands
-// the exchanges out in start-time order with bounded buffering.
+// decoder/amqp), and hands the exchanges out in start-time order with
+// bounded buffering. With Options.Streams it also records the connections'
+// bytes, and Align places strace output (decoder/strace) on the capture's
+// clock with them: the one stage that sees both the syscalls and the TCP
+// streams.
 //
 // The pipeline owns the goroutines (decoders have none): reading the
 // capture, reassembling and decoding, and the caller's out run as three
@@ -43,6 +46,9 @@ type Options struct {
 	// Serial runs every stage on the calling goroutine (the default when
 	// only one CPU is available): the same output, without concurrency.
 	Serial bool
+	// Streams, when set, records every decoded connection's bytes (to
+	// align strace output with the capture: Align).
+	Streams *Streams
 }
 
 // Result is what a run saw besides the exchanges.
@@ -90,6 +96,13 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	defer r.Close()
 	if opts.TCP.Protocols == nil {
 		opts.TCP.Protocols = opts.Protocols()
+	}
+	if opts.Streams != nil {
+		ps := make([]decoder.Protocol, len(opts.TCP.Protocols))
+		for i, p := range opts.TCP.Protocols {
+			ps[i] = opts.Streams.wrap(p)
+		}
+		opts.TCP.Protocols = ps
 	}
 	res := &Result{}
 	serial := opts.Serial || runtime.GOMAXPROCS(0) < 2

@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Policy decides what is a credential and how it is replaced. The zero
@@ -33,6 +34,9 @@ type Policy struct {
 	secrets *decoder.Secrets
 	key     []byte
 	show    bool
+	// sql remembers SQL's results: services repeat a few hundred
+	// statements thousands of times.
+	sql memo.Table[string]
 }
 
 // processKey is drawn once per process from crypto/rand and never changes:

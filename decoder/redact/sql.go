@@ -19,6 +19,11 @@ func (p *Policy) SQL(q string) string {
 	if p.Shows() || len(q) < 8 {
 		return q
 	}
+	p = p.or()
+	return p.sql.Get(q, p.redactSQL)
+}
+
+func (p *Policy) redactSQL(q string) string {
 	var b strings.Builder
 	last := 0
 	if !sqlNames(q) {

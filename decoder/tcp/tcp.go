@@ -84,6 +84,7 @@ type Assembler struct {
 	asm       *reassembly.Assembler
 	tcp       layers.TCP
 	pad       []byte
+	ctxs      []context // the rest of the current slab (newContext)
 	now       time.Time
 	lastFlush time.Time
 	nextID    int
@@ -163,6 +164,18 @@ type context struct {
 }
 
 func (c *context) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+// newContext hands out a packet's context from a slab: reassembly keeps a
+// segment's context while it waits out of order, so each packet needs its
+// own, but allocating them one by one cost a malloc per packet.
+func (a *Assembler) newContext() *context {
+	if len(a.ctxs) == 0 {
+		a.ctxs = make([]context, 256)
+	}
+	c := &a.ctxs[0]
+	a.ctxs = a.ctxs[1:]
+	return c
+}
 
 // Packet feeds one IP packet (IPv4 or IPv6 header onward) captured at t on
 // iface. ip may be shorter than the packet on the wire (snaplen); it is not
@@ -252,7 +265,8 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	}
 	a.stats.Packets++
 	a.bytes += int64(len(a.tcp.Payload))
-	ctx := &context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
+	ctx := a.newContext()
+	*ctx = context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
 	hdr := int(a.tcp.DataOffset) * 4
 	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
 		// Snaplen cut: pad to the real length so sequence numbers stay

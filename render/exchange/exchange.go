@@ -5,8 +5,8 @@ package exchange
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"strings"
 	"time"

@@ -79,15 +79,16 @@ func guess(s story.Step) string {
 }
 
 // arrow is the Mermaid arrow of a call or reply: solid calls, dashed
-// replies (bulk transfers too), crossed failures, open arrows for
-// messages that wait for no answer (casts).
+// replies and bulk transfers (a service reading a whole file too),
+// crossed failures, open arrows for messages that wait for no answer
+// (casts).
 func arrow(s story.Step) string {
 	switch {
 	case s.Failed:
 		return "--x"
 	case s.Async:
 		return "-)"
-	case s.Kind == story.Call:
+	case s.Kind == story.Call && !s.Bulk:
 		return "->>"
 	}
 	return "-->>"

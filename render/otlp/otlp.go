@@ -155,9 +155,13 @@ const (
 	api   family = iota // requests to a service: HTTP attributes
 	db                  // database logins and queries
 	cache               // cache lookups and stores
+	files               // a service's file syscalls (strace): files.go
 )
 
 func familyOf(n *flow.Node) family {
+	if n.IsFile() {
+		return files
+	}
 	switch n.Role {
 	case flow.RoleQuery, flow.RoleLogin:
 		return db
@@ -189,6 +193,9 @@ func span(n *flow.Node, session int, ids *ids, bursts map[*flow.Node]burst) *tra
 	}
 	if s.EndTimeUnixNano < s.StartTimeUnixNano {
 		s.EndTimeUnixNano = s.StartTimeUnixNano
+	}
+	if familyOf(n) == files {
+		s.Kind = tracepb.Span_SPAN_KIND_INTERNAL // work inside the process
 	}
 	if p := n.Parent(); p != nil {
 		s.ParentSpanId = ids.span[p]
@@ -222,6 +229,7 @@ func spanName(n *flow.Node) string {
 		if n.Op != "" {
 			return clean(n.Op)
 		}
+	case files:
 	default:
 		if n.Op != "" && n.Target != "" {
 			path, _, _ := strings.Cut(n.Target, "?")
@@ -297,6 +305,8 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 		}
 		a.size("flowmap.request.bytes", n.RequestBytes)
 		a.size("flowmap.response.bytes", n.ResponseBytes)
+	case files:
+		fileAttributes(&a, n)
 	case cache:
 		a.str("db.system.name", n.System)
 		a.str("db.operation.name", n.Op)

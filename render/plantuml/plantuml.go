@@ -91,11 +91,15 @@ func shape(k flow.Kind) string {
 }
 
 // arrow is the PlantUML arrow of a call or reply: solid calls, dashed
-// replies, crossed failures, an open head for bulk transfers.
+// replies, crossed failures, an open head for bulk transfers (dashed like a
+// reply, also when a service reads or writes a whole file: the Mermaid
+// printer draws them the same way).
 func arrow(s story.Step) string {
 	switch {
 	case s.Kind == story.Call && s.Failed:
 		return "->x"
+	case s.Kind == story.Call && s.Bulk:
+		return "-->>"
 	case s.Kind == story.Call && s.Async:
 		return "->>"
 	case s.Kind == story.Call:

@@ -182,8 +182,8 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 		if r.Role == flow.RoleAuth && user == "" {
 			user = r.User
 		}
-		if !isAPI(r) {
-			continue
+		if !isAPI(r) || r.Background() {
+			continue // a service report in the session is not who it is
 		}
 		if who == nil {
 			who = r.FromP()
@@ -212,6 +212,11 @@ func (t *teller) seq(kids []*flow.Node) {
 	for i := 0; i < len(kids); {
 		k := kids[i]
 		if t.told[k] || t.foldRoots(kids, i) {
+			i++
+			continue
+		}
+		if k.IsFile() {
+			t.file(k) // files.go
 			i++
 			continue
 		}

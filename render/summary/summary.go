@@ -174,7 +174,9 @@ func Compute(m *flow.Model, opts Options) *Summary {
 	s.Capture.Trees = len(m.Roots)
 	var last time.Time
 	m.Walk(func(n *flow.Node, _ int) {
-		s.Capture.Exchanges++
+		if !n.IsFile() { // strace's file syscalls are not on the wire
+			s.Capture.Exchanges++
+		}
 		if n.End.After(last) {
 			last = n.End
 		}

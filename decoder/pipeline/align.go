@@ -1,0 +1,859 @@
+package pipeline
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/strace"
+)
+
+// Placement of a file syscall on the capture's clock.
+const (
+	// ByBytes: between socket syscalls whose bytes were found in the
+	// captured TCP streams (no strace clock, or the clocks disagree).
+	ByBytes = "strace bytes"
+	// ByClock: the strace clock (-t/-tt/-ttt), checked against the
+	// socket syscalls whose bytes were found.
+	ByClock = "strace clock"
+)
+
+// OpKind sorts file syscalls by what they do.
+type OpKind string
+
+const (
+	OpOpen   OpKind = "open"
+	OpRead   OpKind = "read"
+	OpWrite  OpKind = "write"
+	OpClose  OpKind = "close"
+	OpStat   OpKind = "stat"   // stat, access, lseek, ioctl, fcntl, getdents…
+	OpSync   OpKind = "sync"   // fsync, fdatasync
+	OpRemove OpKind = "remove" // unlink, rmdir
+	OpRename OpKind = "rename"
+	OpCreate OpKind = "create" // mkdir, link, symlink, truncate
+)
+
+// FileOp is a syscall on a file (not a socket) of a traced process,
+// placed on the capture's clock.
+type FileOp struct {
+	Call *strace.Call // as read (its strings may hold secrets: never print them)
+	PID  int
+	Kind OpKind
+	// Open numbers the open file (1-based, per strace file) an fd
+	// syscall acted on; 0 for syscalls by path.
+	Open  int
+	FD    int    // -1 for syscalls by path
+	Path  string // "" when the fd was opened before strace attached (and no -y)
+	To    string // rename: the new path
+	Flags string // open: the flags ("O_RDONLY|O_CLOEXEC")
+	Dir   bool   // opened with O_DIRECTORY
+	Bytes int64  // read, write: the count returned
+	Errno string // a failed call's error ("ENOENT")
+	Time  time.Time
+	Dur   time.Duration // -T: time in the call (0 when not shown)
+	By    string        // ByBytes or ByClock
+	// After is the socket syscall (its index in the file's calls) the op
+	// was placed after by bytes, -1 when before the first: two ops with
+	// the same After have no measured time between them.
+	After int
+	// Serving is the inbound connection the process last exchanged bytes
+	// on (the request it was serving), nil when none.
+	Serving *decoder.Conn
+}
+
+// Pin is a socket of a traced process found in the capture.
+type Pin struct {
+	FD     int
+	Conn   *decoder.Conn
+	Server bool // the process is the connection's server side
+	Ops    int  // data syscalls (with bytes) on it
+	// Matched is how many of them had their shown bytes found in the
+	// stream at their place; Checked how many could be compared.
+	Matched, Checked int
+}
+
+// StraceFile is one strace output aligned with the capture.
+type StraceFile struct {
+	Name string
+	// PIDs are the pids the lines show (-f), the file's (-ff's .PID
+	// suffix), or else the one its getpid() calls returned.
+	PIDs     []int
+	TimeKind strace.TimeKind
+	// Skew is the capture clock minus the strace clock (median over the
+	// socket syscalls found in the capture), when the lines have times.
+	Skew  time.Duration
+	Pins  []Pin
+	Ops   []FileOp
+	Calls int // syscalls read
+	// SocketOps is how many data syscalls with bytes the sockets had;
+	// Unpinned how many sockets with such syscalls were not found in the
+	// capture (not captured, or two connections fit as well).
+	SocketOps, Unpinned int
+}
+
+// Served are the connections the process served (accepted).
+func (f *StraceFile) Served() []*decoder.Conn {
+	var out []*decoder.Conn
+	for _, p := range f.Pins {
+		if p.Server {
+			out = append(out, p.Conn)
+		}
+	}
+	return out
+}
+
+// segKind is what an fd refers to.
+type segKind uint8
+
+const (
+	segUnknown segKind = iota
+	segSocket
+	segFile
+	segPipe
+)
+
+// seg is one fd's life: from the syscall that returned it (or its first
+// use) to its close.
+type seg struct {
+	fd       int
+	kind     segKind
+	open     int // FileOp.Open
+	path     string
+	flags    string
+	dir      bool
+	start    bool // began in the trace (socket, accept, open)
+	accepted bool
+	local    netip.AddrPort // -yy
+	peer     netip.AddrPort // accept's peer, connect's address, -yy peer
+	ops      []sockOp
+	pin      *Stream
+	server   bool
+	base     [2]int64
+	notTCP   bool // a socket of another kind: not in the captured streams
+}
+
+type sockOp struct {
+	call   int // index in calls
+	in     bool
+	n      int64
+	prefix string
+	peek   bool
+}
+
+var (
+	sinRE  = regexp.MustCompile(`sin_port=htons\((\d+)\), sin_addr=inet_addr\("([0-9.]+)"\)`)
+	sin6RE = regexp.MustCompile(`sin6_port=htons\((\d+)\).*inet_pton\(AF_INET6, "([0-9a-fA-F:.]+)"`)
+	pipeRE = regexp.MustCompile(`^\[(\d+)[^,\]]*, (\d+)`)
+)
+
+func sockaddr(raw string) netip.AddrPort {
+	for _, re := range []*regexp.Regexp{sinRE, sin6RE} {
+		if m := re.FindStringSubmatch(raw); m != nil {
+			port, err1 := strconv.Atoi(m[1])
+			a, err2 := netip.ParseAddr(m[2])
+			if err1 == nil && err2 == nil {
+				return netip.AddrPortFrom(a, uint16(port))
+			}
+		}
+	}
+	return netip.AddrPort{}
+}
+
+var (
+	recvCalls = map[string]bool{"recvfrom": true, "recv": true, "recvmsg": true, "read": true, "readv": true}
+	sendCalls = map[string]bool{"sendto": true, "send": true, "sendmsg": true, "write": true, "writev": true}
+	sockOnly  = map[string]bool{"recvfrom": true, "recv": true, "recvmsg": true, "recvmmsg": true, "sendto": true, "send": true,
+		"sendmsg": true, "sendmmsg": true, "shutdown": true, "getsockname": true, "getpeername": true, "setsockopt": true,
+		"getsockopt": true, "bind": true, "listen": true, "connect": true, "accept": true, "accept4": true}
+	fdFileCalls = map[string]OpKind{"read": OpRead, "pread64": OpRead, "readv": OpRead, "preadv": OpRead, "preadv2": OpRead,
+		"write": OpWrite, "pwrite64": OpWrite, "writev": OpWrite, "pwritev": OpWrite, "pwritev2": OpWrite,
+		"lseek": OpStat, "fstat": OpStat, "newfstatat": OpStat, "statx": OpStat, "ioctl": OpStat, "fcntl": OpStat,
+		"getdents64": OpStat, "getdents": OpStat, "flock": OpStat, "fadvise64": OpStat, "fstatfs": OpStat,
+		"fsync": OpSync, "fdatasync": OpSync, "sync_file_range": OpSync, "ftruncate": OpCreate, "fallocate": OpCreate,
+		"fchmod": OpStat, "fchown": OpStat, "close": OpClose}
+	pathCalls = map[string]OpKind{"stat": OpStat, "lstat": OpStat, "newfstatat": OpStat, "statx": OpStat, "access": OpStat,
+		"faccessat": OpStat, "faccessat2": OpStat, "readlink": OpStat, "readlinkat": OpStat, "statfs": OpStat,
+		"chmod": OpStat, "fchmodat": OpStat, "chown": OpStat, "fchownat": OpStat, "utimensat": OpStat,
+		"unlink": OpRemove, "unlinkat": OpRemove, "rmdir": OpRemove,
+		"rename": OpRename, "renameat": OpRename, "renameat2": OpRename,
+		"mkdir": OpCreate, "mkdirat": OpCreate, "link": OpCreate, "linkat": OpCreate, "symlink": OpCreate,
+		"symlinkat": OpCreate, "truncate": OpCreate}
+	openCalls = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
+)
+
+// Align places the file syscalls of one strace file on the capture's
+// clock. It pins each socket of the traced process to a captured TCP
+// connection: by the -yy endpoints, or by the peer address accept and
+// connect show, confirmed (or, with neither, found) by the bytes strace
+// shows of each recv and send, at the offsets the returned lengths add up
+// to. A file syscall is then placed between the socket syscalls around it
+// (or by the strace clock, checked against them), under the inbound
+// connection the process last worked on.
+//
+// It returns nil and a diagnostic saying why when nothing of the file
+// could be found in the capture: nothing should be drawn from it.
+func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decoder.Diagnostic) {
+	f := &StraceFile{Name: name, TimeKind: strace.NoTime}
+	segs := map[int]*seg{}
+	var all []*seg
+	opens := 0
+	pids := map[int]bool{}
+	type pending struct {
+		op  FileOp
+		idx int
+	}
+	var fops []pending
+	get := func(fd int, a strace.Arg) *seg {
+		if sg := segs[fd]; sg != nil {
+			return sg
+		}
+		sg := &seg{fd: fd}
+		switch ann := a.Ann; {
+		case strings.HasPrefix(ann, "/"):
+			sg.kind, sg.path = segFile, ann
+			opens++
+			sg.open = opens
+		case strings.HasPrefix(ann, "pipe:"):
+			sg.kind = segPipe
+		case ann != "":
+			sg.kind = segSocket
+			switch proto, l, p, ok := strace.Endpoints(ann); {
+			case ok && strings.HasPrefix(proto, "TCP"):
+				sg.local, sg.peer = l, p
+			case strings.HasPrefix(ann, "socket:["):
+				// -yy run outside the socket's network namespace: a
+				// socket of unknown kind, found by its bytes alone
+			default:
+				sg.notTCP = true // UNIX:[…], UDP:[…], NETLINK:[…], anon_inode:…
+			}
+		}
+		segs[fd] = sg
+		all = append(all, sg)
+		return sg
+	}
+	fresh := func(fd int, kind segKind) *seg {
+		sg := &seg{fd: fd, kind: kind, start: true}
+		segs[fd] = sg
+		all = append(all, sg)
+		return sg
+	}
+	for i, c := range calls {
+		if c.Kind != strace.Syscall {
+			continue
+		}
+		f.Calls++
+		if c.PID != 0 && !pids[c.PID] {
+			pids[c.PID] = true
+			f.PIDs = append(f.PIDs, c.PID)
+		}
+		if c.TimeKind != strace.NoTime {
+			f.TimeKind = c.TimeKind
+		}
+		ok := c.HasVal && c.Value >= 0
+		fdArg, hasFD := c.FD()
+		switch {
+		case c.Name == "socket" && ok:
+			sg := fresh(int(c.Value), segSocket)
+			// only TCP is in the streams (not AF_UNIX, netlink, UDP)
+			sg.notTCP = !strings.Contains(c.Args, "AF_INET") || !strings.Contains(c.Args, "SOCK_STREAM")
+		case (c.Name == "accept" || c.Name == "accept4") && ok:
+			sg := fresh(int(c.Value), segSocket)
+			sg.accepted = true
+			if len(c.Arg) > 1 {
+				sg.peer = sockaddr(c.Arg[1].Raw)
+			}
+			if _, l, p, ok := strace.Endpoints(c.RetAnn); ok {
+				sg.local, sg.peer = l, p
+			}
+		case c.Name == "connect" && hasFD:
+			sg := get(fdArg.FD, fdArg)
+			sg.kind = segSocket
+			if len(c.Arg) > 1 && !sg.peer.IsValid() {
+				sg.peer = sockaddr(c.Arg[1].Raw)
+			}
+		case openCalls[c.Name]:
+			op := FileOp{Call: c, PID: c.PID, Kind: OpOpen, FD: -1, Errno: c.Errno}
+			if b, found := pathString(c); found {
+				op.Path = b
+			}
+			for _, a := range c.Arg {
+				if strings.Contains(a.Raw, "O_RDONLY") || strings.Contains(a.Raw, "O_WRONLY") || strings.Contains(a.Raw, "O_RDWR") {
+					op.Flags = a.Raw
+				}
+			}
+			if c.Name == "creat" {
+				op.Flags = "O_CREAT|O_WRONLY|O_TRUNC"
+			}
+			op.Dir = strings.Contains(op.Flags, "O_DIRECTORY")
+			if ok {
+				sg := fresh(int(c.Value), segFile)
+				sg.path, sg.flags, sg.dir = op.Path, op.Flags, op.Dir
+				opens++
+				sg.open = opens
+				op.Open, op.FD = sg.open, sg.fd
+			}
+			fops = append(fops, pending{op, i})
+		case (c.Name == "pipe" || c.Name == "pipe2") && len(c.Arg) > 0:
+			if m := pipeRE.FindStringSubmatch(c.Arg[0].Raw); m != nil {
+				a, _ := strconv.Atoi(m[1])
+				b, _ := strconv.Atoi(m[2])
+				fresh(a, segPipe)
+				fresh(b, segPipe)
+			}
+		case (c.Name == "dup" || c.Name == "dup2" || c.Name == "dup3") && ok && hasFD:
+			segs[int(c.Value)] = get(fdArg.FD, fdArg)
+		case hasFD && fdArg.FD >= 0:
+			sg := get(fdArg.FD, fdArg)
+			if sockOnly[c.Name] {
+				sg.kind = segSocket
+			}
+			if sg.kind == segSocket {
+				in, out := recvCalls[c.Name], sendCalls[c.Name]
+				if (in || out) && ok && c.Value > 0 {
+					so := sockOp{call: i, in: in, n: c.Value}
+					if b, found := c.Buffer(); found {
+						so.prefix = b.Value
+						if int64(len(so.prefix)) > so.n {
+							so.prefix = so.prefix[:so.n]
+						}
+					}
+					so.peek = strings.Contains(c.Args, "MSG_PEEK")
+					sg.ops = append(sg.ops, so)
+				}
+				if c.Name == "close" {
+					delete(segs, fdArg.FD)
+				}
+				continue
+			}
+			if sg.kind == segPipe {
+				if c.Name == "close" {
+					delete(segs, fdArg.FD)
+				}
+				continue
+			}
+			kind, known := fdFileCalls[c.Name]
+			if c.Name == "newfstatat" || c.Name == "statx" {
+				// by fd only with an empty path (AT_EMPTY_PATH)
+				if p, found := pathString(c); found && p != "" {
+					known = false
+				}
+			}
+			if known {
+				if sg.kind == segUnknown && sg.path == "" && kind != OpClose {
+					sg.kind = segFile
+					opens++
+					sg.open = opens
+				}
+				op := FileOp{Call: c, PID: c.PID, Kind: kind, Open: sg.open, FD: sg.fd, Path: sg.path, Flags: sg.flags, Dir: sg.dir, Errno: c.Errno}
+				if (kind == OpRead || kind == OpWrite) && ok {
+					op.Bytes = c.Value
+				}
+				if c.Name == "close" {
+					delete(segs, fdArg.FD)
+				}
+				fops = append(fops, pending{op, i})
+				continue
+			}
+			fallthrough
+		default:
+			kind, known := pathCalls[c.Name]
+			if !known {
+				continue
+			}
+			p, found := pathString(c)
+			if !found || p == "" {
+				continue
+			}
+			op := FileOp{Call: c, PID: c.PID, Kind: kind, FD: -1, Path: p, Errno: c.Errno}
+			if kind == OpRename && len(c.Strings) > 1 {
+				op.To = c.Strings[1].Value
+			}
+			fops = append(fops, pending{op, i})
+		}
+	}
+	// Without -f (the seed's strace -p PID -o FILE) lines carry no pid:
+	// the process's own getpid() answers tell it.
+	if len(f.PIDs) == 0 {
+		own := map[int64]bool{}
+		for _, c := range calls {
+			if c.Kind == strace.Syscall && c.Name == "getpid" && c.HasVal && c.Value > 0 {
+				own[c.Value] = true
+			}
+		}
+		if len(own) == 1 {
+			for v := range own {
+				f.PIDs = []int{int(v)}
+			}
+			for i := range fops {
+				if fops[i].op.PID == 0 {
+					fops[i].op.PID = f.PIDs[0]
+				}
+			}
+		}
+	}
+	// Pin the sockets.
+	var diags []decoder.Diagnostic
+	taken := map[*Stream]bool{}
+	anchors := map[int]time.Time{} // call index -> capture time of its bytes
+	serving := map[int]*seg{}      // call index -> server socket of a data op
+	matchedOps := 0
+	var socks []*seg
+	for _, sg := range all {
+		if sg.kind == segSocket && len(sg.ops) > 0 && !sg.notTCP {
+			socks = append(socks, sg)
+			f.SocketOps += len(sg.ops)
+		}
+	}
+	sort.SliceStable(socks, func(i, j int) bool { return socks[i].ops[0].call < socks[j].ops[0].call })
+	hosts := map[netip.Addr]bool{}
+	var skew0 time.Duration // the clocks' difference by the accepted sockets
+	for pass := 0; pass < 2; pass++ {
+		// accepted sockets first: they tell the host's addresses, which
+		// the client side of its outbound connections must have, and how
+		// far the strace clock is from the capture's
+		if pass == 1 {
+			skew0, _, _ = skewOf(anchors, calls, f.TimeKind)
+		}
+		for _, sg := range socks {
+			named := sg.local.IsValid() && sg.peer.IsValid()
+			if (pass == 0) != (sg.accepted || named) || sg.pin != nil {
+				continue
+			}
+			first := sg.ops[0].call
+			var prevT, near time.Time
+			for i, t := range anchors {
+				if i < first && t.After(prevT) {
+					prevT = t
+				}
+			}
+			if f.TimeKind == strace.Epoch {
+				if st, ok := straceTime(calls[first], time.Time{}, f.TimeKind); ok {
+					near = st.Add(skew0)
+				}
+			}
+			st, server, base, ok := pin(s, sg, taken, hosts, prevT, near)
+			if !ok {
+				continue
+			}
+			taken[st] = true
+			sg.pin, sg.server, sg.base = st, server, base
+			if server {
+				hosts[st.Conn.Server.Addr()] = true
+			} else {
+				hosts[st.Conn.Client.Addr()] = true
+			}
+			p := Pin{FD: sg.fd, Conn: st.Conn, Server: server, Ops: len(sg.ops)}
+			var cum [2]int64
+			for _, o := range sg.ops {
+				d := dirOf(o.in, server)
+				h := &st.Half[d]
+				off := base[d] + cum[d]
+				if !o.peek {
+					cum[d] += o.n
+				}
+				if m, good := h.Compare(off, o.prefix); m > 0 {
+					p.Checked++
+					if good {
+						p.Matched++
+					}
+				}
+				at := off
+				if o.in {
+					at = off + o.n - 1 // all of it had arrived
+				}
+				if t, found := h.TimeAt(at); found {
+					anchors[o.call] = t
+				}
+				if server {
+					serving[o.call] = sg
+				}
+			}
+			matchedOps += p.Matched
+			f.Pins = append(f.Pins, p)
+		}
+	}
+	for _, sg := range socks {
+		if sg.pin == nil {
+			f.Unpinned++
+		}
+	}
+	sort.SliceStable(f.Pins, func(i, j int) bool { return f.Pins[i].Conn.ID < f.Pins[j].Conn.ID })
+	// File syscalls are drawn under the requests the process served: a
+	// file none of whose served connections is in the capture has nothing
+	// to hang them on, whatever look-alike outbound connections (the same
+	// version discovery on every run) its bytes may fit.
+	served := len(f.Served())
+	if served == 0 || matchedOps == 0 {
+		what := fmt.Sprintf("none of its %d socket data syscalls matches the bytes of a captured TCP connection (another process, or another time?)", f.SocketOps)
+		switch {
+		case f.SocketOps == 0:
+			what = "no socket data syscalls to align with the capture"
+		case len(f.Pins) > 0:
+			what = fmt.Sprintf("none of the connections it served is in the capture (%d of its outbound sockets fit captured ones by their bytes alone, which tells too little: another process, or another time?)", len(f.Pins))
+		}
+		diags = append(diags, decoder.Diagnostic{Where: name, What: what + ": nothing drawn from it"})
+		return nil, diags
+	}
+	if f.Unpinned > 0 {
+		diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("%d of its %d sockets with data were not found in the capture (not captured, or several connections fit as well)", f.Unpinned, f.Unpinned+len(f.Pins))})
+	}
+	sort.Ints(f.PIDs)
+	// The strace clock, checked against the bytes.
+	useClock := false
+	if skew, spread, ok := skewOf(anchors, calls, f.TimeKind); ok {
+		f.Skew = skew
+		switch {
+		case spread > time.Second:
+			diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock and the capture's disagree by up to %v between syscalls: file syscalls placed by the order of the bytes instead", spread.Round(time.Millisecond))})
+		default:
+			useClock = true
+			switch {
+			case skew > 100*time.Millisecond:
+				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v behind the capture's (by the bytes of its socket syscalls): its times shifted", skew.Round(time.Millisecond))})
+			case skew < -100*time.Millisecond:
+				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v ahead of the capture's (by the bytes of its socket syscalls): its times shifted", (-skew).Round(time.Millisecond))})
+			}
+		}
+	}
+	// Place the file syscalls: by the clock, or just after the last
+	// socket syscall before them (in the file's order).
+	idx := make([]int, 0, len(anchors))
+	for i := range anchors {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var lastServing = map[int]*seg{} // pid -> server socket last used
+	si := 0
+	const eps = time.Microsecond
+	k := 0
+	for _, pf := range fops {
+		// the serving socket: the last data op on a pinned server socket
+		// before this call, of the same pid
+		for ; si < len(idx) && idx[si] < pf.idx; si++ {
+			if sg := serving[idx[si]]; sg != nil {
+				lastServing[calls[idx[si]].PID] = sg
+			}
+		}
+		op := pf.op
+		if sg := lastServing[op.Call.PID]; sg != nil {
+			op.Serving = sg.pin.Conn
+		}
+		if op.Call.HasDur {
+			op.Dur = op.Call.Dur
+		}
+		if useClock {
+			var near time.Time // a -t/-tt time of day takes the capture's date
+			if len(idx) > 0 {
+				near = anchors[idx[0]]
+			}
+			if st, ok := straceTime(op.Call, near, f.TimeKind); ok {
+				op.Time, op.By = st.Add(f.Skew), ByClock
+			}
+		}
+		if op.Time.IsZero() {
+			for k < len(idx) && idx[k] < pf.idx {
+				k++
+			}
+			op.After = -1
+			switch {
+			case k > 0:
+				prev := idx[k-1]
+				op.After = prev
+				op.Time = anchors[prev].Add(time.Duration(pf.idx-prev) * eps)
+				if k < len(idx) && !op.Time.Before(anchors[idx[k]]) {
+					op.Time = anchors[idx[k]].Add(-eps)
+				}
+			case k < len(idx):
+				op.Time = anchors[idx[k]].Add(-time.Duration(idx[k]-pf.idx) * eps)
+			}
+			op.By = ByBytes
+		}
+		f.Ops = append(f.Ops, op)
+	}
+	return f, diags
+}
+
+// skewOf is the capture's clock minus the strace clock over the anchored
+// socket syscalls (the median) and how much it varies (10th to 90th
+// percentile); ok is false without times or anchors.
+func skewOf(anchors map[int]time.Time, calls []*strace.Call, k strace.TimeKind) (skew, spread time.Duration, ok bool) {
+	if k != strace.Epoch && k != strace.Clock {
+		return 0, 0, false
+	}
+	var ds []time.Duration
+	for i, t := range anchors {
+		if st, found := straceTime(calls[i], t, k); found {
+			ds = append(ds, t.Sub(st))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, false
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], ds[len(ds)*9/10] - ds[len(ds)/10], true
+}
+
+// pathString is the first string of a call: the path of open, stat,
+// unlink (as strace shows it).
+func pathString(c *strace.Call) (string, bool) {
+	if len(c.Strings) == 0 {
+		return "", false
+	}
+	return c.Strings[0].Value, true
+}
+
+func dirOf(in, server bool) decoder.Dir {
+	if in == server {
+		return decoder.ClientToServer
+	}
+	return decoder.ServerToClient
+}
+
+// straceTime is the call's time on the strace clock; a -t/-tt time of
+// day takes the date of near (the capture's time of a syscall).
+func straceTime(c *strace.Call, near time.Time, k strace.TimeKind) (time.Time, bool) {
+	if c.TimeKind != k || c.Time.IsZero() && k != strace.Clock {
+		return time.Time{}, false
+	}
+	if k == strace.Epoch {
+		return c.Time, true
+	}
+	if near.IsZero() {
+		return time.Time{}, false
+	}
+	y, m, d := near.UTC().Date()
+	h, mi, s := c.Time.Clock()
+	t := time.Date(y, m, d, h, mi, s, c.Time.Nanosecond(), time.UTC)
+	switch diff := near.Sub(t); {
+	case diff > 12*time.Hour:
+		t = t.Add(24 * time.Hour)
+	case diff < -12*time.Hour:
+		t = t.Add(-24 * time.Hour)
+	}
+	return t, true
+}
+
+// pin finds the captured connection of a socket: the one whose streams
+// hold the bytes of its syscalls, in order, at the offsets their lengths
+// add up to. Its endpoints (-yy) or peer address (accept, connect) narrow
+// the candidates; a socket opened in the trace on a connection whose SYN
+// was captured starts at offset 0, any other is searched for. Two
+// candidates that fit equally well are a tie: not pinned.
+func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool, prevT time.Time, near time.Time) (*Stream, bool, [2]int64, bool) {
+	type cand struct {
+		st      *Stream
+		server  bool
+		base    [2]int64
+		matched int
+		exact   bool          // the socket's bytes are all the stream's
+		dist    time.Duration // from the last anchor before it (or its strace time)
+	}
+	var best []cand
+	for _, st := range s.conns {
+		if taken[st] {
+			continue
+		}
+		c := st.Conn
+		for _, server := range []bool{true, false} {
+			switch {
+			case sg.local.IsValid() && sg.peer.IsValid():
+				if server && (c.Server != sg.local || c.Client != sg.peer) || !server && (c.Client != sg.local || c.Server != sg.peer) {
+					continue
+				}
+			case sg.accepted:
+				if !server || sg.peer.IsValid() && c.Client != sg.peer {
+					continue
+				}
+			case sg.peer.IsValid():
+				if server || c.Server != sg.peer || len(hosts) > 0 && !hosts[c.Client.Addr()] {
+					continue
+				}
+			}
+			base, matched, exact, ok := fit(st, sg, server)
+			if !ok || matched == 0 {
+				continue
+			}
+			cd := cand{st, server, base, matched, exact, 0}
+			o := sg.ops[0]
+			d := dirOf(o.in, server)
+			at := base[d]
+			if o.in {
+				at += o.n - 1
+			}
+			if t, found := st.Half[d].TimeAt(at); found {
+				switch {
+				case !near.IsZero():
+					cd.dist = absDur(t.Sub(near))
+				case !prevT.IsZero():
+					cd.dist = t.Sub(prevT)
+					if cd.dist < -50*time.Millisecond {
+						continue // before what the process did earlier
+					}
+					cd.dist = absDur(cd.dist)
+				}
+			}
+			best = append(best, cd)
+		}
+	}
+	if len(best) == 0 {
+		return nil, false, [2]int64{}, false
+	}
+	sort.SliceStable(best, func(i, j int) bool {
+		a, b := best[i], best[j]
+		if a.matched != b.matched {
+			return a.matched > b.matched
+		}
+		if a.exact != b.exact {
+			return a.exact
+		}
+		return a.dist < b.dist
+	})
+	b := best[0]
+	if len(best) > 1 {
+		n := best[1]
+		if n.matched == b.matched && n.exact == b.exact && n.dist == b.dist {
+			return nil, false, [2]int64{}, false // a tie: not pinned
+		}
+	}
+	named := sg.local.IsValid() && sg.peer.IsValid()
+	if !named && b.matched < 16 && !allShort(sg, b.matched) {
+		return nil, false, [2]int64{}, false
+	}
+	return b.st, b.server, b.base, true
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// allShort: every byte strace showed of the socket's syscalls matched,
+// though there were fewer than the usual minimum.
+func allShort(sg *seg, matched int) bool {
+	total := 0
+	for _, o := range sg.ops {
+		total += len(o.prefix)
+	}
+	return matched > 0 && matched == total && len(sg.ops) >= 2
+}
+
+// fit finds the base offsets of a socket's two directions in st and how
+// many shown bytes they make match; ok is false on any mismatch.
+func fit(st *Stream, sg *seg, server bool) ([2]int64, int, bool, bool) {
+	var base [2]int64
+	total := 0
+	exact := true
+	for d := decoder.ClientToServer; d <= decoder.ServerToClient; d++ {
+		var ops []sockOp
+		for _, o := range sg.ops {
+			if dirOf(o.in, server) == d {
+				ops = append(ops, o)
+			}
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		h := &st.Half[d]
+		var bases []int64
+		if sg.start && st.Conn.SawSYN {
+			bases = []int64{0}
+		} else {
+			// the first op with a useful prefix, searched for
+			var cum int64
+			for _, o := range ops {
+				if len(o.prefix) >= 4 {
+					for _, at := range h.Find(o.prefix, 32) {
+						bases = append(bases, at-cum)
+					}
+					break
+				}
+				if !o.peek {
+					cum += o.n
+				}
+			}
+		}
+		bestM, found := -1, false
+		for _, b := range bases {
+			if b < 0 {
+				continue
+			}
+			m, ok := check(h, ops, b)
+			if ok && m > bestM {
+				bestM, base[d], found = m, b, true
+			}
+		}
+		if !found {
+			return base, 0, false, false
+		}
+		total += bestM
+		var sum int64
+		for _, o := range ops {
+			if !o.peek {
+				sum += o.n
+			}
+		}
+		exact = exact && base[d] == 0 && sum == h.n
+	}
+	return base, total, exact, true
+}
+
+// check compares the shown bytes of ops with h from base on.
+func check(h *Half, ops []sockOp, base int64) (int, bool) {
+	var cum int64
+	matched := 0
+	for _, o := range ops {
+		off := base + cum
+		if off >= h.n {
+			break // after the capture ended
+		}
+		m, ok := h.Compare(off, o.prefix)
+		if !ok {
+			return matched, false
+		}
+		matched += m
+		if !o.peek {
+			cum += o.n
+		}
+	}
+	return matched, true
+}
+
+// AlignFiles reads each strace file and aligns it with the streams s
+// recorded. Files that cannot be aligned are left out, with a diagnostic
+// saying why; a file strace did not write (or cut mid-line) is read up to
+// its first bad line, and the error, naming file and line, is a fatal
+// diagnostic.
+func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile, []decoder.Diagnostic) {
+	var out []*StraceFile
+	var diags []decoder.Diagnostic
+	for _, p := range paths {
+		fh, err := os.Open(p)
+		if err != nil {
+			diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error(), Fatal: true})
+			continue
+		}
+		r := strace.NewReader(fh, p, opts)
+		var calls []*strace.Call
+		for r.Next() {
+			calls = append(calls, r.Call())
+		}
+		fh.Close()
+		if err := r.Err(); err != nil {
+			diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error(), Fatal: true})
+		}
+		f, d := Align(s, p, calls)
+		diags = append(diags, d...)
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out, diags
+}

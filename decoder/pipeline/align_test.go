@@ -1,0 +1,521 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/strace"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// straceDir is testdata/strace: the lab's strace recordings (../shared's
+// captures/strace) with their captures, the image transfers cut out of
+// the two image saves with editcap (the cut shows as lost bytes).
+func straceDir() string { return filepath.Join(truth.Root(), "testdata", "strace") }
+
+type aligned struct {
+	exs   []*decoder.Exchange
+	files map[string]*StraceFile // by base name
+	diags []decoder.Diagnostic
+}
+
+func alignCase(t *testing.T, capture string, stracePaths ...string) *aligned {
+	t.Helper()
+	s := &Streams{}
+	a := &aligned{files: map[string]*StraceFile{}}
+	if _, err := Run([]string{capture}, Options{Streams: s, Serial: true}, func(e *decoder.Exchange) { a.exs = append(a.exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	fs, diags := AlignFiles(s, stracePaths, strace.Options{})
+	for _, f := range fs {
+		a.files[filepath.Base(f.Name)] = f
+	}
+	a.diags = diags
+	return a
+}
+
+func caseFiles(dir, name string) []string {
+	var out []string
+	for _, h := range []string{"parent", "h1", "h2", "h3", "h4"} {
+		out = append(out, filepath.Join(dir, name+"."+h))
+	}
+	return out
+}
+
+// httpOn returns the HTTP exchange on conn whose target ends with suffix.
+func httpOn(t *testing.T, exs []*decoder.Exchange, conn *decoder.Conn, method, suffix string) *decoder.Exchange {
+	t.Helper()
+	for _, e := range exs {
+		if req, ok := e.Request.(*http.Request); ok && e.Conn == conn && req.Method == method && strings.HasSuffix(req.Target, suffix) {
+			return e
+		}
+	}
+	t.Fatalf("no %s …%s on conn %d", method, suffix, conn.ID)
+	return nil
+}
+
+// acceptedPorts reads the client ports of a file's accept4 lines (an
+// independent reading of the file: a regexp, not the strace package).
+func acceptedPorts(t *testing.T, path string) map[uint16]bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`accept4\(11[^,]*, \{sa_family=AF_INET, sin_port=htons\((\d+)\)`)
+	out := map[uint16]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		p, _ := strconv.Atoi(m[1])
+		out[uint16(p)] = true
+	}
+	return out
+}
+
+// checkPins: every socket of f found in the capture, every shown byte
+// that could be compared matched, and the served connections are the
+// accepted ones.
+func checkPins(t *testing.T, f *StraceFile, path string) {
+	t.Helper()
+	if f.Unpinned != 0 {
+		t.Errorf("%s: %d sockets not found in the capture", f.Name, f.Unpinned)
+	}
+	served := map[uint16]bool{}
+	for _, p := range f.Pins {
+		if p.Checked == 0 || p.Matched != p.Checked {
+			t.Errorf("%s: fd %d on conn %d: %d of %d compared syscalls matched (of %d)", f.Name, p.FD, p.Conn.ID, p.Matched, p.Checked, p.Ops)
+		}
+		if p.Server {
+			served[p.Conn.Client.Port()] = true
+		}
+	}
+	want := acceptedPorts(t, path)
+	if len(want) == 0 || len(served) != len(want) {
+		t.Errorf("%s: served %v, accepted %v", f.Name, served, want)
+	}
+	for p := range want {
+		if !served[p] {
+			t.Errorf("%s: accepted port %d not pinned", f.Name, p)
+		}
+	}
+}
+
+// imageOps returns the syscalls on the image store's files.
+func imageOps(f *StraceFile) []FileOp {
+	var out []FileOp
+	for _, o := range f.Ops {
+		if strings.HasPrefix(o.Path, "/var/lib/glance/images/") {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func within(t *testing.T, what string, at, from, to time.Time) {
+	t.Helper()
+	if at.Before(from) || at.After(to) {
+		t.Errorf("%s at %s, outside %s .. %s", what, at.Format("15:04:05.000000"), from.Format("15:04:05.000000"), to.Format("15:04:05.000000"))
+	}
+}
+
+// TestAlignSavePlain: the seed's way (no timestamps, bare fds, 32-byte
+// strings). The idle workers and the parent have no socket bytes and are
+// reported; worker 3's sockets are all found by their bytes, and the
+// image file's open and reads fall inside GET …/file, before its answer
+// began (open) and before it ended (reads), with no clock at all.
+func TestAlignSavePlain(t *testing.T) {
+	dir := straceDir()
+	for _, capture := range []string{filepath.Join(dir, "save-plain.cut.pcapng"), truth.Shared("strace/save-plain.pcapng")} {
+		if capture == "" {
+			continue // ../shared absent
+		}
+		a := alignCase(t, capture, caseFiles(dir, "save-plain")...)
+		if len(a.files) != 1 || a.files["save-plain.h3"] == nil {
+			t.Fatalf("%s: aligned %v", capture, a.files)
+		}
+		for _, h := range []string{"parent", "h1", "h2", "h4"} {
+			found := false
+			for _, d := range a.diags {
+				found = found || strings.HasSuffix(d.Where, "save-plain."+h) && strings.Contains(d.What, "nothing drawn") && !d.Fatal
+			}
+			if !found {
+				t.Errorf("save-plain.%s not reported: %v", h, a.diags)
+			}
+		}
+		f := a.files["save-plain.h3"]
+		checkPins(t, f, filepath.Join(dir, "save-plain.h3"))
+		if len(f.PIDs) != 1 || f.PIDs[0] != 26070 { // save-plain.pids.txt: h3 is worker 26070
+			t.Errorf("pids %v, want its getpid()'s 26070", f.PIDs)
+		}
+		ops := imageOps(f)
+		if len(ops) == 0 || ops[0].Kind != OpStat {
+			t.Fatalf("image ops %+v", ops)
+		}
+		var open *FileOp
+		reads, bytes := 0, int64(0)
+		for i := range ops {
+			o := &ops[i]
+			if o.By != ByBytes {
+				t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+			}
+			switch o.Kind {
+			case OpOpen:
+				open = o
+			case OpRead:
+				reads++
+				bytes += o.Bytes
+			}
+		}
+		if open == nil || open.Serving == nil {
+			t.Fatalf("no open of the image, or not serving: %+v", open)
+		}
+		get := httpOn(t, a.exs, open.Serving, "GET", "/file")
+		within(t, "open", open.Time, get.ReqEnd, get.RespStart)
+		for _, o := range ops {
+			if o.Serving != open.Serving {
+				t.Errorf("%s serving conn %v", o.Call.Summary(), o.Serving)
+			}
+			within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		}
+		if reads != 199 || bytes != 12976128 {
+			t.Errorf("%d reads of %d bytes, want 199 of 12976128", reads, bytes)
+		}
+	}
+}
+
+// TestAlignSaveTTT: -f -ttt -T -yy -s 256: the endpoints name the
+// connections, the bytes confirm them, the clocks agree within 10 ms and
+// the file syscalls are placed by the strace clock, under the request.
+func TestAlignSaveTTT(t *testing.T) {
+	dir := straceDir()
+	a := alignCase(t, filepath.Join(dir, "save-ttt.cut.pcapng"), caseFiles(dir, "save-ttt")...)
+	for name, pid := range map[string]int{"save-ttt.h1": 26068, "save-ttt.h2": 26069} {
+		f := a.files[name]
+		if f == nil {
+			t.Fatalf("%s not aligned: %v", name, a.diags)
+		}
+		checkPins(t, f, filepath.Join(dir, name))
+		if len(f.PIDs) != 1 || f.PIDs[0] != pid {
+			t.Errorf("%s: pids %v", name, f.PIDs)
+		}
+		if f.Skew > 10*time.Millisecond || f.Skew < -10*time.Millisecond {
+			t.Errorf("%s: clocks %v apart", name, f.Skew)
+		}
+	}
+	if len(a.files) != 2 {
+		t.Errorf("aligned %d files, want h1 and h2", len(a.files))
+	}
+	ops := imageOps(a.files["save-ttt.h2"])
+	if len(ops) == 0 {
+		t.Fatal("no image syscalls in h2")
+	}
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	var bytes int64
+	for _, o := range ops {
+		if o.By != ByClock || o.PID != 26069 || o.Serving != get.Conn {
+			t.Errorf("%s: by %q pid %d serving %v", o.Call.Summary(), o.By, o.PID, o.Serving)
+		}
+		if o.Kind == OpRead && !o.Call.HasDur {
+			t.Errorf("%s: no -T duration", o.Call.Summary())
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		bytes += o.Bytes
+	}
+	if bytes != 12976128 {
+		t.Errorf("read %d bytes", bytes)
+	}
+}
+
+// TestAlignUploadTTT: the image written under PUT …/file by worker 4,
+// unlinked under DELETE by worker 3.
+func TestAlignUploadTTT(t *testing.T) {
+	dir := straceDir()
+	a := alignCase(t, filepath.Join(dir, "upload-ttt.pcapng"), caseFiles(dir, "upload-ttt")...)
+	h3, h4 := a.files["upload-ttt.h3"], a.files["upload-ttt.h4"]
+	if h3 == nil || h4 == nil || len(a.files) != 2 {
+		t.Fatalf("aligned %v: %v", a.files, a.diags)
+	}
+	var written int64
+	var put *decoder.Exchange
+	for _, o := range imageOps(h4) {
+		if put == nil {
+			put = httpOn(t, a.exs, o.Serving, "PUT", "/file")
+		}
+		if o.Serving != put.Conn {
+			t.Errorf("%s serving %v", o.Call.Summary(), o.Serving)
+		}
+		within(t, o.Call.Summary(), o.Time, put.Start(), put.End())
+		if o.Kind == OpWrite {
+			written += o.Bytes
+		}
+	}
+	if written != 303104 {
+		t.Errorf("wrote %d bytes, want 303104", written)
+	}
+	unlinks := 0
+	for _, o := range imageOps(h3) {
+		if o.Kind != OpRemove {
+			continue
+		}
+		unlinks++
+		del := httpOn(t, a.exs, o.Serving, "DELETE", "")
+		within(t, o.Call.Summary(), o.Time, del.ReqEnd, del.RespStart)
+	}
+	if unlinks != 1 {
+		t.Errorf("%d unlinks", unlinks)
+	}
+}
+
+// TestAlignForeign: strace files of processes whose bytes are not in the
+// capture (recorded at another time) are reported and left out, not
+// pinned to look-alike connections (the plain file has no endpoints: its
+// bytes alone are searched for).
+func TestAlignForeign(t *testing.T) {
+	dir := straceDir()
+	a := alignCase(t, filepath.Join(dir, "upload-ttt.pcapng"),
+		filepath.Join(dir, "save-ttt.h2"), filepath.Join(dir, "save-plain.h3"), filepath.Join(dir, "save-ttt.h1"))
+	if len(a.files) != 0 {
+		t.Fatalf("aligned %v", a.files)
+	}
+	if len(a.diags) != 3 {
+		t.Fatalf("diagnostics %v", a.diags)
+	}
+	for _, d := range a.diags {
+		if d.Fatal || !strings.Contains(d.What, "nothing drawn") {
+			t.Errorf("%v", d)
+		}
+		plain := strings.HasSuffix(d.Where, "save-plain.h3")
+		if plain != strings.Contains(d.What, "none of the connections it served is in the capture") {
+			t.Errorf("%v", d)
+		}
+	}
+}
+
+// TestAlignNotStrace: a file that is not strace output is an error naming
+// file and line; nothing is drawn from it.
+func TestAlignNotStrace(t *testing.T) {
+	dir := straceDir()
+	bad := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(bad, []byte("read(3, \"x\", 1) = 1\nthis is not strace\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(dir, "upload-ttt.pcapng"), bad)
+	if len(a.files) != 0 || len(a.diags) == 0 || !a.diags[0].Fatal || !strings.Contains(a.diags[0].What, "notes.txt:2") {
+		t.Fatalf("files %v diags %v", a.files, a.diags)
+	}
+}
+
+// TestAlignClockTT: the same recording with -tt times of day (made from
+// -ttt's epoch times here) aligns the same: the date comes from the
+// capture, the clocks agree, the image is read under GET …/file.
+func TestAlignClockTT(t *testing.T) {
+	dir := straceDir()
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := regexp.MustCompile(`(?m)^(\d+) (\d+)\.(\d{6}) `)
+	tt := epoch.ReplaceAllStringFunc(string(b), func(m string) string {
+		p := epoch.FindStringSubmatch(m)
+		sec, _ := strconv.ParseInt(p[2], 10, 64)
+		return p[1] + " " + time.Unix(sec, 0).UTC().Format("15:04:05") + "." + p[3] + " "
+	})
+	if tt == string(b) {
+		t.Fatal("no epoch times replaced")
+	}
+	p := filepath.Join(t.TempDir(), "save-tt.h2")
+	if err := os.WriteFile(p, []byte(tt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(dir, "save-ttt.cut.pcapng"), p)
+	f := a.files["save-tt.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	if f.TimeKind != strace.Clock || f.Skew > 10*time.Millisecond || f.Skew < -10*time.Millisecond {
+		t.Errorf("time kind %v, skew %v", f.TimeKind, f.Skew)
+	}
+	ops := imageOps(f)
+	if len(ops) == 0 {
+		t.Fatal("no image syscalls")
+	}
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByClock {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}
+
+// FuzzAlign: any strace text read and aligned with a real capture's
+// streams ends without a panic, and whatever it aligns has its file
+// syscalls' serving connections among its pins.
+func FuzzAlign(f *testing.F) {
+	dir := straceDir()
+	for _, name := range []string{"upload-ttt.h4", "save-plain.h3"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) > 8<<10 {
+			b = b[:8<<10]
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("accept4(11, {sa_family=AF_INET, sin_port=htons(38132), sin_addr=inet_addr(\"10.0.20.100\")}, [16], SOCK_CLOEXEC) = 12\nrecvfrom(12, \"GET / HTTP/1.1\\r\\nHost: controller\"..., 8192, 0, NULL, NULL) = 250\nopenat(AT_FDCWD, \"/var/lib/glance/images/x\", O_RDONLY) = 15\nread(15, \"x\", 1) = 1\nclose(15) = 0\n"))
+	s := &Streams{}
+	if _, err := Run([]string{filepath.Join(dir, "upload-ttt.pcapng")}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := strace.NewReader(strings.NewReader(string(b)), "fuzz", strace.Options{})
+		var calls []*strace.Call
+		for r.Next() {
+			calls = append(calls, r.Call())
+		}
+		sf, _ := Align(s, "fuzz", calls)
+		if sf == nil {
+			return
+		}
+		pinned := map[*decoder.Conn]bool{}
+		for _, p := range sf.Pins {
+			pinned[p.Conn] = true
+		}
+		for _, o := range sf.Ops {
+			if o.Serving != nil && !pinned[o.Serving] {
+				t.Fatalf("%s serving an unpinned connection", o.Call.Summary())
+			}
+		}
+	})
+}
+
+// BenchmarkAlign: the seed's way (no endpoints, no clock: every socket
+// found by its bytes) on save-plain's busy worker, per strace byte.
+func BenchmarkAlign(b *testing.B) {
+	dir := straceDir()
+	s := &Streams{}
+	if _, err := Run([]string{filepath.Join(dir, "save-plain.cut.pcapng")}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "save-plain.h3"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := strace.NewReader(strings.NewReader(string(raw)), "save-plain.h3", strace.Options{})
+	var calls []*strace.Call
+	for r.Next() {
+		calls = append(calls, r.Call())
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if f, _ := Align(s, "save-plain.h3", calls); f == nil {
+			b.Fatal("not aligned")
+		}
+	}
+}
+
+// shifted writes save-ttt.h2 with its epoch times moved by d (every line,
+// or every other line when alternate) and returns its path.
+func shifted(t *testing.T, d time.Duration, alternate bool) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := regexp.MustCompile(`(?m)^(\d+) (\d+\.\d{6}) `)
+	n := 0
+	out := epoch.ReplaceAllStringFunc(string(b), func(m string) string {
+		n++
+		if alternate && n%2 == 0 {
+			return m
+		}
+		p := epoch.FindStringSubmatch(m)
+		v, _ := strconv.ParseFloat(p[2], 64)
+		return p[1] + " " + strconv.FormatFloat(v+d.Seconds(), 'f', 6, 64) + " "
+	})
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAlignSkew: a strace clock 3.5 s ahead of the capture's is found by
+// the bytes, reported and corrected: the image is still read under GET
+// …/file. A clock that disagrees with itself (half the lines moved by 5
+// s) is reported and the bytes place the file syscalls instead.
+func TestAlignSkew(t *testing.T) {
+	capture := filepath.Join(straceDir(), "save-ttt.cut.pcapng")
+	a := alignCase(t, capture, shifted(t, 3500*time.Millisecond, false))
+	f := a.files["save-ttt.h2"]
+	if f == nil || f.Skew > -3490*time.Millisecond || f.Skew < -3510*time.Millisecond {
+		t.Fatalf("aligned %+v, diags %v", f, a.diags)
+	}
+	if len(a.diags) != 1 || !strings.Contains(a.diags[0].What, "its clock is 3.5s ahead of the capture's") {
+		t.Errorf("diags %v", a.diags)
+	}
+	checkPins(t, f, filepath.Join(straceDir(), "save-ttt.h2"))
+	ops := imageOps(f)
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByClock {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+
+	a = alignCase(t, capture, shifted(t, 5*time.Second, true))
+	f = a.files["save-ttt.h2"]
+	if f == nil || len(a.diags) != 1 || !strings.Contains(a.diags[0].What, "disagree") {
+		t.Fatalf("aligned %v, diags %v", f != nil, a.diags)
+	}
+	ops = imageOps(f)
+	get = httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		if o.By != ByBytes {
+			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+		}
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}
+
+// TestAlignOtherNetns: strace -yy run outside the service's network
+// namespace shows sockets as socket:[inode], without endpoints: they are
+// found by their bytes, as without -yy, and the image still falls under
+// GET …/file.
+func TestAlignOtherNetns(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	out := regexp.MustCompile(`<TCP:\[[^\]]*\]>`).ReplaceAllStringFunc(string(b), func(string) string {
+		n++
+		return "<socket:[4242]>"
+	})
+	if n < 100 {
+		t.Fatalf("%d annotations replaced", n)
+	}
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	f := a.files["save-ttt.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	checkPins(t, f, filepath.Join(straceDir(), "save-ttt.h2"))
+	ops := imageOps(f)
+	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
+	for _, o := range ops {
+		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+	}
+}

@@ -1,0 +1,76 @@
+// Package gcpace paces Go's garbage collector by a heap budget instead of
+// the fixed GOGC=100. flowmap's live heap is small while it decodes (a few
+// MB of open connections) and grows only while trace holds a model; at
+// GOGC=100 it collected every few MB, and the last collection of a trace
+// ran on the idle second core for the whole serial model build. With a
+// budget, the heap may grow to the budget before a collection; once the
+// live heap is more than half the budget, the pace is GOGC=100 again, so
+// memory stays at most twice what is live, as before.
+//
+// It is the "GC tuner" technique: a finalizer re-armed after every
+// collection reads the live heap (runtime/metrics) and sets the GC percent
+// for the next cycle. GOGC or GOMEMLIMIT in the environment turn it off,
+// so a user's own setting always wins.
+package gcpace
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+)
+
+const (
+	minPercent = 100
+	maxPercent = 10000
+)
+
+// Start paces the collector so the heap may grow to budget bytes before a
+// collection. It does nothing when the environment sets GOGC or GOMEMLIMIT.
+func Start(budget uint64) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || budget == 0 {
+		return
+	}
+	p := &pacer{budget: budget, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	debug.SetGCPercent(p.percent(p.live()))
+	p.arm()
+}
+
+type pacer struct {
+	budget uint64
+	sample []metrics.Sample
+}
+
+// sentinel is garbage as soon as it is made: its finalizer runs after the
+// collection that finds it, and makes the next one.
+type sentinel struct{ p *pacer }
+
+func (p *pacer) arm() {
+	s := &sentinel{p}
+	runtime.SetFinalizer(s, func(s *sentinel) {
+		debug.SetGCPercent(s.p.percent(s.p.live()))
+		s.p.arm()
+	})
+}
+
+func (p *pacer) live() uint64 {
+	metrics.Read(p.sample)
+	if p.sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return p.sample[0].Value.Uint64()
+}
+
+// percent is the GOGC that lets a heap of live bytes grow to the budget:
+// at least 100 (never more memory-hungry than by default) and capped.
+func (p *pacer) percent(live uint64) int {
+	// The runtime's smallest heap goal is 4 MiB times GOGC/100, and before
+	// the first collection live reads 0: counting at least 4 MiB live makes
+	// the first goal the budget too, not a multiple of it.
+	const floor = 4 << 20
+	live = max(live, floor)
+	if live*2 >= p.budget {
+		return minPercent
+	}
+	return int(min(maxPercent, (p.budget-live)*100/live))
+}

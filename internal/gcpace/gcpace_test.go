@@ -1,0 +1,46 @@
+package gcpace
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestPercent(t *testing.T) {
+	p := &pacer{budget: 64 << 20}
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 1500},         // nothing measured yet: the first goal is 4 MiB x 16 = 64 MiB
+		{4 << 20, 1500},   // 4 MiB live: next collection at 64 MiB
+		{16 << 20, 300},   // 16 MiB: at 64 MiB
+		{32 << 20, 100},   // half the budget: the default pace
+		{200 << 20, 100},  // over the budget: never below the default
+		{100 << 10, 1500}, // below 4 MiB counts as 4 MiB
+	} {
+		if got := p.percent(c.live); got != c.want {
+			t.Errorf("percent(%d) = %d, want %d", c.live, got, c.want)
+		}
+	}
+	tiny := &pacer{budget: 1 << 40}
+	if got := tiny.percent(4 << 20); got != maxPercent {
+		t.Errorf("percent capped at %d, got %d", maxPercent, got)
+	}
+}
+
+func TestStartSetsThePace(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	debug.SetGCPercent(100)
+	Start(1 << 30)
+	if got := debug.SetGCPercent(100); got <= minPercent {
+		t.Fatalf("GC percent after Start = %d, want above %d", got, minPercent)
+	}
+	t.Setenv("GOGC", "50")
+	debug.SetGCPercent(50)
+	Start(1 << 30)
+	if got := debug.SetGCPercent(100); got != 50 {
+		t.Fatalf("with GOGC set, Start changed the GC percent to %d", got)
+	}
+}
