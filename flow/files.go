@@ -36,6 +36,11 @@ const (
 	ByStraceBytes Placement = "strace bytes"
 	// ByStraceClock: by the strace clock, checked against those bytes.
 	ByStraceClock Placement = "strace clock"
+	// ByStraceGuess: under a request whose connection only the bytes
+	// strace showed found in the capture (no -yy endpoints, no accept
+	// address, no agreeing clock): requests and their prefixes look alike
+	// from run to run, so the request is a guess (story marks it ≈).
+	ByStraceGuess Placement = "strace bytes alone"
 )
 
 // IsFile reports whether n is a file syscall (or a fold of them) rather
@@ -47,6 +52,8 @@ type fileGroup struct {
 	parent *Node
 	ops    []pipeline.FileOp
 	role   Role
+	guess  bool    // ByStraceGuess
+	cands  []*Node // requests of the process in progress too (timing guess)
 }
 
 // fileNodes hangs the file syscalls of the aligned strace files under the
@@ -70,34 +77,89 @@ func (b *builder) fileNodes() {
 		if len(f.PIDs) == 1 {
 			pid = f.PIDs[0]
 		}
-		for _, c := range f.Served() {
+		// only a connection an address named tells which process served
+		// its requests: one found by its bytes alone may be another's
+		exact := map[*decoder.Conn]bool{}
+		var conns []*decoder.Conn
+		for _, p := range f.Pins {
+			if p.Server {
+				exact[p.Conn] = p.Exact
+				conns = append(conns, p.Conn)
+			}
+		}
+		for _, c := range conns {
+			if !exact[c] {
+				continue
+			}
 			for _, n := range served[c] {
 				n.PID = pid
 			}
 		}
 		byKey := map[string]*fileGroup{}
-		outside := 0
+		outside, guessed, overlapped := 0, 0, 0
+		var last *fileGroup
 		for _, op := range f.Ops {
-			parent := servingAt(served[op.Serving], op.Time, b)
+			// the request in progress when its serving connection was
+			// chosen (the fd's open), while the syscall is still in it
+			decided := op.Decided
+			parent := servingAt(served[op.Serving], decided, b)
+			if parent == nil || op.Time.Before(parent.Start) || op.Time.After(b.until(parent.Ex)) {
+				decided = op.Time
+				parent = servingAt(served[op.Current], decided, b)
+			}
 			if parent == nil {
 				outside++
 				continue
 			}
+			// another request the process served in progress then: the
+			// bytes it last exchanged chose, a guess among them
+			var cands []*Node
+			for _, c := range conns {
+				if n := servingAt(served[c], decided, b); n != nil {
+					cands = append(cands, n)
+				}
+			}
+			if len(cands) < 2 {
+				cands = nil
+			} else {
+				overlapped++
+			}
+			guess := op.Guess != ""
+			if guess {
+				guessed++
+			}
 			role, key := fileRole(op)
-			if p := op.PID; p != 0 {
+			if p := op.PID; p != 0 && !guess {
 				parent.PID = p
 			}
-			k := fmt.Sprintf("%p %s %s", parent, role, key)
+			k := fmt.Sprintf("%p %s %s %t %d", parent, role, key, guess, len(cands))
 			g := byKey[k]
-			if g == nil || key == "" {
-				g = &fileGroup{parent: parent, role: role}
+			// stat, lseek, close… fold only when one follows the other:
+			// the same path stat'ed at the start and the end of a request
+			// is two moments, not a call that lasted the request
+			if g == nil || key == "" || role == RoleFileOther && g != last {
+				g = &fileGroup{parent: parent, role: role, guess: guess, cands: cands}
 				byKey[k] = g
 				groups = append(groups, g)
 			}
 			g.ops = append(g.ops, op)
+			last = g
+		}
+		name := filepath.Base(f.Name)
+		if f.Capped > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: read only up to its call %d: too many syscalls to keep (a cap against huge files): the rest not drawn", name, f.Capped))
+		}
+		if f.Cut > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: cut mid-line at line %d (strace killed, or a copy cut short?): its syscalls end there", name, f.Cut))
 		}
 		if outside > 0 {
-			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: %d of its %d file syscalls fell outside the captured requests it served: not drawn", filepath.Base(f.Name), outside, len(f.Ops)))
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: %d of its %d file syscalls fell outside the captured requests it served: not drawn", name, outside, len(f.Ops)))
+		}
+		if guessed > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: the connections it served were found in the capture by the bytes strace showed alone (no -yy endpoints, accept address or agreeing clock; requests look alike from run to run): the requests its %d file syscalls are under are guesses (≈), its pid not given to them", name, guessed))
+		}
+		if overlapped > 0 {
+			b.fileNotes = append(b.fileNotes, fmt.Sprintf("%s: %d of its file syscalls came while the process served two requests or more at once: under the one it last exchanged bytes for (or whose request opened the file), a guess (≈)", name, overlapped))
 		}
 	}
 	if len(groups) == 0 {
@@ -159,7 +221,14 @@ func (b *builder) fileNode(g *fileGroup) *Node {
 	n.Placed = ByStraceBytes
 	if first.By == pipeline.ByClock {
 		n.Placed = ByStraceClock
-	} else if first.After == last.After {
+	}
+	switch {
+	case len(g.cands) > 1:
+		n.Placed, n.candidates = ByTiming, g.cands
+	case g.guess:
+		n.Placed = ByStraceGuess
+	}
+	if first.By != pipeline.ByClock && first.After == last.After {
 		// no socket bytes between them: their time apart is not known
 		n.End = n.Start
 		n.Ex.ReqEnd = n.Start
@@ -176,9 +245,9 @@ func (b *builder) fileNode(g *fileGroup) *Node {
 	var bytes int64
 	var in time.Duration
 	for _, op := range g.ops {
-		if !seen[op.Call.Name] {
-			seen[op.Call.Name] = true
-			names = append(names, op.Call.Name)
+		if !seen[op.Name] {
+			seen[op.Name] = true
+			names = append(names, op.Name)
 		}
 		bytes += op.Bytes
 		in += op.Dur
@@ -209,7 +278,7 @@ func (b *builder) fileNode(g *fileGroup) *Node {
 		n.Routine = true
 		n.Summary = n.Op + " " + path
 	default:
-		n.Summary = first.Call.Name + " " + path
+		n.Summary = first.Name + " " + path
 		if n.Error {
 			n.Summary += " → " + n.Result
 		}

@@ -539,12 +539,12 @@ func (b *builder) linkRPC() {
 			if n.background && rid != "" {
 				bgIDs[n.RPC.publisher+" "+rid] = true
 			}
-		case n.Proto == "http" && n.requestID() != "" && byService[n.caller] == nil:
+		case n.Proto == "http" && n.requestID() != "" && byService[n.caller] == nil && len(registry.Members(n.caller)) == 0:
 			// A request carrying the request id of a request a service
 			// was handling then was made by that service, whatever its
 			// User-Agent says (nova calls neutron with
-			// python-neutronclient) or whichever family member's DB
-			// login named its process ("nova").
+			// python-neutronclient). (A family's caller, "nova", is
+			// looked for among its members below.)
 			if p, who := handlerOf(n.requestID(), n); p != nil {
 				attach(n, p, ByLink, nil)
 				n.caller, n.from, n.From = who.Name, who, who.Name

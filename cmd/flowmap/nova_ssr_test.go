@@ -13,7 +13,7 @@ import (
 )
 
 // nova-stop-start-reboot (testdata/nova, recorded with the lab's
-// nova-scenarios.sh and the scenario in testdata/nova/nova-scenarios.sh.diff):
+// nova-scenarios.sh and the scenario in testdata/nova/nova-stop-start-reboot.scenarios.sh.diff):
 // `openstack server stop`, a status poll, `server start`, a poll,
 // `server reboot --wait`, `server delete --wait`, each a CLI process of its
 // own; nova-compute with the fake driver.

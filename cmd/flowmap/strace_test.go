@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,8 @@ type jnode struct {
 	InCalls       int64     `json:"syscall_time"`
 	Routine       bool      `json:"routine"`
 	Placed        string    `json:"placed_by"`
+	ID            int       `json:"id"`
+	Candidates    []int     `json:"candidates"`
 	ResponseBytes *int64    `json:"response_bytes"`
 	RequestBytes  *int64    `json:"request_bytes"`
 	Children      []*jnode  `json:"children"`
@@ -517,5 +520,125 @@ func TestStraceOTLP(t *testing.T) {
 	}
 	if files == 0 {
 		t.Error("no file spans")
+	}
+}
+
+// TestStraceBytesAlone: save-plain.h3 with its accept4 addresses taken
+// out (accept4(11, NULL, NULL, …), or connections accepted before strace
+// attached) run against save-ttt's capture, another run of the same
+// commands: its 32-byte prefixes and lengths fit that run's connections
+// too. Nothing tells the requests but those bytes: every file node is
+// drawn as a guess (≈, placed_by "strace bytes alone"), no request gets
+// its pid, and a note says why.
+func TestStraceBytesAlone(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-plain.h3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`accept4\(11, \{sa_family=AF_INET[^}]*\}, \[16\]`)
+	if len(re.FindAll(b, -1)) != 2 {
+		t.Fatal("save-plain.h3: not 2 accept4 with addresses")
+	}
+	h3 := filepath.Join(t.TempDir(), "h3")
+	if err := os.WriteFile(h3, re.ReplaceAll(b, []byte("accept4(11, NULL, NULL")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(straceDir(), "save-ttt.cut.pcapng"), "--strace", h3}
+	m := traceJSON(t, args...)
+	files := 0
+	walkParents(m, func(n, p *jnode) {
+		if n.Proto == "http" && n.PID != 0 {
+			t.Errorf("%q given pid %d", n.Summary, n.PID)
+		}
+		if n.Proto == "file" {
+			files++
+			if n.Placed != "strace bytes alone" {
+				t.Errorf("file node %q placed by %q", n.Summary, n.Placed)
+			}
+		}
+	})
+	if files == 0 {
+		t.Fatal("no file nodes")
+	}
+	out, errs, code := run(t, append([]string{"trace"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	arrows := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "->>L:") || strings.Contains(l, "-->>L:") || strings.Contains(l, "--xL:") {
+			arrows++
+			if !strings.Contains(l, ": ≈ ") {
+				t.Errorf("not marked a guess: %s", l)
+			}
+		}
+	}
+	if arrows == 0 || !strings.Contains(out, "found by strace's bytes alone") || !strings.Contains(errs, "h3: the connections it served were found in the capture by the bytes strace showed alone") {
+		t.Errorf("%d file arrows; notes:\n%s", arrows, errs)
+	}
+}
+
+// TestStraceOverlap: overlap.h2 and overlap.pcapng (see
+// testdata/strace/README.md): worker 26069 receives GET /v2/images while
+// it reads the image for GET …/file. The image's open and reads are all
+// under GET …/file; a syscall decided while both were in progress (its
+// access log write, on an fd opened before strace attached) is a timing
+// guess with both requests as candidates.
+func TestStraceOverlap(t *testing.T) {
+	m := traceJSON(t, filepath.Join(straceDir(), "overlap.pcapng"), "--strace", filepath.Join(straceDir(), "overlap.h2"))
+	var get, list *jnode
+	walkParents(m, func(n, p *jnode) {
+		switch {
+		case n.Proto == "http" && strings.HasSuffix(n.Summary, "/file") && strings.HasPrefix(n.Summary, "GET"):
+			get = n
+		case n.Proto == "http" && n.Summary == "GET /v2/images":
+			list = n
+		}
+	})
+	if get == nil || list == nil {
+		t.Fatal("no GET …/file or GET /v2/images")
+	}
+	images, guessed := 0, 0
+	walkParents(m, func(n, p *jnode) {
+		if n.Proto != "file" {
+			return
+		}
+		if strings.HasPrefix(n.Target, "/var/lib/glance/images/") {
+			images++
+			if p != get || n.Placed != "strace clock" {
+				t.Errorf("%q under %q placed by %q", n.Summary, p.Summary, n.Placed)
+			}
+		}
+		if len(n.Candidates) > 0 {
+			guessed++
+			if n.Placed != "timing" || len(n.Candidates) != 2 || !slices.Contains(n.Candidates, get.ID) || !slices.Contains(n.Candidates, list.ID) {
+				t.Errorf("%q placed by %q, candidates %v (GET …/file %d, GET /v2/images %d)", n.Summary, n.Placed, n.Candidates, get.ID, list.ID)
+			}
+		}
+	})
+	if images < 3 || guessed == 0 {
+		t.Errorf("%d image nodes, %d timing guesses", images, guessed)
+	}
+}
+
+// TestStraceStatFolds: stat, lseek, close… are folded only when they
+// follow each other: the same path stat'ed at the start and at the end of
+// a request is not one node that lasted the request (save-ttt's
+// /etc/nsswitch.conf "lasted" 997 ms, and summary counted it a slow
+// file call).
+func TestStraceStatFolds(t *testing.T) {
+	m := traceJSON(t, straceArgs(straceDir(), "save-ttt.cut.pcapng", "save-ttt")...)
+	others := 0
+	walkParents(m, func(n, p *jnode) {
+		if n.Role != "file-other" {
+			return
+		}
+		others++
+		if d := n.End.Sub(n.Start); d > 50*time.Millisecond {
+			t.Errorf("%q (%d syscalls) lasts %v", n.Summary, n.Syscalls, d)
+		}
+	})
+	if others == 0 {
+		t.Fatal("no stat nodes")
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -42,7 +43,8 @@ const (
 // FileOp is a syscall on a file (not a socket) of a traced process,
 // placed on the capture's clock.
 type FileOp struct {
-	Call *strace.Call // as read (its strings may hold secrets: never print them)
+	Name string // the syscall ("openat", "read")
+	Line int    // its line in the strace file
 	PID  int
 	Kind OpKind
 	// Open numbers the open file (1-based, per strace file) an fd
@@ -63,9 +65,26 @@ type FileOp struct {
 	// the same After have no measured time between them.
 	After int
 	// Serving is the inbound connection the process last exchanged bytes
-	// on (the request it was serving), nil when none.
+	// on (the request it was serving), nil when none; for a syscall on an
+	// fd opened in the trace, the one its open was serving (a worker
+	// serving two requests at once reads a file for the one that opened
+	// it, whatever it sent on the other in between).
 	Serving *decoder.Conn
+	// Current is the inbound connection the process last exchanged bytes
+	// on before the syscall (Serving unless inherited from the open).
+	Current *decoder.Conn
+	// Decided is the time of the syscall that chose Serving: the open of
+	// the fd, or the syscall itself. Another request served by the
+	// process in progress then makes Serving a guess.
+	Decided time.Time
+	// Guess says why Serving is a guess, "" when it is not: the served
+	// socket was found in the capture by the bytes strace showed alone,
+	// with no address (-yy, accept's) or agreeing clock to confirm it.
+	Guess string
 }
+
+// GuessBytes is FileOp.Guess for a served socket found by its bytes alone.
+const GuessBytes = "served socket found by strace's bytes alone"
 
 // Pin is a socket of a traced process found in the capture.
 type Pin struct {
@@ -73,6 +92,11 @@ type Pin struct {
 	Conn   *decoder.Conn
 	Server bool // the process is the connection's server side
 	Ops    int  // data syscalls (with bytes) on it
+	// Exact is set when an address named the connection (-yy endpoints,
+	// accept's peer, connect's address) and the bytes agreed; else only
+	// the bytes strace showed found it, which look alike from run to run
+	// (the same requests, the same 32-byte prefixes).
+	Exact bool
 	// Matched is how many of them had their shown bytes found in the
 	// stream at their place; Checked how many could be compared.
 	Matched, Checked int
@@ -87,10 +111,18 @@ type StraceFile struct {
 	TimeKind strace.TimeKind
 	// Skew is the capture clock minus the strace clock (median over the
 	// socket syscalls found in the capture), when the lines have times.
-	Skew  time.Duration
+	Skew time.Duration
+	// Clock is set when the strace clock agreed with the capture's (within
+	// a second, steadily, by the bytes of its socket syscalls).
+	Clock bool
 	Pins  []Pin
 	Ops   []FileOp
 	Calls int // syscalls read
+	// Capped is the call (0-based) at which the file was read no further:
+	// a cap on the syscalls kept was reached (0: read whole).
+	Capped int
+	// Cut is the line the file was cut at mid-line (its last), 0 when whole.
+	Cut int
 	// SocketOps is how many data syscalls with bytes the sockets had;
 	// Unpinned how many sockets with such syscalls were not found in the
 	// capture (not captured, or two connections fit as well).
@@ -136,14 +168,18 @@ type seg struct {
 	server   bool
 	base     [2]int64
 	notTCP   bool // a socket of another kind: not in the captured streams
+	exact    bool // Pin.Exact
 }
 
 type sockOp struct {
 	call   int // index in calls
 	in     bool
 	n      int64
-	prefix string
+	prefix string // the shown bytes, at most maxPrefix
 	peek   bool
+	pid    int
+	ct     time.Time // strace time
+	tk     strace.TimeKind
 }
 
 var (
@@ -187,6 +223,18 @@ var (
 	openCalls = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
 )
 
+// Caps on what one strace file may make Align keep or do, so that a huge
+// or hostile file costs bounded memory and time: past them the file is
+// read no further (StraceFile.Capped; flow notes it).
+const (
+	maxFileOps = 1 << 18 // file syscalls kept (a 16 GB image read in 64 KB reads)
+	maxSockOps = 1 << 18 // socket data syscalls kept
+	maxPrefix  = 256     // bytes of a socket syscall's shown bytes kept (-s 256)
+	// maxBlind is how many sockets with no address (no -yy, accept or
+	// connect address) are searched for in every captured stream.
+	maxBlind = 64
+)
+
 // Align places the file syscalls of one strace file on the capture's
 // clock. It pins each socket of the traced process to a captured TCP
 // connection: by the -yy endpoints, or by the peer address accept and
@@ -194,246 +242,362 @@ var (
 // shows of each recv and send, at the offsets the returned lengths add up
 // to. A file syscall is then placed between the socket syscalls around it
 // (or by the strace clock, checked against them), under the inbound
-// connection the process last worked on.
+// connection the process last worked on (for an fd opened in the trace:
+// the one its open was under).
 //
 // It returns nil and a diagnostic saying why when nothing of the file
 // could be found in the capture: nothing should be drawn from it.
 func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decoder.Diagnostic) {
-	f := &StraceFile{Name: name, TimeKind: strace.NoTime}
-	segs := map[int]*seg{}
-	var all []*seg
-	opens := 0
-	pids := map[int]bool{}
-	type pending struct {
-		op  FileOp
-		idx int
+	a := newAligner(s, name)
+	for _, c := range calls {
+		if !a.add(c) {
+			break
+		}
 	}
-	var fops []pending
-	get := func(fd int, a strace.Arg) *seg {
-		if sg := segs[fd]; sg != nil {
-			return sg
-		}
-		sg := &seg{fd: fd}
-		switch ann := a.Ann; {
-		case strings.HasPrefix(ann, "/"):
-			sg.kind, sg.path = segFile, ann
-			opens++
-			sg.open = opens
-		case strings.HasPrefix(ann, "pipe:"):
-			sg.kind = segPipe
-		case ann != "":
-			sg.kind = segSocket
-			switch proto, l, p, ok := strace.Endpoints(ann); {
-			case ok && strings.HasPrefix(proto, "TCP"):
-				sg.local, sg.peer = l, p
-			case strings.HasPrefix(ann, "socket:["):
-				// -yy run outside the socket's network namespace: a
-				// socket of unknown kind, found by its bytes alone
-			default:
-				sg.notTCP = true // UNIX:[…], UDP:[…], NETLINK:[…], anon_inode:…
-			}
-		}
-		segs[fd] = sg
-		all = append(all, sg)
+	return a.finish()
+}
+
+// aligner reads one strace file's calls one by one, keeping only what
+// alignment needs (small per-socket records, the file syscalls), not the
+// calls.
+type aligner struct {
+	s      *Streams
+	f      *StraceFile
+	segs   map[int]*seg
+	socks  []*seg // sockets with data syscalls, in order of the first
+	opens  int
+	pids   map[int]bool
+	own    map[int64]bool // getpid() answers
+	fops   []pending
+	i      int // index of the next call
+	nsock  int // socket data syscalls kept
+	capped bool
+}
+
+type pending struct {
+	op  FileOp
+	idx int
+	pid int // the line's pid (0 when not shown)
+	ct  time.Time
+	tk  strace.TimeKind
+}
+
+func newAligner(s *Streams, name string) *aligner {
+	return &aligner{s: s, f: &StraceFile{Name: name, TimeKind: strace.NoTime}, segs: map[int]*seg{},
+		pids: map[int]bool{}, own: map[int64]bool{}}
+}
+
+func (a *aligner) get(fd int, ann string) *seg {
+	if sg := a.segs[fd]; sg != nil {
 		return sg
 	}
-	fresh := func(fd int, kind segKind) *seg {
-		sg := &seg{fd: fd, kind: kind, start: true}
-		segs[fd] = sg
-		all = append(all, sg)
-		return sg
-	}
-	for i, c := range calls {
-		if c.Kind != strace.Syscall {
-			continue
-		}
-		f.Calls++
-		if c.PID != 0 && !pids[c.PID] {
-			pids[c.PID] = true
-			f.PIDs = append(f.PIDs, c.PID)
-		}
-		if c.TimeKind != strace.NoTime {
-			f.TimeKind = c.TimeKind
-		}
-		ok := c.HasVal && c.Value >= 0
-		fdArg, hasFD := c.FD()
-		switch {
-		case c.Name == "socket" && ok:
-			sg := fresh(int(c.Value), segSocket)
-			// only TCP is in the streams (not AF_UNIX, netlink, UDP)
-			sg.notTCP = !strings.Contains(c.Args, "AF_INET") || !strings.Contains(c.Args, "SOCK_STREAM")
-		case (c.Name == "accept" || c.Name == "accept4") && ok:
-			sg := fresh(int(c.Value), segSocket)
-			sg.accepted = true
-			if len(c.Arg) > 1 {
-				sg.peer = sockaddr(c.Arg[1].Raw)
-			}
-			if _, l, p, ok := strace.Endpoints(c.RetAnn); ok {
-				sg.local, sg.peer = l, p
-			}
-		case c.Name == "connect" && hasFD:
-			sg := get(fdArg.FD, fdArg)
-			sg.kind = segSocket
-			if len(c.Arg) > 1 && !sg.peer.IsValid() {
-				sg.peer = sockaddr(c.Arg[1].Raw)
-			}
-		case openCalls[c.Name]:
-			op := FileOp{Call: c, PID: c.PID, Kind: OpOpen, FD: -1, Errno: c.Errno}
-			if b, found := pathString(c); found {
-				op.Path = b
-			}
-			for _, a := range c.Arg {
-				if strings.Contains(a.Raw, "O_RDONLY") || strings.Contains(a.Raw, "O_WRONLY") || strings.Contains(a.Raw, "O_RDWR") {
-					op.Flags = a.Raw
-				}
-			}
-			if c.Name == "creat" {
-				op.Flags = "O_CREAT|O_WRONLY|O_TRUNC"
-			}
-			op.Dir = strings.Contains(op.Flags, "O_DIRECTORY")
-			if ok {
-				sg := fresh(int(c.Value), segFile)
-				sg.path, sg.flags, sg.dir = op.Path, op.Flags, op.Dir
-				opens++
-				sg.open = opens
-				op.Open, op.FD = sg.open, sg.fd
-			}
-			fops = append(fops, pending{op, i})
-		case (c.Name == "pipe" || c.Name == "pipe2") && len(c.Arg) > 0:
-			if m := pipeRE.FindStringSubmatch(c.Arg[0].Raw); m != nil {
-				a, _ := strconv.Atoi(m[1])
-				b, _ := strconv.Atoi(m[2])
-				fresh(a, segPipe)
-				fresh(b, segPipe)
-			}
-		case (c.Name == "dup" || c.Name == "dup2" || c.Name == "dup3") && ok && hasFD:
-			segs[int(c.Value)] = get(fdArg.FD, fdArg)
-		case hasFD && fdArg.FD >= 0:
-			sg := get(fdArg.FD, fdArg)
-			if sockOnly[c.Name] {
-				sg.kind = segSocket
-			}
-			if sg.kind == segSocket {
-				in, out := recvCalls[c.Name], sendCalls[c.Name]
-				if (in || out) && ok && c.Value > 0 {
-					so := sockOp{call: i, in: in, n: c.Value}
-					if b, found := c.Buffer(); found {
-						so.prefix = b.Value
-						if int64(len(so.prefix)) > so.n {
-							so.prefix = so.prefix[:so.n]
-						}
-					}
-					so.peek = strings.Contains(c.Args, "MSG_PEEK")
-					sg.ops = append(sg.ops, so)
-				}
-				if c.Name == "close" {
-					delete(segs, fdArg.FD)
-				}
-				continue
-			}
-			if sg.kind == segPipe {
-				if c.Name == "close" {
-					delete(segs, fdArg.FD)
-				}
-				continue
-			}
-			kind, known := fdFileCalls[c.Name]
-			if c.Name == "newfstatat" || c.Name == "statx" {
-				// by fd only with an empty path (AT_EMPTY_PATH)
-				if p, found := pathString(c); found && p != "" {
-					known = false
-				}
-			}
-			if known {
-				if sg.kind == segUnknown && sg.path == "" && kind != OpClose {
-					sg.kind = segFile
-					opens++
-					sg.open = opens
-				}
-				op := FileOp{Call: c, PID: c.PID, Kind: kind, Open: sg.open, FD: sg.fd, Path: sg.path, Flags: sg.flags, Dir: sg.dir, Errno: c.Errno}
-				if (kind == OpRead || kind == OpWrite) && ok {
-					op.Bytes = c.Value
-				}
-				if c.Name == "close" {
-					delete(segs, fdArg.FD)
-				}
-				fops = append(fops, pending{op, i})
-				continue
-			}
-			fallthrough
+	sg := &seg{fd: fd}
+	switch {
+	case strings.HasPrefix(ann, "/"):
+		sg.kind, sg.path = segFile, ann
+		a.opens++
+		sg.open = a.opens
+	case strings.HasPrefix(ann, "pipe:"):
+		sg.kind = segPipe
+	case ann != "":
+		sg.kind = segSocket
+		switch proto, l, p, ok := strace.Endpoints(ann); {
+		case ok && strings.HasPrefix(proto, "TCP"):
+			sg.local, sg.peer = l, p
+		case strings.HasPrefix(ann, "socket:["):
+			// -yy run outside the socket's network namespace: a
+			// socket of unknown kind, found by its bytes alone
 		default:
-			kind, known := pathCalls[c.Name]
-			if !known {
-				continue
-			}
-			p, found := pathString(c)
-			if !found || p == "" {
-				continue
-			}
-			op := FileOp{Call: c, PID: c.PID, Kind: kind, FD: -1, Path: p, Errno: c.Errno}
-			if kind == OpRename && len(c.Strings) > 1 {
-				op.To = c.Strings[1].Value
-			}
-			fops = append(fops, pending{op, i})
+			sg.notTCP = true // UNIX:[…], UDP:[…], NETLINK:[…], anon_inode:…
 		}
+	}
+	a.segs[fd] = sg
+	return sg
+}
+
+func (a *aligner) fresh(fd int, kind segKind) *seg {
+	sg := &seg{fd: fd, kind: kind, start: true}
+	a.segs[fd] = sg
+	return sg
+}
+
+func (a *aligner) addOp(op FileOp, c *strace.Call, i int) {
+	if len(a.fops) >= maxFileOps {
+		a.capped = true
+		return
+	}
+	op.Name, op.Line, op.PID = c.Name, c.Line, c.PID
+	if c.HasDur {
+		op.Dur = c.Dur
+	}
+	a.fops = append(a.fops, pending{op, i, c.PID, c.Time, c.TimeKind})
+}
+
+// add reads one call; it returns false once a cap is reached (the file
+// is read no further).
+func (a *aligner) add(c *strace.Call) bool {
+	i := a.i
+	a.i++
+	if c.Kind != strace.Syscall {
+		return true
+	}
+	f := a.f
+	f.Calls++
+	if c.PID != 0 && !a.pids[c.PID] {
+		a.pids[c.PID] = true
+		f.PIDs = append(f.PIDs, c.PID)
+	}
+	if c.TimeKind != strace.NoTime {
+		f.TimeKind = c.TimeKind
+	}
+	if c.Name == "getpid" && c.HasVal && c.Value > 0 && len(a.own) < 2 {
+		a.own[c.Value] = true
+	}
+	ok := c.HasVal && c.Value >= 0
+	fdArg, hasFD := c.FD()
+	switch {
+	case c.Name == "socket" && ok:
+		sg := a.fresh(int(c.Value), segSocket)
+		// only TCP is in the streams (not AF_UNIX, netlink, UDP)
+		sg.notTCP = !strings.Contains(c.Args, "AF_INET") || !strings.Contains(c.Args, "SOCK_STREAM")
+	case (c.Name == "accept" || c.Name == "accept4") && ok:
+		sg := a.fresh(int(c.Value), segSocket)
+		sg.accepted = true
+		if len(c.Arg) > 1 {
+			sg.peer = sockaddr(c.Arg[1].Raw)
+		}
+		if _, l, p, ok := strace.Endpoints(c.RetAnn); ok {
+			sg.local, sg.peer = l, p
+		}
+	case c.Name == "connect" && hasFD:
+		sg := a.get(fdArg.FD, fdArg.Ann)
+		sg.kind = segSocket
+		if len(c.Arg) > 1 && !sg.peer.IsValid() {
+			sg.peer = sockaddr(c.Arg[1].Raw)
+		}
+	case openCalls[c.Name]:
+		op := FileOp{Kind: OpOpen, FD: -1, Errno: c.Errno}
+		if b, found := pathString(c); found {
+			op.Path = b
+		}
+		for _, x := range c.Arg {
+			if strings.Contains(x.Raw, "O_RDONLY") || strings.Contains(x.Raw, "O_WRONLY") || strings.Contains(x.Raw, "O_RDWR") {
+				op.Flags = x.Raw
+			}
+		}
+		if c.Name == "creat" {
+			op.Flags = "O_CREAT|O_WRONLY|O_TRUNC"
+		}
+		op.Dir = strings.Contains(op.Flags, "O_DIRECTORY")
+		if ok {
+			sg := a.fresh(int(c.Value), segFile)
+			sg.path, sg.flags, sg.dir = op.Path, op.Flags, op.Dir
+			a.opens++
+			sg.open = a.opens
+			op.Open, op.FD = sg.open, sg.fd
+		}
+		a.addOp(op, c, i)
+	case (c.Name == "pipe" || c.Name == "pipe2") && len(c.Arg) > 0:
+		if m := pipeRE.FindStringSubmatch(c.Arg[0].Raw); m != nil {
+			x, _ := strconv.Atoi(m[1])
+			y, _ := strconv.Atoi(m[2])
+			a.fresh(x, segPipe)
+			a.fresh(y, segPipe)
+		}
+	case (c.Name == "dup" || c.Name == "dup2" || c.Name == "dup3") && ok && hasFD:
+		a.segs[int(c.Value)] = a.get(fdArg.FD, fdArg.Ann)
+	case hasFD && fdArg.FD >= 0:
+		if c.Name == "close" && a.segs[fdArg.FD] == nil && !strings.HasPrefix(fdArg.Ann, "/") {
+			return !a.capped // an fd never seen: nothing to tell
+		}
+		sg := a.get(fdArg.FD, fdArg.Ann)
+		if sockOnly[c.Name] {
+			sg.kind = segSocket
+		}
+		if sg.kind == segSocket {
+			in, out := recvCalls[c.Name], sendCalls[c.Name]
+			if (in || out) && ok && c.Value > 0 {
+				if a.nsock >= maxSockOps {
+					a.capped = true
+					return false
+				}
+				a.nsock++
+				so := sockOp{call: i, in: in, n: c.Value, pid: c.PID, ct: c.Time, tk: c.TimeKind}
+				if b, found := c.Buffer(); found {
+					p := b.Value
+					p = p[:min(int64(len(p)), so.n, maxPrefix)]
+					so.prefix = strings.Clone(p)
+				}
+				so.peek = strings.Contains(c.Args, "MSG_PEEK")
+				if len(sg.ops) == 0 {
+					a.socks = append(a.socks, sg)
+				}
+				sg.ops = append(sg.ops, so)
+			}
+			if c.Name == "close" {
+				delete(a.segs, fdArg.FD)
+			}
+			return true
+		}
+		if sg.kind == segPipe {
+			if c.Name == "close" {
+				delete(a.segs, fdArg.FD)
+			}
+			return true
+		}
+		kind, known := fdFileCalls[c.Name]
+		if c.Name == "newfstatat" || c.Name == "statx" {
+			// by fd only with an empty path (AT_EMPTY_PATH)
+			if p, found := pathString(c); found && p != "" {
+				known = false
+			}
+		}
+		if known {
+			if sg.kind == segUnknown && sg.path == "" && kind != OpClose {
+				sg.kind = segFile
+				a.opens++
+				sg.open = a.opens
+			}
+			op := FileOp{Kind: kind, Open: sg.open, FD: sg.fd, Path: sg.path, Flags: sg.flags, Dir: sg.dir, Errno: c.Errno}
+			if (kind == OpRead || kind == OpWrite) && ok {
+				op.Bytes = c.Value
+			}
+			if c.Name == "close" {
+				delete(a.segs, fdArg.FD)
+			}
+			a.addOp(op, c, i)
+			return !a.capped
+		}
+		if c.Name == "close" {
+			delete(a.segs, fdArg.FD)
+		}
+		a.pathOp(c, i)
+	default:
+		a.pathOp(c, i)
+	}
+	return !a.capped
+}
+
+// pathOp keeps a syscall on a path (stat, unlink, rename…).
+func (a *aligner) pathOp(c *strace.Call, i int) {
+	kind, known := pathCalls[c.Name]
+	if !known {
+		return
+	}
+	p, found := pathString(c)
+	if !found || p == "" {
+		return
+	}
+	op := FileOp{Kind: kind, FD: -1, Path: p, Errno: c.Errno}
+	if kind == OpRename && len(c.Strings) > 1 {
+		op.To = c.Strings[1].Value
+	}
+	a.addOp(op, c, i)
+}
+
+// anchor is a socket syscall whose bytes were found in the capture.
+type anchor struct {
+	t   time.Time // capture time of its bytes
+	ct  time.Time // strace time
+	tk  strace.TimeKind
+	pid int
+	srv *seg // the server socket, when the process served the connection
+}
+
+// prevTimes answers "the latest capture time of an anchor before call
+// i" for anchors added in any order (rebuilt when they changed).
+type prevTimes struct {
+	idx   []int
+	maxT  []time.Time
+	dirty bool
+}
+
+func (p *prevTimes) before(anchors map[int]anchor, i int) time.Time {
+	if p.dirty || p.idx == nil {
+		p.idx = p.idx[:0]
+		for k := range anchors {
+			p.idx = append(p.idx, k)
+		}
+		sort.Ints(p.idx)
+		p.maxT = p.maxT[:0]
+		var m time.Time
+		for _, k := range p.idx {
+			if t := anchors[k].t; t.After(m) {
+				m = t
+			}
+			p.maxT = append(p.maxT, m)
+		}
+		p.dirty = false
+	}
+	j := sort.SearchInts(p.idx, i)
+	if j == 0 {
+		return time.Time{}
+	}
+	return p.maxT[j-1]
+}
+
+// finish pins the sockets and places the file syscalls.
+func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
+	f := a.f
+	s := a.s
+	name := f.Name
+	fops := a.fops
+	if a.capped {
+		f.Capped = a.i
 	}
 	// Without -f (the seed's strace -p PID -o FILE) lines carry no pid:
 	// the process's own getpid() answers tell it.
-	if len(f.PIDs) == 0 {
-		own := map[int64]bool{}
-		for _, c := range calls {
-			if c.Kind == strace.Syscall && c.Name == "getpid" && c.HasVal && c.Value > 0 {
-				own[c.Value] = true
-			}
+	if len(f.PIDs) == 0 && len(a.own) == 1 {
+		for v := range a.own {
+			f.PIDs = []int{int(v)}
 		}
-		if len(own) == 1 {
-			for v := range own {
-				f.PIDs = []int{int(v)}
-			}
-			for i := range fops {
-				if fops[i].op.PID == 0 {
-					fops[i].op.PID = f.PIDs[0]
-				}
+		for i := range fops {
+			if fops[i].op.PID == 0 {
+				fops[i].op.PID = f.PIDs[0]
 			}
 		}
 	}
 	// Pin the sockets.
 	var diags []decoder.Diagnostic
 	taken := map[*Stream]bool{}
-	anchors := map[int]time.Time{} // call index -> capture time of its bytes
-	serving := map[int]*seg{}      // call index -> server socket of a data op
+	anchors := map[int]anchor{} // call index -> its bytes in the capture
+	var prev prevTimes
 	matchedOps := 0
 	var socks []*seg
-	for _, sg := range all {
-		if sg.kind == segSocket && len(sg.ops) > 0 && !sg.notTCP {
+	for _, sg := range a.socks {
+		if sg.kind == segSocket && !sg.notTCP {
 			socks = append(socks, sg)
 			f.SocketOps += len(sg.ops)
 		}
 	}
-	sort.SliceStable(socks, func(i, j int) bool { return socks[i].ops[0].call < socks[j].ops[0].call })
 	hosts := map[netip.Addr]bool{}
 	var skew0 time.Duration // the clocks' difference by the accepted sockets
+	blind, unsearched := 0, 0
 	for pass := 0; pass < 2; pass++ {
 		// accepted sockets first: they tell the host's addresses, which
 		// the client side of its outbound connections must have, and how
 		// far the strace clock is from the capture's
 		if pass == 1 {
-			skew0, _, _ = skewOf(anchors, calls, f.TimeKind)
+			skew0, _, _ = skewOf(anchors, f.TimeKind)
 		}
 		for _, sg := range socks {
 			named := sg.local.IsValid() && sg.peer.IsValid()
 			if (pass == 0) != (sg.accepted || named) || sg.pin != nil {
 				continue
 			}
-			first := sg.ops[0].call
-			var prevT, near time.Time
-			for i, t := range anchors {
-				if i < first && t.After(prevT) {
-					prevT = t
+			if !named && !sg.peer.IsValid() {
+				// searched for in every stream: a bounded number of them
+				if blind >= maxBlind {
+					unsearched++
+					continue
 				}
+				blind++
 			}
+			o0 := sg.ops[0]
+			prevT := prev.before(anchors, o0.call)
+			var near time.Time
 			if f.TimeKind == strace.Epoch {
-				if st, ok := straceTime(calls[first], time.Time{}, f.TimeKind); ok {
+				if st, ok := straceTime(o0.ct, o0.tk, time.Time{}, f.TimeKind); ok {
 					near = st.Add(skew0)
 				}
 			}
@@ -443,12 +607,13 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			}
 			taken[st] = true
 			sg.pin, sg.server, sg.base = st, server, base
+			sg.exact = named || sg.peer.IsValid()
 			if server {
 				hosts[st.Conn.Server.Addr()] = true
 			} else {
 				hosts[st.Conn.Client.Addr()] = true
 			}
-			p := Pin{FD: sg.fd, Conn: st.Conn, Server: server, Ops: len(sg.ops)}
+			p := Pin{FD: sg.fd, Conn: st.Conn, Server: server, Ops: len(sg.ops), Exact: sg.exact}
 			var cum [2]int64
 			for _, o := range sg.ops {
 				d := dirOf(o.in, server)
@@ -468,13 +633,18 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 					at = off + o.n - 1 // all of it had arrived
 				}
 				if t, found := h.TimeAt(at); found {
-					anchors[o.call] = t
-				}
-				if server {
-					serving[o.call] = sg
+					an := anchor{t: t, ct: o.ct, tk: o.tk, pid: o.pid}
+					if server {
+						an.srv = sg
+					}
+					anchors[o.call] = an
+					prev.dirty = true
 				}
 			}
 			matchedOps += p.Matched
+			if named && p.Checked == 0 {
+				matchedOps++ // -yy named it; its bytes were not kept
+			}
 			f.Pins = append(f.Pins, p)
 		}
 	}
@@ -489,6 +659,9 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	// to hang them on, whatever look-alike outbound connections (the same
 	// version discovery on every run) its bytes may fit.
 	served := len(f.Served())
+	if unsearched > 0 {
+		diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("%d of its sockets without an address (no -yy, accept or connect address) were not searched for in the capture: past the first %d", unsearched, maxBlind)})
+	}
 	if served == 0 || matchedOps == 0 {
 		what := fmt.Sprintf("none of its %d socket data syscalls matches the bytes of a captured TCP connection (another process, or another time?)", f.SocketOps)
 		switch {
@@ -506,13 +679,14 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	sort.Ints(f.PIDs)
 	// The strace clock, checked against the bytes.
 	useClock := false
-	if skew, spread, ok := skewOf(anchors, calls, f.TimeKind); ok {
+	if skew, spread, ok := skewOf(anchors, f.TimeKind); ok {
 		f.Skew = skew
 		switch {
 		case spread > time.Second:
 			diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock and the capture's disagree by up to %v between syscalls: file syscalls placed by the order of the bytes instead", spread.Round(time.Millisecond))})
 		default:
 			useClock = true
+			f.Clock = absDur(skew) < time.Second
 			switch {
 			case skew > 100*time.Millisecond:
 				diags = append(diags, decoder.Diagnostic{Where: name, What: fmt.Sprintf("its clock is %v behind the capture's (by the bytes of its socket syscalls): its times shifted", skew.Round(time.Millisecond))})
@@ -529,30 +703,44 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 	}
 	sort.Ints(idx)
 	var lastServing = map[int]*seg{} // pid -> server socket last used
+	type opened struct {
+		sg *seg // serving at the open
+		t  time.Time
+	}
+	openServing := map[int]opened{} // FileOp.Open -> the open's serving
 	si := 0
 	const eps = time.Microsecond
 	k := 0
+	f.Ops = make([]FileOp, 0, len(fops))
 	for _, pf := range fops {
 		// the serving socket: the last data op on a pinned server socket
 		// before this call, of the same pid
 		for ; si < len(idx) && idx[si] < pf.idx; si++ {
-			if sg := serving[idx[si]]; sg != nil {
-				lastServing[calls[idx[si]].PID] = sg
+			if an := anchors[idx[si]]; an.srv != nil {
+				lastServing[an.pid] = an.srv
 			}
 		}
 		op := pf.op
-		if sg := lastServing[op.Call.PID]; sg != nil {
-			op.Serving = sg.pin.Conn
+		sv := lastServing[pf.pid]
+		inherited := false
+		if sv != nil {
+			op.Current = sv.pin.Conn
 		}
-		if op.Call.HasDur {
-			op.Dur = op.Call.Dur
+		if o, ok := openServing[op.Open]; ok && o.sg != nil && op.Open > 0 && op.Kind != OpOpen {
+			sv, op.Decided, inherited = o.sg, o.t, true
+		}
+		if sv != nil {
+			op.Serving = sv.pin.Conn
+			if !sv.exact && !f.Clock {
+				op.Guess = GuessBytes
+			}
 		}
 		if useClock {
 			var near time.Time // a -t/-tt time of day takes the capture's date
 			if len(idx) > 0 {
-				near = anchors[idx[0]]
+				near = anchors[idx[0]].t
 			}
-			if st, ok := straceTime(op.Call, near, f.TimeKind); ok {
+			if st, ok := straceTime(pf.ct, pf.tk, near, f.TimeKind); ok {
 				op.Time, op.By = st.Add(f.Skew), ByClock
 			}
 		}
@@ -565,31 +753,41 @@ func Align(s *Streams, name string, calls []*strace.Call) (*StraceFile, []decode
 			case k > 0:
 				prev := idx[k-1]
 				op.After = prev
-				op.Time = anchors[prev].Add(time.Duration(pf.idx-prev) * eps)
-				if k < len(idx) && !op.Time.Before(anchors[idx[k]]) {
-					op.Time = anchors[idx[k]].Add(-eps)
+				op.Time = anchors[prev].t.Add(time.Duration(pf.idx-prev) * eps)
+				if k < len(idx) && !op.Time.Before(anchors[idx[k]].t) {
+					op.Time = anchors[idx[k]].t.Add(-eps)
 				}
 			case k < len(idx):
-				op.Time = anchors[idx[k]].Add(-time.Duration(idx[k]-pf.idx) * eps)
+				op.Time = anchors[idx[k]].t.Add(-time.Duration(idx[k]-pf.idx) * eps)
 			}
 			op.By = ByBytes
 		}
+		if !inherited {
+			op.Decided = op.Time
+		}
+		switch {
+		case op.Kind == OpOpen && op.Open > 0:
+			openServing[op.Open] = opened{sv, op.Time}
+		case op.Kind == OpClose:
+			delete(openServing, op.Open)
+		}
 		f.Ops = append(f.Ops, op)
 	}
+	a.fops = nil
 	return f, diags
 }
 
 // skewOf is the capture's clock minus the strace clock over the anchored
 // socket syscalls (the median) and how much it varies (10th to 90th
 // percentile); ok is false without times or anchors.
-func skewOf(anchors map[int]time.Time, calls []*strace.Call, k strace.TimeKind) (skew, spread time.Duration, ok bool) {
+func skewOf(anchors map[int]anchor, k strace.TimeKind) (skew, spread time.Duration, ok bool) {
 	if k != strace.Epoch && k != strace.Clock {
 		return 0, 0, false
 	}
 	var ds []time.Duration
-	for i, t := range anchors {
-		if st, found := straceTime(calls[i], t, k); found {
-			ds = append(ds, t.Sub(st))
+	for _, an := range anchors {
+		if st, found := straceTime(an.ct, an.tk, an.t, k); found {
+			ds = append(ds, an.t.Sub(st))
 		}
 	}
 	if len(ds) == 0 {
@@ -615,21 +813,22 @@ func dirOf(in, server bool) decoder.Dir {
 	return decoder.ServerToClient
 }
 
-// straceTime is the call's time on the strace clock; a -t/-tt time of
-// day takes the date of near (the capture's time of a syscall).
-func straceTime(c *strace.Call, near time.Time, k strace.TimeKind) (time.Time, bool) {
-	if c.TimeKind != k || c.Time.IsZero() && k != strace.Clock {
+// straceTime is a call's time (ct, of kind tk) on the strace clock; a
+// -t/-tt time of day takes the date of near (the capture's time of a
+// syscall).
+func straceTime(ct time.Time, tk strace.TimeKind, near time.Time, k strace.TimeKind) (time.Time, bool) {
+	if tk != k || ct.IsZero() && k != strace.Clock {
 		return time.Time{}, false
 	}
 	if k == strace.Epoch {
-		return c.Time, true
+		return ct, true
 	}
 	if near.IsZero() {
 		return time.Time{}, false
 	}
 	y, m, d := near.UTC().Date()
-	h, mi, s := c.Time.Clock()
-	t := time.Date(y, m, d, h, mi, s, c.Time.Nanosecond(), time.UTC)
+	h, mi, s := ct.Clock()
+	t := time.Date(y, m, d, h, mi, s, ct.Nanosecond(), time.UTC)
 	switch diff := near.Sub(t); {
 	case diff > 12*time.Hour:
 		t = t.Add(24 * time.Hour)
@@ -834,6 +1033,12 @@ func check(h *Half, ops []sockOp, base int64) (int, bool) {
 func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile, []decoder.Diagnostic) {
 	var out []*StraceFile
 	var diags []decoder.Diagnostic
+	// A connection has one process at each end: two files claiming the
+	// same end of one are two recordings of one process (a copy, the same
+	// pid traced twice) or one of them matched a look-alike. The first
+	// keeps it; the second is reported and nothing is drawn from it. (A
+	// client traced with its server claims the two ends: no conflict.)
+	claimed := map[connEnd]string{}
 	for _, p := range paths {
 		fh, err := os.Open(p)
 		if err != nil {
@@ -841,19 +1046,68 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 			continue
 		}
 		r := strace.NewReader(fh, p, opts)
-		var calls []*strace.Call
+		a := newAligner(s, p)
+		n := 0
 		for r.Next() {
-			calls = append(calls, r.Call())
+			n++
+			if !a.add(r.Call()) {
+				break
+			}
 		}
 		fh.Close()
+		cut := 0
 		if err := r.Err(); err != nil {
-			diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error(), Fatal: true})
+			var se *strace.SyntaxError
+			switch {
+			case errors.As(err, &se) && se.Last && n > 0:
+				// cut mid-line at its end: what came before is whole,
+				// and the file is marked cut (StraceFile.Cut; flow notes it)
+				cut = se.Line
+			case errors.As(err, &se):
+				diags = append(diags, decoder.Diagnostic{Where: fmt.Sprintf("%s:%d", p, se.Line), What: fmt.Sprintf("%s: %q: not strace output flowmap can read, nothing drawn from it", se.What, se.Text), Fatal: true})
+				continue
+			default:
+				diags = append(diags, decoder.Diagnostic{Where: p, What: err.Error() + ": nothing drawn from it", Fatal: true})
+				continue
+			}
 		}
-		f, d := Align(s, p, calls)
-		diags = append(diags, d...)
+		f, d := a.finish()
 		if f != nil {
-			out = append(out, f)
+			f.Cut = cut
 		}
+		diags = append(diags, d...)
+		if f == nil {
+			continue
+		}
+		if other := conflict(f, claimed); other != "" {
+			diags = append(diags, decoder.Diagnostic{Where: p, What: fmt.Sprintf("its connections are already claimed by %s (the same process traced twice, or a copy?): nothing drawn from it", other)})
+			continue
+		}
+		for _, pn := range f.Pins {
+			claimed[connEnd{pn.Conn, pn.Server}] = p
+		}
+		out = append(out, f)
 	}
 	return out, diags
 }
+
+// connEnd is one end of a connection: its server's or its client's.
+type connEnd struct {
+	conn   *decoder.Conn
+	server bool
+}
+
+// conflict is the name of the file that claimed an end of one of f's
+// connections already, "" when none did.
+func conflict(f *StraceFile, claimed map[connEnd]string) string {
+	for _, pn := range f.Pins {
+		if other, ok := claimed[connEnd{pn.Conn, pn.Server}]; ok {
+			return other
+		}
+	}
+	return ""
+}
+
+// String names the syscall for messages: line, name and path (never its
+// strings' other contents).
+func (o FileOp) String() string { return fmt.Sprintf("line %d: %s %s", o.Line, o.Name, o.Path) }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -161,7 +162,7 @@ func TestAlignSavePlain(t *testing.T) {
 		for i := range ops {
 			o := &ops[i]
 			if o.By != ByBytes {
-				t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+				t.Errorf("%s placed by %q", o.String(), o.By)
 			}
 			switch o.Kind {
 			case OpOpen:
@@ -178,9 +179,9 @@ func TestAlignSavePlain(t *testing.T) {
 		within(t, "open", open.Time, get.ReqEnd, get.RespStart)
 		for _, o := range ops {
 			if o.Serving != open.Serving {
-				t.Errorf("%s serving conn %v", o.Call.Summary(), o.Serving)
+				t.Errorf("%s serving conn %v", o.String(), o.Serving)
 			}
-			within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+			within(t, o.String(), o.Time, get.ReqEnd, get.End())
 		}
 		if reads != 199 || bytes != 12976128 {
 			t.Errorf("%d reads of %d bytes, want 199 of 12976128", reads, bytes)
@@ -218,12 +219,12 @@ func TestAlignSaveTTT(t *testing.T) {
 	var bytes int64
 	for _, o := range ops {
 		if o.By != ByClock || o.PID != 26069 || o.Serving != get.Conn {
-			t.Errorf("%s: by %q pid %d serving %v", o.Call.Summary(), o.By, o.PID, o.Serving)
+			t.Errorf("%s: by %q pid %d serving %v", o.String(), o.By, o.PID, o.Serving)
 		}
-		if o.Kind == OpRead && !o.Call.HasDur {
-			t.Errorf("%s: no -T duration", o.Call.Summary())
+		if o.Kind == OpRead && o.Dur == 0 {
+			t.Errorf("%s: no -T duration", o.String())
 		}
-		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
 		bytes += o.Bytes
 	}
 	if bytes != 12976128 {
@@ -247,9 +248,9 @@ func TestAlignUploadTTT(t *testing.T) {
 			put = httpOn(t, a.exs, o.Serving, "PUT", "/file")
 		}
 		if o.Serving != put.Conn {
-			t.Errorf("%s serving %v", o.Call.Summary(), o.Serving)
+			t.Errorf("%s serving %v", o.String(), o.Serving)
 		}
-		within(t, o.Call.Summary(), o.Time, put.Start(), put.End())
+		within(t, o.String(), o.Time, put.Start(), put.End())
 		if o.Kind == OpWrite {
 			written += o.Bytes
 		}
@@ -264,7 +265,7 @@ func TestAlignUploadTTT(t *testing.T) {
 		}
 		unlinks++
 		del := httpOn(t, a.exs, o.Serving, "DELETE", "")
-		within(t, o.Call.Summary(), o.Time, del.ReqEnd, del.RespStart)
+		within(t, o.String(), o.Time, del.ReqEnd, del.RespStart)
 	}
 	if unlinks != 1 {
 		t.Errorf("%d unlinks", unlinks)
@@ -296,17 +297,45 @@ func TestAlignForeign(t *testing.T) {
 	}
 }
 
-// TestAlignNotStrace: a file that is not strace output is an error naming
-// file and line; nothing is drawn from it.
+// TestAlignNotStrace: save-ttt.h2 with a line that is not strace output
+// after its first 1000 lines (which align well by themselves) is an
+// error naming file and line, and nothing is drawn from it; no other
+// diagnostic about it comes first. Cut mid-line at 100 kB (strace
+// killed) it is read up to the cut, aligned, and marked cut.
 func TestAlignNotStrace(t *testing.T) {
 	dir := straceDir()
-	bad := filepath.Join(t.TempDir(), "notes.txt")
-	if err := os.WriteFile(bad, []byte("read(3, \"x\", 1) = 1\nthis is not strace\n"), 0o644); err != nil {
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	a := alignCase(t, filepath.Join(dir, "upload-ttt.pcapng"), bad)
-	if len(a.files) != 0 || len(a.diags) == 0 || !a.diags[0].Fatal || !strings.Contains(a.diags[0].What, "notes.txt:2") {
+	lines := strings.SplitAfter(string(b), "\n")
+	bad := filepath.Join(t.TempDir(), "h2")
+	if err := os.WriteFile(bad, []byte(strings.Join(lines[:1000], "")+"this is not strace\n"+strings.Join(lines[1000:], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	capture := filepath.Join(dir, "save-ttt.cut.pcapng")
+	a := alignCase(t, capture, bad)
+	if len(a.files) != 0 || len(a.diags) != 1 || !a.diags[0].Fatal || a.diags[0].Where != bad+":1001" || !strings.Contains(a.diags[0].What, "nothing drawn") {
 		t.Fatalf("files %v diags %v", a.files, a.diags)
+	}
+
+	cut := filepath.Join(t.TempDir(), "h2")
+	if err := os.WriteFile(cut, b[:100_000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b[99_999] == '\n' {
+		t.Fatal("cut at a line's end")
+	}
+	a = alignCase(t, capture, cut)
+	f := a.files["h2"]
+	want := strings.Count(string(b[:100_000]), "\n") + 1
+	if f == nil || f.Cut != want {
+		t.Fatalf("aligned %v, diags %v", f, a.diags)
+	}
+	for _, d := range a.diags {
+		if d.Fatal {
+			t.Errorf("cut file: %v", d)
+		}
 	}
 }
 
@@ -347,9 +376,9 @@ func TestAlignClockTT(t *testing.T) {
 	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
 	for _, o := range ops {
 		if o.By != ByClock {
-			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+			t.Errorf("%s placed by %q", o.String(), o.By)
 		}
-		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
 	}
 }
 
@@ -389,7 +418,7 @@ func FuzzAlign(f *testing.F) {
 		}
 		for _, o := range sf.Ops {
 			if o.Serving != nil && !pinned[o.Serving] {
-				t.Fatalf("%s serving an unpinned connection", o.Call.Summary())
+				t.Fatalf("%s serving an unpinned connection", o.String())
 			}
 		}
 	})
@@ -466,9 +495,9 @@ func TestAlignSkew(t *testing.T) {
 	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
 	for _, o := range ops {
 		if o.By != ByClock {
-			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+			t.Errorf("%s placed by %q", o.String(), o.By)
 		}
-		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
 	}
 
 	a = alignCase(t, capture, shifted(t, 5*time.Second, true))
@@ -480,9 +509,9 @@ func TestAlignSkew(t *testing.T) {
 	get = httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
 	for _, o := range ops {
 		if o.By != ByBytes {
-			t.Errorf("%s placed by %q", o.Call.Summary(), o.By)
+			t.Errorf("%s placed by %q", o.String(), o.By)
 		}
-		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
 	}
 }
 
@@ -516,6 +545,159 @@ func TestAlignOtherNetns(t *testing.T) {
 	ops := imageOps(f)
 	get := httpOn(t, a.exs, ops[0].Serving, "GET", "/file")
 	for _, o := range ops {
-		within(t, o.Call.Summary(), o.Time, get.ReqEnd, get.End())
+		within(t, o.String(), o.Time, get.ReqEnd, get.End())
+	}
+}
+
+// TestAlignTwice: two files claiming the same end of the same
+// connections (a copy of save-ttt.h2) are one process traced twice: the
+// first is aligned, the second reported and left out, not drawn twice.
+func TestAlignTwice(t *testing.T) {
+	dir := straceDir()
+	b, err := os.ReadFile(filepath.Join(dir, "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "h2copy")
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(dir, "save-ttt.cut.pcapng"), filepath.Join(dir, "save-ttt.h2"), cp)
+	if len(a.files) != 1 || a.files["save-ttt.h2"] == nil {
+		t.Fatalf("aligned %v", a.files)
+	}
+	found := false
+	for _, d := range a.diags {
+		found = found || d.Where == cp && strings.Contains(d.What, "nothing drawn") && strings.Contains(d.What, "save-ttt.h2")
+	}
+	if !found {
+		t.Errorf("the copy not reported: %v", a.diags)
+	}
+}
+
+// TestAlignOverlap: one worker serving two requests at once. overlap.h2
+// is save-ttt.h2 with the image list connection of save-ttt.h1 (:54582,
+// its fd renumbered 40) moved 4.4434 s later, into the image download,
+// and overlap.pcapng save-ttt.cut.pcapng with that connection's packets
+// moved as much (see testdata/strace/README.md): GET /v2/images arrives
+// while the image is read. The image's syscalls stay with the request
+// that opened it (GET …/file), not the one whose bytes came last.
+func TestAlignOverlap(t *testing.T) {
+	dir := straceDir()
+	a := alignCase(t, filepath.Join(dir, "overlap.pcapng"), filepath.Join(dir, "overlap.h2"))
+	f := a.files["overlap.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	if len(f.Served()) != 2 {
+		t.Fatalf("served %v", f.Served())
+	}
+	ops := imageOps(f)
+	var open *FileOp
+	for i := range ops {
+		if ops[i].Kind == OpOpen {
+			open = &ops[i]
+		}
+	}
+	if open == nil || open.Serving == nil {
+		t.Fatal("no open of the image under a request")
+	}
+	get := httpOn(t, a.exs, open.Serving, "GET", "/file")
+	var list *decoder.Exchange
+	for _, c := range f.Served() {
+		if c != get.Conn {
+			list = httpOn(t, a.exs, c, "GET", "/v2/images")
+		}
+	}
+	within(t, "GET /v2/images", list.ReqEnd, get.ReqEnd, get.End()) // they overlap
+	after := 0
+	for _, o := range ops {
+		if o.Serving != get.Conn {
+			t.Errorf("%s at %s serving conn %d", o.String(), o.Time.Format("05.000000"), o.Serving.ID)
+		}
+		if o.Time.After(list.ReqEnd) {
+			after++
+		}
+	}
+	if after < 10 {
+		t.Errorf("%d image syscalls after GET /v2/images arrived", after)
+	}
+}
+
+// TestAlignCaps: a strace file with more file syscalls than Align keeps
+// (save-ttt.h2 and then maxFileOps stat calls) is read up to the cap and
+// marked Capped; what came before is aligned as without them. 300,000
+// closes of fds never seen keep nothing.
+func TestAlignCaps(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-ttt.h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	sb.Write(b)
+	for range maxFileOps {
+		sb.WriteString("26069 1796007476.651800 close(3</var/log/glance/glance-api.log>) = 0 <0.000003>\n")
+	}
+	p := filepath.Join(t.TempDir(), "save-ttt.h2")
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	f := a.files["save-ttt.h2"]
+	if f == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	lines := strings.Count(string(b), "\n")
+	if f.Capped <= lines || f.Capped > lines+maxFileOps || len(f.Ops) != maxFileOps {
+		t.Errorf("capped at call %d (file's own %d lines), %d ops kept", f.Capped, lines, len(f.Ops))
+	}
+	checkPins(t, f, filepath.Join(straceDir(), "save-ttt.h2"))
+
+	sb.Reset()
+	sb.Write(b)
+	for range 300_000 {
+		sb.WriteString("26069 1796007476.651800 close(77) = 0 <0.000003>\n")
+	}
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a = alignCase(t, filepath.Join(straceDir(), "save-ttt.cut.pcapng"), p)
+	g := a.files["save-ttt.h2"]
+	if g == nil || g.Capped != 0 || len(g.Ops) > len(f.Ops) || len(g.Ops) > 2*lines {
+		t.Errorf("closes of unknown fds kept: %v", g)
+	}
+}
+
+// TestAlignBlindCap: sockets with no address (sendto on fds opened before
+// strace attached, no -yy) are each searched for in every captured
+// stream: past maxBlind of them the rest are not searched, and that is
+// reported. save-plain.h3 after 100 such sockets (sending an image's
+// first bytes) still aligns: its sockets have accept or connect addresses.
+func TestAlignBlindCap(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(straceDir(), "save-plain.h3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for fd := 200; fd < 300; fd++ {
+		fmt.Fprintf(&sb, "sendto(%d, \"QFI\\373\\0\\0\\0\\3\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\20\\0\\0\\0\\0\\3\\0\\0\\0\"..., 65536, 0, NULL, 0) = 65536\n", fd)
+		fmt.Fprintf(&sb, "close(%d) = 0\n", fd)
+	}
+	sb.Write(b)
+	p := filepath.Join(t.TempDir(), "save-plain.h3")
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := alignCase(t, filepath.Join(straceDir(), "save-plain.cut.pcapng"), p)
+	if a.files["save-plain.h3"] == nil {
+		t.Fatalf("not aligned: %v", a.diags)
+	}
+	want := fmt.Sprintf("%d of its sockets without an address (no -yy, accept or connect address) were not searched", 100-maxBlind)
+	found := false
+	for _, d := range a.diags {
+		found = found || strings.Contains(d.What, want)
+	}
+	if !found {
+		t.Errorf("want %q in %v", want, a.diags)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,10 @@ type SyntaxError struct {
 	File string // as given to NewReader; may be empty
 	Line int    // 1-based
 	What string // "not a syscall line", "line too long"
-	Text string // the line's start, at most 60 bytes
+	Text string // the line's start, at most 60 bytes, strings left out
+	// Last is set when the line is the input's last and has no newline:
+	// the file was cut mid-line (strace killed, a copy cut short).
+	Last bool
 }
 
 func (e *SyntaxError) Error() string {
@@ -371,6 +375,7 @@ type Reader struct {
 	line    int
 	err     error
 	eof     bool
+	noNL    bool // the last line read had no newline (end of input)
 	call    *Call
 	out     []*Call       // ready to return, in order
 	pending map[int]*Call // pid -> unfinished call
@@ -498,11 +503,51 @@ func (r *Reader) flushPending(pid int) {
 }
 
 func (r *Reader) fail(what string, line []byte) {
-	t := line
-	if len(t) > 60 {
-		t = t[:60]
+	r.err = &SyntaxError{File: r.name, Line: r.line, What: what, Text: excerpt(line), Last: r.noNL}
+}
+
+// secretRE finds a secret-looking name's value outside strace's strings
+// (a config file given for a strace file: "password = …").
+var secretRE = regexp.MustCompile(`(?i)((?:pass|secret|token|key|auth)[A-Za-z0-9_-]*\s*[=:]\s*)[^\s,;]+`)
+
+// excerpt is the start of a bad line for an error message: at most 60
+// bytes, the contents of its strings left out ("…") but for paths, since
+// strace's strings carry headers and bodies (tokens, passwords), and any
+// secret-looking name's value too.
+func excerpt(line []byte) string {
+	line = bytes.TrimRight(line, "\r\n")
+	var b []byte
+	in, esc, path := false, false, false
+	for i := 0; i < len(line) && len(b) < 60; i++ {
+		c := line[i]
+		switch {
+		case !in:
+			b = append(b, c)
+			if c == '"' {
+				in, esc = true, false
+				path = i+1 < len(line) && line[i+1] == '/'
+				if !path {
+					b = append(b, "…"...)
+				}
+			}
+		case esc:
+			esc = false
+			if path {
+				b = append(b, c)
+			}
+		case c == '\\':
+			esc = true
+			if path {
+				b = append(b, c)
+			}
+		case c == '"':
+			in = false
+			b = append(b, c)
+		case path:
+			b = append(b, c)
+		}
 	}
-	r.err = &SyntaxError{File: r.name, Line: r.line, What: what, Text: string(t)}
+	return secretRE.ReplaceAllString(string(b), "${1}…")
 }
 
 // readLine returns the next line without its newline; at most MaxLine
@@ -528,6 +573,7 @@ func (r *Reader) readLine() ([]byte, error) {
 				return nil, io.EOF
 			}
 			r.line++
+			r.noNL = true
 			return r.buf, nil
 		default:
 			return nil, err

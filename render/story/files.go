@@ -15,9 +15,18 @@ func (t *teller) file(n *flow.Node) {
 	if t.opts.Detail == Compact && n.Routine {
 		return
 	}
+	guessed := n.Placed == flow.ByStraceGuess
+	if guessed && !t.filesExplained {
+		t.filesExplained = true
+		t.note(n.FromP(), FileGuessNote)
+	}
 	t.add(Step{Kind: Call, From: n.FromP(), To: n.ToP(), Text: fileText(n), Folded: true,
-		Failed: n.Outcome == flow.Failed, Bulk: fileBulk(n), Nodes: []*flow.Node{n}})
+		Failed: n.Outcome == flow.Failed, Bulk: fileBulk(n), Guessed: guessed, Nodes: []*flow.Node{n}})
 }
+
+// FileGuessNote explains, once per story, the mark on file syscalls whose
+// request only strace's bytes told.
+const FileGuessNote = "≈ file syscalls under a request found by strace's bytes alone (no -yy, accept address or clock): a guess"
 
 func fileBulk(n *flow.Node) bool {
 	for _, b := range []*int64{n.ResponseBytes, n.RequestBytes} {

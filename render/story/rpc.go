@@ -158,9 +158,8 @@ func (t *teller) foldRoots(kids []*flow.Node, i int) bool {
 				same = append(same, o)
 			}
 		}
-		if len(same) < 2 {
-			return false
-		}
+		// even one: a service report in the middle of a command's
+		// session is not part of it
 		t.periodic(same)
 	case k.Proto == "http" && k.Op == "GET" && !k.Background() && k.FromP() != nil && k.FromP().Kind == flow.Client:
 		// the same GET again and again, with no other request of the
@@ -249,7 +248,11 @@ func (t *teller) periodic(rs []*flow.Node) {
 	}
 	text := fmt.Sprintf("background work (periodic tasks, reports): %s (%s) over %s · no captured client request", what, counted(methods), Dur(end.Sub(rs[0].Start)))
 	if extra := len(all) - len(rs); extra > 0 {
-		text += fmt.Sprintf(" · %d more exchanges under them", extra)
+		under := "them"
+		if len(rs) == 1 {
+			under = "it"
+		}
+		text += fmt.Sprintf(" · %d more exchanges under %s", extra, under)
 	}
 	t.add(Step{Kind: Call, From: rs[0].FromP(), To: rs[0].ToP(), Text: text, Failed: failed, Folded: true, Nodes: all})
 }

@@ -125,14 +125,19 @@ type teller struct {
 	// later holds what a request's casts caused after it was answered,
 	// told after its reply (rpc.go).
 	later map[*flow.Node][]*flow.Node
+	// filesExplained: the note on file syscalls placed by strace's bytes
+	// alone was told (files.go)
+	filesExplained bool
 }
 
 func (t *teller) add(s Step) {
 	if s.Kind == Call {
+		timing := false
 		for _, n := range s.Nodes {
-			s.Guessed = s.Guessed || n.Ambiguous()
+			timing = timing || n.Ambiguous()
 		}
-		if s.Guessed && !t.explained {
+		s.Guessed = s.Guessed || timing
+		if timing && !t.explained {
 			t.explained = true
 			t.note(s.From, GuessNote)
 		}
