@@ -110,7 +110,7 @@ func TestNovaBootStory(t *testing.T) {
 		`^nova-compute -\) nova-scheduler: update_instance_info \(fanout cast\)$`,
 		`^novaclient ->> nova-api: .*GET /v2.1/servers/\S+ .*×3 \(polling .*\) → 200 ×3 · BUILD → ACTIVE$`,
 	})
-	if !strings.Contains(out, "periodic tasks: ") {
+	if !strings.Contains(out, "background work (periodic tasks, reports): ") {
 		t.Error("nova-compute's periodic RPCs are not folded")
 	}
 	// --detail full draws the hop through RabbitMQ

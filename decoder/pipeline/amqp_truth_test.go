@@ -15,9 +15,9 @@ import (
 
 // novaCaptures are the lab's nova captures (../shared/captures/nova);
 // nova-boot and nova-boot-fail are also in testdata/nova, nova-reboot only
-// there.
+// there, as is nova-stop-start-reboot.
 var novaCaptures = []string{"nova-boot", "nova-boot-mtu1500", "nova-boot-fail", "nova-concurrent",
-	"nova-list-show-delete", "nova-quota-fail", "nova-delete-uwsgi-rst", "nova-reboot"}
+	"nova-list-show-delete", "nova-quota-fail", "nova-delete-uwsgi-rst", "nova-reboot", "nova-stop-start-reboot"}
 
 // novaPaths is the capture and its AMQP truth file: the shared copy when
 // there, else the testdata one, else "".

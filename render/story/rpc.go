@@ -141,7 +141,8 @@ func rpcReply(n *flow.Node) string {
 
 // foldRoots folds, in Compact detail, what a person would draw as one
 // arrow among a session's trees: the background RPCs of one process (its
-// periodic tasks and reports: "periodic tasks: 6 RPCs") and a client's
+// periodic tasks and reports: "background work (periodic tasks,
+// reports): 6 RPCs …") and a client's
 // polling (the same GET repeated: one arrow with the count and the
 // states the answers gave). It returns whether kids[i] was told.
 func (t *teller) foldRoots(kids []*flow.Node, i int) bool {
@@ -245,11 +246,7 @@ func (t *teller) periodic(rs []*flow.Node) {
 	if rpcs < len(rs) {
 		what += fmt.Sprintf(" and %d HTTP", len(rs)-rpcs)
 	}
-	label := "periodic tasks"
-	if len(rs) == 1 {
-		label = "periodic task"
-	}
-	text := fmt.Sprintf("%s: %s (%s) over %s, no client request", label, what, counted(methods), Dur(end.Sub(rs[0].Start)))
+	text := fmt.Sprintf("background work (periodic tasks, reports): %s (%s) over %s · no captured client request", what, counted(methods), Dur(end.Sub(rs[0].Start)))
 	if extra := len(all) - len(rs); extra > 0 {
 		under := "them"
 		if len(rs) == 1 {
