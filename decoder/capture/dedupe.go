@@ -1,6 +1,10 @@
 package capture
 
-import "hash/maphash"
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+)
 
 // dedupe recognises the same IP packet captured more than once: on two
 // interfaces of one capture, or in two overlapping files (x.ens33.pcapng and
@@ -18,36 +22,41 @@ import "hash/maphash"
 //
 // Keys expire by capture time (packets arrive in time order), and at most
 // maxKeys are kept whatever the timestamps say, so memory stays bounded.
+//
+// The keys live in an open-addressing table (linear probing) where a key
+// older than the window counts as free: no per-key deletion and no expiry
+// queue, one probe sequence per packet. (A Go map with a FIFO of keys to
+// expire cost three map operations per packet, 13% of trace's CPU on the
+// long capture.) The table is rebuilt with only the live keys, twice as big
+// when they fill half of it.
 type dedupe struct {
 	window int64 // ns; <= 0 disables
 	seed   maphash.Seed
-	seen   map[uint64]seenKey
-	// fifo holds keys in insertion order for expiry; head is its first live
-	// element. It is compacted when head passes half its length.
-	fifo []fifoEntry
-	head int
+	slots  []slot // a power of two
+	used   int    // slots ever written since the last rebuild
 }
 
-type seenKey struct {
-	t   int64
-	src int32
-}
-
-type fifoEntry struct {
+// slot is one key: 0 is an empty slot (keys have their low bit set).
+type slot struct {
 	key uint64
 	t   int64
+	src int32
 }
 
 // hashedLen is how much of an IP packet the key covers.
 const hashedLen = 128
 
-// maxKeys bounds the keys held at once (about 40 MiB with the map overhead).
-const maxKeys = 1 << 20
+// maxKeys bounds the keys held at once (the table is then at most
+// 4*maxKeys slots of 24 bytes: 48 MiB); 50 ms of 10 million packets a
+// second.
+const maxKeys = 1 << 19
+
+const minSlots = 1 << 12
 
 func newDedupe(window int64) *dedupe {
 	d := &dedupe{window: window, seed: maphash.MakeSeed()}
 	if window > 0 {
-		d.seen = make(map[uint64]seenKey, 1024)
+		d.slots = make([]slot, minSlots)
 	}
 	return d
 }
@@ -75,44 +84,62 @@ func (d *dedupe) duplicate(ip []byte, t int64, src int) bool {
 	if d.window <= 0 {
 		return false
 	}
-	d.expire(t)
-	k := d.key(ip)
-	if e, ok := d.seen[k]; ok {
-		dt := t - e.t
-		if dt < 0 {
-			dt = -dt
-		}
-		if int(e.src) != src && dt <= d.window {
-			return true
+	k := d.key(ip) | 1
+	mask := len(d.slots) - 1
+	free := -1 // the first slot whose key has expired
+	for i := int(k>>32) & mask; ; i = (i + 1) & mask {
+		s := &d.slots[i]
+		switch {
+		case s.key == 0:
+			if free < 0 {
+				free = i
+				d.used++
+			}
+			d.slots[free] = slot{key: k, t: t, src: int32(src)}
+			if d.used > len(d.slots)/2 || d.used > maxKeys {
+				d.rebuild(t)
+			}
+			return false
+		case t-s.t > d.window:
+			if free < 0 {
+				free = i
+			}
+		case s.key == k:
+			if int(s.src) != src {
+				return true // within the window: it has not expired
+			}
+			s.t = t // the same source again: a retransmission
+			return false
 		}
 	}
-	d.seen[k] = seenKey{t: t, src: int32(src)}
-	d.fifo = append(d.fifo, fifoEntry{key: k, t: t})
-	return false
 }
 
-// expire forgets keys older than the window before t, and the oldest keys
-// beyond maxKeys.
-func (d *dedupe) expire(t int64) {
-	for d.head < len(d.fifo) {
-		f := d.fifo[d.head]
-		if t-f.t <= d.window && len(d.fifo)-d.head < maxKeys {
-			break
+// rebuild keeps the keys of the window before t in a table where they fill
+// at most a quarter: twice as big when more than a quarter of the old one
+// is live. Beyond maxKeys live keys (timestamps that do not move), only the
+// newest half of maxKeys is kept.
+func (d *dedupe) rebuild(t int64) {
+	live := make([]slot, 0, d.used)
+	for _, s := range d.slots {
+		if s.key != 0 && t-s.t <= d.window {
+			live = append(live, s)
 		}
-		// Only delete if the map entry is this one: a later sighting of
-		// the same key refreshed it and has its own fifo entry.
-		if e, ok := d.seen[f.key]; ok && e.t == f.t {
-			delete(d.seen, f.key)
+	}
+	if len(live) > maxKeys {
+		slices.SortFunc(live, func(a, b slot) int { return cmp.Compare(b.t, a.t) })
+		live = live[:maxKeys/2]
+	}
+	n := minSlots
+	for n < 4*len(live) {
+		n *= 2
+	}
+	d.slots, d.used = make([]slot, n), len(live)
+	mask := n - 1
+	for _, s := range live {
+		i := int(s.key>>32) & mask
+		for d.slots[i].key != 0 {
+			i = (i + 1) & mask
 		}
-		d.head++
-	}
-	if d.head > 0 && d.head >= len(d.fifo)/2 && d.head >= 1024 {
-		n := copy(d.fifo, d.fifo[d.head:])
-		d.fifo = d.fifo[:n]
-		d.head = 0
-	}
-	if d.head == len(d.fifo) {
-		d.fifo = d.fifo[:0]
-		d.head = 0
+		d.slots[i] = s
 	}
 }

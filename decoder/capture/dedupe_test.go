@@ -81,11 +81,11 @@ func TestDedupe(t *testing.T) {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i)) // TCP sequence number
 			d.duplicate(pkt, int64(i)*ms/10, 0)             // 10,000 packets a second
 		}
-		if n := len(d.seen); n > 600 {
-			t.Fatalf("%d keys held for a 50 ms window at 10k packets/s", n)
+		if n := d.live(int64(99999) * ms / 10); n > 501 {
+			t.Fatalf("%d keys live for a 50 ms window at 10k packets/s", n)
 		}
-		if len(d.fifo)-d.head != len(d.seen) || cap(d.fifo) > 4096 {
-			t.Fatalf("fifo %d (cap %d) for %d keys", len(d.fifo)-d.head, cap(d.fifo), len(d.seen))
+		if len(d.slots) > minSlots {
+			t.Fatalf("a table of %d slots for about 500 live keys", len(d.slots))
 		}
 	})
 	t.Run("keys-bounded-without-time", func(t *testing.T) {
@@ -98,8 +98,19 @@ func TestDedupe(t *testing.T) {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i))
 			d.duplicate(pkt, 0, 0) // all at the same instant
 		}
-		if n := len(d.seen); n > maxKeys {
-			t.Fatalf("%d keys held, limit %d", n, maxKeys)
+		if n := d.live(0); n > maxKeys || len(d.slots) > 4*maxKeys {
+			t.Fatalf("%d keys held in %d slots, limit %d", n, len(d.slots), maxKeys)
 		}
 	})
+}
+
+// live counts the keys of d not expired at t.
+func (d *dedupe) live(t int64) int {
+	n := 0
+	for _, s := range d.slots {
+		if s.key != 0 && t-s.t <= d.window {
+			n++
+		}
+	}
+	return n
 }
