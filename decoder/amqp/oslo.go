@@ -298,59 +298,8 @@ func unquoteAt(b []byte, at int, out []byte) ([]byte, int) {
 
 // unquote decodes a JSON string token (with its quotes) into its bytes.
 func unquote(tok []byte) ([]byte, bool) {
-	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
-		return nil, false
-	}
-	tok = tok[1 : len(tok)-1]
-	out := make([]byte, 0, len(tok))
-	for i := 0; i < len(tok); i++ {
-		k := bytes.IndexByte(tok[i:], '\\')
-		if k < 0 {
-			out = append(out, tok[i:]...)
-			break
-		}
-		out = append(out, tok[i:i+k]...)
-		i += k
-		if i++; i >= len(tok) {
-			return nil, false
-		}
-		switch tok[i] {
-		case '"', '\\', '/':
-			out = append(out, tok[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(tok[i+1:])
-			if !ok {
-				return nil, false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if i+6 < len(tok) && tok[i+1] == '\\' && tok[i+2] == 'u' {
-					if r2, ok := hex4(tok[i+3:]); ok {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							out = utf8.AppendRune(out, d)
-							i += 6
-							continue
-						}
-					}
-				}
-				r = utf8.RuneError
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, false
-		}
-	}
-	return out, true
+	out, end := unquoteAt(tok, 0, nil)
+	return out, end == len(tok)
 }
 
 func hex4(b []byte) (rune, bool) {
