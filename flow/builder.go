@@ -10,23 +10,25 @@ import (
 )
 
 type builder struct {
-	opts        Options
-	exs         []*decoder.Exchange
-	srvName     map[netip.AddrPort]string // HTTP server endpoint -> service
-	hosts       map[netip.Addr]bool       // addresses that serve something
-	tokens      map[string]*Token         // by value
-	bySHA       map[string]*Token         // by cache key suffix
-	order       []*Token
-	caller      map[int]string // conn ID -> calling service (or client label)
-	parts       map[string]*Participant
-	nodes       []*Node
-	lits        map[*Node]map[string]bool // literals of requests (evidence.go)
-	checks      map[*Node]time.Time       // end of each request's token check
-	traces      map[*Node]string          // osprofiler base id of each request
-	noContent   bool                      // tests: weigh no content evidence
-	hmacKeys    map[string]bool           // MAC/ENCRYPT token cache keys no token matched
-	hmacMatched bool                      // some MAC/ENCRYPT key matched a token
-	bySubject   map[*Token][]*Node        // nodes about each token
+	opts    Options
+	exs     []*decoder.Exchange
+	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
+	hosts   map[netip.Addr]bool       // addresses that serve something
+	tokens  map[string]*Token         // by value
+	bySHA   map[string]*Token         // by cache key suffix
+	order   []*Token
+	caller  map[int]string // conn ID -> calling service (or client label)
+	// callerByTiming: connections whose caller only timing named
+	callerByTiming map[int]bool
+	parts          map[string]*Participant
+	nodes          []*Node
+	lits           map[*Node]map[string]bool // literals of requests (evidence.go)
+	checks         map[*Node]time.Time       // end of each request's token check
+	traces         map[*Node]string          // osprofiler base id of each request
+	noContent      bool                      // tests: weigh no content evidence
+	hmacKeys       map[string]bool           // MAC/ENCRYPT token cache keys no token matched
+	hmacMatched    bool                      // some MAC/ENCRYPT key matched a token
+	bySubject      map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time      // end of the last exchange: the end of the capture
@@ -38,7 +40,7 @@ type builder struct {
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 	b := &builder{
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
-		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{},
+		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{},
 		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
 		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
 	}

@@ -60,6 +60,13 @@ func (b *builder) findCallers() {
 	}
 	// Nesting: what a service does while serving a request happens inside
 	// that request, on the same host.
+	evidence := map[int]map[string]bool{} // what named a caller before timing
+	for id, v := range votes {
+		evidence[id] = map[string]bool{}
+		for s := range v {
+			evidence[id][s] = true
+		}
+	}
 	inb := b.inboundByHost()
 	for _, e := range b.exs {
 		id := e.Conn.ID
@@ -95,10 +102,22 @@ func (b *builder) findCallers() {
 				}
 			}
 			vote(id, s, w)
+			if w >= 20 {
+				// the token of the request it serves: more than timing
+				if evidence[id] == nil {
+					evidence[id] = map[string]bool{}
+				}
+				evidence[id][s] = true
+			}
 		})
 	}
 	for id, v := range votes {
 		b.caller[id] = pickVote(v)
+		if c := b.caller[id]; c != "" && !evidence[id][c] {
+			// only timing named it: another process on that host (one
+			// with no request in progress, a periodic task) may be it
+			b.callerByTiming[id] = true
+		}
 	}
 	// A cache connection nothing placed is keystonemiddleware's in the
 	// service that validates the tokens it looks up (captures of lo alone

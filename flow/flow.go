@@ -232,6 +232,9 @@ type Node struct {
 	caller     string  // service name of the calling process, if a service
 	server     string  // service name of the server side
 	background bool    // rpc.go: work no client request caused
+	// callerByTiming: only timing named the process behind n's
+	// connection (callers.go)
+	callerByTiming bool
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -249,7 +252,12 @@ func (n *Node) Parent() *Node { return n.parent }
 
 // Ambiguous reports whether only timing placed n while other requests
 // were in progress too: the parent is a guess among CandidatesP.
-func (n *Node) Ambiguous() bool { return n.Placed == ByTiming && len(n.candidates) > 1 }
+// A statement on a connection only timing named the process behind (no
+// login, no table only one service has) is a guess too: another process on
+// that host may have run it (pool chatter such as SELECT 1 aside).
+func (n *Node) Ambiguous() bool {
+	return n.Placed == ByTiming && (len(n.candidates) > 1 || n.callerByTiming && n.Signature != "")
+}
 
 // CandidatesP are the requests timing chose n's parent from.
 func (n *Node) CandidatesP() []*Node { return n.candidates }

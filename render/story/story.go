@@ -146,7 +146,7 @@ func (t *teller) add(s Step) {
 }
 
 // GuessNote explains, once per story, the mark on guessed calls.
-const GuessNote = "≈ placed by timing alone: other requests were in progress too (--format json lists the candidates)"
+const GuessNote = "≈ placed by timing alone: other requests were in progress too, or only timing tells which process it was (--format json lists the candidates)"
 
 func (t *teller) note(p *flow.Participant, text string) {
 	t.add(Step{Kind: Note, From: p, Text: text})

@@ -478,9 +478,14 @@ func (s *Summary) errors(m *flow.Model, origin time.Time) {
 
 // Cause is the first cause of n's failure found beneath it: the first
 // failed child, followed down to the deepest first failure; else the last
-// DB write beneath it; nil when neither exists.
+// DB write beneath it; nil when neither exists. Work only timing placed
+// there (Ambiguous: it may be another request's or process's) is never
+// named.
 func Cause(n *flow.Node) *flow.Node {
 	for _, c := range n.Children {
+		if c.Ambiguous() {
+			continue
+		}
 		if c.Outcome == flow.Failed {
 			if d := Cause(c); d != nil {
 				return d
@@ -490,7 +495,7 @@ func Cause(n *flow.Node) *flow.Node {
 	}
 	var write *flow.Node
 	walk(n, func(c *flow.Node) {
-		if c != n && isDBQuery(c) && isWrite(c.Signature) {
+		if c != n && isDBQuery(c) && isWrite(c.Signature) && !c.Ambiguous() {
 			write = c
 		}
 	})
