@@ -32,7 +32,7 @@ type builder struct {
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time      // end of the last exchange: the end of the capture
-	fileNotes  []string       // about strace files (files.go)
+	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
 	rpc        *rpcState      // rpc.go
 	schemas    map[int]string // dbschema.go: MySQL connection -> schema
 }

@@ -1,6 +1,9 @@
 package flow
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,6 +107,19 @@ func (b *builder) splitAMQP() {
 		kept = append(kept, e)
 	}
 	b.exs = kept
+	unread := map[string]int{} // envelopes that could not be read, by why
+	for _, e := range b.rpc.exs {
+		if m, ok := e.Request.(*amqp.Message); ok && m.Kind == "publish" && m.Oslo != nil && m.Oslo.Error != "" {
+			unread[m.Oslo.Error]++
+		}
+	}
+	for _, why := range slices.Sorted(maps.Keys(unread)) {
+		what := "messages"
+		if unread[why] == 1 {
+			what = "message"
+		}
+		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d AMQP %s not drawn: %s (message bodies are kept up to 1 MiB)", unread[why], what, why))
+	}
 	for _, e := range b.rpc.exs {
 		m, o := osloOf(e)
 		if o == nil {

@@ -1,12 +1,15 @@
 package flow
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/amqp"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/internal/truth"
@@ -228,4 +231,25 @@ func TestNovaConcurrentTrees(t *testing.T) {
 		}
 		t.Errorf("%s of boot %s is not in that boot's tree (root %s)", n.Summary, n.RPC.RequestID, root.Summary)
 	})
+}
+
+// TestUnreadEnvelopesAreReported: an AMQP message whose oslo.messaging
+// envelope could not be read (a body over the decoder's cap) is not drawn,
+// and the model says so rather than losing it silently.
+func TestUnreadEnvelopesAreReported(t *testing.T) {
+	c := &decoder.Conn{ID: 1, Client: netip.MustParseAddrPort("10.0.20.11:40001"), Server: netip.MustParseAddrPort("10.0.20.11:5672")}
+	at := time.Unix(1796000000, 0)
+	var exs []*decoder.Exchange
+	for i := range 2 {
+		exs = append(exs, &decoder.Exchange{Proto: "amqp", Conn: c, OneWay: true, ReqStart: at.Add(time.Duration(i) * time.Second), ReqEnd: at.Add(time.Duration(i) * time.Second),
+			Request: &amqp.Message{Kind: "publish", Exchange: "nova", RoutingKey: "compute.host1", Oslo: &amqp.Oslo{Error: "oslo.messaging envelope unreadable (body cut?)"}}})
+	}
+	m := Build(exs, Options{})
+	found := false
+	for _, n := range m.Notes {
+		found = found || strings.HasPrefix(n, "2 AMQP messages not drawn: oslo.messaging envelope unreadable")
+	}
+	if !found {
+		t.Fatalf("notes %q: the 2 unread messages are not reported", m.Notes)
+	}
 }

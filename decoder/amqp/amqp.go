@@ -33,7 +33,11 @@ const (
 	// frame_max 131072 by default, OpenStack keeps it.
 	maxFrameDefault = 1 << 20
 	// maxBodyDefault is how much of a body is kept; the rest is counted.
-	maxBodyDefault = 64 << 10
+	// oslo.messaging's envelope is read from the whole body (a reply puts
+	// its result before its _msg_id, a call its args before its context),
+	// so it is large: a body is kept only while its message arrives, and
+	// once the envelope is read only that is kept.
+	maxBodyDefault = 1 << 20
 	// maxQueue bounds exchanges begun and not yet emitted per connection.
 	maxQueue = 256
 	// maxNotes bounds the notes of one exchange.
@@ -42,7 +46,7 @@ const (
 
 // Options tune the decoder. The zero value is ready to use.
 type Options struct {
-	// MaxBody is how many bytes of each message body are kept (0: 64 KiB;
+	// MaxBody is how many bytes of each message body are kept (0: 1 MiB;
 	// < 0: none). Larger bodies are counted in BodyBytes.
 	MaxBody int
 	// MaxFrame caps the frame size a frame header may declare (0: 1 MiB).

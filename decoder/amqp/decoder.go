@@ -421,10 +421,15 @@ func (d *Decoder) pop() {
 	it := d.queue[0]
 	d.queue[0] = nil
 	d.queue = d.queue[1:]
-	if it.msg != nil {
-		it.msg.Body = string(it.body)
-		if it.msg.BodyBytes > 0 && (it.msg.ContentType == "" || strings.Contains(it.msg.ContentType, "json")) {
-			it.msg.Oslo = d.opts.envelopes.read(it.msg.Body, it.body, &d.scratch)
+	if m := it.msg; m != nil {
+		if m.BodyBytes > 0 && (m.ContentType == "" || strings.Contains(m.ContentType, "json")) {
+			m.Oslo = d.opts.envelopes.read(it.body, &d.scratch)
+		}
+		// The envelope tells what the body holds (Redacted shows no body
+		// beside it): keep the body only when it is all there is, or
+		// for --show-secrets.
+		if m.Oslo == nil || m.Oslo.Error != "" || d.policy.Shows() {
+			m.Body = string(it.body)
 		}
 	}
 	d.emit(it.x)
