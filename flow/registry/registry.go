@@ -69,10 +69,13 @@ var services = [...]Service{
 			"metadef_namespaces", "metadef_objects", "tasks", "task_info", "node_reference", "cached_images"}},
 	{Name: "nova-api", Ports: []uint16{8774}, CatalogTypes: []string{"compute"},
 		Paths: []string{"/v2.1/", "/compute"}, UserAgents: []string{"nova"}, Processes: []string{"nova-api"},
-		RPCMethods: []string{"schedule_and_build_instances", "build_instances", "terminate_instance", "stop_instance",
-			"start_instance", "reboot_instance", "rebuild_instance", "soft_delete_instance", "pause_instance",
+		// Not here, as others publish them too: build_instances and
+		// stop_instance (nova-compute: reschedule, power-state sync),
+		// rebuild_instance and unshelve_instance (nova-conductor).
+		RPCMethods: []string{"schedule_and_build_instances", "terminate_instance",
+			"start_instance", "reboot_instance", "soft_delete_instance", "pause_instance",
 			"unpause_instance", "suspend_instance", "resume_instance", "migrate_server", "live_migrate_instance",
-			"unshelve_instance", "shelve_instance", "get_console_output", "attach_interface", "detach_interface",
+			"shelve_instance", "get_console_output", "attach_interface", "detach_interface",
 			"reserve_block_device_name", "attach_volume", "detach_volume"}},
 	// nova's processes share its DB login and schemas: DB work of a nova
 	// process whose process flowmap cannot tell is nova's.

@@ -246,7 +246,7 @@ func (t *teller) seq(kids []*flow.Node) {
 			j++
 		}
 		if k.Parent() == nil && k.FromP().Kind == flow.Service {
-			t.note(k.FromP(), "no captured request in progress")
+			t.note(k.FromP(), "under no request: none known in progress")
 		}
 		t.burst(kids[i:j])
 		i = j
