@@ -253,3 +253,82 @@ func TestUnreadEnvelopesAreReported(t *testing.T) {
 		t.Fatalf("notes %q: the 2 unread messages are not reported", m.Notes)
 	}
 }
+
+// TestNovaConcurrentEveryNode: over every node of the three boots' trees,
+// nothing that carries another boot's request id (an RPC's, an
+// X-OpenStack-Request-ID header, the request_id nova writes in SQL) sits
+// in a boot's tree unless it is marked as a guess. (Another instance's
+// uuid may: nova-compute looks up the allocations of every instance on its
+// host while it builds one.)
+func TestNovaConcurrentEveryNode(t *testing.T) {
+	m := novaModel(t, "nova-concurrent")
+	posts := findNode(m, func(n *Node) bool { return n.Summary == "POST /v2.1/servers" })
+	if len(posts) != 3 {
+		t.Fatalf("%d POST /v2.1/servers, want 3", len(posts))
+	}
+	// Each boot's request id (its RPCs') and instance uuid (what its
+	// session polls).
+	type boot struct{ rid, uuid string }
+	boots := map[*Node]boot{}
+	for _, p := range posts {
+		var b boot
+		if rs := rpcsUnder(p); len(rs) > 0 {
+			b.rid = rs[0].RPC.RequestID
+		}
+		for _, g := range findNode(m, func(n *Node) bool {
+			return n.Session == p.Session && strings.HasPrefix(n.Summary, "GET /v2.1/servers/") && n.Parent() == nil
+		}) {
+			b.uuid = strings.TrimPrefix(g.Target, "/v2.1/servers/")
+		}
+		if b.rid == "" || len(b.uuid) != 36 {
+			t.Fatalf("boot at %v: request id %q, uuid %q", p.Start, b.rid, b.uuid)
+		}
+		boots[p] = b
+	}
+	checked := 0
+	for p, own := range boots {
+		var walk func(n *Node)
+		walk = func(n *Node) {
+			checked++
+			text := n.Summary + " " + n.Target + " " + n.reqHeader("X-OpenStack-Request-ID")
+			if n.RPC != nil {
+				text += " " + n.RPC.RequestID
+			}
+			if req, ok := n.Ex.Request.(interface{ Summary() string }); ok {
+				text += " " + req.Summary()
+			}
+			for q, other := range boots {
+				if q == p || !strings.Contains(text, other.rid) {
+					continue
+				}
+				if !guessedUp(n, p) {
+					t.Errorf("in the tree of boot %s: %q names boot %s, unmarked (placed %q)", own.rid, truncate(n.Summary, 90), other.rid, n.Placed)
+				}
+			}
+			for _, c := range n.Children {
+				walk(c)
+			}
+		}
+		walk(p)
+	}
+	if checked < 300 {
+		t.Fatalf("only %d nodes checked", checked)
+	}
+}
+
+// guessedUp reports whether n or a node between it and top is a guess.
+func guessedUp(n, top *Node) bool {
+	for ; n != nil && n != top; n = n.Parent() {
+		if n.Ambiguous() {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

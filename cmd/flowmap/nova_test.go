@@ -22,7 +22,7 @@ func novaCapture(name string) string {
 // TestGoldenNova: `trace` (Mermaid and PlantUML) on the nova captures of
 // testdata/nova match testdata/golden/<name>.{mmd,puml}.
 func TestGoldenNova(t *testing.T) {
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
 		for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"puml", "plantuml"}} {
 			out, errs, code := run(t, "trace", "--format", f.format, novaCapture(name))
 			if code != 0 {
@@ -183,7 +183,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 	tokenRe := regexp.MustCompile(`gAAAAA[A-Za-z0-9_=-]{100,}`)
 	var tokens []string
 	seen := map[string]bool{}
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
 		for _, proto := range []string{"amqp", "http"} {
 			b, err := os.ReadFile(filepath.Join(truth.Root(), "testdata", "nova", "truth", name+"."+proto+".tsv"))
 			if err != nil {
@@ -205,7 +205,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 		sum := sha256.Sum256([]byte(pw))
 		prefixes = append(prefixes, hex.EncodeToString(sum[:])[:6])
 	}
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
 		p := novaCapture(name)
 		for _, args := range [][]string{
 			{"decode"}, {"decode", "-f", "jsonl"},
