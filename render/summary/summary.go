@@ -53,6 +53,9 @@ type Participant struct {
 	Unanswered int `json:"unanswered"`
 	// Latencies of the answered exchanges it served: first byte of the
 	// request to last byte of the answer.
+	// Timed is how many of the exchanges it served have a latency (casts
+	// and unanswered ones have none); the percentiles are over those.
+	Timed int     `json:"timed"`
 	P50Ms float64 `json:"p50_ms"`
 	P95Ms float64 `json:"p95_ms"`
 	MaxMs float64 `json:"max_ms"`
@@ -226,7 +229,8 @@ func (s *Summary) participants(m *flow.Model) {
 		case unanswered(n):
 			p.Unanswered++
 		}
-		if n.Answered() {
+		if n.Answered() && n.Role != flow.RoleRPCCast {
+			// a cast waits for no answer: it has no latency to count
 			lat[i] = append(lat[i], n.End.Sub(n.Start))
 		}
 		if n.RequestBytes != nil {
@@ -274,6 +278,7 @@ func (s *Summary) participants(m *flow.Model) {
 	})
 	for i := range s.Participants {
 		p := &s.Participants[i]
+		p.Timed = len(lat[i])
 		p.P50Ms, p.P95Ms, p.MaxMs = Percentile(lat[i], 50), Percentile(lat[i], 95), Percentile(lat[i], 100)
 	}
 	for _, p := range m.Participants {

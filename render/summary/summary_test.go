@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -269,4 +270,27 @@ func TestCommandsNova(t *testing.T) {
 			t.Errorf("%s: the CLI's sessions guessed %q, want %q", name, got, want)
 		}
 	}
+}
+
+// TestCastsHaveNoLatency: a cast waits for no answer, so a service that
+// only received casts has no latency (not 0 µs), and casts do not pull a
+// service's percentiles down.
+func TestCastsHaveNoLatency(t *testing.T) {
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	var exs []*decoder.Exchange
+	if _, err := pipeline.Run([]string{filepath.Join(truth.Root(), "testdata", "nova", "nova-boot.pcapng")}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	s := Compute(flow.Build(exs, flow.Options{}), Options{})
+	for _, p := range s.Participants {
+		if p.Name != "nova-compute" {
+			continue
+		}
+		if p.Served == 0 || p.Timed != 0 {
+			t.Fatalf("nova-compute served %d (the build cast), %d of them timed: want casts untimed", p.Served, p.Timed)
+		}
+		return
+	}
+	t.Fatal("no nova-compute participant")
 }

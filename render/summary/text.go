@@ -142,7 +142,7 @@ func WriteText(w io.Writer, s *Summary, opts TextOptions) error {
 			right: []bool{false, false, true, true, true, true, true, true, true, true, true}}
 		for _, p := range s.Participants {
 			lat := func(ms float64) cell {
-				if p.Served == 0 {
+				if p.Timed == 0 {
 					return plain("")
 				}
 				return plain(MsText(ms))
