@@ -56,7 +56,7 @@ func TestSummaryColour(t *testing.T) {
 var summaryContract = map[string][]string{
 	"":             {"capture", "participants", "databases", "caches", "sessions", "slowest", "errors", "findings"},
 	"capture":      {"start", "duration_ms", "exchanges", "trees", "sessions"},
-	"participants": {"name", "kind", "served", "errors", "unanswered", "p50_ms", "p95_ms", "max_ms", "request_bytes", "response_bytes", "calls"},
+	"participants": {"name", "kind", "served", "errors", "unanswered", "timed", "p50_ms", "p95_ms", "max_ms", "request_bytes", "response_bytes", "calls"},
 	"databases":    {"name", "queries", "logins", "time_ms", "rows", "errors"},
 	"caches":       {"name", "gets", "hits", "misses", "hit_ratio", "sets", "other"},
 	"sessions":     {"session", "command", "client", "user", "token", "start_ms", "duration_ms", "requests", "exchanges", "errors", "trees"},
