@@ -208,6 +208,10 @@ type Node struct {
 	// only timing told apart, when Placed is "timing" and there were
 	// several: the parent is one of them.
 	Candidates []int `json:"candidates,omitempty"`
+	// CallerByTiming: only timing named the process behind the
+	// connection (no login, User-Agent, token or table of one service;
+	// or which member of a family sharing one DB login): From is a guess.
+	CallerByTiming bool `json:"caller_by_timing,omitempty"`
 	// PID is the process that served the request or made the file
 	// syscalls (from strace output), 0 when unknown.
 	PID int `json:"pid,omitempty"`
@@ -232,9 +236,6 @@ type Node struct {
 	caller     string  // service name of the calling process, if a service
 	server     string  // service name of the server side
 	background bool    // rpc.go: work no client request caused
-	// callerByTiming: only timing named the process behind n's
-	// connection (callers.go)
-	callerByTiming bool
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -256,7 +257,9 @@ func (n *Node) Parent() *Node { return n.parent }
 // login, no table only one service has) is a guess too: another process on
 // that host may have run it (pool chatter such as SELECT 1 aside).
 func (n *Node) Ambiguous() bool {
-	return n.Placed == ByTiming && (len(n.candidates) > 1 || n.callerByTiming && n.Signature != "")
+	guessedCaller := n.CallerByTiming && n.Signature != ""
+	return n.Placed == ByTiming && (len(n.candidates) > 1 || guessedCaller) ||
+		n.parent == nil && guessedCaller // a root whose process only timing named
 }
 
 // CandidatesP are the requests timing chose n's parent from.

@@ -25,7 +25,7 @@ func (b *builder) makeNodes() {
 	for _, e := range b.exs {
 		n := &Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
 		n.from = b.callerParticipant(n)
-		n.callerByTiming = b.callerByTiming[e.Conn.ID]
+		n.CallerByTiming = b.callerByTiming[e.Conn.ID]
 		srv := e.Conn.Server
 		switch req := e.Request.(type) {
 		case *http.Request:

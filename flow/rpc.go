@@ -612,7 +612,7 @@ func (b *builder) linkRPC() {
 		for _, n := range g {
 			attach(n, p, ByTiming, cands)
 			n.from, n.From = who, who.Name
-			n.callerByTiming = true // which of the family: timing alone
+			n.CallerByTiming = true // which of the family: timing alone
 		}
 	}
 }
