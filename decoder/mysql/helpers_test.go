@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/internal/truth"
 )
 
 // chunk is one TCP segment's payload from a recorded stream.
@@ -171,7 +172,7 @@ func loadTruth(tb testing.TB, capture string, stream int) (rows []truthRow, gree
 			rows = append(rows, truthRow{command: "login", user: get("mysql.user"),
 				schema: get("mysql.schema"), plugin: plugin})
 		case get("mysql.command") != "":
-			rows = append(rows, truthRow{command: get("mysql.command"), query: unescapeTSV(get("mysql.query"))})
+			rows = append(rows, truthRow{command: get("mysql.command"), query: truth.Unescape(get("mysql.query"))})
 		}
 	}
 	return rows, greetings
@@ -185,32 +186,6 @@ func cmdNumber(name string) string {
 		}
 	}
 	return name
-}
-
-// unescapeTSV undoes tshark's escaping of field values (\n, \t, \r, \\).
-func unescapeTSV(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 'r':
-				b.WriteByte('\r')
-			default:
-				b.WriteByte(s[i])
-			}
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // cut shortens s for failure messages.

@@ -46,28 +46,6 @@ func (m tsharkMsg) String() string {
 	return fmt.Sprintf("%d %s x=%q rk=%q %d method=%q msg_id=%q req=%q", m.port, m.kind, m.exchange, m.key, m.size, m.method, m.msgID, m.requestID)
 }
 
-func unescapeTSV(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-			switch s[i] {
-			case 't':
-				b.WriteByte('\t')
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			default:
-				b.WriteByte(s[i])
-			}
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 func readAMQPTruth(t *testing.T, path string) []tsharkMsg {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -104,7 +82,7 @@ func readAMQPTruth(t *testing.T, path string) []tsharkMsg {
 			var env struct {
 				Msg string `json:"oslo.message"`
 			}
-			if json.Unmarshal([]byte(unescapeTSV(get("payload"))), &env) == nil {
+			if json.Unmarshal([]byte(truth.Unescape(get("payload"))), &env) == nil {
 				var in struct {
 					Method    string `json:"method"`
 					MsgID     string `json:"_msg_id"`
