@@ -10,19 +10,27 @@ import (
 // byte for byte, so its envelope is read once. Bounded: the oldest entry
 // gives way. Safe for the decoders of one run on any goroutines.
 type envelopes struct {
-	mu          sync.Mutex
-	seed, seed2 maphash.Seed
-	by          map[uint64]int // body hash -> index in ring
-	ring        []envelope
-	next        int
+	mu   sync.Mutex
+	seed maphash.Seed
+	by   map[uint64]int // body hash -> index in ring
+	ring []envelope
+	next int
 }
 
-// envelope is one body's envelope; the body is known by two independent
-// 64-bit hashes and its length, not kept (bodies go up to MaxBody).
+// envelope is one body's envelope. The body is known by its length, its
+// first bytes and a 64-bit hash with a seed drawn for the run, not kept
+// (bodies go up to MaxBody): a body mistaken for one of the 512 remembered
+// is a chance of about 2^-55 per message, and no input can aim at the seed.
 type envelope struct {
-	hash, hash2 uint64
-	n           int
-	oslo        *Oslo
+	hash uint64
+	n    int
+	head [32]byte
+	oslo *Oslo
+}
+
+func headOf(b []byte) (h [32]byte) {
+	copy(h[:], b)
+	return h
 }
 
 // envelopeCap is how many envelopes are remembered: more than the
@@ -30,7 +38,7 @@ type envelope struct {
 const envelopeCap = 512
 
 func newEnvelopes() *envelopes {
-	return &envelopes{seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), by: map[uint64]int{}}
+	return &envelopes{seed: maphash.MakeSeed(), by: map[uint64]int{}}
 }
 
 // read returns the envelope of the body raw, reading it with scratch when
@@ -39,9 +47,9 @@ func (e *envelopes) read(raw []byte, scratch *[]byte) *Oslo {
 	if e == nil {
 		return parseOsloBuf(raw, scratch)
 	}
-	h, h2 := maphash.Bytes(e.seed, raw), maphash.Bytes(e.seed2, raw)
+	h := maphash.Bytes(e.seed, raw)
 	e.mu.Lock()
-	if i, ok := e.by[h]; ok && e.ring[i].hash2 == h2 && e.ring[i].n == len(raw) {
+	if i, ok := e.by[h]; ok && e.ring[i].n == len(raw) && e.ring[i].head == headOf(raw) {
 		o := e.ring[i].oslo
 		e.mu.Unlock()
 		return o
@@ -59,7 +67,7 @@ func (e *envelopes) read(raw []byte, scratch *[]byte) *Oslo {
 			delete(e.by, old.hash)
 		}
 	}
-	e.ring[i] = envelope{h, h2, len(raw), o}
+	e.ring[i] = envelope{h, len(raw), headOf(raw), o}
 	e.by[h] = i
 	e.next = (i + 1) % envelopeCap
 	return o
