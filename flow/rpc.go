@@ -590,7 +590,9 @@ func (b *builder) linkRPC() {
 		}
 	}
 	// DB work of a service family (nova) drawn from the process that
-	// was handling a request then.
+	// was handling a request then: the one whose request id the SQL
+	// names (nova writes it in instance_actions), else the latest begun,
+	// a guess.
 	for _, g := range b.groups() {
 		first := g[0]
 		if first.parent != nil || first.Proto != "mysql" || first.caller == "" {
@@ -600,19 +602,40 @@ func (b *builder) linkRPC() {
 		for _, s := range registry.Members(first.caller) {
 			cands = append(cands, inProgress(s, first.Start, nil)...)
 		}
+		lits := groupLiterals(g)
+		if len(lits) > 0 {
+			// a cast being handled has no visible end: one the SQL names
+			// is a candidate too
+			for _, s := range registry.Members(first.caller) {
+				for _, h := range byService[s] {
+					if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" && !h.start.After(first.Start) && slices.Contains(lits, r.RequestID) {
+						cands = append(cands, h.n)
+					}
+				}
+			}
+		}
 		if len(cands) == 0 {
 			continue
 		}
 		sort.SliceStable(cands, func(i, j int) bool { return cands[i].Start.After(cands[j].Start) })
-		p := cands[0]
+		p, how := cands[0], ByTiming
+		var named []*Node
+		for _, c := range cands {
+			if rid := handlerRID(handling{n: c}); rid != "" && slices.Contains(lits, rid) && !slices.Contains(named, c) {
+				named = append(named, c)
+			}
+		}
+		if len(named) == 1 {
+			p, how = named[0], ByContent
+		}
 		who := p.to
 		if p.RPC == nil {
 			who = b.participant(p.server, Service, "")
 		}
 		for _, n := range g {
-			attach(n, p, ByTiming, cands)
+			attach(n, p, how, cands)
 			n.from, n.From = who, who.Name
-			n.CallerByTiming = true // which of the family: timing alone
+			n.CallerByTiming = how == ByTiming // which of the family: timing alone
 		}
 	}
 }
