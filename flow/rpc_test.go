@@ -332,3 +332,21 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// TestNovaRequestIDInSQL: nova writes the request id it works for in its
+// SQL (instance_actions.request_id); the conductor's INSERT while it
+// handles schedule_and_build_instances (a cast: no visible end) goes under
+// that cast by content, drawn from the conductor, not as a guess.
+func TestNovaRequestIDInSQL(t *testing.T) {
+	m := novaModel(t, "nova-boot")
+	ins := findNode(m, func(n *Node) bool { return strings.HasPrefix(n.Summary, "INSERT INTO instance_actions ") })
+	if len(ins) == 0 {
+		t.Fatal("no INSERT INTO instance_actions")
+	}
+	for _, n := range ins {
+		p := n.Parent()
+		if p == nil || p.RPC == nil || p.RPC.Method != "schedule_and_build_instances" || n.Placed != ByContent || n.From != "nova-conductor" || n.Ambiguous() {
+			t.Errorf("%s: from %s, placed %q, under %v", n.Summary[:40], n.From, n.Placed, p)
+		}
+	}
+}
