@@ -110,7 +110,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	var wg sync.WaitGroup
 	if !serial {
 		// The caller's out (JSON encoding, a table) is the third stage.
-		q := make(chan []*decoder.Exchange, 4)
+		q := make(chan []*decoder.Exchange, outBatches)
 		ord.q = q
 		wg.Add(1)
 		go func() {
@@ -206,8 +206,12 @@ type orderer struct {
 	batch []*decoder.Exchange
 }
 
-// outBatch is how many exchanges go to the out stage at once.
-const outBatch = 64
+// outBatch is how many exchanges go to the out stage at once, and
+// outBatches how many batches may wait for it.
+const (
+	outBatch   = 64
+	outBatches = 32
+)
 
 // flush hands the last batch to the out stage and ends it.
 func (o *orderer) flush() {
@@ -349,8 +353,12 @@ type readStage struct {
 	once       sync.Once
 }
 
+// Deeper queues let a stage run ahead while the other waits for the
+// scheduler: 32 instead of 4 batches took decode's wall time on two cores
+// from 0.73 to 0.63 of its CPU time (trace 0.78 to 0.73), for about 2 MiB
+// more of packet buffers held.
 const (
-	readBatches      = 4
+	readBatches      = 32
 	readBatchBytes   = 64 << 10
 	readBatchPackets = 256
 )
