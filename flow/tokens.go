@@ -94,28 +94,30 @@ func secureKey(token, secret, strategy string) string {
 	return base64.StdEncoding.EncodeToString(d[:len(d)/3])
 }
 
+// named is how keystone's JSON refers to a user, project, domain or
+// application credential; userRef is a user with its domain.
+type named struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+type userRef struct {
+	named
+	Domain named `json:"domain"`
+}
+
 // authBody is the part of a keystone auth request flowmap reads.
 type authBody struct {
 	Auth struct {
 		Identity struct {
 			Methods  []string `json:"methods"`
 			Password struct {
-				User struct {
-					Name   string `json:"name"`
-					ID     string `json:"id"`
-					Domain struct {
-						Name string `json:"name"`
-						ID   string `json:"id"`
-					} `json:"domain"`
-				} `json:"user"`
+				User userRef `json:"user"`
 			} `json:"password"`
 			Token struct {
 				ID string `json:"id"`
 			} `json:"token"`
-			AppCred struct {
-				Name string `json:"name"`
-				ID   string `json:"id"`
-			} `json:"application_credential"`
+			AppCred named `json:"application_credential"`
 		} `json:"identity"`
 		Scope json.RawMessage `json:"scope"`
 	} `json:"auth"`
@@ -136,13 +138,8 @@ func (b *builder) authRequest(body string) (user, domain, project string) {
 		user, domain = t.User, t.Domain
 	}
 	var sc struct {
-		Project struct {
-			Name string `json:"name"`
-			ID   string `json:"id"`
-		} `json:"project"`
-		Domain struct {
-			Name string `json:"name"`
-		} `json:"domain"`
+		Project named `json:"project"`
+		Domain  named `json:"domain"`
 	}
 	if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
 		project = firstOf(sc.Project.Name, sc.Project.ID)
@@ -156,22 +153,10 @@ func (b *builder) authRequest(body string) (user, domain, project string) {
 // tokenBody is the part of a keystone token response flowmap reads.
 type tokenBody struct {
 	Token struct {
-		User struct {
-			Name   string `json:"name"`
-			ID     string `json:"id"`
-			Domain struct {
-				Name string `json:"name"`
-				ID   string `json:"id"`
-			} `json:"domain"`
-		} `json:"user"`
-		Project struct {
-			Name string `json:"name"`
-			ID   string `json:"id"`
-		} `json:"project"`
-		Domain struct {
-			Name string `json:"name"`
-		} `json:"domain"`
-		System json.RawMessage `json:"system"`
+		User    userRef         `json:"user"`
+		Project named           `json:"project"`
+		Domain  named           `json:"domain"`
+		System  json.RawMessage `json:"system"`
 	} `json:"token"`
 }
 
