@@ -4,12 +4,11 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/internal/benchcpu"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -88,28 +87,13 @@ func benchCmd(b *testing.B, args ...string) {
 	b.SetBytes(st)
 	b.ReportAllocs()
 	args = append(append(args, "--progress", "never"), p)
-	cpu0, wall0 := cpuTime(), time.Now()
+	mark := benchcpu.Start()
 	for b.Loop() {
 		if code := Main(args, strings.NewReader(""), io.Discard, io.Discard); code != 0 {
 			b.Fatalf("flowmap %v: exit %d", args, code)
 		}
 	}
-	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-	// CPU of the process (every stage and the GC) per run, and wall over
-	// CPU: below 1 when the pipeline's stages overlapped.
-	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-	if cpu > 0 {
-		b.ReportMetric(float64(wall)/float64(cpu), "wall/cpu")
-	}
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	mark.Report(b)
 }
 
 // BenchmarkTraceLong is `flowmap trace` (Mermaid) on the 81 MB

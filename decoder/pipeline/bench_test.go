@@ -3,13 +3,13 @@ package pipeline
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/capture"
 	"github.com/flowmap/flowmap/decoder/tcp"
+	"github.com/flowmap/flowmap/internal/benchcpu"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -21,31 +21,16 @@ func benchDecode(b *testing.B, path string, opts Options) {
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
 	n := 0
-	cpu0, wall0 := cpuTime(), time.Now()
+	mark := benchcpu.Start()
 	for b.Loop() {
 		if _, err := Run([]string{path}, opts, func(*decoder.Exchange) { n++ }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
 	if n == 0 {
 		b.Fatal("no exchanges")
 	}
-	// CPU of the whole process (every stage and the GC) per run, and wall
-	// over CPU: below 1 when the stages ran on more than one core at once.
-	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-	if cpu > 0 {
-		b.ReportMetric(float64(wall)/float64(cpu), "wall/cpu")
-	}
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	mark.Report(b)
 }
 
 // BenchmarkDecode is the whole decode pipeline (read, merge, reassemble,
