@@ -376,6 +376,9 @@ func (b *builder) makeRPCNodes() {
 				if ro.FailureClass != "" {
 					r.Failure, n.Error = ro.FailureClass, true
 					n.Result, n.Message = ro.FailureClass, ro.FailureMessage
+					if red, ok := rm.Redacted().(*amqp.Message); ok && red.Oslo != nil {
+						n.Message = red.Oslo.FailureMessage // as printed: it may quote a secret
+					}
 				} else {
 					r.Result = ro.Result
 					n.Result = ro.Result

@@ -183,6 +183,9 @@ func (m *Message) Redacted() decoder.Message {
 		if o.AuthToken != "" {
 			o.AuthToken = p.Token(o.AuthToken)
 		}
+		// a failure's message is the exception's text: it may quote a
+		// token or a password
+		o.FailureMessage = p.Note(o.FailureMessage)
 		c.Oslo = &o
 	} else {
 		c.Body = p.Body(m.Body, m.ContentType)
