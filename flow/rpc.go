@@ -635,6 +635,9 @@ func (b *builder) linkRPC() {
 		if p.RPC == nil {
 			who = b.participant(p.server, Service, "")
 		}
+		if how != ByTiming {
+			cands = nil // candidates list timing's guesses only
+		}
 		for _, n := range g {
 			attach(n, p, how, cands)
 			n.from, n.From = who, who.Name
