@@ -451,3 +451,26 @@ func TestQuerySignature(t *testing.T) {
 		}
 	}
 }
+
+// TestValidationRefusals: keystone answers a token validation with 404
+// when the subject token is not valid and 401 when the caller's own
+// token is refused; only the token keystone judged is called invalid.
+func TestValidationRefusals(t *testing.T) {
+	for _, c := range []struct {
+		status                     int
+		callerInvalid, subjInvalid bool
+	}{{404, false, true}, {401, true, false}, {200, false, false}} {
+		caller, subject := "gAAAAABcallerToken0001", "gAAAAABsubjectToken001"
+		v := exchange(1, "10.0.0.2:50000", "10.0.0.3:5000", 0, 3,
+			&http.Request{Method: "GET", Target: "/v3/auth/tokens", Headers: [][2]string{{"X-Auth-Token", caller}, {"X-Subject-Token", subject}}},
+			&http.Response{Status: c.status})
+		m := Build([]*decoder.Exchange{v}, Options{})
+		got := map[string]bool{}
+		for _, tk := range m.Tokens {
+			got[tk.Value] = tk.Invalid
+		}
+		if got[caller] != c.callerInvalid || got[subject] != c.subjInvalid {
+			t.Errorf("%d: caller invalid %v, subject invalid %v; want %v, %v", c.status, got[caller], got[subject], c.callerInvalid, c.subjInvalid)
+		}
+	}
+}

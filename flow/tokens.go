@@ -41,9 +41,14 @@ func (b *builder) findTokens() {
 			if t == nil || resp == nil {
 				continue
 			}
-			if resp.Status == 404 || resp.Status == 401 {
+			switch resp.Status {
+			case 404: // keystone: the subject token is not valid
 				t.Invalid = true
-			} else if resp.Status == 200 {
+			case 401: // keystone refused the caller's own token, not the subject
+				if a := b.token(req.Header(registry.AuthTokenHeader)); a != nil {
+					a.Invalid = true
+				}
+			case 200:
 				b.fillFromBody(t, resp.Body)
 			}
 		}
