@@ -236,6 +236,9 @@ type Node struct {
 	caller     string  // service name of the calling process, if a service
 	server     string  // service name of the server side
 	background bool    // rpc.go: work no client request caused
+	// unsure: timing placed n under its only candidate although that one
+	// broke a rule (its token check had not ended): a guess (parents.go)
+	unsure bool
 }
 
 // FromP and ToP are the participants of the arrow.
@@ -258,7 +261,7 @@ func (n *Node) Parent() *Node { return n.parent }
 // that host may have run it (pool chatter such as SELECT 1 aside).
 func (n *Node) Ambiguous() bool {
 	guessedCaller := n.CallerByTiming && n.Signature != ""
-	return n.Placed == ByTiming && (len(n.candidates) > 1 || guessedCaller) ||
+	return n.Placed == ByTiming && (len(n.candidates) > 1 || guessedCaller || n.unsure) ||
 		n.parent == nil && guessedCaller // a root whose process only timing named
 }
 

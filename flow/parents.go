@@ -80,8 +80,9 @@ func (b *builder) linkParents() {
 			}
 			cands = append(cands, r)
 		})
+		broken := false // every candidate broke causality: timing alone is a guess
 		if db {
-			cands = b.causal(cands, first)
+			cands, broken = b.causal(cands, first)
 		}
 		if len(cands) == 0 {
 			continue
@@ -155,6 +156,7 @@ func (b *builder) linkParents() {
 			if len(tied) > 1 {
 				n.candidates = tied
 			}
+			n.unsure = placed == ByTiming && broken
 		}
 		if db {
 			if sticky != nil && sticky != best {
@@ -219,19 +221,19 @@ func best(ns []*Node, score func(*Node) int) ([]*Node, int) {
 
 // causal drops the candidates whose token check had not ended when DB
 // work n started (keystonemiddleware runs before the service's own code);
-// when that would drop them all, the check was not captured as expected
-// and nothing is dropped.
-func (b *builder) causal(cands []*Node, n *Node) []*Node {
-	var keep []*Node
+// when that would drop them all, the check was not captured as expected,
+// nothing is dropped and broken says so (a placement by timing is then a
+// guess even among one candidate).
+func (b *builder) causal(cands []*Node, n *Node) (keep []*Node, broken bool) {
 	for _, r := range cands {
 		if end := b.checkEnd(r); end.IsZero() || !end.After(n.Start) {
 			keep = append(keep, r)
 		}
 	}
 	if len(keep) == 0 {
-		return cands
+		return cands, len(cands) > 0
 	}
-	return keep
+	return keep, false
 }
 
 // groups cuts the nodes into units that share one parent: a DB
