@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 )
 
 const (
@@ -26,19 +27,22 @@ const (
 )
 
 // Start paces the collector so the heap may grow to budget bytes before a
-// collection. It does nothing when the environment sets GOGC or GOMEMLIMIT.
-func Start(budget uint64) {
+// collection, until stop is called. It does nothing when the environment
+// sets GOGC or GOMEMLIMIT.
+func Start(budget uint64) (stop func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || budget == 0 {
-		return
+		return func() {}
 	}
 	p := &pacer{budget: budget, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	debug.SetGCPercent(p.percent(p.live()))
 	p.arm()
+	return func() { p.stopped.Store(true) }
 }
 
 type pacer struct {
-	budget uint64
-	sample []metrics.Sample
+	budget  uint64
+	sample  []metrics.Sample
+	stopped atomic.Bool
 }
 
 // sentinel is garbage as soon as it is made: its finalizer runs after the
@@ -48,6 +52,9 @@ type sentinel struct{ p *pacer }
 func (p *pacer) arm() {
 	s := &sentinel{p}
 	runtime.SetFinalizer(s, func(s *sentinel) {
+		if s.p.stopped.Load() {
+			return
+		}
 		debug.SetGCPercent(s.p.percent(s.p.live()))
 		s.p.arm()
 	})

@@ -33,13 +33,15 @@ func TestStartSetsThePace(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	debug.SetGCPercent(100)
-	Start(1 << 30)
-	if got := debug.SetGCPercent(100); got <= minPercent {
+	stop := Start(1 << 30)
+	got := debug.SetGCPercent(100)
+	stop() // no later collection sets the pace again
+	if got <= minPercent {
 		t.Fatalf("GC percent after Start = %d, want above %d", got, minPercent)
 	}
 	t.Setenv("GOGC", "50")
 	debug.SetGCPercent(50)
-	Start(1 << 30)
+	Start(1 << 30)()
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Fatalf("with GOGC set, Start changed the GC percent to %d", got)
 	}
