@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -64,6 +65,11 @@ func TestRedact(t *testing.T) {
 		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + tok(jwt), p.Target},
 		{"userinfo", "http://admin:s3cret!@controller:5000/v3", "s3cret!", "http://admin:" + sec("s3cret!") + "@controller:5000/v3", p.Target},
 		{"path-v2-token", "/v2.0/tokens/" + fernet, fernet, "/v2.0/tokens/" + tok(fernet), p.Target},
+		// nova's console tokens: in a path, and inside noVNC's path= value
+		{"path-console-token", "/v2.1/os-console-auth-tokens/5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12", "5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12",
+			"/v2.1/os-console-auth-tokens/" + tok("5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12"), p.Target},
+		{"query-nested-token", "/vnc_lite.html?path=%3Ftoken%3D5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12", "5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12",
+			"/vnc_lite.html?path=" + url.QueryEscape("?token="+tok("5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12")), p.Target},
 		{"path-random", "/v1/keys/" + random + "/x", random, "/v1/keys/" + sec(random) + "/x", p.Target},
 		{"path-uuid-kept", "/v2/images/6e6253e3-fd7d-4e67-9e99-445fe06455eb", "", "", p.Target},
 		{"target-plain", "/v2/images?limit=20&sort_key=name", "", "", p.Target},

@@ -61,7 +61,8 @@ func (p *Policy) Target(s string) string {
 		}
 		seg := s[i:j]
 		switch {
-		case (strings.EqualFold(prev, "tokens") || words(prev) == token) && len(seg) >= 16:
+		case (hasSuffixFold(prev, "tokens") || words(prev) == token) && len(seg) >= 16:
+			// /v2.0/tokens/<t>, nova's /os-console-auth-tokens/<t>
 			edit(i, j, p.Token(unescape(seg)))
 		case len(seg) >= 32:
 			if r := p.Value(unescape(seg)); r != unescape(seg) {
@@ -119,6 +120,12 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 						r = url.QueryEscape(r)
 					}
 					edit(i+len(k)+1, j, r)
+				} else if strings.IndexByte(val, '=') >= 0 {
+					// a URL or query inside a value: noVNC's
+					// ?path=%3Ftoken%3D<t>
+					if r := p.Target(val); r != val {
+						edit(i+len(k)+1, j, url.QueryEscape(r))
+					}
 				}
 			}
 		} else if len(pair) >= 32 {
