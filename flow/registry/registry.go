@@ -315,10 +315,12 @@ func SecretHeaders() []string {
 
 // SecretFields are JSON and form body keys whose string value is a
 // credential in OpenStack APIs: passwords (keystone, nova's adminPass),
-// secrets (application credentials, OAuth), TOTP passcodes, tokens.
+// secrets (application credentials, OAuth), TOTP passcodes, tokens, and
+// barbican's secret payload ({"payload": "…"} when a secret is stored;
+// oslo notifications' "payload" is an object, not a string: kept).
 func SecretFields() []string {
 	return []string{"password", "original_password", "new_password", "adminpass", "admin_password",
-		"secret", "client_secret", "passcode", "token"}
+		"secret", "client_secret", "passcode", "token", "payload"}
 }
 
 // SecretNestedFields are keys that hold a credential only inside an object

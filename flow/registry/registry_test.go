@@ -205,3 +205,31 @@ func TestSecretsReachTheDecoder(t *testing.T) {
 		t.Errorf("X-Auth-Key: %q", v)
 	}
 }
+
+// TestBarbicanPayloadRedacted: a secret stored in barbican is sent as a
+// string "payload" and never printed; an oslo notification's "payload"
+// (an object) is kept.
+func TestBarbicanPayloadRedacted(t *testing.T) {
+	const secret = "Zk3QpV8rT2wY6nB1"
+	for _, c := range []struct {
+		body string
+		kept string
+	}{
+		{`{"name": "db-pass", "payload": "` + secret + `", "payload_content_type": "text/plain"}`, ""},
+		{`{"event_type": "compute.instance.create.end", "payload": {"instance_id": "i-1"}}`, `"instance_id": "i-1"`},
+	} {
+		wire := "POST /v1/secrets HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nContent-Length: " +
+			fmt.Sprint(len(c.body)) + "\r\n\r\n" + c.body
+		var got []*decoder.Exchange
+		d := http.New(&decoder.Conn{ID: 1, SawSYN: true}, func(e *decoder.Exchange) { got = append(got, e) }, http.Options{Secrets: registry.Secrets()})
+		d.Data(decoder.ClientToServer, []byte(wire), t0)
+		d.Close(t0)
+		if len(got) != 1 {
+			t.Fatalf("%d exchanges", len(got))
+		}
+		red := got[0].Request.Redacted().(*http.Request)
+		if strings.Contains(red.Body, secret) || c.kept != "" && !strings.Contains(red.Body, c.kept) {
+			t.Errorf("redacted body %s", red.Body)
+		}
+	}
+}
