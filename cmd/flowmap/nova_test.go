@@ -22,7 +22,7 @@ func novaCapture(name string) string {
 // TestGoldenNova: `trace` (Mermaid and PlantUML) on the nova captures of
 // testdata/nova match testdata/golden/<name>.{mmd,puml}.
 func TestGoldenNova(t *testing.T) {
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent", ssr} {
 		for _, f := range []struct{ ext, format string }{{"mmd", "mermaid"}, {"puml", "plantuml"}} {
 			out, errs, code := run(t, "trace", "--format", f.format, novaCapture(name))
 			if code != 0 {
@@ -172,7 +172,8 @@ func TestNovaRebootStory(t *testing.T) {
 // every token the nova captures' truth shows: the X-Auth-Token values and
 // the _context_auth_token of the RPCs.
 var novaPasswords = []string{"RABBIT_PASS", "NOVA_DBPASS", "PLACEMENT_DBPASS", "NOVA_PASS", "PLACEMENT_PASS",
-	"GLANCE_PASS", "KEYSTONE_DBPASS", "GLANCE_DBPASS"}
+	"GLANCE_PASS", "KEYSTONE_DBPASS", "GLANCE_DBPASS",
+	"Dooq3Zbn8qeB"} // the adminPass nova generated for nova-boot's server (its POST answer, the RPC's args)
 
 // TestNoNovaSecretInAnyOutput: no output of any command on the nova
 // captures holds a whole token (from X-Auth-Token or any RPC's
@@ -183,7 +184,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 	tokenRe := regexp.MustCompile(`gAAAAA[A-Za-z0-9_=-]{100,}`)
 	var tokens []string
 	seen := map[string]bool{}
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent", ssr} {
 		for _, proto := range []string{"amqp", "http"} {
 			b, err := os.ReadFile(filepath.Join(truth.Root(), "testdata", "nova", "truth", name+"."+proto+".tsv"))
 			if err != nil {
@@ -205,7 +206,7 @@ func TestNoNovaSecretInAnyOutput(t *testing.T) {
 		sum := sha256.Sum256([]byte(pw))
 		prefixes = append(prefixes, hex.EncodeToString(sum[:])[:6])
 	}
-	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent"} {
+	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent", ssr} {
 		p := novaCapture(name)
 		for _, args := range [][]string{
 			{"decode"}, {"decode", "-f", "jsonl"},
