@@ -81,7 +81,7 @@ func FuzzSecretNeverWhole(f *testing.F) {
 		if err := os.WriteFile(p, g.pcap(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, mode := range [][]string{{"decode", "--format", "jsonl", "--show-secrets"}, {"decode", "--format", "jsonl"}, {"trace", "--format", "json", "--detail", "full"}} {
+		for _, mode := range [][]string{{"decode", "--format", "jsonl", "--show-secrets"}, {"decode", "--format", "jsonl"}, {"trace", "--format", "json", "--detail", "full"}, {"trace", "--detail", "full"}} {
 			var out, errb bytes.Buffer
 			execute(&IO{In: strings.NewReader(""), Out: &out, Err: &errb, RedactKey: testKey}, append(mode, p))
 			if mode[len(mode)-1] == "--show-secrets" {
@@ -90,8 +90,8 @@ func FuzzSecretNeverWhole(f *testing.F) {
 				}
 				continue
 			}
-			if strings.Contains(out.String(), secret) {
-				t.Fatalf("%v: secret %q in place %d printed whole:\n%s", mode, secret, int(place)%len(fuzzPlaces), out.String())
+			if all := out.String() + errb.String(); strings.Contains(all, secret) {
+				t.Fatalf("%v: secret %q in place %d printed whole:\n%s", mode, secret, int(place)%len(fuzzPlaces), all)
 			}
 		}
 	})

@@ -404,7 +404,15 @@ func straceSecrets(t *testing.T, name string) []string {
 func TestStraceNoSecrets(t *testing.T) {
 	for _, c := range modeltest.StraceCases {
 		secrets := straceSecrets(t, c.Name)
-		if c.Name != "save-plain" && len(secrets) < 3 {
+		if c.Name == "save-plain" {
+			// strace's default 32-byte strings hold no whole secret
+			// (checked: none found); nothing to look for in its output
+			if len(secrets) != 0 {
+				t.Fatalf("save-plain: %d secrets in 32-byte strings: check them too", len(secrets))
+			}
+			continue
+		}
+		if len(secrets) < 3 {
 			t.Fatalf("%s: only %d secrets found in the strace files", c.Name, len(secrets))
 		}
 		args := straceArgs(straceDir(), c.Capture, c.Name)
