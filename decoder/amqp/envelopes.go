@@ -44,8 +44,8 @@ func newEnvelopes() *envelopes {
 // read returns the envelope of the body raw, reading it with scratch when
 // it was not seen lately.
 func (e *envelopes) read(raw []byte, scratch *[]byte) *Oslo {
-	if e == nil {
-		return parseOsloBuf(raw, scratch)
+	if e == nil || !looksOslo(raw) {
+		return parseOsloBuf(raw, scratch) // nil for what is not an envelope: not remembered
 	}
 	h := maphash.Bytes(e.seed, raw)
 	e.mu.Lock()

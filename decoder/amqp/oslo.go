@@ -76,10 +76,15 @@ const maxOsloFailure = 300
 // values it keeps (a body is mostly args, which are only summarised).
 func parseOslo(body []byte) *Oslo { return parseOsloBuf(body, nil) }
 
+// looksOslo reports whether body opens like an oslo.messaging envelope.
+func looksOslo(body []byte) bool {
+	return bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`))
+}
+
 // parseOsloBuf is parseOslo with a scratch buffer for the inner message
 // (kept for the next call; the envelope holds no reference to it).
 func parseOsloBuf(body []byte, scratch *[]byte) *Oslo {
-	if !bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`)) {
+	if !looksOslo(body) {
 		return nil
 	}
 	o := &Oslo{}
