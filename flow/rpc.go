@@ -408,23 +408,6 @@ func (b *builder) makeRPCNodes() {
 	sortNodes(b.nodes)
 }
 
-// byFamilyID finds, for a node whose caller is a family of services
-// (nova), the request with id rid one of its members was handling, and
-// that member's lifeline.
-func (b *builder) byFamilyID(n *Node, rid string, byID func(s, rid string, t time.Time, self *Node) *Node) (*Node, *Participant) {
-	var best *Node
-	who := ""
-	for _, s := range registry.Members(n.caller) {
-		if p := byID(s, rid, n.Start, n); p != nil && (best == nil || p.Start.After(best.Start)) {
-			best, who = p, s
-		}
-	}
-	if best == nil {
-		return nil, nil
-	}
-	return best, b.participant(who, Service, "")
-}
-
 // requestID is the request id a node carries: an RPC's, or the
 // X-OpenStack-Request-ID header of an HTTP request a service made.
 func (n *Node) requestID() string {
@@ -515,7 +498,7 @@ func (b *builder) linkRPC() {
 		}
 		return out
 	}
-	// handlerOf is the request with id rid some service was handling when
+	// handlerOf is the request with id rid one of among was handling when
 	// n started (the latest such; services in name order on a tie), and
 	// that service's lifeline.
 	services := make([]string, 0, len(byService))
@@ -523,10 +506,10 @@ func (b *builder) linkRPC() {
 		services = append(services, s)
 	}
 	sort.Strings(services)
-	handlerOf := func(rid string, n *Node) (*Node, *Participant) {
+	handlerOf := func(rid string, n *Node, among []string) (*Node, *Participant) {
 		var best *Node
 		var who string
-		for _, s := range services {
+		for _, s := range among {
 			if p := byID(s, rid, n.Start, n); p != nil && (best == nil || p.Start.After(best.Start)) {
 				best, who = p, s
 			}
@@ -564,7 +547,7 @@ func (b *builder) linkRPC() {
 			// User-Agent says (nova calls neutron with
 			// python-neutronclient). (A family's caller, "nova", is
 			// looked for among its members below.)
-			if p, who := handlerOf(n.requestID(), n); p != nil {
+			if p, who := handlerOf(n.requestID(), n, services); p != nil {
 				attach(n, p, ByLink, nil)
 				n.caller, n.from, n.From = who.Name, who, who.Name
 				continue
@@ -577,7 +560,7 @@ func (b *builder) linkRPC() {
 				}
 				// a caller known only by its family's token (nova): the
 				// process handling the request id made it
-				if p, who := b.byFamilyID(n, rid, byID); p != nil {
+				if p, who := handlerOf(rid, n, registry.Members(n.caller)); p != nil {
 					attach(n, p, ByLink, nil)
 					n.from, n.From = who, who.Name
 					continue
