@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/tcp"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -14,9 +16,14 @@ import (
 // one a line, then the result (stats and diagnostics).
 func runJSON(t *testing.T, paths []string, serial bool) []byte {
 	t.Helper()
+	return runJSONWith(t, paths, Options{Serial: serial})
+}
+
+func runJSONWith(t *testing.T, paths []string, opts Options) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	res, err := Run(paths, Options{Serial: serial}, func(e *decoder.Exchange) {
+	res, err := Run(paths, opts, func(e *decoder.Exchange) {
 		if err := enc.Encode(e); err != nil {
 			t.Errorf("encode: %v", err)
 		}
@@ -58,5 +65,32 @@ func TestParallelSameAsSerial(t *testing.T) {
 		if bytes.Count(s, []byte("\n")) < 2 {
 			t.Errorf("%v: no exchanges", paths)
 		}
+	}
+}
+
+// TestParallelSameAsSerialAtLimits: with limits small enough that
+// connections are evicted and exchanges emitted in progress all the time,
+// the decoders on their own goroutine still see the serial run's calls:
+// the same exchanges, notes and counters.
+func TestParallelSameAsSerialAtLimits(t *testing.T) {
+	tight := tcp.Options{MaxConns: 4, MaxHold: 20 * time.Millisecond, MaxHoldBytes: 32 << 10}
+	var evicted, expired bool
+	for _, name := range truth.Captures(t) {
+		paths := []string{truth.Capture(name)}
+		s := runJSONWith(t, paths, Options{Serial: true, TCP: tight})
+		p := runJSONWith(t, paths, Options{TCP: tight})
+		if !bytes.Equal(s, p) {
+			i := 0
+			for i < len(s) && i < len(p) && s[i] == p[i] {
+				i++
+			}
+			lo := max(0, i-200)
+			t.Errorf("%s: parallel differs from serial at byte %d:\nserial:   %.400s\nparallel: %.400s", name, i, s[lo:], p[lo:])
+		}
+		evicted = evicted || bytes.Contains(s, []byte("connection closed early"))
+		expired = expired || bytes.Contains(s, []byte("emitted in progress"))
+	}
+	if !evicted || !expired {
+		t.Errorf("the limits were not reached (evicted %v, expired %v): the test checks nothing", evicted, expired)
 	}
 }

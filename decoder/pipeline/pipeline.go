@@ -122,15 +122,32 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			}
 		}()
 	}
+	// Reassembly and decoding are two stages too: the decoders (and the
+	// orderer they emit to) run on a goroutine of their own.
+	// The read stage keeps each batch of packets until the decoders have
+	// read it (rs.release), so they read payloads in place.
+	opts.TCP.Concurrent, opts.TCP.PacketsKept = !serial, !serial
 	asm := tcp.New(opts.TCP, ord.add)
 	reorder := opts.TCP.Reorder
 	if reorder <= 0 {
 		reorder = time.Second
 	}
+	// Everything that starts before the oldest unfinished exchange, and
+	// before anything reassembly may still be holding back, is final.
+	release := func(now, pend time.Time) {
+		w := now.Add(-2 * reorder)
+		if !pend.IsZero() && pend.Before(w) {
+			w = pend
+		}
+		ord.release(w)
+	}
 	var src packetSource = serialSource{r}
 	if !serial {
 		rs := newReadStage(r)
 		defer rs.stop()
+		rs.release = func(b *readBatch) {
+			asm.Sync(func(time.Time, time.Time) { rs.free <- b })
+		}
 		src = rs
 	}
 	var n int
@@ -147,14 +164,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		}
 		n++
 		if n&255 == 0 {
-			// Everything that starts before the oldest unfinished exchange,
-			// and before anything reassembly may still be holding back, is
-			// final.
-			w := asm.Now().Add(-2 * reorder)
-			if pend := asm.Pending(); !pend.IsZero() && pend.Before(w) {
-				w = pend
-			}
-			ord.release(w)
+			asm.Sync(release)
 			if opts.Progress != nil && n&4095 == 0 {
 				opts.Progress(p.read, r.TotalBytes())
 			}
@@ -351,6 +361,9 @@ type readStage struct {
 	cur        *readBatch
 	i          int
 	once       sync.Once
+	// release, when set, hands a batch that next is done with back to
+	// the reader once its packets are no longer read (else at once).
+	release func(*readBatch)
 }
 
 // Deeper queues let a stage run ahead while the other waits for the
@@ -423,7 +436,11 @@ func (s *readStage) next() (packet, error) {
 			if err := s.cur.err; err != nil {
 				return packet{}, err
 			}
-			s.free <- s.cur // never blocks: free holds every batch
+			if s.release != nil {
+				s.release(s.cur)
+			} else {
+				s.free <- s.cur // never blocks: free holds every batch
+			}
 		}
 		b, ok := <-s.full
 		if !ok {

@@ -17,9 +17,7 @@
 package tcp
 
 import (
-	"container/heap"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -57,6 +55,17 @@ type Options struct {
 	// active eighth are closed (their decoders emit what they have, with
 	// a note). Default 65536.
 	MaxConns int
+	// Concurrent runs the decoders on a goroutine of their own, fed in
+	// order by reassembly: the same calls, the same exchanges in the same
+	// order, on two cores. emit and Sync's callbacks are then called on
+	// that goroutine, and Pending and Stats may be read only in a Sync
+	// callback or after Close.
+	Concurrent bool
+	// PacketsKept, with Concurrent, promises that the bytes of each packet
+	// stay unchanged until the callback of a Sync called after the packet
+	// has run: the decoders then read a segment's payload in place instead
+	// of a copy.
+	PacketsKept bool
 }
 
 // Stats counts what the TCP layer saw.
@@ -79,7 +88,8 @@ type Stats struct {
 // Assembler is the TCP stage. It is not safe for concurrent use.
 type Assembler struct {
 	opts      Options
-	emit      decoder.Emit
+	dec       *decoding // the decoders' side (decoding.go)
+	w         *worker   // carries ops to dec's goroutine (Options.Concurrent)
 	pool      *reassembly.StreamPool
 	asm       *reassembly.Assembler
 	tcp       layers.TCP
@@ -91,11 +101,9 @@ type Assembler struct {
 	open      map[*stream]struct{}
 	byTuple   map[connKey]*stream
 	lru       lruList    // open streams, least recently active first
-	pending   streamHeap // streams with a Pending time, oldest first
 	bytes     int64      // TCP payload bytes seen
-	marks     []mark     // (capture time, bytes) at each flush, for MaxHoldBytes
-	holdWhy   [2]string  // Expire reasons: time, bytes
 	fake      layers.TCP // segments made up to end a reused 4-tuple
+	kept      bool       // the current packet's payload may be read in place (Options.PacketsKept)
 	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
 	lastOOO   time.Time  // newest segment that arrived ahead of its stream
 	stats     Stats
@@ -106,11 +114,6 @@ type Assembler struct {
 type connKey struct{ net, tr gopacket.Flow }
 
 func (k connKey) reverse() connKey { return connKey{k.net.Reverse(), k.tr.Reverse()} }
-
-type mark struct {
-	t     time.Time
-	bytes int64
-}
 
 // New returns an Assembler that reports exchanges to emit.
 func New(opts Options, emit decoder.Emit) *Assembler {
@@ -135,10 +138,10 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 65536
 	}
-	a := &Assembler{opts: opts, emit: emit, open: make(map[*stream]struct{}), byTuple: make(map[connKey]*stream)}
-	a.holdWhy = [2]string{
-		fmt.Sprintf("no reply within %v of capture time", opts.MaxHold),
-		fmt.Sprintf("no reply while %d bytes more were captured", opts.MaxHoldBytes),
+	a := &Assembler{opts: opts, open: make(map[*stream]struct{}), byTuple: make(map[connKey]*stream)}
+	a.dec = newDecoding(&a.opts, emit)
+	if opts.Concurrent {
+		a.w = newWorker(a.dec)
 	}
 	a.pool = reassembly.NewStreamPool(factory{a})
 	a.asm = reassembly.NewAssembler(a.pool)
@@ -150,8 +153,30 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 // Options returns the options in use, defaults filled in.
 func (a *Assembler) Options() Options { return a.opts }
 
-// Stats returns the counters so far.
-func (a *Assembler) Stats() Stats { return a.stats }
+// Stats returns the counters so far (with Options.Concurrent, valid in a
+// Sync callback or after Close).
+func (a *Assembler) Stats() Stats {
+	st, d := a.stats, a.dec.stats
+	st.Unknown, st.UnknownBytes, st.Expired, st.Evicted = d.Unknown, d.UnknownBytes, d.Expired, d.Evicted
+	return st
+}
+
+// do hands an op to the decoding side: carried out now, or queued to its
+// goroutine.
+func (a *Assembler) do(o op) {
+	if a.w != nil {
+		a.w.add(o)
+		return
+	}
+	a.dec.exec(&o)
+}
+
+// Sync calls fn on the decoding side once everything fed before has been
+// decoded, with the newest capture time then and Pending at that point
+// (with Options.Concurrent, on the decoders' goroutine, later).
+func (a *Assembler) Sync(fn func(now, pending time.Time)) {
+	a.do(op{kind: opSync, t: a.now, fn: fn})
+}
 
 // context carries a packet's capture data through reassembly; queued pages
 // keep it, so each packet gets its own.
@@ -267,6 +292,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	a.bytes += int64(len(a.tcp.Payload))
 	ctx := a.newContext()
 	*ctx = context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
+	a.kept = a.opts.PacketsKept
 	hdr := int(a.tcp.DataOffset) * 4
 	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
 		// Snaplen cut: pad to the real length so sequence numbers stay
@@ -280,6 +306,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		copy(p, a.tcp.Payload)
 		clear(p[got:])
 		a.tcp.Payload = p
+		a.kept = false // a.pad is the next packet's too
 		ctx.lostFrom, ctx.lostLen = got, want-got
 	}
 	flow := gopacket.NewFlow(et, src, dst)
@@ -293,7 +320,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	if a.now.Sub(a.lastFlush) >= a.opts.Reorder/4 {
 		a.lastFlush = a.now
 		a.flush()
-		a.expire()
+		a.do(op{kind: opExpire, t: a.now, bytes: a.bytes})
 	}
 }
 
@@ -396,94 +423,6 @@ func (a *Assembler) evict() {
 	}
 }
 
-// expire asks the decoders holding the oldest pending exchanges to give
-// up on those older than MaxHold, or begun more than MaxHoldBytes ago.
-func (a *Assembler) expire() {
-	cut, why := a.now.Add(-a.opts.MaxHold), a.holdWhy[0]
-	for len(a.marks) > 0 && a.marks[0].t.Before(cut) {
-		a.marks = a.marks[1:]
-	}
-	// marks[0] is kept as the newest mark more than MaxHoldBytes ago.
-	for len(a.marks) > 1 && a.bytes-a.marks[1].bytes > a.opts.MaxHoldBytes {
-		a.marks = a.marks[1:]
-	}
-	if len(a.marks) > 0 && a.bytes-a.marks[0].bytes > a.opts.MaxHoldBytes {
-		cut, why = a.marks[0].t, a.holdWhy[1]
-	}
-	a.marks = append(a.marks, mark{a.now, a.bytes})
-	for len(a.pending) > 0 && a.pending[0].pend.Before(cut) {
-		s := a.pending[0]
-		if s.dec == nil {
-			s.choose(true)
-		}
-		if s.dec != nil {
-			s.dec.Expire(cut, why)
-		}
-		a.stats.Expired++
-		old := s.pend
-		a.update(s)
-		if s.hidx >= 0 && !s.pend.After(old) {
-			// A message still arriving: wait no more for it.
-			s.stuck = s.pend
-			a.update(s)
-		}
-	}
-}
-
-// update moves s in the pending heap after a call into its decoder.
-func (a *Assembler) update(s *stream) {
-	var p time.Time
-	switch {
-	case s.done || s.unknown:
-	case s.dec != nil:
-		p = s.dec.Pending()
-	default:
-		p = s.firstData
-	}
-	if !p.IsZero() && p.Equal(s.stuck) {
-		p = time.Time{}
-	}
-	s.pend = p
-	switch {
-	case p.IsZero():
-		if s.hidx >= 0 {
-			heap.Remove(&a.pending, s.hidx)
-		}
-	case s.hidx < 0:
-		heap.Push(&a.pending, s)
-	default:
-		heap.Fix(&a.pending, s.hidx)
-	}
-}
-
-// streamHeap orders streams by Pending time.
-type streamHeap []*stream
-
-func (h streamHeap) Len() int { return len(h) }
-func (h streamHeap) Less(i, j int) bool {
-	if !h[i].pend.Equal(h[j].pend) {
-		return h[i].pend.Before(h[j].pend)
-	}
-	return h[i].conn.ID < h[j].conn.ID
-}
-func (h streamHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
-}
-func (h *streamHeap) Push(x any) {
-	s := x.(*stream)
-	s.hidx = len(*h)
-	*h = append(*h, s)
-}
-func (h *streamHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	s.hidx = -1
-	return s
-}
-
 // lruList links the open streams by last activity.
 type lruList struct{ head, tail *stream }
 
@@ -512,7 +451,8 @@ func (l *lruList) pushBack(s *stream) {
 }
 
 // Close ends every connection still open (end of capture): decoders emit
-// what they have, marked truncated where incomplete.
+// what they have, marked truncated where incomplete. With
+// Options.Concurrent it returns once the decoders are done.
 func (a *Assembler) Close() {
 	a.asm.FlushAll()
 	// Streams whose halves never closed in reassembly's view.
@@ -524,6 +464,10 @@ func (a *Assembler) Close() {
 	for _, s := range rest {
 		s.finish(a.now)
 	}
+	if a.w != nil {
+		a.w.close()
+		a.w = nil
+	}
 }
 
 // Pending is the start of the oldest exchange a decoder has begun but not
@@ -532,13 +476,9 @@ func (a *Assembler) Close() {
 // is never older than Options.MaxHold (or MaxHoldBytes) before Now, give
 // or take a quarter of Options.Reorder, except for a message that is still
 // arriving after that long (a slow upload): that one is no longer waited
-// for and may be emitted after exchanges that began later.
-func (a *Assembler) Pending() time.Time {
-	if len(a.pending) == 0 {
-		return time.Time{}
-	}
-	return a.pending[0].pend
-}
+// for and may be emitted after exchanges that began later. With
+// Options.Concurrent it is read by a Sync callback (the second argument).
+func (a *Assembler) Pending() time.Time { return a.dec.oldest() }
 
 // Now is the newest capture time seen.
 func (a *Assembler) Now() time.Time { return a.now }
@@ -587,7 +527,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac reassembl
 		src, dst = dst, src
 	}
 	c.Client, c.Server = src, dst
-	s := &stream{a: a, conn: c, flip: flip, hidx: -1, key: connKey{netFlow, tcpFlow}, last: c.First}
+	s := &stream{a: a, conn: c, d: &decStream{conn: c, hidx: -1}, flip: flip, key: connKey{netFlow, tcpFlow}, last: c.First}
 	a.open[s] = struct{}{}
 	a.byTuple[s.key] = s
 	a.lru.pushBack(s)
@@ -599,7 +539,6 @@ type half struct {
 	seq     reassembly.Sequence // sequence number of the next byte to deliver
 	started bool
 	lost    []lostRange // snaplen cuts ahead of seq
-	sniff   []byte      // first bytes, until a protocol is chosen
 	ended   bool
 	synSeen bool                // a SYN was seen, with sequence number isn
 	isn     reassembly.Sequence // (to tell its retransmission from a new connection)
@@ -610,34 +549,18 @@ type lostRange struct {
 	n    int
 }
 
-// event is a call replayed into the decoder once the protocol is known.
-type event struct {
-	kind int // 0 data, 1 gap, 2 end
-	dir  decoder.Dir
-	data []byte
-	n    int
-	t    time.Time
-}
-
-const maxSniff = 8 << 10
-
+// stream is a connection as reassembly sees it; d is its decoding side.
 type stream struct {
-	a         *Assembler
-	conn      *decoder.Conn
-	flip      bool
-	halves    [2]half // by decoder.Dir
-	dec       decoder.StreamDecoder
-	unknown   bool
-	queued    []event
-	firstData time.Time
-	done      bool
+	a      *Assembler
+	conn   *decoder.Conn
+	d      *decStream
+	flip   bool
+	halves [2]half // by decoder.Dir
+	done   bool
 
 	key        connKey
 	last       time.Time // capture time of the newest packet
 	prev, next *stream   // Assembler.lru
-	hidx       int       // index in Assembler.pending, -1 when not there
-	pend       time.Time // the decoder's Pending when last asked
-	stuck      time.Time // a Pending that Expire could not move: ignored
 	evicted    bool      // closed to keep MaxConns
 	reused     bool      // ended by a new connection on its 4-tuple
 }
@@ -708,18 +631,25 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	}
 	if n > 0 {
 		data := sg.Fetch(n)
-		s.deliver(dir, data, t)
+		// One chunk that is a packet: the current one's payload (queued
+		// segments are in reassembly's pages, reused after this call).
+		kept := false
+		if s.a.kept && s.a.w != nil {
+			st := sg.Stats()
+			kept = st.Chunks == 1 && st.Packets == 1
+		}
+		s.deliver(dir, data, t, kept)
 	}
 	if end && !h.ended {
 		h.ended = true
-		s.send(event{kind: 2, dir: dir, t: t})
+		s.a.do(op{kind: opEnd, s: s.d, dir: dir, t: t})
 	}
-	s.a.update(s)
+	s.a.do(op{kind: opUpdate, s: s.d})
 }
 
 // deliver passes data (which starts at h.seq) on, turning the padded
 // snaplen cuts inside it into gaps.
-func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time) {
+func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time, kept bool) {
 	h := &s.halves[dir]
 	for len(data) > 0 {
 		// Drop cuts wholly behind us.
@@ -734,7 +664,7 @@ func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time) {
 			break
 		}
 		if off > 0 {
-			s.data(dir, data[:off], t)
+			s.data(dir, data[:off], t, kept)
 			data = data[off:]
 			h.seq = h.seq.Add(off)
 		}
@@ -748,7 +678,7 @@ func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time) {
 		h.seq = h.seq.Add(skip)
 	}
 	if len(data) > 0 {
-		s.data(dir, data, t)
+		s.data(dir, data, t, kept)
 		h.seq = h.seq.Add(len(data))
 	}
 	if len(h.lost) == 0 {
@@ -756,120 +686,16 @@ func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time) {
 	}
 }
 
-func (s *stream) data(dir decoder.Dir, b []byte, t time.Time) {
-	if s.dec != nil {
-		s.dec.Data(dir, b, t)
-		return
-	}
-	if s.unknown {
-		s.a.stats.UnknownBytes += int64(len(b))
-		return
-	}
-	if s.firstData.IsZero() {
-		s.firstData = t
-	}
-	h := &s.halves[dir]
-	if len(h.sniff) < maxSniff {
-		k := min(len(b), maxSniff-len(h.sniff))
-		h.sniff = append(h.sniff, b[:k]...)
-	}
-	s.queued = append(s.queued, event{kind: 0, dir: dir, data: append([]byte(nil), b...), t: t})
-	s.choose(false)
+// data hands b over; kept: b stays as it is until a later Sync's callback
+// (Options.PacketsKept).
+func (s *stream) data(dir decoder.Dir, b []byte, t time.Time, kept bool) {
+	s.a.do(op{kind: opData, s: s.d, dir: dir, data: b, t: t, kept: kept})
 }
 
 func (s *stream) gap(dir decoder.Dir, n int, t time.Time) {
 	s.a.stats.Gaps++
 	s.a.stats.LostBytes += int64(n)
-	s.send(event{kind: 1, dir: dir, n: n, t: t})
-}
-
-func (s *stream) send(e event) {
-	switch {
-	case s.dec != nil:
-		s.replay(e)
-	case s.unknown:
-	default:
-		s.queued = append(s.queued, e)
-		if e.kind == 1 {
-			// After a hole the sniffed bytes of this direction no longer
-			// start a message; decide on what we have.
-			s.choose(true)
-		}
-	}
-}
-
-func (s *stream) replay(e event) {
-	switch e.kind {
-	case 0:
-		s.dec.Data(e.dir, e.data, e.t)
-	case 1:
-		s.dec.Gap(e.dir, e.n, e.t)
-	case 2:
-		s.dec.End(e.dir, e.t)
-	}
-}
-
-// choose picks the protocol: for a connection whose start was captured,
-// the first Yes of any protocol on either direction's first bytes, and when
-// forced (or the sniff buffers are full, or every protocol said No) the
-// server port; mid-stream, the server port first.
-func (s *stream) choose(force bool) {
-	// Mid-stream, the first bytes seen may be anything (a body, a result
-	// set): a well-known server port is the better witness.
-	if !s.conn.SawSYN {
-		for _, p := range s.a.opts.Protocols {
-			if p.Port != nil && p.Port(s.conn.Server.Port()) {
-				s.use(p)
-				return
-			}
-		}
-	}
-	undecided := false
-	for _, p := range s.a.opts.Protocols {
-		for d := decoder.ClientToServer; d <= decoder.ServerToClient; d++ {
-			b := s.halves[d].sniff
-			if len(b) == 0 {
-				continue
-			}
-			switch p.Sniff(s.conn, d, b) {
-			case decoder.Yes:
-				s.use(p)
-				return
-			case decoder.NeedMore:
-				undecided = true
-			}
-		}
-	}
-	full := len(s.halves[0].sniff) >= maxSniff || len(s.halves[1].sniff) >= maxSniff
-	if undecided && !force && !full {
-		return
-	}
-	for _, p := range s.a.opts.Protocols {
-		if p.Port != nil && p.Port(s.conn.Server.Port()) {
-			s.use(p)
-			return
-		}
-	}
-	if undecided && !force && !full {
-		return
-	}
-	s.unknown = true
-	s.a.stats.Unknown++
-	for _, e := range s.queued {
-		s.a.stats.UnknownBytes += int64(len(e.data))
-	}
-	s.queued = nil
-	s.halves[0].sniff, s.halves[1].sniff = nil, nil
-}
-
-func (s *stream) use(p decoder.Protocol) {
-	s.dec = p.New(s.conn, s.a.emit)
-	q := s.queued
-	s.queued = nil
-	s.halves[0].sniff, s.halves[1].sniff = nil, nil
-	for _, e := range q {
-		s.replay(e)
-	}
+	s.a.do(op{kind: opGap, s: s.d, dir: dir, n: n, t: t})
 }
 
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
@@ -881,7 +707,7 @@ func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 	return true
 }
 
-// finish closes the decoder once, deciding by port if still undecided.
+// finish ends the connection once: the decoding side closes its decoder.
 func (s *stream) finish(t time.Time) {
 	if s.done {
 		return
@@ -893,15 +719,5 @@ func (s *stream) finish(t time.Time) {
 		delete(a.byTuple, s.key)
 	}
 	a.lru.remove(s)
-	if s.dec == nil && !s.unknown && len(s.queued) > 0 {
-		s.choose(true)
-	}
-	if s.dec != nil {
-		if s.evicted {
-			a.stats.Evicted++
-			s.dec.Expire(a.now.Add(1), fmt.Sprintf("connection closed early: more than %d connections open", a.opts.MaxConns))
-		}
-		s.dec.Close(t)
-	}
-	a.update(s)
+	a.do(op{kind: opFinish, s: s.d, t: t, now: a.now, evicted: s.evicted})
 }
