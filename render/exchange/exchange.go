@@ -42,6 +42,63 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// stamps formats times as stamp does, remembering the date and time of day
+// of the last second it formatted: a capture's times come in order, up to
+// thousands in a second, and time.Format spent more on the calendar than
+// the JSON encoding on the whole line.
+type stamps struct {
+	sec    int64
+	prefix []byte // "2006-01-02T15:04:05" of sec
+	buf    []byte
+}
+
+func (s *stamps) format(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return stamp(t)
+	}
+	if sec := t.Unix(); s.prefix == nil || sec != s.sec {
+		s.sec = sec
+		s.prefix = t.AppendFormat(s.prefix[:0], "2006-01-02T15:04:05")
+	}
+	b := append(s.buf[:0], s.prefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// RFC3339Nano's ".999999999": nine digits, trailing zeros cut.
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	b = append(b, 'Z')
+	s.buf = b
+	return string(b)
+}
+
+// connNames caches the address strings of recent connections (by ID, a
+// fixed number of slots): most exchanges follow others on their connection.
+type connNames [256]struct {
+	c              *decoder.Conn
+	client, server string
+}
+
+func (n *connNames) of(c *decoder.Conn) (client, server string) {
+	e := &n[uint(c.ID)%uint(len(n))]
+	if e.c != c {
+		e.c, e.client, e.server = c, c.Client.String(), c.Server.String()
+	}
+	return e.client, e.server
+}
+
 // Redact returns the messages of e with credentials replaced by their
 // fingerprints, unless show is set.
 func Redact(m decoder.Message, show bool) decoder.Message {
@@ -84,12 +141,17 @@ func redactNotes(notes []string, p *redact.Policy) []string {
 
 // NewEnvelope builds the JSONL record of e.
 func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
+	return newEnvelope(e, showSecrets, &stamps{}, nil)
+}
+
+// newEnvelope is NewEnvelope with the caches of a writer (names may be nil).
+func newEnvelope(e *decoder.Exchange, showSecrets bool, st *stamps, names *connNames) *Envelope {
 	env := &Envelope{
 		Proto:         e.Proto,
-		Start:         stamp(e.Start()),
-		End:           stamp(e.End()),
-		RequestEnd:    stamp(e.ReqEnd),
-		ResponseStart: stamp(e.RespStart),
+		Start:         st.format(e.Start()),
+		End:           st.format(e.End()),
+		RequestEnd:    st.format(e.ReqEnd),
+		ResponseStart: st.format(e.RespStart),
 		Request:       Redact(e.Request, showSecrets),
 		Response:      Redact(e.Response, showSecrets),
 		Truncated:     e.Truncated,
@@ -99,7 +161,12 @@ func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
 		env.Notes = redactNotes(e.Notes, policyOf(e.Request, e.Response))
 	}
 	if c := e.Conn; c != nil {
-		env.Conn, env.Iface, env.Client, env.Server = c.ID, c.Iface, c.Client.String(), c.Server.String()
+		env.Conn, env.Iface = c.ID, c.Iface
+		if names != nil {
+			env.Client, env.Server = names.of(c)
+		} else {
+			env.Client, env.Server = c.Client.String(), c.Server.String()
+		}
 	}
 	return env
 }
@@ -108,6 +175,8 @@ func NewEnvelope(e *decoder.Exchange, showSecrets bool) *Envelope {
 type JSONL struct {
 	enc         *json.Encoder
 	ShowSecrets bool
+	stamps      stamps
+	names       connNames
 }
 
 // NewJSONL returns a JSONL writer on w.
@@ -119,7 +188,7 @@ func NewJSONL(w io.Writer, showSecrets bool) *JSONL {
 
 // Write writes e.
 func (j *JSONL) Write(e *decoder.Exchange) error {
-	return j.enc.Encode(NewEnvelope(e, j.ShowSecrets))
+	return j.enc.Encode(newEnvelope(e, j.ShowSecrets, &j.stamps, &j.names))
 }
 
 // Table writes aligned, optionally coloured rows. Times are relative to
