@@ -315,18 +315,23 @@ func SecretHeaders() []string {
 
 // SecretFields are JSON and form body keys whose string value is a
 // credential in OpenStack APIs: passwords (keystone, nova's adminPass),
-// secrets (application credentials, OAuth), TOTP passcodes, tokens, and
+// secrets (application credentials, OAuth), TOTP passcodes, tokens,
 // barbican's secret payload ({"payload": "…"} when a secret is stored;
-// oslo notifications' "payload" is an object, not a string: kept).
+// oslo notifications' "payload" is an object, not a string: kept), and
+// nova's user_data (the cloud-init a server boots with, as created and as
+// shown to admins: passwords and keys are commonly in it).
 func SecretFields() []string {
 	return []string{"password", "original_password", "new_password", "adminpass", "admin_password",
-		"secret", "client_secret", "passcode", "token", "payload"}
+		"secret", "client_secret", "passcode", "token", "payload", "user_data", "OS-EXT-SRV-ATTR:user_data"}
 }
 
 // SecretNestedFields are keys that hold a credential only inside an object
 // under the parent key: keystone's token auth method sends
-// {"token": {"id": "<token>"}}.
-func SecretNestedFields() [][2]string { return [][2]string{{"token", "id"}} }
+// {"token": {"id": "<token>"}}; nova's file injection sends
+// {"personality": [{"path": "…", "contents": "<base64>"}]}.
+func SecretNestedFields() [][2]string {
+	return [][2]string{{"token", "id"}, {"personality", "contents"}}
+}
 
 // Broker is the participant name of the message broker (RabbitMQ speaks
 // AMQP 0-9-1 on 5672).

@@ -233,3 +233,29 @@ func TestBarbicanPayloadRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestNovaUserDataRedacted: the cloud-init a server is created with
+// (user_data, as sent and as shown to admins) and injected files'
+// contents are credentials; the rest of the request stays.
+func TestNovaUserDataRedacted(t *testing.T) {
+	const ud = "I2Nsb3VkLWNvbmZpZwpwYXNzd29yZDogaHVudGVyMgo=" // #cloud-config password: hunter2
+	const file = "c2VjcmV0LWtleS1tYXRlcmlhbA=="
+	for _, body := range []string{
+		`{"server": {"name": "vm1", "imageRef": "i-1", "user_data": "` + ud + `", "personality": [{"path": "/etc/k", "contents": "` + file + `"}]}}`,
+		`{"server": {"name": "vm1", "OS-EXT-SRV-ATTR:user_data": "` + ud + `"}}`,
+	} {
+		wire := "POST /v2.1/servers HTTP/1.1\r\nHost: n\r\nContent-Type: application/json\r\nContent-Length: " +
+			fmt.Sprint(len(body)) + "\r\n\r\n" + body
+		var got []*decoder.Exchange
+		d := http.New(&decoder.Conn{ID: 1, SawSYN: true}, func(e *decoder.Exchange) { got = append(got, e) }, http.Options{Secrets: registry.Secrets()})
+		d.Data(decoder.ClientToServer, []byte(wire), t0)
+		d.Close(t0)
+		if len(got) != 1 {
+			t.Fatalf("%d exchanges", len(got))
+		}
+		red := got[0].Request.Redacted().(*http.Request)
+		if strings.Contains(red.Body, ud) || strings.Contains(red.Body, file) || !strings.Contains(red.Body, `"name": "vm1"`) {
+			t.Errorf("redacted body %s", red.Body)
+		}
+	}
+}
