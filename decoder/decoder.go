@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -203,53 +202,8 @@ type Secrets struct {
 	// Nested are {parent, key} pairs: key is a credential inside an object
 	// under parent ({"token": {"id": "…"}}).
 	Nested [][2]string
-}
-
-// credentialWords make a header a credential when its name contains one,
-// and a body key when it ends with one ("client_secret", "auth_token", but
-// not "password_expires_at").
-var credentialWords = [...]string{"token", "password", "secret"}
-
-func namesCredential(name string, header bool) bool {
-	l := strings.ToLower(name)
-	for _, w := range credentialWords {
-		if header && strings.Contains(l, w) || !header && strings.HasSuffix(l, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// Header reports whether the whole value of header name is a credential.
-//
-// Deprecated: decoder/redact's Policy decides, by this list and more.
-func (s *Secrets) Header(name string) bool {
-	if s != nil {
-		for _, h := range s.Headers {
-			if strings.EqualFold(h, name) {
-				return true
-			}
-		}
-	}
-	return namesCredential(name, true)
-}
-
-// Field reports whether a string value under key, in an object that is
-// itself the value of parent, is a credential.
-//
-// Deprecated: decoder/redact's Policy decides, by this list and more.
-func (s *Secrets) Field(key, parent string) bool {
-	if s != nil {
-		for _, f := range s.Fields {
-			if strings.EqualFold(f, key) {
-				return true
-			}
-		}
-		for _, n := range s.Nested {
-			if strings.EqualFold(n[0], parent) && strings.EqualFold(n[1], key) {
-				return true
-			}
-		}
-	}
-	return namesCredential(key, false)
+	// Bodies are paths whose request and response bodies, when not JSON,
+	// are a credential whole (a stored secret sent or fetched as text):
+	// segments, "*" for any one, matched at the end of the path.
+	Bodies []string
 }

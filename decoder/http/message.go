@@ -26,7 +26,8 @@ type Request struct {
 	Chunked       bool        `json:"chunked,omitempty"`
 	Trailers      [][2]string `json:"trailers,omitempty"`
 
-	policy *redact.Policy // what Redacted treats as a credential, and how
+	policy     *redact.Policy // what Redacted treats as a credential, and how
+	bodySecret bool           // the path says a non-JSON body is a credential
 }
 
 // Interim is a 1xx response (100 Continue, 103 Early Hints) that preceded
@@ -51,7 +52,8 @@ type Response struct {
 	Trailers      [][2]string `json:"trailers,omitempty"`
 	Interim       []Interim   `json:"interim,omitempty"`
 
-	policy *redact.Policy // what Redacted treats as a credential, and how
+	policy     *redact.Policy // what Redacted treats as a credential, and how
+	bodySecret bool           // the request's path says a non-JSON body is a credential
 }
 
 // Header returns the first value of the named header, compared without

@@ -43,7 +43,7 @@ func (m *Request) Redacted() decoder.Message {
 	t := p.Target(m.Target)
 	h, hc := p.Headers(m.Headers)
 	tr, tc := p.Headers(m.Trailers)
-	b := p.Body(m.Body, headerValue(m.Headers, "Content-Type"))
+	b := redactBody(p, m.Body, m.Headers, m.bodySecret)
 	if t == m.Target && !hc && !tc && b == m.Body {
 		return m
 	}
@@ -62,7 +62,7 @@ func (m *Response) Redacted() decoder.Message {
 	}
 	h, hc := p.Headers(m.Headers)
 	tr, tc := p.Headers(m.Trailers)
-	b := p.Body(m.Body, headerValue(m.Headers, "Content-Type"))
+	b := redactBody(p, m.Body, m.Headers, m.bodySecret)
 	reason := p.Text(m.Reason)
 	var interim []Interim
 	for i, in := range m.Interim {
@@ -84,6 +84,19 @@ func (m *Response) Redacted() decoder.Message {
 		r.Interim = interim
 	}
 	return &r
+}
+
+// redactBody redacts a message body: whole when the request's path says
+// it is a stored secret (Policy.SecretBody) and it is not JSON, else by
+// its fields and shapes.
+func redactBody(p *redact.Policy, body string, headers [][2]string, secret bool) string {
+	ct := headerValue(headers, "Content-Type")
+	if secret {
+		if b, ok := p.BodySecret(body, ct); ok {
+			return b
+		}
+	}
+	return p.Body(body, ct)
 }
 
 // Policy is the redaction policy Redacted applies (nil: the default one),

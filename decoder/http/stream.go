@@ -714,15 +714,20 @@ func (d *stream) finish(s *side) {
 			Method: m.method, Target: m.target, Version: m.version, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
 			Chunked: m.chunked, Trailers: m.trailers, policy: d.policy,
+			bodySecret: len(m.body) > 0 && d.policy.SecretBody(m.target),
 		}
 		e.x.ReqEnd = s.last
 		e.reqDone = true
 	} else {
-		e.x.Response = &Response{
+		resp := &Response{
 			Version: m.version, Status: m.status, Reason: m.reason, Headers: m.headers,
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
 			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim, policy: d.policy,
 		}
+		if req, _ := e.x.Request.(*Request); req != nil && len(m.body) > 0 {
+			resp.bodySecret = d.policy.SecretBody(req.Target)
+		}
+		e.x.Response = resp
 		e.x.RespEnd = s.last
 		e.respDone = true
 	}

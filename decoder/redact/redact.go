@@ -311,3 +311,54 @@ func containsFold(s, w string) bool {
 	}
 	return false
 }
+
+// SecretBody reports whether the bodies of a request to target (and of
+// its response) are a credential whole when they are not JSON: target's
+// path ends with one of the registry's Bodies patterns ("*" matches any
+// one segment).
+func (p *Policy) SecretBody(target string) bool {
+	s := p.or().secrets
+	if s == nil || len(s.Bodies) == 0 {
+		return false
+	}
+	path, _, _ := strings.Cut(target, "?")
+	if i := strings.Index(path, "://"); i >= 0 { // absolute form
+		path = path[i+3:]
+		if j := strings.IndexByte(path, '/'); j >= 0 {
+			path = path[j:]
+		}
+	}
+	path = strings.TrimRight(path, "/")
+	for _, pat := range s.Bodies {
+		if pathEndsWith(path, strings.TrimRight(pat, "/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathEndsWith matches pat's segments against the last ones of path.
+func pathEndsWith(path, pat string) bool {
+	for pat != "" {
+		pi := strings.LastIndexByte(pat, '/')
+		ps := strings.LastIndexByte(path, '/')
+		if ps < 0 {
+			return false
+		}
+		want, got := pat[pi+1:], path[ps+1:]
+		if want != "*" && want != got || got == "" {
+			return false
+		}
+		pat, path = pat[:max(pi, 0)], path[:ps]
+	}
+	return true
+}
+
+// BodySecret replaces a body that SecretBody names, unless its content
+// type says JSON (then its fields are redacted as in any body).
+func (p *Policy) BodySecret(body, contentType string) (string, bool) {
+	if p.Shows() || body == "" || strings.Contains(strings.ToLower(contentType), "json") {
+		return body, false
+	}
+	return p.Secret(body), true
+}

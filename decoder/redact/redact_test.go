@@ -172,3 +172,22 @@ func TestKeyed(t *testing.T) {
 		t.Error("policies without a key do not share the process key")
 	}
 }
+
+// TestSecretBody: the Bodies patterns match the end of a path, "*" one
+// non-empty segment, whatever the target's form.
+func TestSecretBody(t *testing.T) {
+	p := New(&decoder.Secrets{Bodies: []string{"/v1/secrets/*", "/v1/secrets/*/payload"}}, []byte("k"))
+	for target, want := range map[string]bool{
+		"/v1/secrets/abc": true, "/v1/secrets/abc/": true, "/v1/secrets/abc/payload?x=1": true,
+		"http://b:9311/v1/secrets/abc/payload": true, "/key-manager/v1/secrets/abc": true,
+		"/v1/secrets": false, "/v1/secrets/": false, "/v1/secrets//payload": false, "/v1/secrets/abc/acl": false,
+		"/v2/secrets/abc": false, "": false, "*": false, "/": false, "secrets/abc": false,
+	} {
+		if got := p.SecretBody(target); got != want {
+			t.Errorf("SecretBody(%q) = %v, want %v", target, got, want)
+		}
+	}
+	if New(nil, []byte("k")).SecretBody("/v1/secrets/abc") {
+		t.Error("no patterns: no secret body")
+	}
+}

@@ -303,8 +303,14 @@ func TokenCacheKey(key string) (string, bool) {
 
 // Secrets is the list of credential fields the decoders redact.
 func Secrets() *decoder.Secrets {
-	return &decoder.Secrets{Headers: SecretHeaders(), Fields: SecretFields(), Nested: SecretNestedFields()}
+	return &decoder.Secrets{Headers: SecretHeaders(), Fields: SecretFields(), Nested: SecretNestedFields(), Bodies: SecretBodies()}
 }
+
+// SecretBodies are the paths whose non-JSON bodies are a credential whole:
+// barbican's secret as stored in two steps (PUT /v1/secrets/<id> with the
+// payload as text/plain or octet-stream) and as fetched (GET
+// /v1/secrets/<id>/payload, or /v1/secrets/<id> accepting text/plain).
+func SecretBodies() []string { return []string{"/v1/secrets/*", "/v1/secrets/*/payload"} }
 
 // SecretHeaders are the OpenStack headers whose whole value is a
 // credential (HTTP's own, Authorization and Cookie, are the decoder's).

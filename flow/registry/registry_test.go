@@ -259,3 +259,56 @@ func TestNovaUserDataRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestBarbicanTextPayloadRedacted: a secret stored or fetched as text
+// (barbican's two-step PUT, GET …/payload) is a credential whole; the
+// secret's JSON metadata and other paths keep their bodies.
+func TestBarbicanTextPayloadRedacted(t *testing.T) {
+	const secret = "db-password-42"
+	const id = "5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37"
+	for _, c := range []struct {
+		req, resp, ctype string
+		redacted         bool
+	}{
+		{"PUT /v1/secrets/" + id, "", "text/plain", true},
+		{"GET /key-manager/v1/secrets/" + id + "/payload", "", "application/octet-stream", true},
+		{"GET /v1/secrets/" + id + "/payload/", "", "text/plain", true},
+		{"GET /v1/secrets/" + id, "", "application/json", false},
+		{"GET /v1/secrets/" + id + "/metadata", "", "text/plain", false},
+		{"POST /v1/orders", "", "text/plain", false},
+	} {
+		body := secret
+		if c.ctype == "application/json" {
+			body = `{"name": "` + secret + `"}`
+		}
+		method, target, _ := strings.Cut(c.req, " ")
+		reqBody := ""
+		if method == "PUT" {
+			reqBody = body
+		}
+		wire := method + " " + target + " HTTP/1.1\r\nHost: b\r\nContent-Type: " + c.ctype + "\r\nContent-Length: " + fmt.Sprint(len(reqBody)) + "\r\n\r\n" + reqBody
+		respBody := body
+		if method == "PUT" {
+			respBody = ""
+		}
+		resp := "HTTP/1.1 200 OK\r\nContent-Type: " + c.ctype + "\r\nContent-Length: " + fmt.Sprint(len(respBody)) + "\r\n\r\n" + respBody
+		var got []*decoder.Exchange
+		d := http.New(&decoder.Conn{ID: 1, SawSYN: true}, func(e *decoder.Exchange) { got = append(got, e) }, http.Options{Secrets: registry.Secrets()})
+		d.Data(decoder.ClientToServer, []byte(wire), t0)
+		d.Data(decoder.ServerToClient, []byte(resp), t0)
+		d.Close(t0)
+		if len(got) != 1 || got[0].Response == nil {
+			t.Fatalf("%s: %d exchanges", c.req, len(got))
+		}
+		rq := got[0].Request.Redacted().(*http.Request)
+		rs := got[0].Response.Redacted().(*http.Response)
+		printed := rq.Body + rs.Body
+		if leaked := strings.Contains(printed, secret); leaked == c.redacted {
+			t.Errorf("%s (%s): bodies %q %q", c.req, c.ctype, rq.Body, rs.Body)
+		}
+		// (a binary body is not kept at all: nothing to print)
+		if c.redacted && printed != "" && !strings.HasPrefix(printed, "hmac:") {
+			t.Errorf("%s: redacted to %q %q, want a keyed fingerprint", c.req, rq.Body, rs.Body)
+		}
+	}
+}
