@@ -53,7 +53,7 @@ browser-test:
 	scripts/report-browser-test.sh
 
 # Check that the committed Mermaid bundle is npm's release (needs npm and
-# the registry); UPDATE=1 VERSION=x.y.z rewrites it.
+# the registry); UPDATE=1 MERMAID_VERSION=x.y.z rewrites it.
 mermaid-bundle:
 	scripts/mermaid-bundle.sh
 

@@ -6,11 +6,11 @@
 # render/report/mermaid/SHA256SUM unless UPDATE=1 (then it is rewritten:
 # review the new version's licence and run the browser test).
 #   scripts/mermaid-bundle.sh            # check that the committed bundle is what npm serves
-#   UPDATE=1 VERSION=11.17.2 scripts/mermaid-bundle.sh
+#   UPDATE=1 MERMAID_VERSION=11.17.2 scripts/mermaid-bundle.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=render/report/mermaid
-VERSION=${VERSION:-$(cat "$dir/VERSION")}
+VERSION=${MERMAID_VERSION:-$(cat "$dir/VERSION")} # not VERSION: the Makefile's is flowmap's
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 ( cd "$tmp" && npm pack "mermaid@$VERSION" --silent >/dev/null && tar xzf "mermaid-$VERSION.tgz" package/dist/mermaid.min.js package/LICENSE )
 sum=$(sha256sum "$tmp/package/dist/mermaid.min.js" | cut -d' ' -f1)

@@ -52,8 +52,8 @@ func Print(st *story.Story, title string) string {
 		b.WriteByte('\n')
 	}
 	line("sequenceDiagram")
-	if title != "" {
-		line("  title %s", Escape(title))
+	if t := strings.TrimSpace(Escape(title)); t != "" { // "title" alone does not parse
+		line("  title %s", t)
 	}
 	line("  autonumber")
 	for _, p := range st.Participants {

@@ -71,3 +71,17 @@ func TestTextSize(t *testing.T) {
 		}
 	}
 }
+
+// TestTitleBlank: a title of white space is left out ("title" alone does
+// not parse); .ci/run checks the others with the real parser.
+func TestTitleBlank(t *testing.T) {
+	for title, want := range map[string]bool{"   ": false, "": false, " x ": true} {
+		out := Print(&story.Story{}, title)
+		if got := strings.Contains(out, "title"); got != want {
+			t.Errorf("title %q: %q", title, out)
+		}
+		if want && !strings.Contains(out, "  title x\n") {
+			t.Errorf("title %q not trimmed: %q", title, out)
+		}
+	}
+}

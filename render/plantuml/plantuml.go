@@ -40,8 +40,8 @@ func Print(st *story.Story, title string) string {
 		b.WriteByte('\n')
 	}
 	line("@startuml")
-	if title != "" {
-		line("title %s", Escape(title))
+	if t := titleText(title); t != "" {
+		line("title %s", t)
 	}
 	line("autonumber")
 	for _, p := range st.Participants {
@@ -139,6 +139,23 @@ func keywords() map[string]bool {
 // neutralised, a newline becomes PlantUML's \n line break, other control
 // characters and line separators a space; surrounding space is trimmed.
 func Escape(s string) string { return escape(s, false) }
+
+// titleText is Escape for the title line, "" when nothing is left: a
+// brace at its start, or "{" at its end, would open or close a multi-line
+// title block, and is written as an entity.
+func titleText(s string) string {
+	t := Escape(s)
+	if t == "" {
+		return ""
+	}
+	if t[0] == '{' || t[0] == '}' {
+		t = fmt.Sprintf("&#%d;", t[0]) + t[1:]
+	}
+	if t[len(t)-1] == '{' {
+		t = t[:len(t)-1] + "&#123;"
+	}
+	return t
+}
 
 // escapeName is Escape for a participant name inside double quotes.
 func escapeName(s string) string { return escape(s, true) }

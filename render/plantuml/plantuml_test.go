@@ -497,3 +497,24 @@ func svgTexts(path string) ([]string, error) {
 		}
 	}
 }
+
+// TestTitle: a title of white space is left out, and braces at its ends
+// (which open or close PlantUML's multi-line title block) are entities.
+// .ci/run renders these titles with the real PlantUML.
+func TestTitle(t *testing.T) {
+	for title, want := range map[string]string{
+		"   ": "", "": "", "{": "title &#123;", "}": "title &#125;", "x{": "title x&#123;",
+		"{x}": "title &#123;x}", "a {b} c": "title a {b} c", " image save ": "title image save",
+	} {
+		out := Print(&story.Story{}, title)
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "title") {
+				line = l
+			}
+		}
+		if line != want {
+			t.Errorf("title %q: line %q, want %q", title, line, want)
+		}
+	}
+}
