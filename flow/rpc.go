@@ -422,7 +422,8 @@ func (n *Node) requestID() string {
 // service made, goes under the latest request with the same id that the
 // same service was handling (an HTTP request it served, whose answer
 // carried the id, or an RPC delivered to it). An HTTP request with no id
-// goes under the call its service was handling then, by timing. DB work
+// goes under the call its service was handling then, by timing (a guess
+// when the service was handling a cast too: it may be the cast's). DB work
 // of a process flowmap could not name (its service's DB login is shared
 // by the service's processes) goes under the request one of them was
 // handling, by timing, and is drawn from that process. An RPC whose
@@ -522,6 +523,29 @@ func (b *builder) linkRPC() {
 		}
 		return best, b.participant(who, Service, "")
 	}
+	// A cast's handling has no visible end but the work its service does
+	// for its request id: the latest start of that work, by service and
+	// request id.
+	lastWork := map[string]time.Time{}
+	for _, n := range b.nodes {
+		who, rid := n.caller, n.requestID()
+		if n.RPC != nil {
+			who = n.RPC.publisher
+		}
+		if k := who + " " + rid; who != "" && rid != "" && n.Start.After(lastWork[k]) {
+			lastWork[k] = n.Start
+		}
+	}
+	// castOpen reports whether s was handling a cast at t: one delivered
+	// before t whose request id s still worked for at or after t.
+	castOpen := func(s string, t time.Time) bool {
+		for _, h := range byService[s] {
+			if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" && !h.start.After(t) && !lastWork[s+" "+r.RequestID].Before(t) {
+				return true
+			}
+		}
+		return false
+	}
 	bgIDs := map[string]bool{} // publisher + request id of background RPCs
 	for _, n := range b.nodes {
 		if n.parent != nil {
@@ -568,6 +592,8 @@ func (b *builder) linkRPC() {
 			}
 			if cands := inProgress(n.caller, n.Start, n); len(cands) > 0 {
 				attach(n, cands[0], ByTiming, cands)
+				// the service was handling a cast too: it may be the cast's
+				n.unsure = n.unsure || castOpen(n.caller, n.Start)
 				continue
 			}
 			// a service's HTTP request with the id of its own background
