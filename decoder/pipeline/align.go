@@ -1102,6 +1102,9 @@ func AlignFiles(s *Streams, paths []string, opts strace.Options) ([]*StraceFile,
 		}
 		out = append(out, f)
 	}
+	if s.untimed > 0 {
+		diags = append(diags, decoder.Diagnostic{Where: "strace", What: fmt.Sprintf("the capture times of TCP bytes past the first %d segments were not kept (%d directions): syscalls there give no anchor to the capture's clock", s.markLimit(), s.untimed)})
+	}
 	if s.dropped > 0 {
 		diags = append(diags, decoder.Diagnostic{Where: "strace", What: fmt.Sprintf("the capture's TCP bytes past the first %s (%s more) were not kept to align strace output with: sockets there are found by their -yy endpoints alone, or not at all", size(s.limit()), size(s.dropped))})
 	}

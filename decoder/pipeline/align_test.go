@@ -827,3 +827,43 @@ func TestAlignThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignMarkBudget: past the cap on capture-time marks, later stream
+// bytes have no time (not the last mark's), AlignFiles says so, and what
+// was timed before is still aligned.
+func TestAlignMarkBudget(t *testing.T) {
+	dir := straceDir()
+	s := &Streams{MaxMarks: 40}
+	if _, err := Run([]string{filepath.Join(dir, "save-ttt.cut.pcapng")}, Options{Streams: s, Serial: true}, func(*decoder.Exchange) {}); err != nil {
+		t.Fatal(err)
+	}
+	marks, untimed := 0, 0
+	for _, st := range s.Conns() {
+		for d := range st.Half {
+			h := &st.Half[d]
+			marks += len(h.marks)
+			if h.untimed {
+				untimed++
+				if _, ok := h.TimeAt(h.Len() - 1); ok {
+					t.Errorf("conn %d: the last byte has a time past the cap", st.Conn.ID)
+				}
+				if h.untimedFrom > 0 {
+					if _, ok := h.TimeAt(h.untimedFrom - 1); !ok {
+						t.Errorf("conn %d: a byte before the cap has no time", st.Conn.ID)
+					}
+				}
+			}
+		}
+	}
+	if marks != 40 || untimed == 0 {
+		t.Fatalf("%d marks kept, %d directions untimed: the cap was not reached", marks, untimed)
+	}
+	_, diags := AlignFiles(s, []string{filepath.Join(dir, "save-ttt.h2")}, strace.Options{})
+	found := false
+	for _, d := range diags {
+		found = found || strings.Contains(d.What, "past the first 40 segments were not kept")
+	}
+	if !found {
+		t.Errorf("the mark cap is not reported: %v", diags)
+	}
+}

@@ -15,8 +15,10 @@ import (
 // DefaultStreamBytes is the most stream bytes a Streams keeps by default.
 const DefaultStreamBytes = 256 << 20
 
-// maxMarks caps the (offset, time) marks kept per direction: past it a
-// direction's times are those of its last mark.
+// maxMarks caps the (offset, time) marks kept over all connections (32
+// MiB): past it, later bytes have no time (AlignFiles says so). Marks
+// are apart from MaxBytes: a socket whose bytes were not kept is still
+// found by its -yy endpoints, and timed by its marks.
 const maxMarks = 1 << 20
 
 // Streams records the bytes of every decoded connection, with the capture
@@ -28,11 +30,14 @@ const maxMarks = 1 << 20
 // its bytes, and AlignFiles says the budget ran out.
 type Streams struct {
 	MaxBytes int64 // 0: DefaultStreamBytes
+	MaxMarks int   // capture-time marks kept over all connections; 0: 1M (32 MiB)
 	// Keep, when set, tells the connections worth recording (StreamsFor):
 	// the others are not recorded at all.
 	Keep    func(*decoder.Conn) bool
 	kept    int64
 	dropped int64 // bytes seen past MaxBytes
+	marks   int   // marks kept, over all connections
+	untimed int   // directions whose marks stopped at maxMarks
 	conns   []*Stream
 }
 
@@ -47,7 +52,11 @@ type Half struct {
 	chunks []chunk // kept bytes, by offset; lost ranges are not in any
 	n      int64   // bytes seen (offset of the next one)
 	marks  []mark  // where each delivery started
-	dead   bool    // a gap of unknown size: later offsets are unknown
+	// untimed: marks stopped (maxMarks) at offset untimedFrom; later
+	// bytes have no time.
+	untimed     bool
+	untimedFrom int64
+	dead        bool // a gap of unknown size: later offsets are unknown
 	full   bool    // the byte budget ran out: later bytes not kept
 }
 
@@ -64,9 +73,10 @@ type mark struct {
 // Len is how many bytes of the direction the capture saw.
 func (h *Half) Len() int64 { return h.n }
 
-// TimeAt is the capture time of the packet that carried byte off.
+// TimeAt is the capture time of the packet that carried byte off; false
+// when it is not known (not captured, or past where marks stopped).
 func (h *Half) TimeAt(off int64) (time.Time, bool) {
-	if len(h.marks) == 0 || off < 0 || off >= h.n {
+	if len(h.marks) == 0 || off < 0 || off >= h.n || h.untimed && off >= h.untimedFrom {
 		return time.Time{}, false
 	}
 	i := sort.Search(len(h.marks), func(i int) bool { return h.marks[i].off > off })
@@ -131,6 +141,13 @@ func (h *Half) Find(want string, max int) []int64 {
 // Conns are the recorded connections, in order of their first bytes.
 func (s *Streams) Conns() []*Stream { return s.conns }
 
+func (s *Streams) markLimit() int {
+	if s.MaxMarks > 0 {
+		return s.MaxMarks
+	}
+	return maxMarks
+}
+
 func (s *Streams) limit() int64 {
 	if s.MaxBytes > 0 {
 		return s.MaxBytes
@@ -163,8 +180,14 @@ func (t *tap) Data(dir decoder.Dir, data []byte, at time.Time) {
 	if dir <= decoder.ServerToClient {
 		h := &t.st.Half[dir]
 		if !h.dead {
-			if len(h.marks) < maxMarks {
+			switch {
+			case h.untimed:
+			case t.s.marks < t.s.markLimit():
 				h.marks = append(h.marks, mark{h.n, at})
+				t.s.marks++
+			default:
+				h.untimed, h.untimedFrom = true, h.n
+				t.s.untimed++
 			}
 			if !h.full && t.s.kept+int64(len(data)) > t.s.limit() {
 				h.full = true
