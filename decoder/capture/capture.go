@@ -179,6 +179,7 @@ type pending struct {
 	orig     int
 	ipS, ipE int // IP layer bounds in buf; ipE == 0 when not IP
 	buf      []byte
+	sl       *slab // the slab buf points into
 }
 
 // queue is a FIFO ring of pending packets.
@@ -226,22 +227,26 @@ func (q *queue) pop() pending {
 // concurrent use, except BytesRead and TotalBytes, which a progress display
 // may call from another goroutine.
 type Reader struct {
-	window   int64 // MergeWindow in ns
-	maxBuf   int
-	inputs   []*input
-	live     []*input  // inputs not yet at their end
-	sources  []*source // all sources, by index
-	queued   byFront   // sources holding packets
-	buffered int       // bytes queued in all sources
-	lastOut  int64     // timestamp of the last packet returned
-	pool     bufPool
-	dedupe   *dedupe
-	out      Packet
-	outBuf   []byte // buffer of out, back to the pool on the next Next
-	diags    []decoder.Diagnostic
-	stats    Stats
-	ended    bool
-	closed   bool
+	window    int64 // MergeWindow in ns
+	maxBuf    int
+	inputs    []*input
+	live      []*input  // inputs not yet at their end
+	sources   []*source // all sources, by index
+	queued    byFront   // sources holding packets
+	buffered  int       // bytes queued in all sources
+	lastOut   int64     // timestamp of the last packet returned
+	slabs     slabPool
+	compactAt int // slab bytes in use past which queued packets are compacted
+	// compactBase is the least compactAt: MaxBuffered and the inputs'
+	// read slabs.
+	compactBase int
+	dedupe      *dedupe
+	out         Packet
+	outSlab     *slab // slab of out, released on the next Next unless kept
+	diags       []decoder.Diagnostic
+	stats       Stats
+	ended       bool
+	closed      bool
 
 	bytesRead  atomic.Int64
 	totalBytes int64
@@ -347,7 +352,12 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 			}
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
+		if in.cur != nil {
+			r.compactBase += len(in.cur.buf)
+		}
 	}
+	r.compactBase += r.maxBuf
+	r.compactAt = r.compactBase
 	return r, nil
 }
 
@@ -395,7 +405,11 @@ func (r *Reader) finish(in *input) {
 		in.closer.Close()
 		in.closer = nil
 	}
-	in.br = nil
+	if in.cur != nil {
+		in.cur.reading = false
+		r.slabs.release(in.cur) // the queued packets keep it if they need it
+		in.cur = nil
+	}
 	for i, l := range r.live {
 		if l == in {
 			r.live = append(r.live[:i], r.live[i+1:]...)
@@ -445,6 +459,42 @@ func (r *Reader) readFrom(in *input) {
 	if p.t > in.newest {
 		in.newest = p.t
 	}
+	if r.slabs.inUse > r.compactAt {
+		r.compact()
+	}
+}
+
+// compact copies the queued packets that pin slabs no longer read into
+// fresh slabs, packed one after the other, so that the slabs they were
+// the last to point into are freed (see slab.go). The next compaction
+// waits until the slabs in use have doubled again: every byte read is
+// copied at most about once.
+func (r *Reader) compact() {
+	var dst *slab
+	used := 0
+	for _, s := range r.sources {
+		for i := range s.q.n {
+			p := &s.q.items[(s.q.head+i)%len(s.q.items)]
+			if p.sl.reading {
+				continue // pinned by its input anyway
+			}
+			if dst == nil || used+len(p.buf) > len(dst.buf) {
+				if dst != nil {
+					r.slabs.release(dst)
+				}
+				dst, used = r.slabs.get(slabSize), 0
+			}
+			n := copy(dst.buf[used:], p.buf)
+			r.slabs.release(p.sl)
+			dst.refs++
+			p.sl, p.buf = dst, dst.buf[used:used+n:used+n]
+			used += n
+		}
+	}
+	if dst != nil {
+		r.slabs.release(dst)
+	}
+	r.compactAt = max(r.compactBase, 2*r.slabs.inUse)
 }
 
 // minSource returns the source whose queued head is oldest (ties go to the
@@ -500,9 +550,9 @@ func (r *Reader) Next() (*Packet, error) {
 	if r.closed {
 		return nil, errClosed
 	}
-	if r.outBuf != nil {
-		r.pool.put(r.outBuf)
-		r.outBuf = nil
+	if r.outSlab != nil {
+		r.slabs.release(r.outSlab)
+		r.outSlab = nil
 		r.out.Data, r.out.IP = nil, nil
 	}
 	for {
@@ -530,7 +580,7 @@ func (r *Reader) Next() (*Packet, error) {
 		r.buffered -= len(p.buf)
 		if p.ipE > 0 && r.dedupe.duplicate(p.buf[p.ipS:p.ipE], p.t, s.idx) {
 			r.stats.Duplicates++
-			r.pool.put(p.buf)
+			r.slabs.release(p.sl)
 			continue
 		}
 		return r.emit(s, p), nil
@@ -544,7 +594,7 @@ func (r *Reader) emit(s *source, p pending) *Packet {
 	} else {
 		r.lastOut = p.t
 	}
-	r.outBuf = p.buf
+	r.outSlab = p.sl
 	r.out = Packet{
 		Time:     time.Unix(0, p.t).UTC(),
 		Iface:    s.name,
@@ -565,19 +615,24 @@ func (r *Reader) emit(s *source, p pending) *Packet {
 	return &r.out
 }
 
-// Keep hands the caller the buffer of the packet Next returned last (its
-// Data and IP point into it), or nil when there is none: Next will not
-// reuse it. Give it back with Reuse, on the goroutine that calls Next, once
-// done with it. A pipeline stage that passes packets to another goroutine
-// keeps them this way instead of copying them.
-func (r *Reader) Keep() []byte {
-	b := r.outBuf
-	r.outBuf = nil
-	return b
+// Keep lets the caller hold on to the bytes of the packet Next returned
+// last (its Data and IP): Next will not reuse them until the Hold is given
+// back with Reuse, on the goroutine that calls Next, once done with them.
+// A pipeline stage that passes packets to another goroutine keeps them
+// this way instead of copying them. Keep returns the zero Hold when there
+// is no packet (Reuse ignores it).
+func (r *Reader) Keep() Hold {
+	h := Hold{r.outSlab}
+	r.outSlab = nil
+	return h
 }
 
-// Reuse returns a buffer from Keep to the reader.
-func (r *Reader) Reuse(b []byte) { r.pool.put(b) }
+// Reuse gives back a Hold from Keep.
+func (r *Reader) Reuse(h Hold) {
+	if h.s != nil {
+		r.slabs.release(h.s)
+	}
+}
 
 // end runs once when the last packet has been returned.
 func (r *Reader) end() {
@@ -646,7 +701,7 @@ func (r *Reader) Close() error {
 			}
 			in.closer = nil
 		}
-		in.br = nil
+		in.cur = nil
 		in.done = true
 	}
 	r.live = nil
