@@ -179,7 +179,8 @@ type pending struct {
 	orig     int
 	ipS, ipE int // IP layer bounds in buf; ipE == 0 when not IP
 	buf      []byte
-	sl       *slab // the slab buf points into
+	sl       *slab  // the slab buf points into
+	key      uint64 // dedupe key of the IP packet
 }
 
 // queue is a FIFO ring of pending packets.
@@ -443,6 +444,9 @@ func (r *Reader) readFrom(in *input) {
 	}
 	if start, end, ok := ipBounds(s.lt, p.buf); ok {
 		p.ipS, p.ipE = start, end
+		if r.dedupe.on() {
+			p.key = r.dedupe.key(p.buf[start:end])
+		}
 	}
 	s.q.push(p)
 	if s.qi < 0 {
@@ -578,7 +582,7 @@ func (r *Reader) Next() (*Packet, error) {
 			heap.Fix(&r.queued, 0)
 		}
 		r.buffered -= len(p.buf)
-		if p.ipE > 0 && r.dedupe.duplicate(p.buf[p.ipS:p.ipE], p.t, s.idx) {
+		if p.ipE > 0 && r.dedupe.duplicate(p.key, p.t, s.idx) {
 			r.stats.Duplicates++
 			r.slabs.release(p.sl)
 			continue

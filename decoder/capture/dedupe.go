@@ -34,6 +34,7 @@ type dedupe struct {
 	seed   maphash.Seed
 	slots  []slot // a power of two
 	used   int    // slots ever written since the last rebuild
+	spare  []slot // rebuild's scratch, kept while small
 }
 
 // slot is one key: 0 is an empty slot (keys have their low bit set).
@@ -63,7 +64,10 @@ func newDedupe(window int64) *dedupe {
 
 // key hashes an IP packet with its hop-by-hop fields neutralised: one
 // maphash.Bytes call on a copy of the hashed bytes (Hash.Write piece by
-// piece cost twice as much).
+// piece cost twice as much). The Reader takes the key as it reads the
+// packet, while its headers are in the CPU cache: taken when the merge
+// releases it, long after, the copy was mostly cache misses (a sixth of
+// the reader's CPU on the long capture).
 func (d *dedupe) key(ip []byte) uint64 {
 	var buf [hashedLen]byte
 	n := copy(buf[:], ip)
@@ -78,13 +82,17 @@ func (d *dedupe) key(ip []byte) uint64 {
 	return maphash.Bytes(d.seed, buf[:n])
 }
 
-// duplicate reports whether ip, captured at t (ns) from source src, is a
-// second copy of a packet already seen, and remembers it otherwise.
-func (d *dedupe) duplicate(ip []byte, t int64, src int) bool {
+// on reports whether duplicates are removed at all.
+func (d *dedupe) on() bool { return d.window > 0 }
+
+// duplicate reports whether the packet of key k (from key), captured at t
+// (ns) from source src, is a second copy of a packet already seen, and
+// remembers it otherwise.
+func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 	if d.window <= 0 {
 		return false
 	}
-	k := d.key(ip) | 1
+	k |= 1
 	mask := len(d.slots) - 1
 	free := -1 // the first slot whose key has expired
 	for i := int(k>>32) & mask; ; i = (i + 1) & mask {
@@ -116,10 +124,15 @@ func (d *dedupe) duplicate(ip []byte, t int64, src int) bool {
 
 // rebuild keeps the keys of the window before t in a table where they fill
 // at most a quarter: twice as big when more than a quarter of the old one
-// is live. Beyond maxKeys live keys (timestamps that do not move), only the
-// newest half of maxKeys is kept.
+// is live, smaller only when they would fill less than a sixteenth. Beyond
+// maxKeys live keys (timestamps that do not move), only the newest half of
+// maxKeys is kept.
+//
+// A table that keeps its size is cleared and reused (the live keys wait in
+// a scratch slice, reused too): a new 96 KiB table every 2,000 packets was
+// most of the reader's allocation.
 func (d *dedupe) rebuild(t int64) {
-	live := make([]slot, 0, d.used)
+	live := d.spare[:0]
 	for _, s := range d.slots {
 		if s.key != 0 && t-s.t <= d.window {
 			live = append(live, s)
@@ -133,7 +146,19 @@ func (d *dedupe) rebuild(t int64) {
 	for n < 4*len(live) {
 		n *= 2
 	}
-	d.slots, d.used = make([]slot, n), len(live)
+	if n < len(d.slots) && 4*n > len(d.slots) {
+		n = len(d.slots) // not worth shrinking: bursts come back
+	}
+	if n == len(d.slots) {
+		clear(d.slots)
+	} else {
+		d.slots = make([]slot, n)
+	}
+	d.spare = nil
+	if cap(live) <= n/2 {
+		d.spare = live
+	}
+	d.used = len(live)
 	mask := n - 1
 	for _, s := range live {
 		i := int(s.key>>32) & mask

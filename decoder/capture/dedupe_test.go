@@ -53,10 +53,10 @@ func TestDedupe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDedupe(50 * ms)
 			t0 := int64(1795978839) * 1e9
-			if d.duplicate(tt.a, t0, 0) {
+			if d.duplicate(d.key(tt.a), t0, 0) {
 				t.Fatal("first sighting is a duplicate")
 			}
-			if got := d.duplicate(tt.b, t0+tt.dt, tt.srcB); got != tt.dup {
+			if got := d.duplicate(d.key(tt.b), t0+tt.dt, tt.srcB); got != tt.dup {
 				t.Fatalf("duplicate = %v, want %v", got, tt.dup)
 			}
 		})
@@ -64,13 +64,13 @@ func TestDedupe(t *testing.T) {
 
 	t.Run("third-copy", func(t *testing.T) {
 		d := newDedupe(50 * ms)
-		if d.duplicate(ip4, 0, 0) || !d.duplicate(ip4, 1, 1) || !d.duplicate(ip4, 2, 2) {
+		if d.duplicate(d.key(ip4), 0, 0) || !d.duplicate(d.key(ip4), 1, 1) || !d.duplicate(d.key(ip4), 2, 2) {
 			t.Fatal("copies from sources 1 and 2 not both duplicates")
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
 		d := newDedupe(-1)
-		if d.duplicate(ip4, 0, 0) || d.duplicate(ip4, 0, 1) {
+		if d.duplicate(d.key(ip4), 0, 0) || d.duplicate(d.key(ip4), 0, 1) {
 			t.Fatal("duplicate with dedupe off")
 		}
 	})
@@ -79,7 +79,7 @@ func TestDedupe(t *testing.T) {
 		pkt := bytes.Clone(ip4)
 		for i := range 100000 {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i)) // TCP sequence number
-			d.duplicate(pkt, int64(i)*ms/10, 0)             // 10,000 packets a second
+			d.duplicate(d.key(pkt), int64(i)*ms/10, 0)      // 10,000 packets a second
 		}
 		if n := d.live(int64(99999) * ms / 10); n > 501 {
 			t.Fatalf("%d keys live for a 50 ms window at 10k packets/s", n)
@@ -96,7 +96,7 @@ func TestDedupe(t *testing.T) {
 		pkt := bytes.Clone(ip4)
 		for i := range maxKeys + 1000 {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i))
-			d.duplicate(pkt, 0, 0) // all at the same instant
+			d.duplicate(d.key(pkt), 0, 0) // all at the same instant
 		}
 		if n := d.live(0); n > maxKeys || len(d.slots) > 4*maxKeys {
 			t.Fatalf("%d keys held in %d slots, limit %d", n, len(d.slots), maxKeys)
