@@ -192,8 +192,9 @@ type queue struct {
 
 // push adds p in time order: a packet older than the newest queued one
 // (timestamps of one interface jitter by a microsecond now and then) moves
-// back past the newer ones; equal times keep their file order.
-func (q *queue) push(p pending) {
+// back past the newer ones; equal times keep their file order. It reports
+// whether p is now the front.
+func (q *queue) push(p pending) bool {
 	if q.n == len(q.items) {
 		items := make([]pending, max(16, 2*len(q.items)))
 		for i := 0; i < q.n; i++ {
@@ -212,6 +213,7 @@ func (q *queue) push(p pending) {
 	}
 	q.items[(q.head+i)%size] = p
 	q.n++
+	return i == 0
 }
 
 func (q *queue) front() *pending { return &q.items[q.head] }
@@ -448,17 +450,19 @@ func (r *Reader) readFrom(in *input) {
 			p.key = r.dedupe.key(p.buf[start:end])
 		}
 	}
-	s.q.push(p)
+	// The heaps are fixed only when what orders them changed: most packets
+	// go to the back of their queue, and are not older than the newest.
+	front := s.q.push(p)
 	if s.qi < 0 {
 		heap.Push(&r.queued, s)
-	} else {
-		heap.Fix(&r.queued, s.qi) // p may be the new front
+	} else if front {
+		heap.Fix(&r.queued, s.qi)
 	}
 	if !s.seen || p.t > s.newest {
 		s.newest = p.t
+		s.seen = true
+		heap.Fix(&in.srcs, s.ni)
 	}
-	s.seen = true
-	heap.Fix(&in.srcs, s.ni)
 	r.buffered += len(p.buf)
 	if p.t > in.newest {
 		in.newest = p.t
