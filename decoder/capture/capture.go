@@ -490,7 +490,7 @@ func (r *Reader) compact() {
 				if dst != nil {
 					r.slabs.release(dst)
 				}
-				dst, used = r.slabs.get(slabSize), 0
+				dst, used = r.slabs.get(max(slabSize, len(p.buf))), 0
 			}
 			n := copy(dst.buf[used:], p.buf)
 			r.slabs.release(p.sl)

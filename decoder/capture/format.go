@@ -106,9 +106,12 @@ type input struct {
 	// parsed, rerr is the error that ended reading (sticky).
 	rd    io.Reader
 	slabs *slabPool
-	cur   *slab
-	r, w  int
-	rerr  error
+	// slabLen is the size of the slabs it is read into, maxSlab the
+	// largest block read whole (both its size for a small file).
+	slabLen, maxSlab int
+	cur              *slab
+	r, w             int
+	rerr             error
 
 	// classic pcap
 	nsUnit int64 // ns per timestamp fraction unit: 1000 (µs) or 1 (ns)
@@ -192,16 +195,18 @@ func (in *input) short(kind string, have, need int, err error) error {
 // openInput reads the file header of rd (gunzipping it if need be) and
 // prepares in for reading packets. The error does not name the file.
 //
-// A file of known size smaller than readBufSize gets a single slab of its
-// size: merging many small files (or fuzzing) does not cost a slab each.
+// A file of known size smaller than slabSize gets slabs of its size:
+// merging many small files (or fuzzing) does not cost a slab each. No
+// block of it can be larger.
 func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
-	bufSize := slabSize
-	if size >= 0 && size < readBufSize {
-		bufSize = max(int(size), 16)
+	in.slabLen, in.maxSlab = slabSize, readBufSize
+	if size >= 0 && size < slabSize {
+		in.slabLen = max(int(size), 16)
+		in.maxSlab = in.slabLen
 	}
 	in.rd = &countingReader{r: rd, n: &r.bytesRead}
 	in.slabs = &r.slabs
-	in.cur = r.slabs.get(bufSize)
+	in.cur = r.slabs.get(in.slabLen)
 	in.cur.reading = true
 	m, err := in.peek(4)
 	if len(m) == 0 {
@@ -220,7 +225,8 @@ func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
 		}
 		r.slabs.forget(in.cur) // read points into it: not to be reused
 		in.gz, in.rd, in.rerr = gz, gz, nil
-		in.cur, in.r, in.w = r.slabs.get(slabSize), 0, 0
+		in.slabLen, in.maxSlab = slabSize, readBufSize
+		in.cur, in.r, in.w = r.slabs.get(in.slabLen), 0, 0
 		in.cur.reading = true
 		if m, err = in.peek(4); len(m) == 0 {
 			if err == io.EOF {
