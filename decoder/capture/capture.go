@@ -329,11 +329,6 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 	if r.maxBuf <= 0 {
 		r.maxBuf = DefaultMaxBuffered
 	}
-	dw := int64(opts.DedupeWindow)
-	if dw == 0 {
-		dw = int64(DefaultDedupeWindow)
-	}
-	r.dedupe = newDedupe(dw)
 	for _, s := range streams {
 		if s.size < 0 {
 			r.totalBytes = -1
@@ -361,6 +356,16 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 	}
 	r.compactBase += r.maxBuf
 	r.compactAt = r.compactBase
+	dw := int64(opts.DedupeWindow)
+	if dw == 0 {
+		dw = int64(DefaultDedupeWindow)
+	}
+	if len(r.inputs) == 1 && !r.inputs[0].ng {
+		// One classic pcap file is one source: no packet can come from
+		// another, so none is a duplicate.
+		dw = -1
+	}
+	r.dedupe = newDedupe(dw)
 	return r, nil
 }
 

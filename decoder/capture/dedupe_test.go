@@ -114,3 +114,28 @@ func (d *dedupe) live(t int64) int {
 	}
 	return n
 }
+
+// TestDedupeSources: one classic pcap file is one source, so the Reader
+// does no duplicate work for it; two files (pcap or not) do, and the copy
+// of every packet in the second is dropped.
+func TestDedupeSources(t *testing.T) {
+	pcap := writeTemp(t, "ens33.pcap", classicPcap(t, pcapgoRead(t, capPath("seed-image-list.ens33.pcapng")), false))
+	ng := capPath("seed-image-list.ens33.pcapng")
+	for _, tt := range []struct {
+		paths []string
+		on    bool
+	}{
+		{[]string{pcap}, false},
+		{[]string{ng}, true}, // a later interface description may add a source
+		{[]string{pcap, pcap}, true},
+		{[]string{pcap, ng}, true},
+	} {
+		got, r := readAllPaths(t, Options{}, tt.paths...)
+		if r.dedupe.on() != tt.on {
+			t.Errorf("%v: dedupe on %v, want %v", tt.paths, r.dedupe.on(), tt.on)
+		}
+		if st := r.Stats(); len(tt.paths) == 2 && (st.Duplicates != int64(len(got)) || st.Duplicates == 0) {
+			t.Errorf("%v: %d duplicates of %d packets", tt.paths, st.Duplicates, len(got))
+		}
+	}
+}
