@@ -390,8 +390,9 @@ func (s *readStage) run(r *capture.Reader) {
 		for _, h := range b.holds {
 			r.Reuse(h)
 		}
-		clear(b.pkts)
-		clear(b.holds)
+		// Not cleared: the packets are overwritten, and what the old ones
+		// point to is the reader's, reused anyway (clearing them was 1%
+		// of trace's CPU, write barriers while the GC runs).
 		b.pkts, b.holds, b.err = b.pkts[:0], b.holds[:0], nil
 		for size := 0; len(b.pkts) < readBatchPackets && size < readBatchBytes; {
 			p, err := r.Next()
