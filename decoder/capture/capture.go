@@ -365,7 +365,7 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 		// another, so none is a duplicate.
 		dw = -1
 	}
-	r.dedupe = newDedupe(dw)
+	r.dedupe = newDedupe(dw, len(r.sources) == 1)
 	return r, nil
 }
 
@@ -373,6 +373,9 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 func (r *Reader) newSource(in *input, name string, lt layers.LinkType) *source {
 	s := &source{idx: len(r.sources), in: in, name: name, lt: lt, qi: -1}
 	r.sources = append(r.sources, s)
+	if r.dedupe != nil && len(r.sources) == 2 {
+		r.dedupe.addSource() // nil while the files are opened
+	}
 	heap.Push(&in.srcs, s)
 	r.stats.Sources++
 	return s

@@ -29,12 +29,23 @@ import (
 // expire cost three map operations per packet, 13% of trace's CPU on the
 // long capture.) The table is rebuilt with only the live keys, twice as big
 // when they fill half of it.
+//
+// While the Reader has a single source (one pcapng interface so far) no
+// packet can be a duplicate, and the table is not used: the keys only go to
+// recent, a FIFO of the window's keys (appending there is a fraction of a
+// probe into the table, 15% of the reader's CPU). A pcapng may describe a
+// second interface later; the keys of recent then go through the table in
+// their order, which leaves it as it would be had it been used all along.
 type dedupe struct {
 	window int64 // ns; <= 0 disables
 	seed   maphash.Seed
 	slots  []slot // a power of two
 	used   int    // slots ever written since the last rebuild
 	spare  []slot // rebuild's scratch, kept while small
+
+	solo   bool   // one source so far: keys go to recent
+	recent []slot // recent[head:] are the keys of the last window, oldest first
+	head   int
 }
 
 // slot is one key: 0 is an empty slot (keys have their low bit set).
@@ -54,12 +65,44 @@ const maxKeys = 1 << 19
 
 const minSlots = 1 << 12
 
-func newDedupe(window int64) *dedupe {
-	d := &dedupe{window: window, seed: maphash.MakeSeed()}
-	if window > 0 {
+// newDedupe returns a dedupe for a window (<= 0: none), with solo set
+// when the Reader has one source so far.
+func newDedupe(window int64, solo bool) *dedupe {
+	d := &dedupe{window: window, seed: maphash.MakeSeed(), solo: solo}
+	if window > 0 && !solo {
 		d.slots = make([]slot, minSlots)
 	}
 	return d
+}
+
+// addSource tells d the Reader has more than one source from now on.
+func (d *dedupe) addSource() {
+	if !d.solo {
+		return
+	}
+	d.solo = false
+	if d.window > 0 {
+		d.slots = make([]slot, minSlots)
+	}
+	for _, s := range d.recent[d.head:] {
+		d.duplicate(s.key, s.t, int(s.src))
+	}
+	d.recent, d.head = nil, 0
+}
+
+// remember adds a key to recent, forgetting those older than the window
+// before t, and the oldest beyond maxKeys.
+func (d *dedupe) remember(k uint64, t int64, src int) {
+	for d.head < len(d.recent) && (t-d.recent[d.head].t > d.window || len(d.recent)-d.head >= maxKeys) {
+		d.head++
+	}
+	if d.head > 0 && d.head >= len(d.recent)/2 {
+		// Move the live keys to the front rather than let append grow
+		// the array.
+		d.recent = d.recent[:copy(d.recent, d.recent[d.head:])]
+		d.head = 0
+	}
+	d.recent = append(d.recent, slot{key: k, t: t, src: int32(src)})
 }
 
 // key hashes an IP packet with its hop-by-hop fields neutralised: one
@@ -90,6 +133,10 @@ func (d *dedupe) on() bool { return d.window > 0 }
 // remembers it otherwise.
 func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 	if d.window <= 0 {
+		return false
+	}
+	if d.solo {
+		d.remember(k, t, src)
 		return false
 	}
 	k |= 1
