@@ -15,8 +15,9 @@ import (
 // packets queued are the newest read and the slabs pinned are about the
 // bytes queued; but timestamps that jump (hostile or broken captures) can
 // leave a few old packets queued, each pinning a slab. When the slabs in use
-// pass Options.MaxBuffered, the queued packets are copied together into
-// fresh slabs (compact), which frees the sparse ones.
+// pass Options.MaxBuffered (besides the inputs' read slabs), the queued
+// packets are copied together into fresh slabs (Reader.compact), which
+// frees the sparse ones.
 
 // slabSize is the size of the slabs a file is read into. A block that
 // does not fit (up to readBufSize) gets a slab of its own size. Smaller
@@ -131,7 +132,8 @@ func (in *input) discard(n int) (int, error) {
 	}
 }
 
-// fill reads once into the free end of the current slab.
+// fill reads once into the free end of the current slab (again when a
+// read returns nothing, up to maxEmptyReads).
 func (in *input) fill() {
 	for range maxEmptyReads {
 		m, err := in.rd.Read(in.cur.buf[in.w:])
