@@ -65,6 +65,11 @@ const maxKeys = 1 << 19
 
 const minSlots = 1 << 12
 
+// keepSlots is the largest table that is kept when a burst has passed:
+// 1.5 MiB. (Shrinking and growing back a 16,384-slot table at each burst
+// of the long capture was a third of the time spent deduplicating.)
+const keepSlots = 1 << 16
+
 // newDedupe returns a dedupe for a window (<= 0: none), with solo set
 // when the Reader has one source so far.
 func newDedupe(window int64, solo bool) *dedupe {
@@ -171,7 +176,8 @@ func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 
 // rebuild keeps the keys of the window before t in a table where they fill
 // at most a quarter: twice as big when more than a quarter of the old one
-// is live, smaller only when they would fill less than a sixteenth. Beyond
+// is live, smaller only when it is larger than keepSlots and they would
+// fill less than a sixteenth. Beyond
 // maxKeys live keys (timestamps that do not move), only the newest half of
 // maxKeys is kept.
 //
@@ -193,7 +199,7 @@ func (d *dedupe) rebuild(t int64) {
 	for n < 4*len(live) {
 		n *= 2
 	}
-	if n < len(d.slots) && 4*n > len(d.slots) {
+	if n < len(d.slots) && (len(d.slots) <= keepSlots || 4*n > len(d.slots)) {
 		n = len(d.slots) // not worth shrinking: bursts come back
 	}
 	if n == len(d.slots) {
