@@ -3,10 +3,8 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"testing"
 	"time"
 
@@ -193,16 +191,7 @@ func TestDedupeLateSecondInterface(t *testing.T) {
 			r.dedupe = newDedupe(int64(DefaultDedupeWindow), false)
 		}
 		h := fnv.New64a()
-		for {
-			p, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprint(h, p.Time.UnixNano(), p.Source, p.Number)
-		}
+		each(t, r, func(p *Packet) { fmt.Fprint(h, p.Time.UnixNano(), p.Source, p.Number) })
 		return h.Sum64(), r.Stats()
 	}
 	got, st := read(true)

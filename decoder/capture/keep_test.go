@@ -2,8 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"path/filepath"
 	"testing"
 )
@@ -23,14 +21,7 @@ func TestKeepSurvivesNext(t *testing.T) {
 			r := openT(t, Options{}, paths...)
 			var kept []Hold
 			var data [][]byte
-			for {
-				p, err := r.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			each(t, r, func(p *Packet) {
 				data = append(data, p.Data)
 				kept = append(kept, r.Keep())
 				if k := len(kept) - 9; k >= 0 {
@@ -41,7 +32,7 @@ func TestKeepSurvivesNext(t *testing.T) {
 					r.Reuse(kept[k])
 					kept[k], data[k] = Hold{}, nil
 				}
-			}
+			})
 			if len(data) != len(want) {
 				t.Fatalf("%d packets, want %d", len(data), len(want))
 			}

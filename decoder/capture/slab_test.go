@@ -2,10 +2,8 @@ package capture
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"testing"
 	"time"
 
@@ -59,18 +57,11 @@ func readDigest(t *testing.T, data []byte, opts Options, compactBase int) (uint6
 	}
 	h := fnv.New64a()
 	peak := 0
-	for {
-		p, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	each(t, r, func(p *Packet) {
 		peak = max(peak, r.slabs.inUse)
 		fmt.Fprint(h, p.Time.UnixNano(), p.Source, p.Number, len(p.IP))
 		h.Write(p.Data)
-	}
+	})
 	if len(r.Diagnostics()) != 0 {
 		t.Fatalf("diagnostics %v", r.Diagnostics())
 	}
