@@ -32,10 +32,11 @@ import (
 //
 // While the Reader has a single source (one pcapng interface so far) no
 // packet can be a duplicate, and the table is not used: the keys only go to
-// recent, a FIFO of the window's keys (appending there is a fraction of a
-// probe into the table, 15% of the reader's CPU). A pcapng may describe a
-// second interface later; the keys of recent then go through the table in
-// their order, which leaves it as it would be had it been used all along.
+// recent, a FIFO of the window's keys. (Appending there costs a fraction of
+// a probe into the table; deduplicating was 15% of the reader's CPU.) A
+// pcapng may describe a second interface later: the keys of recent then go
+// through the table in their order, which leaves it as it would be had it
+// been used all along.
 type dedupe struct {
 	window int64 // ns; <= 0 disables
 	seed   maphash.Seed
@@ -177,9 +178,8 @@ func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 // rebuild keeps the keys of the window before t in a table where they fill
 // at most a quarter: twice as big when more than a quarter of the old one
 // is live, smaller only when it is larger than keepSlots and they would
-// fill less than a sixteenth. Beyond
-// maxKeys live keys (timestamps that do not move), only the newest half of
-// maxKeys is kept.
+// fill less than a sixteenth. Beyond maxKeys live keys (timestamps that do
+// not move), only the newest half of maxKeys is kept.
 //
 // A table that keeps its size is cleared and reused (the live keys wait in
 // a scratch slice, reused too): a new 96 KiB table every 2,000 packets was
