@@ -80,6 +80,11 @@ func TestBadInput(t *testing.T) {
 		return off
 	}
 	frame := firstFrame(t)
+	bigFrame := make([]byte, maxCapLen) // the first frame, then a pattern
+	for i := range bigFrame {
+		bigFrame[i] = byte(i % 251)
+	}
+	copy(bigFrame, frame)
 	epbBody := func(ifid uint32, data []byte) []byte {
 		b := make([]byte, 20+len(data))
 		binary.LittleEndian.PutUint32(b[0:], ifid)
@@ -159,6 +164,16 @@ func TestBadInput(t *testing.T) {
 			return b
 		}(), packets: 1103, note: "overruns the block", disorder: true},
 		{name: "pcapng-large-skippable-block", data: insert(e100.off, block(0x00000BAD, make([]byte, 1<<20))), packets: 1103},
+		// Blocks larger than a slab but read whole get a slab of their own.
+		{name: "pcapng-block-larger-than-a-slab", data: insert(e100.off, block(0x00000BAD, make([]byte, slabSize+100))), packets: 1103},
+		{name: "pcapng-largest-packet", data: insert(e100.off, block(blockEPB, epbBody(0, bigFrame))), packets: 1104, disorder: true, // time 0
+			check: func(t *testing.T, got []rec) {
+				for _, g := range got {
+					if g.num == 100 && !bytes.Equal(g.data, bigFrame) {
+						t.Errorf("packet 100 is %d bytes, not the %d-byte frame inserted", len(g.data), len(bigFrame))
+					}
+				}
+			}},
 		{name: "pcapng-packet-block-too-large", data: insert(e100.off, block(blockEPB, epbBody(0, make([]byte, 600<<10)))), packets: 99,
 			fatal: "pcapng block of 614432 bytes at offset 26508 after packet 99 exceeds 524288"},
 		{name: "pcapng-too-many-interfaces", data: append(bytes.Clone(shb), bytes.Repeat(idbEther, maxIfaces+1)...), packets: 0,

@@ -29,11 +29,24 @@ import (
 // expire cost three map operations per packet, 13% of trace's CPU on the
 // long capture.) The table is rebuilt with only the live keys, twice as big
 // when they fill half of it.
+//
+// While the Reader has a single source (one pcapng interface so far) no
+// packet can be a duplicate, and the table is not used: the keys only go to
+// recent, a FIFO of the window's keys. (Appending there costs a fraction of
+// a probe into the table; deduplicating was 15% of the reader's CPU.) A
+// pcapng may describe a second interface later: the keys of recent then go
+// through the table in their order, which leaves it as it would be had it
+// been used all along.
 type dedupe struct {
 	window int64 // ns; <= 0 disables
 	seed   maphash.Seed
 	slots  []slot // a power of two
 	used   int    // slots ever written since the last rebuild
+	spare  []slot // rebuild's scratch, kept while small
+
+	solo   bool   // one source so far: keys go to recent
+	recent []slot // recent[head:] are the keys of the last window, oldest first
+	head   int
 }
 
 // slot is one key: 0 is an empty slot (keys have their low bit set).
@@ -53,17 +66,57 @@ const maxKeys = 1 << 19
 
 const minSlots = 1 << 12
 
-func newDedupe(window int64) *dedupe {
-	d := &dedupe{window: window, seed: maphash.MakeSeed()}
-	if window > 0 {
+// keepSlots is the largest table that is kept when a burst has passed:
+// 1.5 MiB. (Shrinking and growing back a 16,384-slot table at each burst
+// of the long capture was a third of the time spent deduplicating.)
+const keepSlots = 1 << 16
+
+// newDedupe returns a dedupe for a window (<= 0: none), with solo set
+// when the Reader has one source so far.
+func newDedupe(window int64, solo bool) *dedupe {
+	d := &dedupe{window: window, seed: maphash.MakeSeed(), solo: solo}
+	if window > 0 && !solo {
 		d.slots = make([]slot, minSlots)
 	}
 	return d
 }
 
+// addSource tells d the Reader has more than one source from now on.
+func (d *dedupe) addSource() {
+	if !d.solo {
+		return
+	}
+	d.solo = false
+	if d.window > 0 {
+		d.slots = make([]slot, minSlots)
+	}
+	for _, s := range d.recent[d.head:] {
+		d.duplicate(s.key, s.t, int(s.src))
+	}
+	d.recent, d.head = nil, 0
+}
+
+// remember adds a key to recent, forgetting those older than the window
+// before t, and the oldest beyond maxKeys.
+func (d *dedupe) remember(k uint64, t int64, src int) {
+	for d.head < len(d.recent) && (t-d.recent[d.head].t > d.window || len(d.recent)-d.head >= maxKeys) {
+		d.head++
+	}
+	if d.head > 0 && d.head >= len(d.recent)/2 {
+		// Move the live keys to the front rather than let append grow
+		// the array.
+		d.recent = d.recent[:copy(d.recent, d.recent[d.head:])]
+		d.head = 0
+	}
+	d.recent = append(d.recent, slot{key: k, t: t, src: int32(src)})
+}
+
 // key hashes an IP packet with its hop-by-hop fields neutralised: one
 // maphash.Bytes call on a copy of the hashed bytes (Hash.Write piece by
-// piece cost twice as much).
+// piece cost twice as much). The Reader takes the key as it reads the
+// packet, while its headers are in the CPU cache: taken when the merge
+// releases it, long after, the copy was mostly cache misses (a sixth of
+// the reader's CPU on the long capture).
 func (d *dedupe) key(ip []byte) uint64 {
 	var buf [hashedLen]byte
 	n := copy(buf[:], ip)
@@ -78,13 +131,21 @@ func (d *dedupe) key(ip []byte) uint64 {
 	return maphash.Bytes(d.seed, buf[:n])
 }
 
-// duplicate reports whether ip, captured at t (ns) from source src, is a
-// second copy of a packet already seen, and remembers it otherwise.
-func (d *dedupe) duplicate(ip []byte, t int64, src int) bool {
+// on reports whether duplicates are removed at all.
+func (d *dedupe) on() bool { return d.window > 0 }
+
+// duplicate reports whether the packet of key k (from key), captured at t
+// (ns) from source src, is a second copy of a packet already seen, and
+// remembers it otherwise.
+func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 	if d.window <= 0 {
 		return false
 	}
-	k := d.key(ip) | 1
+	if d.solo {
+		d.remember(k, t, src)
+		return false
+	}
+	k |= 1
 	mask := len(d.slots) - 1
 	free := -1 // the first slot whose key has expired
 	for i := int(k>>32) & mask; ; i = (i + 1) & mask {
@@ -116,10 +177,15 @@ func (d *dedupe) duplicate(ip []byte, t int64, src int) bool {
 
 // rebuild keeps the keys of the window before t in a table where they fill
 // at most a quarter: twice as big when more than a quarter of the old one
-// is live. Beyond maxKeys live keys (timestamps that do not move), only the
-// newest half of maxKeys is kept.
+// is live, smaller only when it is larger than keepSlots and they would
+// fill less than a sixteenth. Beyond maxKeys live keys (timestamps that do
+// not move), only the newest half of maxKeys is kept.
+//
+// A table that keeps its size is cleared and reused (the live keys wait in
+// a scratch slice, reused too): a new 96 KiB table every 2,000 packets was
+// most of the reader's allocation.
 func (d *dedupe) rebuild(t int64) {
-	live := make([]slot, 0, d.used)
+	live := d.spare[:0]
 	for _, s := range d.slots {
 		if s.key != 0 && t-s.t <= d.window {
 			live = append(live, s)
@@ -133,7 +199,19 @@ func (d *dedupe) rebuild(t int64) {
 	for n < 4*len(live) {
 		n *= 2
 	}
-	d.slots, d.used = make([]slot, n), len(live)
+	if n < len(d.slots) && (len(d.slots) <= keepSlots || 4*n > len(d.slots)) {
+		n = len(d.slots) // not worth shrinking: bursts come back
+	}
+	if n == len(d.slots) {
+		clear(d.slots)
+	} else {
+		d.slots = make([]slot, n)
+	}
+	d.spare = nil
+	if cap(live) <= n/2 {
+		d.spare = live
+	}
+	d.used = len(live)
 	mask := n - 1
 	for _, s := range live {
 		i := int(s.key>>32) & mask

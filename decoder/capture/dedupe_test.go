@@ -3,8 +3,14 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"hash/fnv"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // TestDedupe: a packet is a duplicate only when another source delivered the
@@ -51,35 +57,35 @@ func TestDedupe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDedupe(50 * ms)
+			d := newDedupe(50*ms, false)
 			t0 := int64(1795978839) * 1e9
-			if d.duplicate(tt.a, t0, 0) {
+			if d.duplicate(d.key(tt.a), t0, 0) {
 				t.Fatal("first sighting is a duplicate")
 			}
-			if got := d.duplicate(tt.b, t0+tt.dt, tt.srcB); got != tt.dup {
+			if got := d.duplicate(d.key(tt.b), t0+tt.dt, tt.srcB); got != tt.dup {
 				t.Fatalf("duplicate = %v, want %v", got, tt.dup)
 			}
 		})
 	}
 
 	t.Run("third-copy", func(t *testing.T) {
-		d := newDedupe(50 * ms)
-		if d.duplicate(ip4, 0, 0) || !d.duplicate(ip4, 1, 1) || !d.duplicate(ip4, 2, 2) {
+		d := newDedupe(50*ms, false)
+		if d.duplicate(d.key(ip4), 0, 0) || !d.duplicate(d.key(ip4), 1, 1) || !d.duplicate(d.key(ip4), 2, 2) {
 			t.Fatal("copies from sources 1 and 2 not both duplicates")
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		d := newDedupe(-1)
-		if d.duplicate(ip4, 0, 0) || d.duplicate(ip4, 0, 1) {
+		d := newDedupe(-1, false)
+		if d.duplicate(d.key(ip4), 0, 0) || d.duplicate(d.key(ip4), 0, 1) {
 			t.Fatal("duplicate with dedupe off")
 		}
 	})
 	t.Run("keys-expire-by-time", func(t *testing.T) {
-		d := newDedupe(50 * ms)
+		d := newDedupe(50*ms, false)
 		pkt := bytes.Clone(ip4)
 		for i := range 100000 {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i)) // TCP sequence number
-			d.duplicate(pkt, int64(i)*ms/10, 0)             // 10,000 packets a second
+			d.duplicate(d.key(pkt), int64(i)*ms/10, 0)      // 10,000 packets a second
 		}
 		if n := d.live(int64(99999) * ms / 10); n > 501 {
 			t.Fatalf("%d keys live for a 50 ms window at 10k packets/s", n)
@@ -92,11 +98,11 @@ func TestDedupe(t *testing.T) {
 		if testing.Short() {
 			t.Skip("1M keys")
 		}
-		d := newDedupe(50 * ms)
+		d := newDedupe(50*ms, false)
 		pkt := bytes.Clone(ip4)
 		for i := range maxKeys + 1000 {
 			binary.BigEndian.PutUint32(pkt[24:], uint32(i))
-			d.duplicate(pkt, 0, 0) // all at the same instant
+			d.duplicate(d.key(pkt), 0, 0) // all at the same instant
 		}
 		if n := d.live(0); n > maxKeys || len(d.slots) > 4*maxKeys {
 			t.Fatalf("%d keys held in %d slots, limit %d", n, len(d.slots), maxKeys)
@@ -113,4 +119,87 @@ func (d *dedupe) live(t int64) int {
 		}
 	}
 	return n
+}
+
+// TestDedupeSources: one classic pcap file is one source, so the Reader
+// does no duplicate work for it; two files (pcap or not) do, and the copy
+// of every packet in the second is dropped.
+func TestDedupeSources(t *testing.T) {
+	pcap := writeTemp(t, "ens33.pcap", classicPcap(t, pcapgoRead(t, capPath("seed-image-list.ens33.pcapng")), false))
+	ng := capPath("seed-image-list.ens33.pcapng")
+	for _, tt := range []struct {
+		paths []string
+		on    bool
+	}{
+		{[]string{pcap}, false},
+		{[]string{ng}, true}, // a later interface description may add a source
+		{[]string{pcap, pcap}, true},
+		{[]string{pcap, ng}, true},
+	} {
+		got, r := readAllPaths(t, Options{}, tt.paths...)
+		if r.dedupe.on() != tt.on {
+			t.Errorf("%v: dedupe on %v, want %v", tt.paths, r.dedupe.on(), tt.on)
+		}
+		if st := r.Stats(); len(tt.paths) == 2 && (st.Duplicates != int64(len(got)) || st.Duplicates == 0) {
+			t.Errorf("%v: %d duplicates of %d packets", tt.paths, st.Duplicates, len(got))
+		}
+	}
+}
+
+// TestDedupeLateSecondInterface: while a pcapng has one interface its keys
+// only wait in the window's FIFO; an interface described later whose
+// packets copy those of the first is still deduplicated, exactly as with
+// the table used from the start.
+func TestDedupeLateSecondInterface(t *testing.T) {
+	frames := pcapgoRead(t, capPath("seed-image-list.ens33.pcapng"))
+	var buf bytes.Buffer
+	w, err := pcapgo.NewNgWriterInterface(&buf, pcapgo.NgInterface{Name: "if0", LinkType: layers.LinkTypeEthernet, TimestampResolution: 9}, pcapgo.NgWriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1795978839, 0)
+	write := func(iface, k int, at time.Time) {
+		data := frames[k%len(frames)].data
+		binary.BigEndian.PutUint16(data[14+4:], uint16(k)) // IP ID: no two frames alike
+		ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(data), Length: len(data), InterfaceIndex: iface}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range 200 {
+		write(0, k, t0.Add(time.Duration(k)*time.Millisecond))
+	}
+	if _, err := w.AddInterface(pcapgo.NgInterface{Name: "if1", LinkType: layers.LinkTypeEthernet, TimestampResolution: 9}); err != nil {
+		t.Fatal(err)
+	}
+	for k := 150; k < 200; k++ { // copies of the last 50 ms of if0
+		write(1, k, t0.Add(time.Duration(k)*time.Millisecond+500*time.Microsecond))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	read := func(solo bool) (uint64, Stats) {
+		r, err := newReader([]stream{{name: "late.pcapng", r: bytes.NewReader(buf.Bytes()), size: int64(buf.Len())}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if r.dedupe.solo != true {
+			t.Fatal("one interface at the start, but dedupe is not solo")
+		}
+		if !solo {
+			r.dedupe = newDedupe(int64(DefaultDedupeWindow), false)
+		}
+		h := fnv.New64a()
+		each(t, r, func(p *Packet) { fmt.Fprint(h, p.Time.UnixNano(), p.Source, p.Number) })
+		return h.Sum64(), r.Stats()
+	}
+	got, st := read(true)
+	want, wantSt := read(false)
+	if st.Duplicates != 50 || st.Packets != 200 {
+		t.Errorf("%d packets, %d duplicates; want 200 and the 50 copies", st.Packets, st.Duplicates)
+	}
+	if got != want || st != wantSt {
+		t.Errorf("stats %+v, want %+v as with the table from the start", st, wantSt)
+	}
 }

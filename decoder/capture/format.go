@@ -1,7 +1,7 @@
 package capture
 
 import (
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -20,9 +20,8 @@ import (
 // into memory for a hostile capture length (256 MiB allocated for the
 // 81 MB long-mixed-head capture with one EPB's caplen set to 0xFFFFFFF0),
 // and a block length below 8 makes it skip the rest of the file silently
-// but for a final "unexpected EOF". Reading from a bufio.Reader also
-// copies each packet once, straight from the read buffer into the pooled
-// buffer it is queued in.
+// but for a final "unexpected EOF". And a packet here is not copied at all:
+// its Data points into the slab its block was read into (slab.go).
 
 // Limits on what a file may declare. Lengths beyond them are damage: they
 // never size an allocation.
@@ -30,8 +29,8 @@ const (
 	// maxCapLen is libpcap's MAXIMUM_SNAPLEN, which is also what Wireshark
 	// accepts for Ethernet. Packets longer than this are damage.
 	maxCapLen = 262144
-	// readBufSize is the read buffer of one file: the largest block that is
-	// read whole. Every block that carries a packet must fit in it.
+	// readBufSize is the largest block that is read whole. Every block that
+	// carries a packet must fit in it.
 	readBufSize = 512 << 10
 	// maxBlockLen is the largest pcapng block accepted (Wireshark's limit);
 	// blocks above readBufSize that carry nothing we need are skipped
@@ -96,13 +95,23 @@ type input struct {
 	path   string
 	closer io.Closer // nil for stdin and in-memory streams
 	gz     *gzip.Reader
-	br     *bufio.Reader // decompressed capture bytes
-	off    int64         // offset of the next block in the (decompressed) capture
-	frames int           // packets read so far; the last one's Number
+	off    int64 // offset of the next block in the (decompressed) capture
+	frames int   // packets read so far; the last one's Number
 	done   bool
 	notes  int
 	ng     bool
 	be     bool // big-endian file (pcap) or section (pcapng)
+
+	// The (decompressed) capture bytes: cur.buf[r:w] are read and not yet
+	// parsed, rerr is the error that ended reading (sticky).
+	rd    io.Reader
+	slabs *slabPool
+	// slabLen is the size of the slabs it is read into, maxSlab the
+	// largest block read whole (both its size for a small file).
+	slabLen, maxSlab int
+	cur              *slab
+	r, w             int
+	rerr             error
 
 	// classic pcap
 	nsUnit int64 // ns per timestamp fraction unit: 1000 (µs) or 1 (ns)
@@ -183,31 +192,23 @@ func (in *input) short(kind string, have, need int, err error) error {
 	return in.damagef("read error in %s %s: %v", kind, in.at(in.off), err)
 }
 
-// peek returns the next n bytes, or fewer and the reason. A block longer
-// than a small file's buffer is longer than the file: it is truncated.
-func (in *input) peek(n int) ([]byte, error) {
-	b, err := in.br.Peek(n)
-	if err == bufio.ErrBufferFull {
-		b, err = in.br.Peek(in.br.Size())
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-	}
-	return b, err
-}
-
 // openInput reads the file header of rd (gunzipping it if need be) and
 // prepares in for reading packets. The error does not name the file.
 //
-// A file of known size smaller than readBufSize gets a buffer of its size:
-// merging many small files (or fuzzing) does not cost 512 KiB each.
+// A file of known size smaller than slabSize gets slabs of its size:
+// merging many small files (or fuzzing) does not cost a slab each. No
+// block of it can be larger.
 func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
-	bufSize := readBufSize
-	if size >= 0 && size < readBufSize {
-		bufSize = max(int(size), 16) // bufio's minimum
+	in.slabLen, in.maxSlab = slabSize, readBufSize
+	if size >= 0 && size < slabSize {
+		in.slabLen = max(int(size), 16)
+		in.maxSlab = in.slabLen
 	}
-	br := bufio.NewReaderSize(&countingReader{r: rd, n: &r.bytesRead}, bufSize)
-	m, err := br.Peek(4)
+	in.rd = &countingReader{r: rd, n: &r.bytesRead}
+	in.slabs = &r.slabs
+	in.cur = r.slabs.get(in.slabLen)
+	in.cur.reading = true
+	m, err := in.peek(4)
 	if len(m) == 0 {
 		if err == io.EOF {
 			return errors.New("empty file")
@@ -215,20 +216,25 @@ func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
 		return err
 	}
 	if len(m) >= 2 && m[0] == 0x1f && m[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
+		// The bytes read so far go to gzip first; the decompressed ones
+		// go to slabs of the full size (a small file may unzip large).
+		read := in.cur.buf[in.r:in.w]
+		gz, err := gzip.NewReader(io.MultiReader(bytes.NewReader(read), in.rd))
 		if err != nil {
 			return fmt.Errorf("gzip: %w", err)
 		}
-		in.gz = gz
-		br = bufio.NewReaderSize(gz, readBufSize)
-		if m, err = br.Peek(4); len(m) == 0 {
+		r.slabs.forget(in.cur) // read points into it: not to be reused
+		in.gz, in.rd, in.rerr = gz, gz, nil
+		in.slabLen, in.maxSlab = slabSize, readBufSize
+		in.cur, in.r, in.w = r.slabs.get(in.slabLen), 0, 0
+		in.cur.reading = true
+		if m, err = in.peek(4); len(m) == 0 {
 			if err == io.EOF {
 				return errors.New("empty file (after gunzip)")
 			}
 			return fmt.Errorf("gzip: %w", err)
 		}
 	}
-	in.br = br
 	if len(m) < 4 {
 		return fmt.Errorf("%w (only %d bytes)", errNotCapture, len(m))
 	}
@@ -266,7 +272,7 @@ func (r *Reader) openPcap(in *input, magic uint32) error {
 	}
 	// The low 16 bits are the link type; the upper ones carry FCS flags.
 	lt := layers.LinkType(in.u32(h[20:24]) & 0xFFFF)
-	in.br.Discard(24)
+	in.discard(24)
 	in.off = 24
 	in.src = r.newSource(in, "", lt)
 	return nil
@@ -308,10 +314,9 @@ func (r *Reader) pcapNext(in *input) (s *source, p pending, ok bool, err error) 
 		return nil, p, false, in.short("pcap record", len(b), total, err)
 	}
 	p.t = int64(sec)*1e9 + int64(frac)*in.nsUnit
-	p.buf = r.pool.get(int(caplen))
-	copy(p.buf, b[n:])
+	p.sl, p.buf = in.take(b[n:])
 	p.orig = int(origlen)
-	in.br.Discard(total)
+	in.discard(total)
 	in.off += int64(total)
 	in.frames++
 	p.num = in.frames
@@ -387,7 +392,7 @@ func (r *Reader) ngNext(in *input, prime bool) (s *source, p pending, err error)
 		if err != nil {
 			return nil, p, err
 		}
-		in.br.Discard(n)
+		in.discard(n)
 		in.off += int64(n)
 		if s != nil {
 			in.frames++
@@ -400,7 +405,7 @@ func (r *Reader) ngNext(in *input, prime bool) (s *source, p pending, err error)
 // skipBlock skips a block too large to hold in the read buffer, checking its
 // trailing length.
 func (r *Reader) skipBlock(in *input, n int) error {
-	if d, err := in.br.Discard(n - 4); d < n-4 {
+	if d, err := in.discard(n - 4); d < n-4 {
 		return in.short("pcapng block", d, n, err)
 	}
 	t, err := in.peek(4)
@@ -410,7 +415,7 @@ func (r *Reader) skipBlock(in *input, n int) error {
 	if tl := in.u32(t); tl != uint32(n) {
 		return in.damagef("pcapng block %s: trailing length %d does not match %d", in.at(in.off), tl, n)
 	}
-	in.br.Discard(4)
+	in.discard(4)
 	in.off += int64(n)
 	return nil
 }
@@ -532,8 +537,7 @@ func (r *Reader) ngPacket(in *input, typ uint32, body []byte) (*source, pending)
 	p.t = f.ns(uint64(in.u32(body[4:8]))<<32 | uint64(in.u32(body[8:12])))
 	in.lastT = p.t
 	p.orig = int(in.u32(body[16:20]))
-	p.buf = r.pool.get(int(caplen))
-	copy(p.buf, body[20:])
+	p.sl, p.buf = in.take(body[20 : 20+caplen])
 	return f.src, p
 }
 
@@ -559,7 +563,6 @@ func (r *Reader) ngSimplePacket(in *input, body []byte) (*source, pending) {
 	}
 	p.t = in.lastT
 	p.orig = int(orig)
-	p.buf = r.pool.get(int(caplen))
-	copy(p.buf, body[4:])
+	p.sl, p.buf = in.take(body[4 : 4+caplen])
 	return f.src, p
 }

@@ -125,6 +125,9 @@ func fuzzRead(t *testing.T, data []byte, n int) uint64 {
 		fmt.Fprint(h, p.Time.UnixNano(), p.Source, p.Number, len(p.Data), len(p.IP), p.Iface)
 		h.Write(p.Data)
 	}
+	if r.slabs.inUse != 0 {
+		t.Fatalf("%d bytes of slabs still in use after the end", r.slabs.inUse)
+	}
 	st := r.Stats()
 	if st.Packets != int64(count) || st.NotIP > st.Packets {
 		t.Fatalf("stats %+v for %d packets", st, count)

@@ -58,18 +58,27 @@ func openT(t testing.TB, opts Options, paths ...string) *Reader {
 func drain(t testing.TB, r *Reader) []rec {
 	t.Helper()
 	var out []rec
-	for {
-		p, err := r.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("Next: %v", err)
-		}
+	each(t, r, func(p *Packet) {
 		out = append(out, rec{
 			t: p.Time, iface: p.Iface, src: p.Source, file: p.File, num: p.Number, lt: p.LinkType,
 			data: bytes.Clone(p.Data), ip: bytes.Clone(p.IP), orig: p.OrigLen,
 		})
+	})
+	return out
+}
+
+// each calls f with every packet r returns, to the end.
+func each(t testing.TB, r *Reader, f func(*Packet)) {
+	t.Helper()
+	for {
+		p, err := r.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		f(p)
 	}
 }
 
