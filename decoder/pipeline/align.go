@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"regexp"
@@ -513,36 +514,86 @@ type anchor struct {
 	srv *seg // the server socket, when the process served the connection
 }
 
-// prevTimes answers "the latest capture time of an anchor before call
-// i" for anchors added in any order (rebuilt when they changed).
-type prevTimes struct {
-	idx   []int
-	maxT  []time.Time
-	dirty bool
+// connIndex finds the recorded connections a socket can be by its
+// endpoints, in the order of Streams.conns: pin looked at every
+// connection for every socket, quadratic in sockets.
+type connIndex struct {
+	all                []*Stream
+	pos                map[*Stream]int
+	byPair             map[[2]netip.AddrPort][]*Stream // client, server
+	byClient, byServer map[netip.AddrPort][]*Stream
 }
 
-func (p *prevTimes) before(anchors map[int]anchor, i int) time.Time {
-	if p.dirty || p.idx == nil {
-		p.idx = p.idx[:0]
-		for k := range anchors {
-			p.idx = append(p.idx, k)
-		}
-		sort.Ints(p.idx)
-		p.maxT = p.maxT[:0]
-		var m time.Time
-		for _, k := range p.idx {
-			if t := anchors[k].t; t.After(m) {
-				m = t
-			}
-			p.maxT = append(p.maxT, m)
-		}
-		p.dirty = false
+func newConnIndex(conns []*Stream) *connIndex {
+	x := &connIndex{all: conns, pos: make(map[*Stream]int, len(conns)), byPair: map[[2]netip.AddrPort][]*Stream{},
+		byClient: map[netip.AddrPort][]*Stream{}, byServer: map[netip.AddrPort][]*Stream{}}
+	for i, st := range conns {
+		c := st.Conn
+		x.pos[st] = i
+		k := [2]netip.AddrPort{c.Client, c.Server}
+		x.byPair[k] = append(x.byPair[k], st)
+		x.byClient[c.Client] = append(x.byClient[c.Client], st)
+		x.byServer[c.Server] = append(x.byServer[c.Server], st)
 	}
-	j := sort.SearchInts(p.idx, i)
-	if j == 0 {
+	return x
+}
+
+// candidates are the connections pin's endpoint tests can pass for sg: a
+// superset, in order.
+func (x *connIndex) candidates(sg *seg) []*Stream {
+	switch {
+	case sg.local.IsValid() && sg.peer.IsValid():
+		// this host served it (client peer, server local) or made it
+		a, b := x.byPair[[2]netip.AddrPort{sg.peer, sg.local}], x.byPair[[2]netip.AddrPort{sg.local, sg.peer}]
+		if len(a) == 0 || len(b) == 0 {
+			return append(a[:len(a):len(a)], b...)
+		}
+		out := append(append([]*Stream(nil), a...), b...)
+		sort.Slice(out, func(i, j int) bool { return x.pos[out[i]] < x.pos[out[j]] })
+		return out
+	case sg.accepted && sg.peer.IsValid():
+		return x.byClient[sg.peer]
+	case sg.accepted:
+		return x.all
+	case sg.peer.IsValid():
+		return x.byServer[sg.peer]
+	}
+	return x.all
+}
+
+// prevTimes answers "the latest capture time of an anchor before call
+// i" as anchors are added, each call once, in any order: a Fenwick tree of
+// the latest time over call indices (rebuilding a sorted index after each
+// pinned socket made pinning quadratic in sockets). Capture times are UTC
+// (decoder/capture), kept as nanoseconds.
+type prevTimes struct {
+	latest []int64 // 1-based; math.MinInt64: none
+}
+
+func newPrevTimes(calls int) *prevTimes {
+	p := &prevTimes{latest: make([]int64, calls+1)}
+	for i := range p.latest {
+		p.latest[i] = math.MinInt64
+	}
+	return p
+}
+
+func (p *prevTimes) add(call int, t time.Time) {
+	v := t.UnixNano()
+	for j := call + 1; j > 0 && j < len(p.latest); j += j & -j {
+		p.latest[j] = max(p.latest[j], v)
+	}
+}
+
+func (p *prevTimes) before(i int) time.Time {
+	m := int64(math.MinInt64)
+	for j := min(i, len(p.latest)-1); j > 0; j -= j & -j {
+		m = max(m, p.latest[j])
+	}
+	if m == math.MinInt64 {
 		return time.Time{}
 	}
-	return p.maxT[j-1]
+	return time.Unix(0, m).UTC()
 }
 
 // finish pins the sockets and places the file syscalls.
@@ -576,8 +627,9 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 	// Pin the sockets.
 	var diags []decoder.Diagnostic
 	taken := map[*Stream]bool{}
+	byEnds := newConnIndex(s.conns)
 	anchors := map[int]anchor{} // call index -> its bytes in the capture
-	var prev prevTimes
+	prev := newPrevTimes(a.i)
 	matchedOps := 0
 	var socks []*seg
 	for _, sg := range a.socks {
@@ -610,14 +662,14 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 				blind++
 			}
 			o0 := sg.ops[0]
-			prevT := prev.before(anchors, o0.call)
+			prevT := prev.before(o0.call)
 			var near time.Time
 			if f.TimeKind == strace.Epoch {
 				if st, ok := straceTime(o0.ct, o0.tk, time.Time{}, f.TimeKind); ok {
 					near = st.Add(skew0)
 				}
 			}
-			st, server, base, ok := pin(s, sg, taken, hosts, prevT, near)
+			st, server, base, ok := pin(byEnds, sg, taken, hosts, prevT, near)
 			if !ok {
 				continue
 			}
@@ -654,7 +706,7 @@ func (a *aligner) finish() (*StraceFile, []decoder.Diagnostic) {
 						an.srv = sg
 					}
 					anchors[o.call] = an
-					prev.dirty = true
+					prev.add(o.call, t)
 				}
 			}
 			matchedOps += p.Matched
@@ -858,7 +910,7 @@ func straceTime(ct time.Time, tk strace.TimeKind, near time.Time, k strace.TimeK
 // the candidates; a socket opened in the trace on a connection whose SYN
 // was captured starts at offset 0, any other is searched for. Two
 // candidates that fit equally well are a tie: not pinned.
-func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool, prevT time.Time, near time.Time) (*Stream, bool, [2]int64, bool) {
+func pin(idx *connIndex, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool, prevT time.Time, near time.Time) (*Stream, bool, [2]int64, bool) {
 	type cand struct {
 		st      *Stream
 		server  bool
@@ -869,7 +921,7 @@ func pin(s *Streams, sg *seg, taken map[*Stream]bool, hosts map[netip.Addr]bool,
 	}
 	var best []cand
 	named := sg.local.IsValid() && sg.peer.IsValid()
-	for _, st := range s.conns {
+	for _, st := range idx.candidates(sg) {
 		if taken[st] {
 			continue
 		}

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/decodertest"
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/strace"
 	"github.com/flowmap/flowmap/internal/truth"
@@ -867,3 +870,75 @@ func TestAlignMarkBudget(t *testing.T) {
 		t.Errorf("the mark cap is not reported: %v", diags)
 	}
 }
+
+// TestPrevTimes: the tree answers as the slow way does (the latest time
+// of the anchors before call i), with anchors added in any order.
+func TestPrevTimes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const calls = 500
+	p := newPrevTimes(calls)
+	added := map[int]time.Time{}
+	base := time.Unix(1796000000, 0).UTC()
+	for step := range 2000 {
+		if c := r.IntN(calls); step%3 == 0 && added[c].IsZero() {
+			tm := base.Add(time.Duration(r.Int64N(int64(time.Hour))))
+			added[c] = tm
+			p.add(c, tm)
+		}
+		i := r.IntN(calls + 2)
+		var want time.Time
+		for c, tm := range added {
+			if c < i && tm.After(want) {
+				want = tm
+			}
+		}
+		if got := p.before(i); !got.Equal(want) {
+			t.Fatalf("step %d: before(%d) = %v, want %v", step, i, got, want)
+		}
+	}
+}
+
+// BenchmarkAlignSockets: a strace file of n sockets (-yy, accepted, one
+// request read each), 2,500 then 5,000, each found in its own recorded
+// connection: pinning must cost about twice for twice the sockets.
+func BenchmarkAlignSockets(b *testing.B) {
+	decodertest.Doubling(b, 2500, func(n int) func() {
+		s := &Streams{}
+		proto := s.wrap(decoder.Protocol{Name: "rec", New: func(*decoder.Conn, decoder.Emit) decoder.StreamDecoder { return nopDecoder{} }})
+		t0 := time.Unix(1796000000, 0).UTC()
+		var text strings.Builder
+		for i := range n {
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			srv := netip.MustParseAddrPort("10.0.20.11:9292")
+			cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i%20000))
+			req := fmt.Sprintf("GET /v2/images/%d HTTP/1.1\r\n\r\n", i)
+			d := proto.New(&decoder.Conn{ID: i + 1, Client: cli, Server: srv, First: at}, nil)
+			d.Data(decoder.ClientToServer, []byte(req), at)
+			fd := 12 + i%1000
+			us := float64(at.UnixMicro()) / 1e6
+			fmt.Fprintf(&text, "100 %.6f accept4(11<TCP:[0.0.0.0:9292]>, NULL, NULL, SOCK_CLOEXEC) = %d<TCP:[%s->%s]>\n", us, fd, srv, cli)
+			fmt.Fprintf(&text, "100 %.6f recvfrom(%d<TCP:[%s->%s]>, %q, 8192, 0, NULL, NULL) = %d\n", us+0.0001, fd, srv, cli, req, len(req))
+			fmt.Fprintf(&text, "100 %.6f close(%d<TCP:[%s->%s]>) = 0\n", us+0.0002, fd, srv, cli)
+		}
+		r := strace.NewReader(strings.NewReader(text.String()), "many", strace.Options{})
+		var calls []*strace.Call
+		for r.Next() {
+			calls = append(calls, r.Call())
+		}
+		return func() {
+			f, _ := Align(s, "many", calls)
+			if f == nil || len(f.Pins) < n {
+				b.Fatalf("aligned %v of %d sockets", f, n)
+			}
+		}
+	})
+}
+
+type nopDecoder struct{}
+
+func (nopDecoder) Data(decoder.Dir, []byte, time.Time) {}
+func (nopDecoder) Gap(decoder.Dir, int, time.Time)     {}
+func (nopDecoder) End(decoder.Dir, time.Time)          {}
+func (nopDecoder) Close(time.Time)                     {}
+func (nopDecoder) Pending() time.Time                  { return time.Time{} }
+func (nopDecoder) Expire(time.Time, string)            {}

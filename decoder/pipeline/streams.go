@@ -57,7 +57,7 @@ type Half struct {
 	untimed     bool
 	untimedFrom int64
 	dead        bool // a gap of unknown size: later offsets are unknown
-	full   bool    // the byte budget ran out: later bytes not kept
+	full        bool // the byte budget ran out: later bytes not kept
 }
 
 type chunk struct {
