@@ -68,7 +68,6 @@ type Decoder struct {
 	sides   [2]side
 	queue   []*item // in start order
 	onFrame func(frame)
-	scratch []byte // for reading oslo.messaging envelopes
 }
 
 // New returns the decoder of connection c, which reports to emit.
@@ -363,7 +362,7 @@ func (d *Decoder) complete(dir decoder.Dir, ch uint16, it *item) {
 func (d *Decoder) readBody(it *item, body []byte) {
 	m := it.msg
 	if m.BodyBytes > 0 && (m.ContentType == "" || strings.Contains(m.ContentType, "json")) {
-		m.Oslo = d.opts.envelopes.read(body, &d.scratch)
+		m.Oslo = d.opts.envelopes.read(body)
 	}
 	if m.Oslo == nil || m.Oslo.Error != "" || d.policy.Shows() {
 		m.Body = string(body)
