@@ -372,6 +372,9 @@ func (d *Decoder) readBody(it *item, body []byte) {
 
 func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.Time) {
 	class, id := binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:])
+	if bookkeeping(class, id) && d.onFrame == nil {
+		return // see below; known before anything is made for it (a consumer acks every message)
+	}
 	x := &decoder.Exchange{Proto: "amqp", Conn: d.conn, ReqStart: start, ReqEnd: end}
 	if isContent(class, id) {
 		msg, err := parseMessage(ch, p)
@@ -418,9 +421,7 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 		return
 	}
 	switch {
-	case class == classBasic && (id == 80 || id == 90 || id == 120):
-		// Acks, rejects and nacks (publisher confirms and consumer acks)
-		// are bookkeeping, not messages.
+	case bookkeeping(class, id):
 		return
 	case isResponse(class, id):
 		x.Truncated = true
@@ -428,6 +429,12 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 	}
 	x.OneWay = true
 	d.push(&item{x: x, done: true, reqDir: dir})
+}
+
+// bookkeeping reports whether a method is an ack, reject or nack
+// (publisher confirms and consumer acks): bookkeeping, not a message.
+func bookkeeping(class, id uint16) bool {
+	return class == classBasic && (id == 80 || id == 90 || id == 120)
 }
 
 func isResponse(class, id uint16) bool {
