@@ -536,10 +536,16 @@ func (t *text) skipString(i int) int {
 	if !t.esc {
 		return skipString(t.b, i)
 	}
-	j := i + 2
-	if !t.escQuote(i) {
-		_, j = t.at(i) // \u0022
+	if t.escQuote(i) {
+		return t.stringRest(i + 2)
 	}
+	_, j := t.at(i) // \u0022
+	return t.stringRest(j)
+}
+
+// stringRest returns the index past the escaped string whose contents
+// begin at b[j], or -1 when it does not end in b.
+func (t *text) stringRest(j int) int {
 	for {
 		// the contents of a string are mostly not escaped even here: its
 		// end is the next escape that decodes to a quote
@@ -599,11 +605,15 @@ func (t *text) skipValue(i int) int {
 				i++
 				continue
 			}
+			if t.escQuote(i) {
+				// a string, as most escapes in a container are
+				if i = t.stringRest(i + 2); i < 0 {
+					return -1
+				}
+				continue
+			}
 			c, n := t.b[i], i+1
-			switch {
-			case t.escQuote(i):
-				c = '"' // a string: skipped below
-			case t.special(c):
+			if t.special(c) {
 				c, n = t.escape(i)
 			}
 			switch c {

@@ -74,13 +74,14 @@ func TestOsloEnvelope(t *testing.T) {
 // body and on the escapes and malformed strings named here.
 func TestOsloInPlace(t *testing.T) {
 	env := func(msg string) []byte { return []byte(`{"oslo.version": "2.0", "oslo.message": "` + msg + `"}`) }
+	pairKey := jsonString([]byte(`"\ud83d\ude00"`)) // a surrogate pair, as a string is decoded
 	for _, c := range []struct {
 		name, body string
 		want       Oslo // the fields checked: Error, Method, MsgID, Args, Result
 	}{
 		{"quote-as-u0022", `{\u0022method\u0022: \u0022m\u0022, \u0022_msg_id\u0022: \"x\"}`, Oslo{Method: "m", MsgID: "x"}},
 		{"inner-escapes", `{\"method\": \"a\\\"b\\\\\", \"_msg_id\": \"\\u00e9\", \"args\": {\"a\\\"\": \"\\ud83d\\ude00\\\"\"}}`, Oslo{Method: `a"b\`, MsgID: "é", Args: `a"=str`}},
-		{"outer-u-escapes", `{\"method\": \"\u00e9\ud83d\", \"_msg_id\": \"x\u005c\"y\", \"args\": {\"\ud83d\ude00\": 1}}`, Oslo{Method: "é\ufffd", MsgID: `x"y`, Args: "\ufffd\ufffd=num"}},
+		{"outer-u-escapes", `{\"method\": \"\u00e9\ud83d\", \"_msg_id\": \"x\u005c\"y\", \"args\": {\"\ud83d\ude00\": 1, \"\udc00\": 2}}`, Oslo{Method: "é\ufffd", MsgID: `x"y`, Args: "\ufffd=num, " + pairKey + "=num"}},
 		{"newline-as-space", `{\n\"method\":\t\"m\"\r}`, Oslo{Method: "m"}},
 		{"args-kinds", `{\"method\": \"m\", \"args\": {\"b\": [1, \"{\", {}], \"a\": {\"nova_object.name\": \"I\"}, \"c\": null}}`, Oslo{Method: "m", Args: "a=I, b=list[3], c=None"}},
 		{"result-kind", `{\"_msg_id\": \"x\", \"result\": [{\"a\": \"]\"}, 2], \"ending\": true}`, Oslo{MsgID: "x", Result: "list[2]"}},
