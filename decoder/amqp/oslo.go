@@ -447,13 +447,15 @@ func (t *text) special(c byte) bool {
 	return t.esc && (c == '\\' || c == '"')
 }
 
-// escape decodes the escape at b[i] ('\\') as unescape does: the
-// character and the index past it, a surrogate pair being one escape;
-// 0 and -1 (and bad set) when JSON defines no such escape.
+// escape decodes the escape at b[i] ('\\'): the character and the index
+// past it; 0 and -1 (and bad set) when JSON defines no such escape, as
+// for unescape. (Each half of a surrogate pair is an escape of its own
+// here: both stand for characters beyond ASCII.) At the quote that ends
+// the text it gives 0 and -1 too, as at does.
 func (t *text) escape(i int) (byte, int) {
 	b := t.b
 	if b[i] == '"' {
-		return 0, -1 // the end of the string, which at gives too
+		return 0, -1
 	}
 	if i+1 < len(b) {
 		switch c := b[i+1]; c {
@@ -476,11 +478,6 @@ func (t *text) escape(i int) (byte, int) {
 			}
 			if r < utf8.RuneSelf {
 				return byte(r), i + 6
-			}
-			if utf16.IsSurrogate(r) && i+11 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
-				if r2, ok := hex4(b[i+8:]); ok && utf16.DecodeRune(r, r2) != utf8.RuneError {
-					return nonASCII, i + 12
-				}
 			}
 			return nonASCII, i + 6
 		}
@@ -514,6 +511,8 @@ func (t *text) ends(i int) bool {
 	return i >= len(t.b) || t.esc && t.b[i] == '"'
 }
 
+// skipWS returns the index of the first character at or after b[i] that
+// is no JSON space.
 func (t *text) skipWS(i int) int {
 	for i < len(t.b) {
 		c, n := t.b[i], i+1
@@ -579,10 +578,10 @@ func (t *text) stringRest(j int) int {
 	}
 }
 
-// escQuote reports whether an escaped quote \" (the way a quote is
-// written in escaped text, but for \u0022) is at b[i].
+// escQuote reports whether b[i] is escaped text's \" (the way it writes
+// a quote, but for \u0022).
 func (t *text) escQuote(i int) bool {
-	return i+1 < len(t.b) && t.b[i] == '\\' && t.b[i+1] == '"'
+	return t.esc && i+1 < len(t.b) && t.b[i] == '\\' && t.b[i+1] == '"'
 }
 
 // structural marks the bytes the scan of an object or array stops at:

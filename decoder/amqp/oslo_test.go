@@ -118,6 +118,10 @@ func TestOsloInPlace(t *testing.T) {
 			t.Errorf("%s: in place %+v, decoded first %+v", body, o, plain)
 		}
 	}
+	// a backslash outside strings in the (plain) envelope is no escape
+	if o := parseOslo([]byte(`{"a": [\"x"], "oslo.message": "{\"method\": \"m\"}"}`)); o == nil || o.Error != "" || o.Method != "m" {
+		t.Errorf("backslash before a string in the envelope: %+v", o)
+	}
 	for _, body := range osloBodies(t) {
 		o, plain := parseOslo(body), parseEnvelope(body, false)
 		if o.Error != "" || !reflect.DeepEqual(o, plain) {
