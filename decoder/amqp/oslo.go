@@ -283,9 +283,7 @@ func unquoteAt(b []byte, at int, out []byte) ([]byte, int) {
 
 // unescape decodes JSON string contents from b[i] in one pass, appending
 // to out: their bytes and the index of the quote that ends them (len(b)
-// when none does; -1: an escape JSON does not define). (oslo.messaging
-// bodies escape every quote of the inner message: escapes are a few bytes
-// apart, so a plain loop beats searching for them.)
+// when none does; -1: an escape JSON does not define).
 func unescape(b []byte, i int, out []byte) ([]byte, int) {
 	if out == nil {
 		out = make([]byte, 0, len(b)-i)
