@@ -394,8 +394,12 @@ func quoteOrSlash(b []byte, j int) int {
 		quotes = '"' * ones
 		slashs = '\\' * ones
 	)
-	for ; j+8 <= len(b); j += 8 {
-		w := binary.LittleEndian.Uint64(b[j:])
+	if j >= len(b) {
+		return len(b)
+	}
+	// (resliced so that each word is read without a bounds check)
+	for rest := b[j:]; len(rest) >= 8; rest, j = rest[8:], j+8 {
+		w := binary.LittleEndian.Uint64(rest)
 		q, s := w^quotes, w^slashs
 		// a zero byte of q or s is a quote or a slash; the lowest flag
 		// is exact (borrows only reach higher bytes)
@@ -596,11 +600,14 @@ func (t *text) skipValue(i int) int {
 	case '"':
 		return t.skipString(i)
 	case '{', '[':
+		b := t.b // (a local: the loop below is over most bytes of a message)
 		depth := 0
-		for i < len(t.b) {
-			if !structural[t.b[i]] {
+		for {
+			for i < len(b) && !structural[b[i]] {
 				i++
-				continue
+			}
+			if i >= len(b) {
+				return -1
 			}
 			if t.escQuote(i) {
 				// a string, as most escapes in a container are
@@ -628,7 +635,6 @@ func (t *text) skipValue(i int) int {
 			}
 			i = n
 		}
-		return -1
 	}
 	j := i
 	for j < len(t.b) {
