@@ -100,7 +100,10 @@ func (s *side) consume(n int) {
 	for i < len(s.marks) && s.marks[i].end <= s.off {
 		i++
 	}
-	s.marks = s.marks[i:]
+	if i > 0 {
+		// moved to the front (not resliced): the array is reused
+		s.marks = s.marks[:copy(s.marks, s.marks[i:])]
+	}
 }
 
 // add appends data to the bytes not decoded yet; with none left, data
@@ -487,8 +490,10 @@ func (d *Decoder) giveUp(it *item, note string) {
 
 func (d *Decoder) pop() {
 	it := d.queue[0]
-	d.queue[0] = nil
-	d.queue = d.queue[1:]
+	// the rest moves to the front (not resliced): the array is reused
+	n := copy(d.queue, d.queue[1:])
+	d.queue[n] = nil
+	d.queue = d.queue[:n]
 	if it.msg != nil && !it.read {
 		d.readBody(it, it.body) // cut short: what arrived
 	}
