@@ -30,8 +30,9 @@ type item struct {
 	reqDir  decoder.Dir // direction of the request
 	req     methodID
 	msg     *Message // content being reassembled (nil otherwise)
-	body    []byte   // its body so far, up to MaxBody; Body is set on emit
+	body    []byte   // its body so far, up to MaxBody, until read
 	header  bool     // content header seen
+	read    bool     // body read: Oslo and Body set
 }
 
 // mark is the capture time of the bytes of a buffer up to end (absolute
@@ -43,13 +44,19 @@ type mark struct {
 
 // side is the state of one direction.
 type side struct {
-	buf     []byte
-	off     int64 // stream offset of buf[0]
-	marks   []mark
-	began   bool
-	sync    bool // looking for a frame boundary
-	skipped int  // bytes skipped while synchronising, reported once found
-	content map[uint16]*item
+	// buf holds the bytes not decoded yet. During Data it may be the
+	// caller's segment itself (borrowed: most segments hold whole
+	// frames, decoded where they lie); what is left of it is copied into
+	// own before Data returns.
+	buf      []byte
+	own      []byte
+	borrowed bool
+	off      int64 // stream offset of buf[0]
+	marks    []mark
+	began    bool
+	sync     bool // looking for a frame boundary
+	skipped  int  // bytes skipped while synchronising, reported once found
+	content  map[uint16]*item
 }
 
 // Decoder decodes one AMQP connection. It implements decoder.StreamDecoder.
@@ -61,7 +68,6 @@ type Decoder struct {
 	sides   [2]side
 	queue   []*item // in start order
 	onFrame func(frame)
-	scratch []byte // for reading oslo.messaging envelopes
 }
 
 // New returns the decoder of connection c, which reports to emit.
@@ -94,10 +100,42 @@ func (s *side) consume(n int) {
 	for i < len(s.marks) && s.marks[i].end <= s.off {
 		i++
 	}
-	s.marks = s.marks[i:]
-	if len(s.buf) == 0 {
-		s.buf = s.buf[:0:0]
+	if i > 0 {
+		// moved to the front (not resliced): the array is reused
+		s.marks = s.marks[:copy(s.marks, s.marks[i:])]
 	}
+}
+
+// add appends data to the bytes not decoded yet; with none left, data
+// itself is decoded (borrowed until keep).
+func (s *side) add(data []byte) {
+	if len(s.buf) == 0 {
+		s.buf, s.borrowed = data, true
+		return
+	}
+	// buf lies within own: its bytes move to the front, the segment goes after
+	n := copy(s.own[:cap(s.own)], s.buf)
+	s.own = append(s.own[:n], data...)
+	s.buf = s.own
+}
+
+// maxIdleBuf is the largest buffer a side keeps while it has no bytes
+// waiting (a big frame's buffer is not held for the whole connection).
+const maxIdleBuf = 64 << 10
+
+// keep ends a Data call: bytes left of a borrowed segment are copied.
+func (s *side) keep() {
+	switch {
+	case len(s.buf) == 0:
+		s.buf = nil
+		if cap(s.own) > maxIdleBuf {
+			s.own = nil
+		}
+	case s.borrowed:
+		s.own = append(s.own[:0], s.buf...)
+		s.buf = s.own
+	}
+	s.borrowed = false
 }
 
 func (s *side) reset() {
@@ -116,7 +154,7 @@ func (d *Decoder) Data(dir decoder.Dir, data []byte, t time.Time) {
 		s.began = true
 		s.sync = !d.conn.SawSYN
 	}
-	s.buf = append(s.buf, data...)
+	s.add(data)
 	end := s.off + int64(len(s.buf))
 	switch n := len(s.marks); {
 	case n > 0 && s.marks[n-1].t.Equal(t):
@@ -130,6 +168,7 @@ func (d *Decoder) Data(dir decoder.Dir, data []byte, t time.Time) {
 		s.marks = append(s.marks, mark{end, t})
 	}
 	d.frames(dir, t)
+	s.keep()
 	d.flush()
 }
 
@@ -286,11 +325,17 @@ func (d *Decoder) frame(dir decoder.Dir, typ byte, ch uint16, p []byte, start, e
 	case frameBody:
 		if it := s.content[ch]; it != nil && it.header {
 			m := it.msg
-			if keep := d.opts.maxBody() - len(it.body); keep > 0 {
-				it.body = append(it.body, p[:min(keep, len(p))]...)
-			}
+			first := m.BodyBytes == 0
 			m.BodyBytes += uint64(len(p))
 			it.x.ReqEnd = end
+			maxBody := d.opts.maxBody()
+			switch keep := maxBody - len(it.body); {
+			case first && m.BodyBytes >= m.BodySize:
+				// the whole body in one frame: read where it lies
+				d.readBody(it, p[:min(maxBody, len(p))])
+			case keep > 0:
+				it.body = append(it.body, p[:min(keep, len(p))]...)
+			}
 			if m.BodyBytes >= m.BodySize {
 				if m.BodyBytes > m.BodySize {
 					it.x.Notes = decoder.AppendNote(it.x.Notes, maxNotes, fmt.Sprintf("body of %d bytes, header said %d", m.BodyBytes, m.BodySize))
@@ -304,13 +349,35 @@ func (d *Decoder) frame(dir decoder.Dir, typ byte, ch uint16, p []byte, start, e
 	}
 }
 
+// complete ends a message whose body has all arrived.
 func (d *Decoder) complete(dir decoder.Dir, ch uint16, it *item) {
 	it.done = true
 	delete(d.sides[dir].content, ch)
+	if !it.read {
+		d.readBody(it, it.body)
+	}
+}
+
+// readBody reads the envelope of a message's body, all of it there is
+// (or its first MaxBody bytes). The envelope tells what the body holds
+// (Redacted shows no body beside it): the body is kept only when it is
+// all there is, or for --show-secrets.
+func (d *Decoder) readBody(it *item, body []byte) {
+	m := it.msg
+	if m.BodyBytes > 0 && (m.ContentType == "" || strings.Contains(m.ContentType, "json")) {
+		m.Oslo = d.opts.envelopes.read(body)
+	}
+	if m.Oslo == nil || m.Oslo.Error != "" || d.policy.Shows() {
+		m.Body = string(body)
+	}
+	it.body, it.read = nil, true
 }
 
 func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.Time) {
 	class, id := binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:])
+	if bookkeeping(class, id) && d.onFrame == nil {
+		return // see below; known before anything is made for it (a consumer acks every message)
+	}
 	x := &decoder.Exchange{Proto: "amqp", Conn: d.conn, ReqStart: start, ReqEnd: end}
 	if isContent(class, id) {
 		msg, err := parseMessage(ch, p)
@@ -357,9 +424,7 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 		return
 	}
 	switch {
-	case class == classBasic && (id == 80 || id == 90 || id == 120):
-		// Acks, rejects and nacks (publisher confirms and consumer acks)
-		// are bookkeeping, not messages.
+	case bookkeeping(class, id):
 		return
 	case isResponse(class, id):
 		x.Truncated = true
@@ -367,6 +432,12 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 	}
 	x.OneWay = true
 	d.push(&item{x: x, done: true, reqDir: dir})
+}
+
+// bookkeeping reports whether a method is an ack, reject or nack
+// (publisher confirms and consumer acks): bookkeeping, not a message.
+func bookkeeping(class, id uint16) bool {
+	return class == classBasic && (id == 80 || id == 90 || id == 120)
 }
 
 func isResponse(class, id uint16) bool {
@@ -419,18 +490,12 @@ func (d *Decoder) giveUp(it *item, note string) {
 
 func (d *Decoder) pop() {
 	it := d.queue[0]
-	d.queue[0] = nil
-	d.queue = d.queue[1:]
-	if m := it.msg; m != nil {
-		if m.BodyBytes > 0 && (m.ContentType == "" || strings.Contains(m.ContentType, "json")) {
-			m.Oslo = d.opts.envelopes.read(it.body, &d.scratch)
-		}
-		// The envelope tells what the body holds (Redacted shows no body
-		// beside it): keep the body only when it is all there is, or
-		// for --show-secrets.
-		if m.Oslo == nil || m.Oslo.Error != "" || d.policy.Shows() {
-			m.Body = string(it.body)
-		}
+	// the rest moves to the front (not resliced): the array is reused
+	n := copy(d.queue, d.queue[1:])
+	d.queue[n] = nil
+	d.queue = d.queue[:n]
+	if it.msg != nil && !it.read {
+		d.readBody(it, it.body) // cut short: what arrived
 	}
 	d.emit(it.x)
 }

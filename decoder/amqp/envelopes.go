@@ -41,11 +41,11 @@ func newEnvelopes() *envelopes {
 	return &envelopes{seed: maphash.MakeSeed(), by: map[uint64]int{}}
 }
 
-// read returns the envelope of the body raw, reading it with scratch when
-// it was not seen lately.
-func (e *envelopes) read(raw []byte, scratch *[]byte) *Oslo {
+// read returns the envelope of the body raw, reading it when it was not
+// seen lately.
+func (e *envelopes) read(raw []byte) *Oslo {
 	if e == nil || !looksOslo(raw) {
-		return parseOsloBuf(raw, scratch) // nil for what is not an envelope: not remembered
+		return parseOslo(raw) // nil for what is not an envelope: not remembered
 	}
 	h := maphash.Bytes(e.seed, raw)
 	e.mu.Lock()
@@ -55,7 +55,7 @@ func (e *envelopes) read(raw []byte, scratch *[]byte) *Oslo {
 		return o
 	}
 	e.mu.Unlock()
-	o := parseOsloBuf(raw, scratch)
+	o := parseOslo(raw)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.ring) < envelopeCap {

@@ -48,10 +48,20 @@ var methodNames = map[methodID]string{
 	{90, 30}: "rollback", {90, 31}: "rollback-ok",
 }
 
+// fullNames are methodNames with their class ("basic.publish"), made
+// once: every frame is named.
+var fullNames = func() map[methodID]string {
+	m := make(map[methodID]string, len(methodNames))
+	for id, n := range methodNames {
+		m[id] = classNames[id.class] + "." + n
+	}
+	return m
+}()
+
 // methodName names a method; one AMQP does not define is named by its ids.
 func methodName(class, id uint16) string {
-	if n, ok := methodNames[methodID{class, id}]; ok {
-		return classNames[class] + "." + n
+	if n, ok := fullNames[methodID{class, id}]; ok {
+		return n
 	}
 	return "class " + strconv.Itoa(int(class)) + " method " + strconv.Itoa(int(id))
 }

@@ -72,134 +72,166 @@ const maxOsloFailure = 300
 
 // parseOslo reads the oslo.messaging envelope of a JSON body, or returns
 // nil when body is not one. A body cut by MaxBody gives an envelope with
-// Error set. It walks the JSON with a scanner that only decodes the
-// values it keeps (a body is mostly args, which are only summarised).
-func parseOslo(body []byte) *Oslo { return parseOsloBuf(body, nil) }
+// Error set. The inner message is read where it lies, inside its JSON
+// string (see text), and only the values kept are decoded: a body is
+// mostly args, which are only summarised.
+func parseOslo(body []byte) *Oslo { return parseEnvelope(body, true) }
 
 // looksOslo reports whether body opens like an oslo.messaging envelope.
 func looksOslo(body []byte) bool {
 	return bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`))
 }
 
-// parseOsloBuf is parseOslo with a scratch buffer for the inner message
-// (kept for the next call; the envelope holds no reference to it).
-func parseOsloBuf(body []byte, scratch *[]byte) *Oslo {
+const errNotString = "oslo.message is not a JSON string"
+
+// parseEnvelope is parseOslo. With inPlace false the inner message's
+// string is decoded into a copy first, and the copy is read as plain
+// JSON: the straightforward way, which the tests hold the in-place
+// reading to.
+func parseEnvelope(body []byte, inPlace bool) *Oslo {
 	if !looksOslo(body) {
 		return nil
 	}
-	o := &Oslo{}
-	var in []byte
+	env := text{b: body}
+	var version string
+	var msg *Oslo // read from the last "oslo.message"
 	found, bad := false, false
-	ok := membersScan(body, func(k []byte, b []byte, at int) int {
+	end := env.members(0, false, func(k []byte, at int) int {
 		switch string(k) {
 		case "oslo.version":
-			end := skipValue(b, at)
-			if end > at {
-				o.Version = jsonString(b[at:end])
+			e := env.skipValue(at)
+			if e > at {
+				version = env.str(at, e)
 			}
-			return end
+			return e
 		case "oslo.message":
 			found = true
-			var buf []byte
-			if scratch != nil {
-				buf = (*scratch)[:0]
-			}
-			s, end := unquoteAt(b, at, buf)
-			if scratch != nil && cap(s) <= 1<<20 {
-				*scratch = s
-			}
-			if end < 0 {
+			if body[at] != '"' {
 				bad = true
-				return skipValue(b, at)
+				return env.skipValue(at)
 			}
-			in = s
-			return end
+			m, e, ok := readString(body, at, inPlace)
+			if !ok {
+				bad = true // each one must be a string, though only the last counts
+			} else {
+				msg = m
+			}
+			return e
 		}
-		return skipValue(b, at)
+		return env.skipValue(at)
 	})
 	switch {
-	case !ok:
-		o.Error = "oslo.messaging envelope unreadable (body cut?)"
-		return o
+	case end < 0:
+		return &Oslo{Version: version, Error: "oslo.messaging envelope unreadable (body cut?)"}
 	case !found:
 		return nil
 	case bad:
-		o.Error = "oslo.message is not a JSON string"
-		return o
+		return &Oslo{Version: version, Error: errNotString}
 	}
+	msg.Version = version
+	return msg
+}
+
+// readString reads the inner message from the JSON string at body[at]:
+// what it holds, the index past the string (-1: it does not end in body)
+// and whether it is a JSON string (all its escapes JSON's).
+func readString(body []byte, at int, inPlace bool) (*Oslo, int, bool) {
+	o := &Oslo{}
+	if !inPlace {
+		plain, e := unquoteAt(body, at, nil)
+		if e < 0 {
+			return o, skipString(body, at), false
+		}
+		o.readMessage(&text{b: plain})
+		return o, e, true
+	}
+	// The text runs to the end of the body: its first unescaped quote
+	// ends it, and with it the string. The message's members are read,
+	// then the rest of the string (all of it when they are not an
+	// object) is walked to that quote.
+	in := text{b: body[at+1:], esc: true}
+	end := in.stringEnd(max(o.readMessage(&in), 0))
+	if end < 0 {
+		return o, -1, false
+	}
+	return o, at + 1 + end + 1, !in.bad
+}
+
+// readMessage reads the members of the inner message into o; it returns
+// the index past them (-1: they are not a JSON object).
+func (o *Oslo) readMessage(in *text) int {
 	var hasResult, hasFailure, hasEnding bool
-	var result, failure []byte
-	ok = membersScan(in, func(k []byte, b []byte, at int) int {
+	var resultAt, resultEnd, failureAt, failureEnd int
+	end := in.members(0, false, func(k []byte, at int) int {
 		if string(k) == "args" {
 			var end int
-			o.Args, end = summariseArgsAt(b, at)
+			o.Args, end = in.summariseArgs(at)
 			return end
 		}
-		end := skipValue(b, at)
+		end := in.skipValue(at)
 		if end < 0 {
 			return end
 		}
-		v := b[at:end]
 		switch string(k) {
 		case "method":
-			o.Method = jsonString(v)
+			o.Method = in.str(at, end)
 		case "version":
-			o.APIVer = jsonString(v)
+			o.APIVer = in.str(at, end)
 		case "namespace":
-			o.Namespace = jsonString(v)
+			o.Namespace = in.str(at, end)
 		case "_msg_id":
-			o.MsgID = jsonString(v)
+			o.MsgID = in.str(at, end)
 		case "_reply_q":
-			o.ReplyQ = jsonString(v)
+			o.ReplyQ = in.str(at, end)
 		case "_unique_id":
-			o.UniqueID = jsonString(v)
+			o.UniqueID = in.str(at, end)
 		case "_timeout":
-			if string(v) != "null" {
+			if v := in.raw(at, end); string(v) != "null" {
 				o.Timeout = string(v)
 			}
 		case "_context_request_id":
-			o.RequestID = jsonString(v)
+			o.RequestID = in.str(at, end)
 		case "_context_global_request_id":
-			o.GlobalRequestID = jsonString(v)
+			o.GlobalRequestID = in.str(at, end)
 		case "_context_user_id":
-			o.UserID = jsonString(v)
+			o.UserID = in.str(at, end)
 		case "_context_user":
-			o.UserID = firstNonEmpty(o.UserID, jsonString(v))
+			o.UserID = firstNonEmpty(o.UserID, in.str(at, end))
 		case "_context_project_id":
-			o.ProjectID = jsonString(v)
+			o.ProjectID = in.str(at, end)
 		case "_context_tenant":
-			o.ProjectID = firstNonEmpty(o.ProjectID, jsonString(v))
+			o.ProjectID = firstNonEmpty(o.ProjectID, in.str(at, end))
 		case "_context_user_name":
-			o.UserName = jsonString(v)
+			o.UserName = in.str(at, end)
 		case "_context_project_name":
-			o.ProjectName = jsonString(v)
+			o.ProjectName = in.str(at, end)
 		case "_context_auth_token":
-			o.AuthToken = jsonString(v)
+			o.AuthToken = in.str(at, end)
 		case "result":
-			hasResult, result = true, v
+			hasResult, resultAt, resultEnd = true, at, end
 		case "failure":
-			hasFailure, failure = true, v
+			hasFailure, failureAt, failureEnd = true, at, end
 		case "ending":
 			hasEnding = true
-			o.Ending = string(v) == "true"
+			o.Ending = string(in.raw(at, end)) == "true"
 		}
 		return end
 	})
-	if !ok {
+	if end < 0 {
 		o.Error = "oslo.message is not a JSON object"
-		return o
+		return end
 	}
 	if o.Method == "" && (hasResult || hasFailure || hasEnding) {
 		o.Reply = true
-		if len(failure) > 0 && string(failure) != "null" {
+		if failure := in.raw(failureAt, failureEnd); hasFailure && string(failure) != "null" {
 			o.FailureClass, o.FailureModule, o.FailureMessage = parseFailure(failure)
 		} else if hasResult {
-			o.Result = kindOf(result)
+			o.Result = in.kindOf(resultAt, resultEnd)
 		}
 	} else {
 		o.Ending = false
 	}
-	return o
+	return end
 }
 
 // jsonString decodes a JSON string token ("" for anything else).
@@ -236,25 +268,34 @@ func validString(b []byte) string {
 	return string(out)
 }
 
-// unquoteAt decodes the JSON string at b[at] ('"') in one pass, appending
-// to out: its bytes and the index past it (-1: not a whole string). (oslo.messaging
-// bodies escape every quote of the inner message: escapes are a few bytes
-// apart, so a plain loop beats searching for them.)
+// unquoteAt decodes the JSON string at b[at] ('"'), appending to out:
+// its bytes and the index past it (-1: not a whole string).
 func unquoteAt(b []byte, at int, out []byte) ([]byte, int) {
 	if at >= len(b) || b[at] != '"' {
 		return nil, -1
 	}
-	if out == nil {
-		out = make([]byte, 0, len(b)-at)
+	out, end := unescape(b, at+1, out)
+	if end < 0 || end >= len(b) {
+		return nil, -1
 	}
-	run := at + 1 // start of the bytes not copied yet
-	for i := at + 1; i < len(b); i++ {
+	return out, end + 1
+}
+
+// unescape decodes JSON string contents from b[i] in one pass, appending
+// to out: their bytes and the index of the quote that ends them (len(b)
+// when none does; -1: an escape JSON does not define).
+func unescape(b []byte, i int, out []byte) ([]byte, int) {
+	if out == nil {
+		out = make([]byte, 0, len(b)-i)
+	}
+	run := i // start of the bytes not copied yet
+	for ; i < len(b); i++ {
 		if i = quoteOrSlash(b, i); i >= len(b) {
 			break
 		}
 		switch b[i] {
 		case '"':
-			return append(out, b[run:i]...), i + 1
+			return append(out, b[run:i]...), i
 		case '\\':
 			out = append(out, b[run:i]...)
 			if i+1 >= len(b) {
@@ -298,7 +339,7 @@ func unquoteAt(b []byte, at int, out []byte) ([]byte, int) {
 			run = i + 1
 		}
 	}
-	return nil, -1
+	return append(out, b[run:]...), len(b)
 }
 
 // unquote decodes a JSON string token (with its quotes) into its bytes.
@@ -328,13 +369,6 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 // skipString returns the index past the string token at b[i] ('"'), or -1.
 func skipString(b []byte, i int) int {
 	for j := i + 1; j < len(b); j++ {
@@ -360,8 +394,12 @@ func quoteOrSlash(b []byte, j int) int {
 		quotes = '"' * ones
 		slashs = '\\' * ones
 	)
-	for ; j+8 <= len(b); j += 8 {
-		w := binary.LittleEndian.Uint64(b[j:])
+	if j >= len(b) {
+		return len(b)
+	}
+	// (resliced so that each word is read without a bounds check)
+	for rest := b[j:]; len(rest) >= 8; rest, j = rest[8:], j+8 {
+		w := binary.LittleEndian.Uint64(rest)
 		q, s := w^quotes, w^slashs
 		// a zero byte of q or s is a quote or a slash; the lowest flag
 		// is exact (borrows only reach higher bytes)
@@ -377,38 +415,237 @@ func quoteOrSlash(b []byte, j int) int {
 	return len(b)
 }
 
-// skipValue returns the index past the JSON value starting at b[i], or
-// -1 when it does not end in b.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
+// text is JSON text being scanned. Plain text is JSON itself. Escaped
+// text is the contents of a JSON string whose value is JSON (the inner
+// message of oslo.messaging, every quote of which is written \"): it is
+// read where it lies, each escape decoded as the scan meets it, so the
+// message is never copied out; str and raw decode the values kept.
+// Positions are indices in b, at escape boundaries.
+type text struct {
+	b   []byte
+	esc bool
+	bad bool // escaped: an escape JSON does not define was met (sticky)
+}
+
+// nonASCII stands for a character beyond ASCII written as an escape: no
+// JSON syntax is made of one, as none is of the bytes it decodes to.
+const nonASCII = 0x80
+
+// at is the character at b[i] (i < len(b)) and the index past it; 0 and
+// -1 for a bad escape and, in escaped text, for the quote that ends the
+// string.
+func (t *text) at(i int) (byte, int) {
+	if c := t.b[i]; !t.special(c) {
+		return c, i + 1
+	}
+	return t.escape(i)
+}
+
+// special reports whether c is not a character by itself: in escaped
+// text, a backslash begins an escape and a quote ends the text. (The
+// loops over every byte outside strings test it themselves before
+// calling at: at is too big to be inlined.)
+func (t *text) special(c byte) bool {
+	return t.esc && (c == '\\' || c == '"')
+}
+
+// escape decodes the escape at b[i] ('\\'): the character and the index
+// past it; 0 and -1 (and bad set) when JSON defines no such escape, as
+// for unescape. (Each half of a surrogate pair is an escape of its own
+// here: both stand for characters beyond ASCII.) At the quote that ends
+// the text it gives 0 and -1 too, as at does.
+func (t *text) escape(i int) (byte, int) {
+	b := t.b
+	if b[i] == '"' {
+		return 0, -1
+	}
+	if i+1 < len(b) {
+		switch c := b[i+1]; c {
+		case '"', '\\', '/':
+			return c, i + 2
+		case 'b':
+			return '\b', i + 2
+		case 'f':
+			return '\f', i + 2
+		case 'n':
+			return '\n', i + 2
+		case 'r':
+			return '\r', i + 2
+		case 't':
+			return '\t', i + 2
+		case 'u':
+			r, ok := hex4(b[i+2:])
+			if !ok {
+				break
+			}
+			if r < utf8.RuneSelf {
+				return byte(r), i + 6
+			}
+			return nonASCII, i + 6
+		}
+	}
+	t.bad = true
+	return 0, -1
+}
+
+// stringEnd is the index of the quote that ends the escaped text's
+// string, from b[i] at an escape boundary on, or -1 when none does. A bad
+// escape (bad is set) is passed over as a plain string scan would.
+func (t *text) stringEnd(i int) int {
+	for {
+		if i = quoteOrSlash(t.b, i); i >= len(t.b) {
+			return -1
+		}
+		if t.b[i] == '"' {
+			return i
+		}
+		n := i + 2
+		if _, e := t.escape(i); e > 0 {
+			n = e
+		}
+		i = n
+	}
+}
+
+// ends reports whether the text ends at b[i]: escaped text ends at the
+// quote that ends its string.
+func (t *text) ends(i int) bool {
+	return i >= len(t.b) || t.esc && t.b[i] == '"'
+}
+
+// skipWS returns the index of the first character at or after b[i] that
+// is no JSON space.
+func (t *text) skipWS(i int) int {
+	for i < len(t.b) {
+		c, n := t.b[i], i+1
+		if t.special(c) {
+			c, n = t.escape(i)
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			i = n
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index past the string at b[i] (its opening
+// quote), or -1 when it does not end in b.
+func (t *text) skipString(i int) int {
+	if !t.esc {
+		return skipString(t.b, i)
+	}
+	if t.escQuote(i) {
+		return t.stringRest(i + 2)
+	}
+	_, j := t.at(i) // \u0022
+	return t.stringRest(j)
+}
+
+// stringRest returns the index past the escaped string whose contents
+// begin at b[j], or -1 when it does not end in b.
+func (t *text) stringRest(j int) int {
+	for {
+		// the contents of a string are mostly not escaped even here: its
+		// end is the next escape that decodes to a quote
+		k := quoteOrSlash(t.b, j)
+		if k >= len(t.b) || t.b[k] == '"' {
+			return -1 // the text ends first
+		}
+		c, n := byte(0), k+2
+		if k+1 < len(t.b) {
+			c = t.b[k+1]
+		}
+		if c != '"' && c != '\\' {
+			c, n = t.escape(k) // (\" and \\ stand for themselves)
+		}
+		switch {
+		case n < 0:
+			return -1
+		case c == '"':
+			return n
+		case c == '\\':
+			// an escape of the string itself: the character it escapes
+			// does not end it
+			if n >= len(t.b) {
+				return -1
+			}
+			if _, n = t.at(n); n < 0 {
+				return -1
+			}
+		}
+		j = n
+	}
+}
+
+// escQuote reports whether b[i] is escaped text's \" (the way it writes
+// a quote, but for \u0022).
+func (t *text) escQuote(i int) bool {
+	return t.esc && i+1 < len(t.b) && t.b[i] == '\\' && t.b[i+1] == '"'
+}
+
+// structural marks the bytes the scan of an object or array stops at:
+// most bytes between its strings are none of them.
+var structural = [256]bool{'{': true, '}': true, '[': true, ']': true, '"': true, '\\': true}
+
+// skipValue returns the index past the JSON value at b[i], or -1 when it
+// does not end in b.
+func (t *text) skipValue(i int) int {
+	if i >= len(t.b) {
 		return -1
 	}
-	switch b[i] {
+	switch c, _ := t.at(i); c {
 	case '"':
-		return skipString(b, i)
+		return t.skipString(i)
 	case '{', '[':
+		b := t.b // (a local: the loop below is over most bytes of a message)
 		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				j := skipString(b, i)
-				if j < 0 {
+		for {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+			if t.escQuote(i) {
+				// a string, as most escapes in a container are
+				if i = t.stringRest(i + 2); i < 0 {
 					return -1
 				}
-				i = j - 1
+				continue
+			}
+			c, n := t.b[i], i+1
+			if t.special(c) {
+				c, n = t.escape(i)
+			}
+			switch c {
+			case '"':
+				n = t.skipString(i)
 			case '{', '[':
 				depth++
 			case '}', ']':
 				if depth--; depth == 0 {
-					return i + 1
+					return n
 				}
 			}
+			if n < 0 {
+				return -1
+			}
+			i = n
 		}
-		return -1
 	}
 	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-		j++
+	for j < len(t.b) {
+		c, n := t.b[j], j+1
+		if t.special(c) {
+			c, n = t.escape(j)
+		}
+		if n < 0 || c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\t' || c == '\r' {
+			break
+		}
+		j = n
 	}
 	if j == i {
 		return -1
@@ -416,95 +653,147 @@ func skipValue(b []byte, i int) int {
 	return j
 }
 
-// membersScan walks the JSON object at the start of b: fn gets each key
-// and the index of its value in b and returns the index past the value
-// (-1: malformed; past len(b): stop). It reports whether b is a
-// well-formed object as far as it read.
-func membersScan(b []byte, fn func(key []byte, b []byte, at int) int) bool {
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
+// members walks the JSON object at b[at]: fn gets each key and the index
+// of its value and returns the index past the value (-1: malformed). It
+// returns the index past the object, or -1 when the object is not
+// well-formed as far as it read. A comma before the closing brace is let
+// pass only when not strict (the envelope and the inner message are read
+// so; the objects in args are not).
+func (t *text) members(at int, strict bool, fn func(key []byte, at int) int) int {
+	i := t.skipWS(at)
+	if i >= len(t.b) {
+		return -1
 	}
-	i++
-	for {
-		i = skipWS(b, i)
-		if i < len(b) && b[i] == '}' {
-			return true
+	c, i := t.at(i)
+	if c != '{' {
+		return -1
+	}
+	for first := true; ; first = false {
+		if i = t.skipWS(i); i >= len(t.b) {
+			return -1
 		}
-		if i >= len(b) || b[i] != '"' {
-			return false
+		c, n := t.at(i)
+		if c == '}' && (first || !strict) {
+			return n
 		}
-		j := skipString(b, i)
+		if c != '"' {
+			return -1
+		}
+		j := t.skipString(i)
 		if j < 0 {
-			return false
+			return -1
 		}
-		key := b[i+1 : j-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			key, _ = unquote(b[i:j])
+		key := t.key(i, j)
+		if i = t.skipWS(j); i >= len(t.b) {
+			return -1
 		}
-		i = skipWS(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return false
+		if c, n = t.at(i); c != ':' {
+			return -1
 		}
-		i = skipWS(b, i+1)
-		if i >= len(b) {
-			return false
+		if i = t.skipWS(n); t.ends(i) {
+			return -1
 		}
-		k := fn(key, b, i)
+		k := fn(key, i)
 		if k < 0 {
-			return false
+			return -1
 		}
-		if k > len(b) {
-			return true
+		if i = t.skipWS(k); i >= len(t.b) {
+			return -1
 		}
-		i = skipWS(b, k)
-		switch {
-		case i < len(b) && b[i] == ',':
-			i++
-		case i < len(b) && b[i] == '}':
-			return true
+		switch c, n = t.at(i); c {
+		case ',':
+			i = n
+		case '}':
+			return n
 		default:
-			return false
+			return -1
 		}
 	}
 }
 
-// summariseArgsAt names the arguments of the object at b[at] and their
+// key is the name the string b[i:j] stands for.
+func (t *text) key(i, j int) []byte {
+	if t.esc {
+		if k, ok := t.plainContents(i, j); ok {
+			return k
+		}
+	}
+	tok := t.raw(i, j)
+	key := tok[1 : len(tok)-1]
+	if bytes.IndexByte(key, '\\') >= 0 {
+		key, _ = unquote(tok)
+	}
+	return key
+}
+
+// plainContents is the contents of the escaped string b[i:j] when it is
+// written \"…\" with no other escape (the common case: it stands for
+// itself).
+func (t *text) plainContents(i, j int) ([]byte, bool) {
+	tok := t.b[i:j]
+	n := len(tok)
+	if n < 4 || tok[0] != '\\' || tok[1] != '"' || tok[n-2] != '\\' || tok[n-1] != '"' {
+		return nil, false
+	}
+	in := tok[2 : n-2]
+	return in, bytes.IndexByte(in, '\\') < 0
+}
+
+// raw is the JSON text of the value b[i:j]: decoded when escaped.
+func (t *text) raw(i, j int) []byte {
+	tok := t.b[i:j]
+	if !t.esc || bytes.IndexByte(tok, '\\') < 0 {
+		return tok
+	}
+	out, _ := unescape(tok, 0, nil)
+	return out
+}
+
+// str decodes the string b[i:j] ("" for another value).
+func (t *text) str(i, j int) string {
+	if t.esc {
+		if s, ok := t.plainContents(i, j); ok {
+			return validString(s)
+		}
+	}
+	return jsonString(t.raw(i, j))
+}
+
+// summariseArgs names the arguments of the object at b[at] and their
 // kinds, sorted by name, reading it once; it returns the index past it.
-func summariseArgsAt(b []byte, at int) (string, int) {
-	if b[at] != '{' {
-		return kindAt(b, at)
+func (t *text) summariseArgs(at int) (string, int) {
+	if c, _ := t.at(at); c != '{' {
+		return t.kindAt(at)
 	}
 	var parts []string
-	sub := b[at:]
-	last := 0
-	ok := membersScan(sub, func(k []byte, sb []byte, i int) int {
-		kind, e := kindAt(sb, i)
+	end := t.members(at, true, func(k []byte, i int) int {
+		kind, e := t.kindAt(i)
 		parts = append(parts, string(k)+"="+kind)
-		last = e
 		return e
 	})
-	if !ok {
-		return "", -1
-	}
-	end := objectEnd(sub, last)
 	if end < 0 {
 		return "", -1
 	}
-	end += at
 	sort.Strings(parts)
 	return strings.Join(parts, ", "), end
 }
 
-// kindOf names a JSON value's kind without its content: "None" (JSON
-// null, as Python prints it), "str", "num", "bool", "list[3]", "dict", or
-// a versioned object's name ({"<ns>_object.name": "Instance", ...}).
-func kindOf(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
+// kindOf names the kind of the value b[i:j] without its content: "None"
+// (JSON null, as Python prints it), "str", "num", "bool", "list[3]",
+// "dict", or a versioned object's name ({"<ns>_object.name": "Instance",
+// ...}).
+func (t *text) kindOf(i, j int) string {
+	if c, _ := t.at(i); c >= utf8.RuneSelf {
+		// a value may begin with a space beyond ASCII, which is no JSON
+		// space: the kind is the rest's
+		raw := bytes.TrimSpace(t.raw(i, j))
+		if len(raw) == 0 {
+			return ""
+		}
+		k, _ := (&text{b: raw}).kindAt(0)
+		return k
 	}
-	k, _ := kindAt(raw, 0)
+	k, _ := (&text{b: t.b[:j], esc: t.esc}).kindAt(i)
 	return k
 }
 
@@ -512,77 +801,59 @@ func kindOf(raw []byte) string {
 // ("nova_object.name").
 var objectName = []byte("_object.name")
 
-// objectEnd is the index past the object at the start of b whose last
-// member's value ended at last (0: no member).
-func objectEnd(b []byte, last int) int {
-	i := last
-	if last == 0 {
-		i = skipWS(b, 1)
-	} else {
-		i = skipWS(b, i)
-	}
-	if i < len(b) && b[i] == '}' {
-		return i + 1
-	}
-	return -1
-}
-
-// kindAt is kindOf of the value at b[at] and the index past it, read once.
-func kindAt(b []byte, at int) (string, int) {
-	switch b[at] {
+// kindAt is the kind of the value at b[at] and the index past it, read
+// once.
+func (t *text) kindAt(at int) (string, int) {
+	switch c, next := t.at(at); c {
 	case 'n':
-		return "None", skipValue(b, at)
+		return "None", t.skipValue(at)
 	case 't', 'f':
-		return "bool", skipValue(b, at)
+		return "bool", t.skipValue(at)
 	case '"':
-		return "str", skipString(b, at)
+		return "str", t.skipString(at)
 	case '[':
-		i := skipWS(b, at+1)
-		if i < len(b) && b[i] == ']' {
-			return "list[0]", i + 1
+		i := t.skipWS(next)
+		if i < len(t.b) {
+			if c, n := t.at(i); c == ']' {
+				return "list[0]", n
+			}
 		}
 		n := 0
 		for {
-			k := skipValue(b, skipWS(b, i))
+			k := t.skipValue(t.skipWS(i))
 			if k < 0 {
 				return "list", -1
 			}
 			n++
-			i = skipWS(b, k)
-			switch {
-			case i < len(b) && b[i] == ',':
-				i++
-			case i < len(b) && b[i] == ']':
-				return "list[" + strconv.Itoa(n) + "]", i + 1
+			if i = t.skipWS(k); i >= len(t.b) {
+				return "list", -1
+			}
+			switch c, next := t.at(i); c {
+			case ',':
+				i = next
+			case ']':
+				return "list[" + strconv.Itoa(n) + "]", next
 			default:
 				return "list", -1
 			}
 		}
 	case '{':
 		name := ""
-		end := -1
-		sub := b[at:]
-		var last int
-		ok := membersScan(sub, func(k []byte, sb []byte, i int) int {
-			e := skipValue(sb, i)
+		end := t.members(at, true, func(k []byte, i int) int {
+			e := t.skipValue(i)
 			if e > 0 && name == "" && bytes.HasSuffix(k, objectName) {
-				name = jsonString(sb[i:e])
+				name = t.str(i, e)
 			}
-			last = e
 			return e
 		})
-		if ok {
-			if e := objectEnd(sub, last); e >= 0 {
-				end = at + e
-			}
-		}
 		if name != "" {
 			return name, end
 		}
 		return "dict", end
 	}
-	return "num", skipValue(b, at)
+	return "num", t.skipValue(at)
 }
+
 func firstNonEmpty(s ...string) string {
 	for _, x := range s {
 		if x != "" {

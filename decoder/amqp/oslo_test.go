@@ -3,6 +3,7 @@ package amqp
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -68,15 +69,80 @@ func TestOsloEnvelope(t *testing.T) {
 	}
 }
 
-// FuzzOslo: any body gives an envelope, nil or an error, never a panic;
-// a body encoding/json reads as an envelope is read with the same method,
-// _msg_id and request id.
+// TestOsloInPlace: the inner message read where it lies in its JSON
+// string gives what reading a decoded copy of it gives, on every real
+// body and on the escapes and malformed strings named here.
+func TestOsloInPlace(t *testing.T) {
+	env := func(msg string) []byte { return []byte(`{"oslo.version": "2.0", "oslo.message": "` + msg + `"}`) }
+	pairKey := jsonString([]byte(`"\ud83d\ude00"`)) // a surrogate pair, as a string is decoded
+	for _, c := range []struct {
+		name, body string
+		want       Oslo // the fields checked: Error, Method, MsgID, Args, Result
+	}{
+		{"quote-as-u0022", `{\u0022method\u0022: \u0022m\u0022, \u0022_msg_id\u0022: \"x\"}`, Oslo{Method: "m", MsgID: "x"}},
+		{"inner-escapes", `{\"method\": \"a\\\"b\\\\\", \"_msg_id\": \"\\u00e9\", \"args\": {\"a\\\"\": \"\\ud83d\\ude00\\\"\"}}`, Oslo{Method: `a"b\`, MsgID: "é", Args: `a"=str`}},
+		{"outer-u-escapes", `{\"method\": \"\u00e9\ud83d\", \"_msg_id\": \"x\u005c\"y\", \"args\": {\"\ud83d\ude00\": 1, \"\udc00\": 2}}`, Oslo{Method: "é\ufffd", MsgID: `x"y`, Args: "\ufffd=num, " + pairKey + "=num"}},
+		{"newline-as-space", `{\n\"method\":\t\"m\"\r}`, Oslo{Method: "m"}},
+		{"args-kinds", `{\"method\": \"m\", \"args\": {\"b\": [1, \"{\", {}], \"a\": {\"nova_object.name\": \"I\"}, \"c\": null}}`, Oslo{Method: "m", Args: "a=I, b=list[3], c=None"}},
+		{"result-kind", `{\"_msg_id\": \"x\", \"result\": [{\"a\": \"]\"}, 2], \"ending\": true}`, Oslo{MsgID: "x", Result: "list[2]"}},
+		{"args-trailing-comma", `{\"method\": \"m\", \"args\": {\"a\": 1,}}`, Oslo{Method: "m", Error: "oslo.message is not a JSON object"}},
+		{"message-trailing-comma", `{\"method\": \"m\",}`, Oslo{Method: "m"}},
+		{"bad-escape-inside", `{\"method\": \"m\x\"}`, Oslo{Error: errNotString}},
+		{"bad-escape-after", `{\"method\": \"m\"} \q`, Oslo{Error: errNotString}},
+		{"bad-escape-after-bad-object", `{\"method\": \"m\", 1} \u12`, Oslo{Error: errNotString}},
+		{"string-ends-in-message", `{\"method\": \"m\", \"args\":`, Oslo{Method: "m", Error: "oslo.message is not a JSON object"}},
+		{"string-ends-in-value", `{\"method\": \"m`, Oslo{Error: "oslo.message is not a JSON object"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := env(c.body)
+			o := parseOslo(body)
+			if o == nil {
+				t.Fatalf("no envelope in %s", body)
+			}
+			got := Oslo{Error: o.Error, Method: o.Method, MsgID: o.MsgID, Args: o.Args, Result: o.Result}
+			if got != c.want {
+				t.Errorf("%s\ngot  %+v\nwant %+v", body, got, c.want)
+			}
+			if plain := parseEnvelope(body, false); !reflect.DeepEqual(o, plain) {
+				t.Errorf("in place %+v\ndecoded first %+v", o, plain)
+			}
+		})
+	}
+	for _, body := range [][]byte{
+		[]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\"}`), // the string does not end
+		[]byte(`{"oslo.message": "{\"method\": \"a\"}", "oslo.message": "{\"method\": \"b\"}"}`),
+		[]byte(`{"oslo.message": "\q", "oslo.message": "{\"method\": \"b\"}"}`),
+		[]byte(`{"oslo.message": {"method": "m"}}`),
+	} {
+		if o, plain := parseOslo(body), parseEnvelope(body, false); !reflect.DeepEqual(o, plain) {
+			t.Errorf("%s: in place %+v, decoded first %+v", body, o, plain)
+		}
+	}
+	// a backslash outside strings in the (plain) envelope is no escape
+	if o := parseOslo([]byte(`{"a": [\"x"], "oslo.message": "{\"method\": \"m\"}"}`)); o == nil || o.Error != "" || o.Method != "m" {
+		t.Errorf("backslash before a string in the envelope: %+v", o)
+	}
+	for _, body := range osloBodies(t) {
+		o, plain := parseOslo(body), parseEnvelope(body, false)
+		if o.Error != "" || !reflect.DeepEqual(o, plain) {
+			t.Fatalf("%.200s…: in place %+v, decoded first %+v", body, o, plain)
+		}
+	}
+}
+
+// FuzzOslo: any body gives an envelope, nil or an error, never a panic,
+// and the same one read in place or from a decoded copy of the inner
+// message; a body encoding/json reads as an envelope is read with the
+// same method, _msg_id and request id.
 func FuzzOslo(f *testing.F) {
 	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"_msg_id\": \"x\", \"args\": {\"a\": [1, {\"nova_object.name\": \"I\"}], \"b\": {}}, \"_context_request_id\": \"req-\\u00e9\"}"}`))
 	f.Add([]byte(`{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"x\", \"failure\": \"{\\\"class\\\": \\\"E\\\"}\", \"ending\": true}"}`))
 	f.Add([]byte(`{"oslo.message": "\ud83d\ude00"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		o := parseOslo(body)
+		if plain := parseEnvelope(body, false); !reflect.DeepEqual(o, plain) {
+			t.Fatalf("in place %+v, decoded first %+v", o, plain)
+		}
 		// parseOslo looks for the envelope's keys near the start, exactly
 		// as named (encoding/json also matches them in any case)
 		if !bytes.Contains(body[:min(len(body), 64)], []byte(`"oslo.`)) {
