@@ -322,10 +322,11 @@ func unescape(b []byte, i int, out []byte) ([]byte, int) {
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
-					r = utf8.RuneError
+					hi := r
+					r = utf8.RuneError // alone, as encoding/json has it
 					if i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
 						if r2, ok := hex4(b[i+3:]); ok {
-							if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							if d := utf16.DecodeRune(hi, r2); d != utf8.RuneError {
 								r = d
 								i += 6
 							}

@@ -74,7 +74,7 @@ func TestOsloEnvelope(t *testing.T) {
 // body and on the escapes and malformed strings named here.
 func TestOsloInPlace(t *testing.T) {
 	env := func(msg string) []byte { return []byte(`{"oslo.version": "2.0", "oslo.message": "` + msg + `"}`) }
-	pairKey := jsonString([]byte(`"\ud83d\ude00"`)) // a surrogate pair, as a string is decoded
+	pairKey := "\U0001F600" // \ud83d\ude00: a surrogate pair
 	for _, c := range []struct {
 		name, body string
 		want       Oslo // the fields checked: Error, Method, MsgID, Args, Result
@@ -173,4 +173,26 @@ func FuzzOslo(f *testing.F) {
 			t.Fatalf("got %q %q %q, encoding/json %q %q %q", o.Method, o.MsgID, o.RequestID, str("method"), str("_msg_id"), str("_context_request_id"))
 		}
 	})
+}
+
+// TestSurrogatePairs: an escaped UTF-16 surrogate pair is one character
+// (a user or project name with an emoji), a lone half U+FFFD, as
+// encoding/json reads them, at both levels of the envelope.
+func TestSurrogatePairs(t *testing.T) {
+	for lit, want := range map[string]string{`"\ud83d\ude00"`: "\U0001F600", `"a\ud83dz"`: "a\ufffdz", `"\ude00\ud83d"`: "\ufffd\ufffd", `"\ud83d\u0041"`: "\ufffdA"} {
+		var std string
+		if err := json.Unmarshal([]byte(lit), &std); err != nil || std != want {
+			t.Fatalf("encoding/json reads %s as %q (%v), the test wants %q", lit, std, err, want)
+		}
+		if got := jsonString([]byte(lit)); got != want {
+			t.Errorf("jsonString(%s) = %q, want %q", lit, got, want)
+		}
+	}
+	// escaped in the inner message (\\u in the envelope) and in the outer
+	for _, name := range []string{`d\\ud83d\\ude00n`, `d\ud83d\ude00n`} {
+		body := `{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"_context_user_name\": \"` + name + `\"}"}`
+		if o := parseOslo([]byte(body)); o == nil || o.UserName != "d\U0001F600n" {
+			t.Errorf("%s: user name %+v", body, o)
+		}
+	}
 }
