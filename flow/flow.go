@@ -18,7 +18,8 @@
 package flow
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -324,11 +325,17 @@ func (b *builder) build() *Model {
 	return m
 }
 
+// sortNodes orders ns by start, then connection. Most lists come in that
+// order already (the exchanges were sorted so), which is checked first.
 func sortNodes(ns []*Node) {
-	sort.SliceStable(ns, func(i, j int) bool {
-		if !ns[i].Start.Equal(ns[j].Start) {
-			return ns[i].Start.Before(ns[j].Start)
-		}
-		return ns[i].Ex.Conn.ID < ns[j].Ex.Conn.ID
-	})
+	if !slices.IsSortedFunc(ns, cmpNodes) {
+		slices.SortStableFunc(ns, cmpNodes)
+	}
+}
+
+func cmpNodes(a, b *Node) int {
+	if c := a.Start.Compare(b.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Ex.Conn.ID, b.Ex.Conn.ID)
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flowmap/flowmap/decoder/http"
@@ -22,50 +23,80 @@ func (b *builder) makeNodes() {
 	for _, e := range b.exs {
 		b.lastOnConn[e.Conn.ID] = e
 	}
-	for _, e := range b.exs {
-		n := &Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
-		n.from = b.callerParticipant(n)
+	// The nodes of the exchanges are one block: one allocation, not one
+	// per exchange (a capture has tens of thousands).
+	block := make([]Node, len(b.exs))
+	b.nodes = slices.Grow(b.nodes, len(b.exs))
+	// Both lifelines of an exchange follow from its connection alone (the
+	// process calling, the server and what it serves): they are worked
+	// out, and their address strings formatted, once per connection.
+	ends := map[int]connEnds{}
+	for i, e := range b.exs {
+		n := &block[i]
+		*n = Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
+		ce, known := ends[e.Conn.ID]
+		if known {
+			n.from, n.caller = ce.from, ce.caller
+		} else {
+			n.from = b.callerParticipant(n)
+		}
 		n.CallerByTiming = b.callerByTiming[e.Conn.ID]
 		srv := e.Conn.Server
 		switch req := e.Request.(type) {
 		case *http.Request:
 			n.server = b.srvName[srv]
-			kind := Service
-			if !b.isService(n.server) {
-				kind = Host
+			if !known {
+				kind := Service
+				if !b.isService(n.server) {
+					kind = Host
+				}
+				ce.to = b.participant(n.server, kind, srv.String())
 			}
-			n.to = b.participant(n.server, kind, srv.String())
+			n.to = ce.to
 			b.httpNode(n, req)
 		case *memcache.Request:
-			name := "memcached"
-			if o := b.override(srv); o != "" {
-				name = o
-			} else if len(memcached) > 1 {
-				name += " " + srv.String()
+			if !known {
+				name := "memcached"
+				if o := b.override(srv); o != "" {
+					name = o
+				} else if len(memcached) > 1 {
+					name += " " + srv.String()
+				}
+				ce.to = b.participant(name, Cache, srv.String())
 			}
-			n.to = b.participant(name, Cache, srv.String())
+			n.to = ce.to
 			b.memcacheNode(n, req)
 		case *mysql.Request:
-			name := "database"
-			if n.caller != "" {
-				name = b.dbName(n)
+			if !known {
+				name := "database"
+				if n.caller != "" {
+					name = b.dbName(n)
+				}
+				if o := b.override(srv); o != "" {
+					name = o
+				}
+				ce.to = b.participant(name, DB, srv.String())
 			}
-			if o := b.override(srv); o != "" {
-				name = o
-			}
-			n.to = b.participant(name, DB, srv.String())
+			n.to = ce.to
 			b.mysqlNode(n, req)
 		default:
-			name := b.override(srv)
-			if name == "" {
-				name = srv.String()
+			if !known {
+				name := b.override(srv)
+				if name == "" {
+					name = srv.String()
+				}
+				ce.to = b.participant(name, Host, srv.String())
 			}
-			n.to = b.participant(name, Host, srv.String())
+			n.to = ce.to
 			n.Role = RoleCall // a protocol flowmap has no story for: a call and its answer
 			n.Summary = e.Request.Redacted().Summary()
 			if e.Response != nil {
 				n.Result = e.Response.Redacted().Summary()
 			}
+		}
+		if !known {
+			ce.from, ce.caller = n.from, n.caller
+			ends[e.Conn.ID] = ce
 		}
 		n.From, n.To = n.from.Name, n.to.Name
 		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart
@@ -86,6 +117,13 @@ func (b *builder) makeNodes() {
 			t.Owner = n.caller + " token"
 		}
 	}
+}
+
+// connEnds are the lifelines of a connection's exchanges, and the service
+// calling (Node.caller).
+type connEnds struct {
+	from, to *Participant
+	caller   string
 }
 
 func (b *builder) participant(name string, kind Kind, addr string) *Participant {
