@@ -22,6 +22,7 @@ type builder struct {
 	callerByTiming map[int]bool
 	parts          map[string]*Participant
 	nodes          []*Node
+	grouped        [][]*Node                 // groups of nodes (parents.go), by linkParents
 	lits           map[*Node]map[string]bool // literals of requests (evidence.go)
 	checks         map[*Node]time.Time       // end of each request's token check
 	traces         map[*Node]string          // osprofiler base id of each request

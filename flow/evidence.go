@@ -139,28 +139,6 @@ func (b *builder) literals(r *Node) map[string]bool {
 	return ls
 }
 
-// contentMatch counts the literals of ls that r names and that not every
-// candidate names (a literal all of them share tells nothing).
-func (b *builder) contentMatch(ls []string, r *Node, cands []*Node) int {
-	n := 0
-	for _, l := range ls {
-		if !b.literals(r)[l] {
-			continue
-		}
-		shared := true
-		for _, c := range cands {
-			if !b.literals(c)[l] {
-				shared = false
-				break
-			}
-		}
-		if !shared {
-			n++
-		}
-	}
-	return n
-}
-
 // checkEnd is when the token check of request r ended: keystonemiddleware
 // looks r's token up in the cache (and on a miss validates it and stores
 // the answer) before the service works on r, so no DB work of r's service

@@ -579,7 +579,7 @@ func (b *builder) linkRPC() {
 	// was handling a request then: the one whose request id the SQL
 	// names (nova writes it in instance_actions), else the latest begun,
 	// a guess.
-	for _, g := range b.groups() {
+	for _, g := range b.grouped { // the nodes have not changed since linkParents
 		first := g[0]
 		if first.parent != nil || first.Proto != "mysql" || first.caller == "" {
 			continue
