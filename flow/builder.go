@@ -32,10 +32,11 @@ type builder struct {
 	bySubject      map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
-	last       time.Time      // end of the last exchange: the end of the capture
-	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
-	rpc        *rpcState      // rpc.go
-	schemas    map[int]string // dbschema.go: MySQL connection -> schema
+	last       time.Time            // end of the last exchange: the end of the capture
+	fileNotes  []string             // about strace files (files.go) and unread AMQP messages (rpc.go)
+	rpc        *rpcState            // rpc.go
+	schemas    map[int]string       // dbschema.go: MySQL connection -> schema
+	auths      map[string]authFacts // keystone auth request bodies, read (tokens.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
@@ -44,6 +45,7 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{},
 		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
 		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
+		auths: map[string]authFacts{},
 	}
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {

@@ -19,6 +19,7 @@ import (
 // attributed by time nesting inside requests served on the same host.
 func (b *builder) findCallers() {
 	votes := map[int]map[string]int{}
+	top := map[int]int{} // each connection's highest vote (votes only grow)
 	vote := func(id int, s string, n int) {
 		if s == "" {
 			return
@@ -27,6 +28,18 @@ func (b *builder) findCallers() {
 			votes[id] = map[string]int{}
 		}
 		votes[id][s] += n
+		top[id] = max(top[id], votes[id][s])
+	}
+	// the registry is asked the same few logins and schemas for every
+	// query: each answer is kept
+	dbNames := map[string]string{}
+	byDBName := func(name string) string {
+		s, ok := dbNames[name]
+		if !ok {
+			s = registry.ByDBName(name)
+			dbNames[name] = s
+		}
+		return s
 	}
 	for _, e := range b.exs {
 		id := e.Conn.ID
@@ -49,10 +62,10 @@ func (b *builder) findCallers() {
 				vote(id, t.User, 50)
 			}
 		case *mysql.Request:
-			if s := registry.ByDBName(req.User); req.UserKnown && s != "" {
+			if s := byDBName(req.User); req.UserKnown && s != "" {
 				vote(id, s, 100)
 			} else {
-				vote(id, registry.ByDBName(req.Database), 80)
+				vote(id, byDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
 			vote(id, queryServices.Get(req.Query, queryService), 30)
@@ -70,7 +83,7 @@ func (b *builder) findCallers() {
 	inb := b.inboundByHost()
 	for _, e := range b.exs {
 		id := e.Conn.ID
-		if v := votes[id]; v != nil && maxVote(v) >= 50 {
+		if top[id] >= 50 {
 			continue
 		}
 		hreq, isHTTP := e.Request.(*http.Request)
@@ -164,14 +177,6 @@ func (b *builder) findCallers() {
 		}
 		b.caller[c.ID] = pickVote(byHost[c.Client.Addr()])
 	}
-}
-
-func maxVote(v map[string]int) int {
-	m := 0
-	for _, n := range v {
-		m = max(m, n)
-	}
-	return m
 }
 
 func queryService(q string) string {

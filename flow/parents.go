@@ -137,7 +137,8 @@ type placer struct {
 	// (one all of them name tells nothing), read when content is weighed.
 	told     []string
 	toldRead bool
-	left     []*Node // the candidates the evidence weighed so far left tied
+	named    []map[string]bool // what each candidate names
+	left     []*Node           // the candidates the evidence weighed so far left tied
 	scores   []int
 }
 
@@ -202,9 +203,13 @@ func (p *placer) content(r *Node) int {
 	if !p.toldRead {
 		p.toldRead = true
 		if p.db && !p.b.noContent {
+			p.named = p.named[:0]
+			for _, c := range p.cands {
+				p.named = append(p.named, p.b.literals(c))
+			}
 			for _, l := range groupLiterals(p.g) {
-				for _, c := range p.cands {
-					if !p.b.literals(c)[l] {
+				for _, ls := range p.named {
+					if !ls[l] {
 						p.told = append(p.told, l)
 						break
 					}
