@@ -247,7 +247,7 @@ func TestContentEvidenceIsHonest(t *testing.T) {
 			ls := with.literals(n.parent)
 			group := groupOf[n]
 			told := false
-			for _, l := range groupLiterals(group) {
+			for _, l := range groupLiterals(nil, group) {
 				told = told || ls[l]
 			}
 			if !told {

@@ -78,10 +78,9 @@ func scanLiterals(dst []string, q string) []string {
 	return dst
 }
 
-// groupLiterals are the SQL literals of the DB nodes of g, from the SQL as
-// sent (Summary is redacted for printing).
-func groupLiterals(g []*Node) []string {
-	var ls []string
+// groupLiterals appends the SQL literals of the DB nodes of g to ls, from
+// the SQL as sent (Summary is redacted for printing).
+func groupLiterals(ls []string, g []*Node) []string {
 	for _, n := range g {
 		if req, ok := n.Ex.Request.(*mysql.Request); ok && n.Role == RoleQuery {
 			ls = sqlLiterals(ls, req.Query)

@@ -140,6 +140,8 @@ type placer struct {
 	named    []map[string]bool // what each candidate names
 	left     []*Node           // the candidates the evidence weighed so far left tied
 	scores   []int
+	lits     []string // the group\'s literals
+	chunk    []*Node  // where keep copies to
 }
 
 // start makes g the group to place.
@@ -207,7 +209,8 @@ func (p *placer) content(r *Node) int {
 			for _, c := range p.cands {
 				p.named = append(p.named, p.b.literals(c))
 			}
-			for _, l := range groupLiterals(p.g) {
+			p.lits = groupLiterals(p.lits[:0], p.g)
+			for _, l := range p.lits {
 				for _, ls := range p.named {
 					if !ls[l] {
 						p.told = append(p.told, l)
@@ -271,10 +274,21 @@ func (p *placer) choose() (*Node, Placement, []*Node) {
 	}
 	var tied []*Node
 	if len(p.left) > 1 {
-		tied = slices.Clone(p.left) // kept by the nodes: Candidates
+		tied = p.keep(p.left) // kept by the nodes: Candidates
 	}
 	p.keepBest(ByTiming)
 	return p.left[0], ByTiming, tied
+}
+
+// keep returns a lasting copy of ns, cut from a shared chunk rather than
+// allocated on its own (most groups have a few candidates).
+func (p *placer) keep(ns []*Node) []*Node {
+	if cap(p.chunk)-len(p.chunk) < len(ns) {
+		p.chunk = make([]*Node, 0, max(1024, len(ns)))
+	}
+	at := len(p.chunk)
+	p.chunk = append(p.chunk, ns...)
+	return p.chunk[at:len(p.chunk):len(p.chunk)]
 }
 
 // keepBest keeps the candidates left with the top score of kind, in

@@ -588,7 +588,7 @@ func (b *builder) linkRPC() {
 		for _, s := range registry.Members(first.caller) {
 			cands = append(cands, inProgress(s, first.Start, nil)...)
 		}
-		lits := groupLiterals(g)
+		lits := groupLiterals(nil, g)
 		if len(lits) > 0 {
 			// a cast being handled has no visible end: one the SQL names
 			// is a candidate too

@@ -27,9 +27,19 @@ func (b *builder) model() *Model {
 	for i, n := range b.nodes {
 		n.ID = i + 1
 	}
+	// Every node's Candidates is cut from one array.
+	total := 0
 	for _, n := range b.nodes {
-		for _, c := range n.candidates {
-			n.Candidates = append(n.Candidates, c.ID)
+		total += len(n.candidates)
+	}
+	ids := make([]int, 0, total)
+	for _, n := range b.nodes {
+		if len(n.candidates) > 0 {
+			at := len(ids)
+			for _, c := range n.candidates {
+				ids = append(ids, c.ID)
+			}
+			n.Candidates = ids[at:len(ids):len(ids)]
 		}
 		if n.parent == nil {
 			m.Roots = append(m.Roots, n)
