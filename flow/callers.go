@@ -68,7 +68,7 @@ func (b *builder) findCallers() {
 				vote(id, byDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
-			vote(id, queryServices.Get(req.Query, queryService), 30)
+			vote(id, factsOf(req.Query).service, 30)
 		}
 	}
 	// Nesting: what a service does while serving a request happens inside
@@ -197,11 +197,26 @@ func queryService(q string) string {
 
 // QuerySignature is a query's verb and main table ("SELECT project"), or
 // "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
-func QuerySignature(q string) string { return signatures.Get(q, querySignature) }
+func QuerySignature(q string) string { return factsOf(q).signature }
 
-// Facts of SQL texts, remembered: services repeat a few hundred statements
-// thousands of times.
-var signatures, queryServices memo.Table[string]
+// sqlFacts are what flow reads of one SQL text: its signature, the
+// service whose tables it names, its literals (never modified: callers
+// append them to their own slices).
+type sqlFacts struct {
+	signature, service string
+	literals           []string
+}
+
+// factsOf returns the facts of q, remembered: services repeat a few
+// hundred statements thousands of times, and one lookup of a long text
+// serves every pass.
+func factsOf(q string) *sqlFacts {
+	return sqlFactsOf.Get(q, func(q string) *sqlFacts {
+		return &sqlFacts{signature: querySignature(q), service: queryService(q), literals: scanLiterals(nil, q)}
+	})
+}
+
+var sqlFactsOf memo.Table[*sqlFacts]
 
 func querySignature(q string) string {
 	v := queryVerb(q)

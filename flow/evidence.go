@@ -4,9 +4,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/flowmap/flowmap/decoder/mysql"
-	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Placement says what put a node under its parent, strongest first.
@@ -33,17 +30,13 @@ const (
 	minLiteralLen = 3 // shorter ones ('0', 'ok') name nothing
 )
 
-// sqlLiterals appends the quoted string literals of q ('…' with ” and \'
-// escapes), as PyMySQL inlines a request's parameters.
-func sqlLiterals(dst []string, q string) []string {
-	ls := literalsOf.Get(q, func(q string) []string { return scanLiterals(nil, q) })
+// appendLiterals appends ls to dst, up to maxLiterals in all.
+func appendLiterals(dst, ls []string) []string {
 	return append(dst, ls[:min(len(ls), max(0, maxLiterals-len(dst)))]...)
 }
 
-// literalsOf remembers the literals of each SQL text (never modified: callers
-// append them to their own slices).
-var literalsOf memo.Table[[]string]
-
+// scanLiterals appends the quoted string literals of q ('…' with ” and \'
+// escapes), as PyMySQL inlines a request's parameters.
 func scanLiterals(dst []string, q string) []string {
 	for i := 0; i < len(q) && len(dst) < maxLiterals; i++ {
 		if q[i] != '\'' {
@@ -82,8 +75,8 @@ func scanLiterals(dst []string, q string) []string {
 // the SQL as sent (Summary is redacted for printing).
 func groupLiterals(ls []string, g []*Node) []string {
 	for _, n := range g {
-		if req, ok := n.Ex.Request.(*mysql.Request); ok && n.Role == RoleQuery {
-			ls = sqlLiterals(ls, req.Query)
+		if n.sql != nil && n.Role == RoleQuery {
+			ls = appendLiterals(ls, n.sql.literals)
 		}
 	}
 	return ls

@@ -233,10 +233,11 @@ type Node struct {
 	token      *Token // presented
 	subject    *Token // issued, validated, cached
 	parent     *Node
-	candidates []*Node // see Candidates
-	caller     string  // service name of the calling process, if a service
-	server     string  // service name of the server side
-	background bool    // rpc.go: work no client request caused
+	candidates []*Node   // see Candidates
+	caller     string    // service name of the calling process, if a service
+	server     string    // service name of the server side
+	background bool      // rpc.go: work no client request caused
+	sql        *sqlFacts // a DB node's SQL text, read (callers.go)
 	// unsure: timing placed n under its only candidate although that one
 	// broke a rule (its token check had not ended): a guess (parents.go)
 	unsure bool
@@ -337,5 +338,5 @@ func cmpNodes(a, b *Node) int {
 	if c := a.Start.Compare(b.Start); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Ex.Conn.ID, b.Ex.Conn.ID)
+	return cmp.Compare(a.Conn, b.Conn) // Ex.Conn.ID, without reading Ex
 }

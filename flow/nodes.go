@@ -296,7 +296,8 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	n.Op, n.Target = req.Command, query
 	// COM_QUIT (and a statement close) is never answered: the client closes.
 	n.NoReply = req.Command == "COM_QUIT" || req.Command == "COM_STMT_CLOSE"
-	n.Signature = QuerySignature(req.Query)
+	n.sql = factsOf(req.Query)
+	n.Signature = n.sql.signature
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = resp.Result == "error"

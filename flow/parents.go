@@ -353,7 +353,7 @@ func (b *builder) groups() [][]*Node {
 			add(i, next())
 			continue
 		}
-		id := n.Ex.Conn.ID
+		id := n.Conn
 		if g, ok := closed[id]; ok && endsCheckout(n) && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
 			// SQLAlchemy's reset-on-return rolls back twice.
 			add(i, g)
