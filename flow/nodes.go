@@ -32,8 +32,8 @@ func (b *builder) makeNodes() {
 	// out, and their address strings formatted, once per connection.
 	ends := map[int]connEnds{}
 	for i, e := range b.exs {
-		n := &block[i]
-		*n = Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
+		n := &block[i] // zeroed: set field by field, not copied whole
+		n.Ex, n.Proto, n.Start, n.End, n.Truncated = e, e.Proto, e.Start(), e.End(), e.Truncated
 		ce, known := ends[e.Conn.ID]
 		if known {
 			n.from, n.caller = ce.from, ce.caller
@@ -196,9 +196,13 @@ func (b *builder) outcome(n *Node) Outcome {
 func (b *builder) httpNode(n *Node, req *http.Request) {
 	resp, _ := n.Ex.Response.(*http.Response)
 	// printable strings come from the redacted message; flow correlates
-	// on the raw one
+	// on the raw one. Only the target is printed: a copy without headers
+	// and body is redacted (each field is redacted on its own), which
+	// spares scanning the JSON bodies.
 	target := req.Target
-	if r, ok := req.Redacted().(*http.Request); ok {
+	bare := *req
+	bare.Headers, bare.Trailers, bare.Body = nil, nil, ""
+	if r, ok := bare.Redacted().(*http.Request); ok {
 		target = r.Target
 	}
 	n.Summary = req.Method + " " + target
@@ -251,8 +255,13 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 			break
 		}
 	}
-	shown := req
-	if r, ok := req.Redacted().(*memcache.Request); ok {
+	// Only the keys are printed: a copy without the value (a token's
+	// whole validation JSON, under keystonemiddleware's keys) is redacted,
+	// which spares scanning it (each field is redacted on its own).
+	bare := *req
+	bare.Value = ""
+	shown := &bare
+	if r, ok := bare.Redacted().(*memcache.Request); ok {
 		shown = r
 	}
 	n.Summary = shown.Summary()
@@ -262,8 +271,12 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 		n.Result = resp.Result
 		n.Error = strings.Contains(resp.Result, "error")
 		n.Message = resp.Message
-		if r, ok := resp.Redacted().(*memcache.Response); ok {
-			n.Message = r.Message
+		// Only the message is printed: an empty one has nothing to redact
+		// (redacting the values, not printed, is the cost spared).
+		if resp.Message != "" {
+			if r, ok := resp.Redacted().(*memcache.Response); ok {
+				n.Message = r.Message
+			}
 		}
 		if len(resp.Values) > 0 {
 			var sum int64
