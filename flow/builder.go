@@ -83,7 +83,13 @@ func (b *builder) override(ap netip.AddrPort) string {
 type timeline[T any] struct {
 	items      []T
 	start, end []time.Time
-	maxDur     time.Duration
+	// latest is a segment tree of the latest end under each node (the
+	// leaves, at size+j, are the items' ends), built at the first query:
+	// around skips every stretch of items that all ended before t, so one
+	// long exchange (a request never answered lasts to the end of the
+	// capture) does not make each query walk back over everything.
+	latest []time.Time
+	size   int
 }
 
 // add appends an item; items must come in order of start.
@@ -91,24 +97,46 @@ func (s *timeline[T]) add(it T, start, end time.Time) {
 	s.items = append(s.items, it)
 	s.start = append(s.start, start)
 	s.end = append(s.end, end)
-	s.maxDur = max(s.maxDur, end.Sub(start))
+	s.latest = nil
 }
 
 // around calls fn for each item that started at or before t and had not
-// ended before t, latest start first.
+// ended before t, latest start first. It costs O(log n) per item found.
 func (s *timeline[T]) around(t time.Time, fn func(T)) {
-	if s == nil {
+	if s == nil || len(s.items) == 0 {
 		return
 	}
-	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
-	for j := i - 1; j >= 0; j-- {
-		if t.Sub(s.start[j]) > s.maxDur {
-			break
+	if s.latest == nil {
+		s.size = 1
+		for s.size < len(s.items) {
+			s.size *= 2
 		}
-		if !s.end[j].Before(t) {
-			fn(s.items[j])
+		s.latest = make([]time.Time, 2*s.size)
+		copy(s.latest[s.size:], s.end)
+		for k := s.size - 1; k > 0; k-- {
+			s.latest[k] = s.latest[2*k]
+			if s.latest[2*k+1].After(s.latest[k]) {
+				s.latest[k] = s.latest[2*k+1]
+			}
 		}
 	}
+	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
+	s.visit(1, 0, s.size, i, t, fn)
+}
+
+// visit calls fn for the items of [lo, hi), the span of tree node k, that
+// come before i and had not ended before t, the later ones first.
+func (s *timeline[T]) visit(k, lo, hi, i int, t time.Time, fn func(T)) {
+	if lo >= i || s.latest[k].Before(t) {
+		return
+	}
+	if hi-lo == 1 {
+		fn(s.items[lo])
+		return
+	}
+	mid := (lo + hi) / 2
+	s.visit(2*k+1, mid, hi, i, t, fn)
+	s.visit(2*k, lo, mid, i, t, fn)
 }
 
 // until is how long e may have been in progress: its end or, when its
