@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -32,11 +34,14 @@ type builder struct {
 	bySubject      map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection.
 	lastOnConn map[int]*decoder.Exchange
-	last       time.Time            // end of the last exchange: the end of the capture
-	fileNotes  []string             // about strace files (files.go) and unread AMQP messages (rpc.go)
-	rpc        *rpcState            // rpc.go
-	schemas    map[int]string       // dbschema.go: MySQL connection -> schema
-	auths      map[string]authFacts // keystone auth request bodies, read (tokens.go)
+	last       time.Time      // end of the last exchange: the end of the capture
+	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
+	rpc        *rpcState      // rpc.go
+	schemas    map[int]string // dbschema.go: MySQL connection -> schema
+	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
+	// (read by findCallers, kept for makeNodes).
+	sqlOf []*sqlFacts
+	auths map[string]authFacts // keystone auth request bodies, read (tokens.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
@@ -55,12 +60,16 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 			}
 		}
 	}
-	sort.SliceStable(b.exs, func(i, j int) bool {
-		if !b.exs[i].Start().Equal(b.exs[j].Start()) {
-			return b.exs[i].Start().Before(b.exs[j].Start())
+	// (the pipeline delivers them in this order already: checked first)
+	byStart := func(x, y *decoder.Exchange) int {
+		if c := x.Start().Compare(y.Start()); c != 0 {
+			return c
 		}
-		return b.exs[i].Conn.ID < b.exs[j].Conn.ID
-	})
+		return cmp.Compare(x.Conn.ID, y.Conn.ID)
+	}
+	if !slices.IsSortedFunc(b.exs, byStart) {
+		slices.SortStableFunc(b.exs, byStart)
+	}
 	return b
 }
 
@@ -83,11 +92,12 @@ func (b *builder) override(ap netip.AddrPort) string {
 type timeline[T any] struct {
 	items      []T
 	start, end []time.Time
+	maxDur     time.Duration
 	// latest is a segment tree of the latest end under each node (the
-	// leaves, at size+j, are the items' ends), built at the first query:
-	// around skips every stretch of items that all ended before t, so one
-	// long exchange (a request never answered lasts to the end of the
-	// capture) does not make each query walk back over everything.
+	// leaves, at size+j, are the items' ends), built when a query first
+	// needs it: it skips every stretch of items that all ended before t,
+	// so one long exchange (a request never answered lasts to the end of
+	// the capture) does not make each query walk back over everything.
 	latest []time.Time
 	size   int
 }
@@ -97,13 +107,33 @@ func (s *timeline[T]) add(it T, start, end time.Time) {
 	s.items = append(s.items, it)
 	s.start = append(s.start, start)
 	s.end = append(s.end, end)
+	s.maxDur = max(s.maxDur, end.Sub(start))
 	s.latest = nil
 }
 
+// walkBack is how many items around looks at one by one before it asks
+// the segment tree.
+const walkBack = 32
+
 // around calls fn for each item that started at or before t and had not
-// ended before t, latest start first. It costs O(log n) per item found.
+// ended before t, latest start first. Items started longer before t than
+// the longest lasted are not looked at; past the last walkBack items the
+// segment tree finds the rest, at O(log n) per item found.
 func (s *timeline[T]) around(t time.Time, fn func(T)) {
-	if s == nil || len(s.items) == 0 {
+	if s == nil {
+		return
+	}
+	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
+	j := i - 1
+	for ; j >= 0 && j >= i-walkBack; j-- {
+		if t.Sub(s.start[j]) > s.maxDur {
+			return
+		}
+		if !s.end[j].Before(t) {
+			fn(s.items[j])
+		}
+	}
+	if j < 0 {
 		return
 	}
 	if s.latest == nil {
@@ -120,8 +150,7 @@ func (s *timeline[T]) around(t time.Time, fn func(T)) {
 			}
 		}
 	}
-	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
-	s.visit(1, 0, s.size, i, t, fn)
+	s.visit(1, 0, s.size, j+1, t, fn)
 }
 
 // visit calls fn for the items of [lo, hi), the span of tree node k, that

@@ -18,6 +18,7 @@ import (
 // connection holds for all its exchanges. Connections still unknown are
 // attributed by time nesting inside requests served on the same host.
 func (b *builder) findCallers() {
+	b.sqlOf = make([]*sqlFacts, len(b.exs))
 	votes := map[int]map[string]int{}
 	top := map[int]int{} // each connection's highest vote (votes only grow)
 	vote := func(id int, s string, n int) {
@@ -41,7 +42,7 @@ func (b *builder) findCallers() {
 		}
 		return s
 	}
-	for _, e := range b.exs {
+	for i, e := range b.exs {
 		id := e.Conn.ID
 		switch req := e.Request.(type) {
 		case *http.Request:
@@ -68,7 +69,8 @@ func (b *builder) findCallers() {
 				vote(id, byDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
-			vote(id, factsOf(req.Query).service, 30)
+			b.sqlOf[i] = factsOf(req.Query) // for mysqlNode too
+			vote(id, b.sqlOf[i].service, 30)
 		}
 	}
 	// Nesting: what a service does while serving a request happens inside

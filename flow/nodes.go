@@ -78,7 +78,7 @@ func (b *builder) makeNodes() {
 				ce.to = b.participant(name, DB, srv.String())
 			}
 			n.to = ce.to
-			b.mysqlNode(n, req)
+			b.mysqlNode(n, req, b.sqlOf[i])
 		default:
 			if !known {
 				name := b.override(srv)
@@ -288,7 +288,8 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 	}
 }
 
-func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
+// mysqlNode fills n in from req, whose SQL facts are sql.
+func (b *builder) mysqlNode(n *Node, req *mysql.Request, sql *sqlFacts) {
 	resp, _ := n.Ex.Response.(*mysql.Response)
 	query := req.Query
 	if r, ok := req.Redacted().(*mysql.Request); ok {
@@ -309,8 +310,8 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	n.Op, n.Target = req.Command, query
 	// COM_QUIT (and a statement close) is never answered: the client closes.
 	n.NoReply = req.Command == "COM_QUIT" || req.Command == "COM_STMT_CLOSE"
-	n.sql = factsOf(req.Query)
-	n.Signature = n.sql.signature
+	n.sql = sql
+	n.Signature = sql.signature
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = resp.Result == "error"

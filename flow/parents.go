@@ -353,8 +353,8 @@ func (b *builder) groups() [][]*Node {
 			add(i, next())
 			continue
 		}
-		id := n.Conn
-		if g, ok := closed[id]; ok && endsCheckout(n) && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
+		id, ends := n.Conn, endsCheckout(n)
+		if g, ok := closed[id]; ok && ends && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
 			// SQLAlchemy's reset-on-return rolls back twice.
 			add(i, g)
 			continue
@@ -369,7 +369,7 @@ func (b *builder) groups() [][]*Node {
 			open[id] = g
 		}
 		add(i, g)
-		if endsCheckout(n) {
+		if ends {
 			delete(open, id)
 			closed[id] = g
 		}
