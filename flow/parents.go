@@ -133,6 +133,10 @@ type placer struct {
 	rid, base   string // first's request id and osprofiler trace
 	sticky      *Node  // the request first's connection served last
 	cands       []*Node
+	// subjects are the tokens the group's nodes are about, read when a
+	// candidate presents a token.
+	subjects     []*Token
+	subjectsRead bool
 	// told are the group's SQL literals that some candidate does not name
 	// (one all of them name tells nothing), read when content is weighed.
 	told     []string
@@ -152,6 +156,7 @@ func (p *placer) start(g []*Node) {
 	p.base = p.b.traceBase(p.first)
 	p.sticky = p.lastParent[p.first.Ex.Conn.ID]
 	p.cands, p.told, p.toldRead = p.cands[:0], p.told[:0], false
+	p.subjects, p.subjectsRead = p.subjects[:0], false
 }
 
 // The kinds of evidence, strongest first, each a score per candidate
@@ -178,11 +183,16 @@ func (p *placer) link(r *Node) int {
 		score += 150
 	}
 	if r.token != nil {
-		for _, n := range p.g {
-			if n.subject == r.token {
-				score += 100
-				break
+		if !p.subjectsRead {
+			p.subjectsRead = true
+			for _, n := range p.g {
+				if n.subject != nil {
+					p.subjects = append(p.subjects, n.subject)
+				}
 			}
+		}
+		if slices.Contains(p.subjects, r.token) {
+			score += 100
 		}
 		if p.first.token == r.token {
 			score += 80 // passes the user's token on (nova → glance)
@@ -337,8 +347,10 @@ func (b *builder) groups() [][]*Node {
 	of := make([]int32, len(b.nodes)) // each node's group
 	var size []int32                  // each group's size
 	var lastOf []*Node                // each group's last node
-	open := map[int]int32{}           // conn ID -> its open group
-	closed := map[int]int32{}         // conn ID -> the group a ROLLBACK/COMMIT ended
+	// Each DB connection's open group, and the group a ROLLBACK/COMMIT
+	// ended (-1: none), in one map: one lookup per node.
+	type checkout struct{ open, closed int32 }
+	conns := map[int]checkout{}
 	add := func(i int, g int32) {
 		of[i] = g
 		size[g]++
@@ -353,26 +365,30 @@ func (b *builder) groups() [][]*Node {
 			add(i, next())
 			continue
 		}
-		id, ends := n.Conn, endsCheckout(n)
-		if g, ok := closed[id]; ok && ends && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
+		ends := endsCheckout(n)
+		c, seen := conns[n.Conn]
+		if !seen {
+			c = checkout{-1, -1}
+		}
+		if g := c.closed; g >= 0 && ends && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
 			// SQLAlchemy's reset-on-return rolls back twice.
 			add(i, g)
 			continue
 		}
-		delete(closed, id)
-		g, ok := open[id]
-		if ok && n.Start.Sub(lastOf[g].End) > 200*time.Millisecond {
-			ok = false
+		c.closed = -1
+		g := c.open
+		if g >= 0 && n.Start.Sub(lastOf[g].End) > 200*time.Millisecond {
+			g = -1
 		}
-		if !ok {
+		if g < 0 {
 			g = next()
-			open[id] = g
+			c.open = g
 		}
 		add(i, g)
 		if ends {
-			delete(open, id)
-			closed[id] = g
+			c.open, c.closed = -1, g
 		}
+		conns[n.Conn] = c
 	}
 	out := make([][]*Node, len(size))
 	flat := make([]*Node, len(b.nodes))

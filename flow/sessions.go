@@ -54,12 +54,21 @@ func (b *builder) model() *Model {
 	// services before the ones the commands called.
 	first := map[*Participant]int{}
 	i := 0
+	// Once every participant has been seen, the rest of the walk would
+	// change nothing: it stops.
+	unseen := len(b.parts)
 	var see func(n *Node)
 	see = func(n *Node) {
-		for _, p := range []*Participant{n.from, n.to} {
+		if unseen == 0 {
+			return
+		}
+		for _, p := range [...]*Participant{n.from, n.to} {
 			if _, ok := first[p]; !ok {
 				first[p] = i
 				i++
+				if p != nil && b.parts[p.Name] == p {
+					unseen--
+				}
 			}
 		}
 		for _, c := range n.Children {
