@@ -32,7 +32,7 @@ type builder struct {
 	hmacKeys       map[string]bool           // MAC/ENCRYPT token cache keys no token matched
 	hmacMatched    bool                      // some MAC/ENCRYPT key matched a token
 	bySubject      map[*Token][]*Node        // nodes about each token
-	// lastOnConn is the last exchange of each connection.
+	// lastOnConn is the last exchange of each connection (lastOn).
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time      // end of the last exchange: the end of the capture
 	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
@@ -40,17 +40,18 @@ type builder struct {
 	schemas    map[int]string // dbschema.go: MySQL connection -> schema
 	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
 	// (read by findCallers, kept for makeNodes).
-	sqlOf []*sqlFacts
-	auths map[string]authFacts // keystone auth request bodies, read (tokens.go)
+	sqlOf  []*sqlFacts
+	auths  map[string]authFacts  // keystone auth request bodies, read (tokens.go)
+	issued map[string]tokenFacts // token responses to logins, read (services.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 	b := &builder{
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{},
-		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
-		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
-		auths: map[string]authFacts{},
+		parts: map[string]*Participant{},
+		lits:  map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
+		auths: map[string]authFacts{}, issued: map[string]tokenFacts{},
 	}
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {

@@ -236,8 +236,8 @@ type Node struct {
 	candidates []*Node   // see Candidates
 	caller     string    // service name of the calling process, if a service
 	server     string    // service name of the server side
-	background bool      // rpc.go: work no client request caused
 	sql        *sqlFacts // a DB node's SQL text, read (callers.go)
+	background bool      // rpc.go: work no client request caused
 	// unsure: timing placed n under its only candidate although that one
 	// broke a rule (its token check had not ended): a guess (parents.go)
 	unsure bool

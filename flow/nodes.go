@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
@@ -19,9 +20,6 @@ func (b *builder) makeNodes() {
 		if _, ok := e.Request.(*memcache.Request); ok {
 			memcached[e.Conn.Server.String()] = true
 		}
-	}
-	for _, e := range b.exs {
-		b.lastOnConn[e.Conn.ID] = e
 	}
 	// The nodes of the exchanges are one block: one allocation, not one
 	// per exchange (a capture has tens of thousands).
@@ -126,6 +124,18 @@ type connEnds struct {
 	caller   string
 }
 
+// lastOn is the last exchange of connection id; the table is made when
+// first asked (only an exchange without an answer asks).
+func (b *builder) lastOn(id int) *decoder.Exchange {
+	if b.lastOnConn == nil {
+		b.lastOnConn = map[int]*decoder.Exchange{}
+		for _, e := range b.exs {
+			b.lastOnConn[e.Conn.ID] = e
+		}
+	}
+	return b.lastOnConn[id]
+}
+
 func (b *builder) participant(name string, kind Kind, addr string) *Participant {
 	p := b.parts[name]
 	if p == nil {
@@ -181,7 +191,7 @@ func (b *builder) outcome(n *Node) Outcome {
 	switch {
 	case n.Ex.Response == nil && n.NoReply:
 		return NoAnswer
-	case n.Ex.Response == nil && b.lastOnConn[n.Ex.Conn.ID] != n.Ex:
+	case n.Ex.Response == nil && b.lastOn(n.Ex.Conn.ID) != n.Ex:
 		return Lost
 	case n.Ex.Response == nil:
 		return InProgress

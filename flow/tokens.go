@@ -178,31 +178,41 @@ func parseAuth(body string) authFacts {
 	return a
 }
 
-// tokenBody is the part of a keystone token response flowmap reads.
+// tokenFacts is the part of a keystone token response flowmap reads about
+// the token.
+type tokenFacts struct {
+	User    userRef         `json:"user"`
+	Project named           `json:"project"`
+	Domain  named           `json:"domain"`
+	System  json.RawMessage `json:"system"`
+}
+
 type tokenBody struct {
-	Token struct {
-		User    userRef         `json:"user"`
-		Project named           `json:"project"`
-		Domain  named           `json:"domain"`
-		System  json.RawMessage `json:"system"`
-	} `json:"token"`
+	Token tokenFacts `json:"token"`
 }
 
 func (b *builder) fillFromBody(t *Token, body string) {
-	var tb tokenBody
-	if body == "" || json.Unmarshal([]byte(body), &tb) != nil {
+	if body == "" {
 		return
 	}
+	tf, ok := b.issued[body] // read with the catalog (readIssued)
+	if !ok {
+		var tb tokenBody
+		if json.Unmarshal([]byte(body), &tb) != nil {
+			return
+		}
+		tf = tb.Token
+	}
 	if t.User == "" {
-		t.User = tb.Token.User.Name
+		t.User = tf.User.Name
 	}
 	if t.Domain == "" {
-		t.Domain = tb.Token.User.Domain.Name
+		t.Domain = tf.User.Domain.Name
 	}
 	if t.Project == "" {
-		t.Project = tb.Token.Project.Name
+		t.Project = tf.Project.Name
 	}
-	t.ids = appendNew(t.ids, tb.Token.User.ID, tb.Token.User.Domain.ID, tb.Token.Project.ID)
+	t.ids = appendNew(t.ids, tf.User.ID, tf.User.Domain.ID, tf.Project.ID)
 }
 
 // appendNew appends the non-empty values of vs that ss does not hold.
