@@ -37,8 +37,9 @@ func (b *builder) makeNodes() {
 			n.from, n.caller = ce.from, ce.caller
 		} else {
 			n.from = b.callerParticipant(n)
+			ce.byTiming = b.callerByTiming[e.Conn.ID]
 		}
-		n.CallerByTiming = b.callerByTiming[e.Conn.ID]
+		n.CallerByTiming = ce.byTiming
 		srv := e.Conn.Server
 		switch req := e.Request.(type) {
 		case *http.Request:
@@ -117,11 +118,12 @@ func (b *builder) makeNodes() {
 	}
 }
 
-// connEnds are the lifelines of a connection's exchanges, and the service
-// calling (Node.caller).
+// connEnds are the lifelines of a connection's exchanges, the service
+// calling (Node.caller) and whether only timing named it.
 type connEnds struct {
 	from, to *Participant
 	caller   string
+	byTiming bool
 }
 
 // lastOn is the last exchange of connection id; the table is made when
