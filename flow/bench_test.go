@@ -1,10 +1,18 @@
 package flow
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/internal/truth"
 )
@@ -44,4 +52,52 @@ func BenchmarkBuildLong(b *testing.B) {
 	b.ReportMetric((built-decoded)/1e6, "model-MB")
 	b.ReportMetric((decoded-base)/n, "exchange-B/exchange")
 	b.ReportMetric((built-decoded)/n, "model-B/exchange")
+}
+
+// BenchmarkBuildOneToken is Build on n client requests to glance made
+// with one token (a client working all day), each checked in the cache
+// and followed by a query, at two sizes: twice the requests should cost
+// about twice as much (each request's token check used to be looked for
+// among every node about the token: quadratic).
+func BenchmarkBuildOneToken(b *testing.B) {
+	for _, n := range []int{2000, 4000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			exs := oneTokenDay(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				m := Build(exs, Options{})
+				if len(m.Roots) != n {
+					b.Fatalf("%d trees, want %d", len(m.Roots), n)
+				}
+			}
+		})
+	}
+}
+
+func oneTokenDay(n int) []*decoder.Exchange {
+	const token = "gAAAAABoneTokenForAWholeDayOfRequestsXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+	sum := sha256.Sum256([]byte(token))
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	glance := netip.MustParseAddr("10.0.20.11")
+	client := netip.MustParseAddr("10.0.20.100")
+	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
+		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
+			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
+	}
+	var exs []*decoder.Exchange
+	for i := range n {
+		at := time.Duration(i) * time.Second
+		port := uint16(10000 + i%40000)
+		exs = append(exs,
+			ex(3*i+1, netip.AddrPortFrom(client, port), netip.AddrPortFrom(glance, 9292), at, at+500*time.Millisecond,
+				&http.Request{Method: "GET", Target: "/v2/images", Headers: [][2]string{{"X-Auth-Token", token}}},
+				&http.Response{Status: 200}, "http"),
+			ex(3*i+2, netip.AddrPortFrom(glance, port), netip.AddrPortFrom(glance, 11211), at+100*time.Millisecond, at+110*time.Millisecond,
+				&memcache.Request{Command: "get", Keys: []string{"tokens/" + hex.EncodeToString(sum[:])}},
+				&memcache.Response{Result: "hit"}, "memcache"),
+			ex(3*i+3, netip.AddrPortFrom(glance, port+1), netip.AddrPortFrom(glance, 3306), at+200*time.Millisecond, at+210*time.Millisecond,
+				&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: "SELECT images.id FROM images WHERE images.owner = 'p1'"},
+				&mysql.Response{Result: "rows"}, "mysql"))
+	}
+	return exs
 }

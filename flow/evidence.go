@@ -2,6 +2,7 @@ package flow
 
 import (
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -144,8 +145,16 @@ func (b *builder) checkEnd(r *Node) (end time.Time) {
 		return end
 	}
 	until := b.until(r.Ex)
-	for _, n := range b.bySubject[r.token] {
-		if n.caller != r.server || n.Start.Before(r.Start) || n.Start.After(until) {
+	// The nodes about the token are in order of start: only those started
+	// while r was in progress are looked at (a token a client uses all
+	// day is about thousands).
+	ns := b.bySubject[r.token]
+	i := sort.Search(len(ns), func(i int) bool { return !ns[i].Start.Before(r.Start) })
+	for _, n := range ns[i:] {
+		if n.Start.After(until) {
+			break
+		}
+		if n.caller != r.server {
 			continue
 		}
 		switch n.Role {
