@@ -21,16 +21,20 @@ func (b *builder) makeNodes() {
 			memcached[e.Conn.Server.String()] = true
 		}
 	}
-	// The nodes of the exchanges are one block: one allocation, not one
-	// per exchange (a capture has tens of thousands).
-	block := make([]Node, len(b.exs))
+	// The nodes are allocated nodeChunk at a time, not one by one (a
+	// capture has tens of thousands).
+	var chunk []Node
 	b.nodes = slices.Grow(b.nodes, len(b.exs))
 	// Both lifelines of an exchange follow from its connection alone (the
 	// process calling, the server and what it serves): they are worked
 	// out, and their address strings formatted, once per connection.
 	ends := map[int]connEnds{}
 	for i, e := range b.exs {
-		n := &block[i] // zeroed: set field by field, not copied whole
+		if len(chunk) == 0 {
+			chunk = make([]Node, min(nodeChunk, len(b.exs)-i))
+		}
+		n := &chunk[0] // zeroed: set field by field, not copied whole
+		chunk = chunk[1:]
 		n.Ex, n.Proto, n.Start, n.End, n.Truncated = e, e.Proto, e.Start(), e.End(), e.Truncated
 		ce, known := ends[e.Conn.ID]
 		if known {
@@ -117,6 +121,12 @@ func (b *builder) makeNodes() {
 		}
 	}
 }
+
+// nodeChunk is how many nodes makeNodes allocates at once: one chunk
+// (about 24 kB) is still a small object, made from memory the runtime has
+// freed; one block for all (megabytes) would take fresh pages and add to
+// the peak RSS.
+const nodeChunk = 32
 
 // connEnds are the lifelines of a connection's exchanges, the service
 // calling (Node.caller) and whether only timing named it.
