@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -100,4 +101,65 @@ func oneTokenDay(n int) []*decoder.Exchange {
 				&mysql.Response{Result: "rows"}, "mysql"))
 	}
 	return exs
+}
+
+// BenchmarkBuildNovaCopies is Build on copies of testdata/nova's
+// concurrent boots, one after the other (new connections, times shifted),
+// at two sizes: twice the RPCs should cost about twice as much (finding
+// the request a service was handling used to walk all it handled).
+func BenchmarkBuildNovaCopies(b *testing.B) {
+	exs := decode(b, filepath.Join(truth.Root(), "testdata", "nova", "nova-concurrent.pcapng"))
+	for _, k := range []int{8, 16} {
+		b.Run(fmt.Sprint(k), func(b *testing.B) {
+			copies := repeatExchanges(exs, k)
+			b.ReportAllocs()
+			for b.Loop() {
+				Build(copies, Options{})
+			}
+		})
+	}
+}
+
+// repeatExchanges is k copies of exs one after the other, on connections
+// of their own.
+func repeatExchanges(exs []*decoder.Exchange, k int) []*decoder.Exchange {
+	var first, last time.Time
+	maxID := 0
+	for _, e := range exs {
+		if first.IsZero() || e.Start().Before(first) {
+			first = e.Start()
+		}
+		last = latest(last, e.End())
+		maxID = max(maxID, e.Conn.ID)
+	}
+	span := last.Sub(first) + time.Minute
+	conns := map[*decoder.Conn]*decoder.Conn{}
+	var out []*decoder.Exchange
+	for c := range k {
+		shift := time.Duration(c) * span
+		clear(conns)
+		for _, e := range exs {
+			x := *e
+			if conns[e.Conn] == nil {
+				cc := *e.Conn
+				cc.ID += c * (maxID + 1)
+				conns[e.Conn] = &cc
+			}
+			x.Conn = conns[e.Conn]
+			for _, t := range []*time.Time{&x.ReqStart, &x.ReqEnd, &x.RespStart, &x.RespEnd} {
+				if !t.IsZero() {
+					*t = t.Add(shift)
+				}
+			}
+			out = append(out, &x)
+		}
+	}
+	return out
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
