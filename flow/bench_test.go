@@ -63,7 +63,7 @@ func BenchmarkBuildLong(b *testing.B) {
 func BenchmarkBuildOneToken(b *testing.B) {
 	for _, n := range []int{2000, 4000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			exs := oneTokenDay(n)
+			exs := oneTokenDay(n, false)
 			b.ReportAllocs()
 			for b.Loop() {
 				m := Build(exs, Options{})
@@ -75,12 +75,34 @@ func BenchmarkBuildOneToken(b *testing.B) {
 	}
 }
 
-func oneTokenDay(n int) []*decoder.Exchange {
+// BenchmarkBuildHealthChecks is BenchmarkBuildOneToken with a load
+// balancer's unauthenticated GET / every second beside: twice the
+// requests should cost about twice as much (every session used to look at
+// every health check before it).
+func BenchmarkBuildHealthChecks(b *testing.B) {
+	for _, n := range []int{2000, 4000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			exs := oneTokenDay(n, true)
+			b.ReportAllocs()
+			for b.Loop() {
+				m := Build(exs, Options{})
+				if len(m.Roots) != 2*n {
+					b.Fatalf("%d trees, want %d", len(m.Roots), 2*n)
+				}
+			}
+		})
+	}
+}
+
+// oneTokenDay is n requests a second apart made with one token, each with
+// its cache lookup and query; checks adds a health check beside each.
+func oneTokenDay(n int, checks bool) []*decoder.Exchange {
 	const token = "gAAAAABoneTokenForAWholeDayOfRequestsXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
 	sum := sha256.Sum256([]byte(token))
 	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	glance := netip.MustParseAddr("10.0.20.11")
 	client := netip.MustParseAddr("10.0.20.100")
+	balancer := netip.MustParseAddr("10.0.20.200")
 	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
 		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
 			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
@@ -99,6 +121,10 @@ func oneTokenDay(n int) []*decoder.Exchange {
 			ex(3*i+3, netip.AddrPortFrom(glance, port+1), netip.AddrPortFrom(glance, 3306), at+200*time.Millisecond, at+210*time.Millisecond,
 				&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: "SELECT images.id FROM images WHERE images.owner = 'p1'"},
 				&mysql.Response{Result: "rows"}, "mysql"))
+		if checks {
+			exs = append(exs, ex(3*n+i+1, netip.AddrPortFrom(balancer, port), netip.AddrPortFrom(glance, 9292), at+700*time.Millisecond, at+710*time.Millisecond,
+				&http.Request{Method: "GET", Target: "/"}, &http.Response{Status: 300}, "http"))
+		}
 	}
 	return exs
 }

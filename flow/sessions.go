@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -171,14 +173,23 @@ func (m *Model) sessions() {
 			connKey[r.Ex.Conn] = k
 		}
 	}
-	var pending []*Node // client requests without a key: discovery
-	for _, r := range m.Roots {
+	// Client requests without a key (discovery) wait to be claimed, each
+	// with its place among the roots. One on a connection no key claims,
+	// older than 5 s when a session starts, can be claimed by no later
+	// session (they start later still): it is set aside, so that a day of
+	// unauthenticated health checks is not looked at by every session.
+	type waiting struct {
+		r  *Node
+		at int
+	}
+	var pending, aside []waiting
+	for i, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
 			continue
 		}
 		key := key(r)
 		if key == nil {
-			pending = append(pending, r)
+			pending = append(pending, waiting{r, i})
 			continue
 		}
 		s, ok := byKey[key]
@@ -196,7 +207,8 @@ func (m *Model) sessions() {
 		// claims: under concurrency each client did one of each.
 		kinds := map[string]bool{r.Summary: true}
 		kept := pending[:0]
-		for _, p := range pending {
+		for _, w := range pending {
+			p := w.r
 			owner := connKey[p.Ex.Conn]
 			sameConn := owner == key
 			kind := p.Summary
@@ -207,13 +219,20 @@ func (m *Model) sessions() {
 				kinds[kind] = true
 				continue
 			}
-			kept = append(kept, p)
+			if owner == nil && r.Start.Sub(p.Start) > 5*time.Second {
+				aside = append(aside, w)
+				continue
+			}
+			kept = append(kept, w)
 		}
 		pending = kept
 	}
+	pending = append(pending, aside...)
+	slices.SortFunc(pending, func(a, b waiting) int { return cmp.Compare(a.at, b.at) })
 	// Requests no token claimed: one session per client and burst.
 	var prev *Node
-	for _, p := range pending {
+	for _, w := range pending {
+		p := w.r
 		if prev == nil || prev.from != p.from || p.Start.Sub(prev.End) > 5*time.Second {
 			next++
 		}
