@@ -144,7 +144,7 @@ type placer struct {
 	named    []map[string]bool // what each candidate names
 	left     []*Node           // the candidates the evidence weighed so far left tied
 	scores   []int
-	lits     []string // the group\'s literals
+	lits     []string // the group's literals
 	chunk    []*Node  // where keep copies to
 }
 
