@@ -136,13 +136,21 @@ type connEnds struct {
 	byTiming bool
 }
 
-// lastOn is the last exchange of connection id; the table is made when
-// first asked (only an exchange without an answer asks).
+// lastOn is the last exchange of connection id, which has an exchange
+// without an answer (only those ask). The table is made when first asked,
+// of those connections only.
 func (b *builder) lastOn(id int) *decoder.Exchange {
 	if b.lastOnConn == nil {
 		b.lastOnConn = map[int]*decoder.Exchange{}
 		for _, e := range b.exs {
-			b.lastOnConn[e.Conn.ID] = e
+			if e.Response == nil {
+				b.lastOnConn[e.Conn.ID] = nil
+			}
+		}
+		for _, e := range b.exs {
+			if _, ok := b.lastOnConn[e.Conn.ID]; ok {
+				b.lastOnConn[e.Conn.ID] = e
+			}
 		}
 	}
 	return b.lastOnConn[id]
