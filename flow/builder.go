@@ -53,6 +53,7 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 		lits:  map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
 		auths: map[string]authFacts{}, issued: map[string]tokenFacts{},
 	}
+	b.exs = make([]*decoder.Exchange, 0, len(exs))
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {
 			b.exs = append(b.exs, e)
