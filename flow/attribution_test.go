@@ -27,7 +27,7 @@ var (
 
 // decode runs the pipeline on one capture as flowmap does (the registry's
 // ports and credential fields), once per test binary.
-func decode(t *testing.T, p string) []*decoder.Exchange {
+func decode(t testing.TB, p string) []*decoder.Exchange {
 	t.Helper()
 	decodedMu.Lock()
 	defer decodedMu.Unlock()
@@ -247,7 +247,7 @@ func TestContentEvidenceIsHonest(t *testing.T) {
 			ls := with.literals(n.parent)
 			group := groupOf[n]
 			told := false
-			for _, l := range groupLiterals(group) {
+			for _, l := range groupLiterals(nil, group) {
 				told = told || ls[l]
 			}
 			if !told {

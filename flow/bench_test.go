@@ -1,10 +1,19 @@
 package flow
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
+	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/internal/truth"
 )
@@ -44,4 +53,132 @@ func BenchmarkBuildLong(b *testing.B) {
 	b.ReportMetric((built-decoded)/1e6, "model-MB")
 	b.ReportMetric((decoded-base)/n, "exchange-B/exchange")
 	b.ReportMetric((built-decoded)/n, "model-B/exchange")
+}
+
+// BenchmarkBuildOneToken is Build on n client requests to glance made
+// with one token (a client working all day), each checked in the cache
+// and followed by a query, at two sizes: twice the requests should cost
+// about twice as much (each request's token check used to be looked for
+// among every node about the token: quadratic).
+func BenchmarkBuildOneToken(b *testing.B) { benchDay(b, false) }
+
+// BenchmarkBuildHealthChecks is BenchmarkBuildOneToken with a load
+// balancer's unauthenticated GET / every second beside: twice the
+// requests should cost about twice as much (every session used to look at
+// every health check before it).
+func BenchmarkBuildHealthChecks(b *testing.B) { benchDay(b, true) }
+
+// benchDay runs Build on oneTokenDay at two sizes.
+func benchDay(b *testing.B, checks bool) {
+	for _, n := range []int{2000, 4000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			exs := oneTokenDay(n, checks)
+			trees := n
+			if checks {
+				trees = 2 * n
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if m := Build(exs, Options{}); len(m.Roots) != trees {
+					b.Fatalf("%d trees, want %d", len(m.Roots), trees)
+				}
+			}
+		})
+	}
+}
+
+// oneTokenDay is n requests a second apart made with one token, each with
+// its cache lookup and query; checks adds a health check beside each.
+func oneTokenDay(n int, checks bool) []*decoder.Exchange {
+	const token = "gAAAAABoneTokenForAWholeDayOfRequestsXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+	sum := sha256.Sum256([]byte(token))
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	glance := netip.MustParseAddr("10.0.20.11")
+	client := netip.MustParseAddr("10.0.20.100")
+	balancer := netip.MustParseAddr("10.0.20.200")
+	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
+		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
+			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
+	}
+	var exs []*decoder.Exchange
+	for i := range n {
+		at := time.Duration(i) * time.Second
+		port := uint16(10000 + i%40000)
+		exs = append(exs,
+			ex(3*i+1, netip.AddrPortFrom(client, port), netip.AddrPortFrom(glance, 9292), at, at+500*time.Millisecond,
+				&http.Request{Method: "GET", Target: "/v2/images", Headers: [][2]string{{"X-Auth-Token", token}}},
+				&http.Response{Status: 200}, "http"),
+			ex(3*i+2, netip.AddrPortFrom(glance, port), netip.AddrPortFrom(glance, 11211), at+100*time.Millisecond, at+110*time.Millisecond,
+				&memcache.Request{Command: "get", Keys: []string{"tokens/" + hex.EncodeToString(sum[:])}},
+				&memcache.Response{Result: "hit"}, "memcache"),
+			ex(3*i+3, netip.AddrPortFrom(glance, port+1), netip.AddrPortFrom(glance, 3306), at+200*time.Millisecond, at+210*time.Millisecond,
+				&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: "SELECT images.id FROM images WHERE images.owner = 'p1'"},
+				&mysql.Response{Result: "rows"}, "mysql"))
+		if checks {
+			exs = append(exs, ex(3*n+i+1, netip.AddrPortFrom(balancer, port), netip.AddrPortFrom(glance, 9292), at+700*time.Millisecond, at+710*time.Millisecond,
+				&http.Request{Method: "GET", Target: "/"}, &http.Response{Status: 300}, "http"))
+		}
+	}
+	return exs
+}
+
+// BenchmarkBuildNovaCopies is Build on copies of testdata/nova's
+// concurrent boots, one after the other (new connections, times shifted),
+// at two sizes: twice the RPCs should cost about twice as much (finding
+// the request a service was handling used to walk all it handled).
+func BenchmarkBuildNovaCopies(b *testing.B) {
+	exs := decode(b, filepath.Join(truth.Root(), "testdata", "nova", "nova-concurrent.pcapng"))
+	for _, k := range []int{8, 16} {
+		b.Run(fmt.Sprint(k), func(b *testing.B) {
+			copies := repeatExchanges(exs, k)
+			b.ReportAllocs()
+			for b.Loop() {
+				Build(copies, Options{})
+			}
+		})
+	}
+}
+
+// repeatExchanges is k copies of exs one after the other, on connections
+// of their own.
+func repeatExchanges(exs []*decoder.Exchange, k int) []*decoder.Exchange {
+	var first, last time.Time
+	maxID := 0
+	for _, e := range exs {
+		if first.IsZero() || e.Start().Before(first) {
+			first = e.Start()
+		}
+		last = latest(last, e.End())
+		maxID = max(maxID, e.Conn.ID)
+	}
+	span := last.Sub(first) + time.Minute
+	conns := map[*decoder.Conn]*decoder.Conn{}
+	var out []*decoder.Exchange
+	for c := range k {
+		shift := time.Duration(c) * span
+		clear(conns)
+		for _, e := range exs {
+			x := *e
+			if conns[e.Conn] == nil {
+				cc := *e.Conn
+				cc.ID += c * (maxID + 1)
+				conns[e.Conn] = &cc
+			}
+			x.Conn = conns[e.Conn]
+			for _, t := range []*time.Time{&x.ReqStart, &x.ReqEnd, &x.RespStart, &x.RespEnd} {
+				if !t.IsZero() {
+					*t = t.Add(shift)
+				}
+			}
+			out = append(out, &x)
+		}
+	}
+	return out
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

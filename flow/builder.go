@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -22,6 +24,7 @@ type builder struct {
 	callerByTiming map[int]bool
 	parts          map[string]*Participant
 	nodes          []*Node
+	grouped        [][]*Node                 // groups of nodes (parents.go), by linkParents
 	lits           map[*Node]map[string]bool // literals of requests (evidence.go)
 	checks         map[*Node]time.Time       // end of each request's token check
 	traces         map[*Node]string          // osprofiler base id of each request
@@ -29,21 +32,28 @@ type builder struct {
 	hmacKeys       map[string]bool           // MAC/ENCRYPT token cache keys no token matched
 	hmacMatched    bool                      // some MAC/ENCRYPT key matched a token
 	bySubject      map[*Token][]*Node        // nodes about each token
-	// lastOnConn is the last exchange of each connection.
+	// lastOnConn is the last exchange of each connection (lastOn).
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time      // end of the last exchange: the end of the capture
 	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
 	rpc        *rpcState      // rpc.go
 	schemas    map[int]string // dbschema.go: MySQL connection -> schema
+	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
+	// (read by findCallers, kept for makeNodes).
+	sqlOf  []*sqlFacts
+	auths  map[string]authFacts  // keystone auth request bodies, read (tokens.go)
+	issued map[string]tokenFacts // token responses to logins, read (services.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 	b := &builder{
 		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
 		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{},
-		parts: map[string]*Participant{}, lastOnConn: map[int]*decoder.Exchange{},
-		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
+		parts: map[string]*Participant{},
+		lits:  map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
+		auths: map[string]authFacts{}, issued: map[string]tokenFacts{},
 	}
+	b.exs = make([]*decoder.Exchange, 0, len(exs))
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {
 			b.exs = append(b.exs, e)
@@ -52,12 +62,16 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 			}
 		}
 	}
-	sort.SliceStable(b.exs, func(i, j int) bool {
-		if !b.exs[i].Start().Equal(b.exs[j].Start()) {
-			return b.exs[i].Start().Before(b.exs[j].Start())
+	// (the pipeline delivers them in this order already: checked first)
+	byStart := func(x, y *decoder.Exchange) int {
+		if c := x.Start().Compare(y.Start()); c != 0 {
+			return c
 		}
-		return b.exs[i].Conn.ID < b.exs[j].Conn.ID
-	})
+		return cmp.Compare(x.Conn.ID, y.Conn.ID)
+	}
+	if !slices.IsSortedFunc(b.exs, byStart) {
+		slices.SortStableFunc(b.exs, byStart)
+	}
 	return b
 }
 
@@ -81,6 +95,13 @@ type timeline[T any] struct {
 	items      []T
 	start, end []time.Time
 	maxDur     time.Duration
+	// latest is a segment tree of the latest end under each node (the
+	// leaves, at size+j, are the items' ends), built when a query first
+	// needs it: it skips every stretch of items that all ended before t,
+	// so one long exchange (a request never answered lasts to the end of
+	// the capture) does not make each query walk back over everything.
+	latest []time.Time
+	size   int
 }
 
 // add appends an item; items must come in order of start.
@@ -89,23 +110,64 @@ func (s *timeline[T]) add(it T, start, end time.Time) {
 	s.start = append(s.start, start)
 	s.end = append(s.end, end)
 	s.maxDur = max(s.maxDur, end.Sub(start))
+	s.latest = nil
 }
 
+// walkBack is how many items around looks at one by one before it asks
+// the segment tree.
+const walkBack = 32
+
 // around calls fn for each item that started at or before t and had not
-// ended before t, latest start first.
+// ended before t, latest start first. Items started longer before t than
+// the longest lasted are not looked at; past the last walkBack items the
+// segment tree finds the rest, at O(log n) per item found.
 func (s *timeline[T]) around(t time.Time, fn func(T)) {
 	if s == nil {
 		return
 	}
 	i := sort.Search(len(s.start), func(i int) bool { return s.start[i].After(t) })
-	for j := i - 1; j >= 0; j-- {
+	j := i - 1
+	for ; j >= 0 && j >= i-walkBack; j-- {
 		if t.Sub(s.start[j]) > s.maxDur {
-			break
+			return
 		}
 		if !s.end[j].Before(t) {
 			fn(s.items[j])
 		}
 	}
+	if j < 0 {
+		return
+	}
+	if s.latest == nil {
+		s.size = 1
+		for s.size < len(s.items) {
+			s.size *= 2
+		}
+		s.latest = make([]time.Time, 2*s.size)
+		copy(s.latest[s.size:], s.end)
+		for k := s.size - 1; k > 0; k-- {
+			s.latest[k] = s.latest[2*k]
+			if s.latest[2*k+1].After(s.latest[k]) {
+				s.latest[k] = s.latest[2*k+1]
+			}
+		}
+	}
+	s.visit(1, 0, s.size, j+1, t, fn)
+}
+
+// visit calls fn for the items of [lo, hi), the span of tree node k, that
+// come before i and had not ended before t, the later ones first.
+func (s *timeline[T]) visit(k, lo, hi, i int, t time.Time, fn func(T)) {
+	if lo >= i || s.latest[k].Before(t) {
+		return
+	}
+	if hi-lo == 1 {
+		fn(s.items[lo])
+		return
+	}
+	mid := (lo + hi) / 2
+	s.visit(2*k+1, mid, hi, i, t, fn)
+	s.visit(2*k, lo, mid, i, t, fn)
 }
 
 // until is how long e may have been in progress: its end or, when its

@@ -18,7 +18,9 @@ import (
 // connection holds for all its exchanges. Connections still unknown are
 // attributed by time nesting inside requests served on the same host.
 func (b *builder) findCallers() {
+	b.sqlOf = make([]*sqlFacts, len(b.exs))
 	votes := map[int]map[string]int{}
+	top := map[int]int{} // each connection's highest vote (votes only grow)
 	vote := func(id int, s string, n int) {
 		if s == "" {
 			return
@@ -27,8 +29,20 @@ func (b *builder) findCallers() {
 			votes[id] = map[string]int{}
 		}
 		votes[id][s] += n
+		top[id] = max(top[id], votes[id][s])
 	}
-	for _, e := range b.exs {
+	// the registry is asked the same few logins and schemas for every
+	// query: each answer is kept
+	dbNames := map[string]string{}
+	byDBName := func(name string) string {
+		s, ok := dbNames[name]
+		if !ok {
+			s = registry.ByDBName(name)
+			dbNames[name] = s
+		}
+		return s
+	}
+	for i, e := range b.exs {
 		id := e.Conn.ID
 		switch req := e.Request.(type) {
 		case *http.Request:
@@ -49,13 +63,14 @@ func (b *builder) findCallers() {
 				vote(id, t.User, 50)
 			}
 		case *mysql.Request:
-			if s := registry.ByDBName(req.User); req.UserKnown && s != "" {
+			if s := byDBName(req.User); req.UserKnown && s != "" {
 				vote(id, s, 100)
 			} else {
-				vote(id, registry.ByDBName(req.Database), 80)
+				vote(id, byDBName(req.Database), 80)
 			}
 			// A table only one service has is as good as a login.
-			vote(id, queryServices.Get(req.Query, queryService), 30)
+			b.sqlOf[i] = factsOf(req.Query) // for mysqlNode too
+			vote(id, b.sqlOf[i].service, 30)
 		}
 	}
 	// Nesting: what a service does while serving a request happens inside
@@ -70,7 +85,7 @@ func (b *builder) findCallers() {
 	inb := b.inboundByHost()
 	for _, e := range b.exs {
 		id := e.Conn.ID
-		if v := votes[id]; v != nil && maxVote(v) >= 50 {
+		if top[id] >= 50 {
 			continue
 		}
 		hreq, isHTTP := e.Request.(*http.Request)
@@ -166,14 +181,6 @@ func (b *builder) findCallers() {
 	}
 }
 
-func maxVote(v map[string]int) int {
-	m := 0
-	for _, n := range v {
-		m = max(m, n)
-	}
-	return m
-}
-
 func queryService(q string) string {
 	// The first four table references, as the regexp that was here read them.
 	at := 0
@@ -192,11 +199,26 @@ func queryService(q string) string {
 
 // QuerySignature is a query's verb and main table ("SELECT project"), or
 // "" for pool and session chatter (SELECT 1, ROLLBACK, SET ...).
-func QuerySignature(q string) string { return signatures.Get(q, querySignature) }
+func QuerySignature(q string) string { return factsOf(q).signature }
 
-// Facts of SQL texts, remembered: services repeat a few hundred statements
-// thousands of times.
-var signatures, queryServices memo.Table[string]
+// sqlFacts are what flow reads of one SQL text: its signature, the
+// service whose tables it names, its literals (never modified: callers
+// append them to their own slices).
+type sqlFacts struct {
+	signature, service string
+	literals           []string
+}
+
+// factsOf returns the facts of q, remembered: services repeat a few
+// hundred statements thousands of times, and one lookup of a long text
+// serves every pass.
+func factsOf(q string) *sqlFacts {
+	return sqlFactsOf.Get(q, func(q string) *sqlFacts {
+		return &sqlFacts{signature: querySignature(q), service: queryService(q), literals: scanLiterals(nil, q)}
+	})
+}
+
+var sqlFactsOf memo.Table[*sqlFacts]
 
 func querySignature(q string) string {
 	v := queryVerb(q)

@@ -2,11 +2,9 @@ package flow
 
 import (
 	"net/url"
+	"sort"
 	"strings"
 	"time"
-
-	"github.com/flowmap/flowmap/decoder/mysql"
-	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Placement says what put a node under its parent, strongest first.
@@ -33,17 +31,13 @@ const (
 	minLiteralLen = 3 // shorter ones ('0', 'ok') name nothing
 )
 
-// sqlLiterals appends the quoted string literals of q ('…' with ” and \'
-// escapes), as PyMySQL inlines a request's parameters.
-func sqlLiterals(dst []string, q string) []string {
-	ls := literalsOf.Get(q, func(q string) []string { return scanLiterals(nil, q) })
+// appendLiterals appends ls to dst, up to maxLiterals in all.
+func appendLiterals(dst, ls []string) []string {
 	return append(dst, ls[:min(len(ls), max(0, maxLiterals-len(dst)))]...)
 }
 
-// literalsOf remembers the literals of each SQL text (never modified: callers
-// append them to their own slices).
-var literalsOf memo.Table[[]string]
-
+// scanLiterals appends the quoted string literals of q ('…' with ” and \'
+// escapes), as PyMySQL inlines a request's parameters.
 func scanLiterals(dst []string, q string) []string {
 	for i := 0; i < len(q) && len(dst) < maxLiterals; i++ {
 		if q[i] != '\'' {
@@ -78,13 +72,12 @@ func scanLiterals(dst []string, q string) []string {
 	return dst
 }
 
-// groupLiterals are the SQL literals of the DB nodes of g, from the SQL as
-// sent (Summary is redacted for printing).
-func groupLiterals(g []*Node) []string {
-	var ls []string
+// groupLiterals appends the SQL literals of the DB nodes of g to ls, from
+// the SQL as sent (Summary is redacted for printing).
+func groupLiterals(ls []string, g []*Node) []string {
 	for _, n := range g {
-		if req, ok := n.Ex.Request.(*mysql.Request); ok && n.Role == RoleQuery {
-			ls = sqlLiterals(ls, req.Query)
+		if n.sql != nil && n.Role == RoleQuery {
+			ls = appendLiterals(ls, n.sql.literals)
 		}
 	}
 	return ls
@@ -139,28 +132,6 @@ func (b *builder) literals(r *Node) map[string]bool {
 	return ls
 }
 
-// contentMatch counts the literals of ls that r names and that not every
-// candidate names (a literal all of them share tells nothing).
-func (b *builder) contentMatch(ls []string, r *Node, cands []*Node) int {
-	n := 0
-	for _, l := range ls {
-		if !b.literals(r)[l] {
-			continue
-		}
-		shared := true
-		for _, c := range cands {
-			if !b.literals(c)[l] {
-				shared = false
-				break
-			}
-		}
-		if !shared {
-			n++
-		}
-	}
-	return n
-}
-
 // checkEnd is when the token check of request r ended: keystonemiddleware
 // looks r's token up in the cache (and on a miss validates it and stores
 // the answer) before the service works on r, so no DB work of r's service
@@ -174,8 +145,16 @@ func (b *builder) checkEnd(r *Node) (end time.Time) {
 		return end
 	}
 	until := b.until(r.Ex)
-	for _, n := range b.bySubject[r.token] {
-		if n.caller != r.server || n.Start.Before(r.Start) || n.Start.After(until) {
+	// The nodes about the token are in order of start: only those started
+	// while r was in progress are looked at (a token a client uses all
+	// day is about thousands).
+	ns := b.bySubject[r.token]
+	i := sort.Search(len(ns), func(i int) bool { return !ns[i].Start.Before(r.Start) })
+	for _, n := range ns[i:] {
+		if n.Start.After(until) {
+			break
+		}
+		if n.caller != r.server {
 			continue
 		}
 		switch n.Role {

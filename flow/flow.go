@@ -18,7 +18,8 @@
 package flow
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -232,10 +233,11 @@ type Node struct {
 	token      *Token // presented
 	subject    *Token // issued, validated, cached
 	parent     *Node
-	candidates []*Node // see Candidates
-	caller     string  // service name of the calling process, if a service
-	server     string  // service name of the server side
-	background bool    // rpc.go: work no client request caused
+	candidates []*Node   // see Candidates
+	caller     string    // service name of the calling process, if a service
+	server     string    // service name of the server side
+	sql        *sqlFacts // a DB node's SQL text, read (callers.go)
+	background bool      // rpc.go: work no client request caused
 	// unsure: timing placed n under its only candidate although that one
 	// broke a rule (its token check had not ended): a guess (parents.go)
 	unsure bool
@@ -324,11 +326,17 @@ func (b *builder) build() *Model {
 	return m
 }
 
+// sortNodes orders ns by start, then connection. Most lists come in that
+// order already (the exchanges were sorted so), which is checked first.
 func sortNodes(ns []*Node) {
-	sort.SliceStable(ns, func(i, j int) bool {
-		if !ns[i].Start.Equal(ns[j].Start) {
-			return ns[i].Start.Before(ns[j].Start)
-		}
-		return ns[i].Ex.Conn.ID < ns[j].Ex.Conn.ID
-	})
+	if !slices.IsSortedFunc(ns, cmpNodes) {
+		slices.SortStableFunc(ns, cmpNodes)
+	}
+}
+
+func cmpNodes(a, b *Node) int {
+	if c := a.Start.Compare(b.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Conn, b.Conn) // Ex.Conn.ID, without reading Ex
 }

@@ -2,8 +2,10 @@ package flow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
@@ -19,53 +21,85 @@ func (b *builder) makeNodes() {
 			memcached[e.Conn.Server.String()] = true
 		}
 	}
-	for _, e := range b.exs {
-		b.lastOnConn[e.Conn.ID] = e
-	}
-	for _, e := range b.exs {
-		n := &Node{Ex: e, Proto: e.Proto, Start: e.Start(), End: e.End(), Truncated: e.Truncated}
-		n.from = b.callerParticipant(n)
-		n.CallerByTiming = b.callerByTiming[e.Conn.ID]
+	// The nodes are allocated nodeChunk at a time, not one by one (a
+	// capture has tens of thousands).
+	var chunk []Node
+	b.nodes = slices.Grow(b.nodes, len(b.exs))
+	// Both lifelines of an exchange follow from its connection alone (the
+	// process calling, the server and what it serves): they are worked
+	// out, and their address strings formatted, once per connection.
+	ends := map[int]connEnds{}
+	for i, e := range b.exs {
+		if len(chunk) == 0 {
+			chunk = make([]Node, min(nodeChunk, len(b.exs)-i))
+		}
+		n := &chunk[0] // zeroed: set field by field, not copied whole
+		chunk = chunk[1:]
+		n.Ex, n.Proto, n.Start, n.End, n.Truncated = e, e.Proto, e.Start(), e.End(), e.Truncated
+		ce, known := ends[e.Conn.ID]
+		if known {
+			n.from, n.caller = ce.from, ce.caller
+		} else {
+			n.from = b.callerParticipant(n)
+			ce.byTiming = b.callerByTiming[e.Conn.ID]
+		}
+		n.CallerByTiming = ce.byTiming
 		srv := e.Conn.Server
 		switch req := e.Request.(type) {
 		case *http.Request:
 			n.server = b.srvName[srv]
-			kind := Service
-			if !b.isService(n.server) {
-				kind = Host
+			if !known {
+				kind := Service
+				if !b.isService(n.server) {
+					kind = Host
+				}
+				ce.to = b.participant(n.server, kind, srv.String())
 			}
-			n.to = b.participant(n.server, kind, srv.String())
+			n.to = ce.to
 			b.httpNode(n, req)
 		case *memcache.Request:
-			name := "memcached"
-			if o := b.override(srv); o != "" {
-				name = o
-			} else if len(memcached) > 1 {
-				name += " " + srv.String()
+			if !known {
+				name := "memcached"
+				if o := b.override(srv); o != "" {
+					name = o
+				} else if len(memcached) > 1 {
+					name += " " + srv.String()
+				}
+				ce.to = b.participant(name, Cache, srv.String())
 			}
-			n.to = b.participant(name, Cache, srv.String())
+			n.to = ce.to
 			b.memcacheNode(n, req)
 		case *mysql.Request:
-			name := "database"
-			if n.caller != "" {
-				name = b.dbName(n)
+			if !known {
+				name := "database"
+				if n.caller != "" {
+					name = b.dbName(n)
+				}
+				if o := b.override(srv); o != "" {
+					name = o
+				}
+				ce.to = b.participant(name, DB, srv.String())
 			}
-			if o := b.override(srv); o != "" {
-				name = o
-			}
-			n.to = b.participant(name, DB, srv.String())
-			b.mysqlNode(n, req)
+			n.to = ce.to
+			b.mysqlNode(n, req, b.sqlOf[i])
 		default:
-			name := b.override(srv)
-			if name == "" {
-				name = srv.String()
+			if !known {
+				name := b.override(srv)
+				if name == "" {
+					name = srv.String()
+				}
+				ce.to = b.participant(name, Host, srv.String())
 			}
-			n.to = b.participant(name, Host, srv.String())
+			n.to = ce.to
 			n.Role = RoleCall // a protocol flowmap has no story for: a call and its answer
 			n.Summary = e.Request.Redacted().Summary()
 			if e.Response != nil {
 				n.Result = e.Response.Redacted().Summary()
 			}
+		}
+		if !known {
+			ce.from, ce.caller = n.from, n.caller
+			ends[e.Conn.ID] = ce
 		}
 		n.From, n.To = n.from.Name, n.to.Name
 		n.RequestEnd, n.ResponseStart = e.ReqEnd, e.RespStart
@@ -86,6 +120,40 @@ func (b *builder) makeNodes() {
 			t.Owner = n.caller + " token"
 		}
 	}
+}
+
+// nodeChunk is how many nodes makeNodes allocates at once: one chunk
+// (about 24 kB) is still a small object, made from memory the runtime has
+// freed; one block for all (megabytes) would take fresh pages and add to
+// the peak RSS.
+const nodeChunk = 32
+
+// connEnds are the lifelines of a connection's exchanges, the service
+// calling (Node.caller) and whether only timing named it.
+type connEnds struct {
+	from, to *Participant
+	caller   string
+	byTiming bool
+}
+
+// lastOn is the last exchange of connection id, which has an exchange
+// without an answer (only those ask). The table is made when first asked,
+// of those connections only.
+func (b *builder) lastOn(id int) *decoder.Exchange {
+	if b.lastOnConn == nil {
+		b.lastOnConn = map[int]*decoder.Exchange{}
+		for _, e := range b.exs {
+			if e.Response == nil {
+				b.lastOnConn[e.Conn.ID] = nil
+			}
+		}
+		for _, e := range b.exs {
+			if _, ok := b.lastOnConn[e.Conn.ID]; ok {
+				b.lastOnConn[e.Conn.ID] = e
+			}
+		}
+	}
+	return b.lastOnConn[id]
 }
 
 func (b *builder) participant(name string, kind Kind, addr string) *Participant {
@@ -143,7 +211,7 @@ func (b *builder) outcome(n *Node) Outcome {
 	switch {
 	case n.Ex.Response == nil && n.NoReply:
 		return NoAnswer
-	case n.Ex.Response == nil && b.lastOnConn[n.Ex.Conn.ID] != n.Ex:
+	case n.Ex.Response == nil && b.lastOn(n.Ex.Conn.ID) != n.Ex:
 		return Lost
 	case n.Ex.Response == nil:
 		return InProgress
@@ -158,9 +226,13 @@ func (b *builder) outcome(n *Node) Outcome {
 func (b *builder) httpNode(n *Node, req *http.Request) {
 	resp, _ := n.Ex.Response.(*http.Response)
 	// printable strings come from the redacted message; flow correlates
-	// on the raw one
+	// on the raw one. Only the target is printed: a copy without headers
+	// and body is redacted (each field is redacted on its own), which
+	// spares scanning the JSON bodies.
 	target := req.Target
-	if r, ok := req.Redacted().(*http.Request); ok {
+	bare := *req
+	bare.Headers, bare.Trailers, bare.Body = nil, nil, ""
+	if r, ok := bare.Redacted().(*http.Request); ok {
 		target = r.Target
 	}
 	n.Summary = req.Method + " " + target
@@ -213,8 +285,13 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 			break
 		}
 	}
-	shown := req
-	if r, ok := req.Redacted().(*memcache.Request); ok {
+	// Only the keys are printed: a copy without the value (a token's
+	// whole validation JSON, under keystonemiddleware's keys) is redacted,
+	// which spares scanning it (each field is redacted on its own).
+	bare := *req
+	bare.Value = ""
+	shown := &bare
+	if r, ok := bare.Redacted().(*memcache.Request); ok {
 		shown = r
 	}
 	n.Summary = shown.Summary()
@@ -224,8 +301,12 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 		n.Result = resp.Result
 		n.Error = strings.Contains(resp.Result, "error")
 		n.Message = resp.Message
-		if r, ok := resp.Redacted().(*memcache.Response); ok {
-			n.Message = r.Message
+		// Only the message is printed: an empty one has nothing to redact
+		// (redacting the values, not printed, is the cost spared).
+		if resp.Message != "" {
+			if r, ok := resp.Redacted().(*memcache.Response); ok {
+				n.Message = r.Message
+			}
 		}
 		if len(resp.Values) > 0 {
 			var sum int64
@@ -237,7 +318,8 @@ func (b *builder) memcacheNode(n *Node, req *memcache.Request) {
 	}
 }
 
-func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
+// mysqlNode fills n in from req, whose SQL facts are sql.
+func (b *builder) mysqlNode(n *Node, req *mysql.Request, sql *sqlFacts) {
 	resp, _ := n.Ex.Response.(*mysql.Response)
 	query := req.Query
 	if r, ok := req.Redacted().(*mysql.Request); ok {
@@ -258,7 +340,8 @@ func (b *builder) mysqlNode(n *Node, req *mysql.Request) {
 	n.Op, n.Target = req.Command, query
 	// COM_QUIT (and a statement close) is never answered: the client closes.
 	n.NoReply = req.Command == "COM_QUIT" || req.Command == "COM_STMT_CLOSE"
-	n.Signature = QuerySignature(req.Query)
+	n.sql = sql
+	n.Signature = sql.signature
 	if resp != nil {
 		n.Result = resp.Result
 		n.Error = resp.Result == "error"

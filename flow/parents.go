@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -43,31 +44,22 @@ func (b *builder) linkParents() {
 			b.bySubject[n.subject] = append(b.bySubject[n.subject], n)
 		}
 	}
+	p := &placer{b: b, usedFor: map[*Token][]*Token{}, lastParent: map[int]*Node{}, bound: map[*Node]int{}, ran: map[*Node]map[string]bool{}}
 	// Tokens a service obtained for itself, to place its authentication
 	// with the validation that uses the token.
-	usedFor := map[*Token][]*Token{} // service token -> tokens it validated
 	for _, n := range b.nodes {
 		if n.Role == RoleValidate && n.token != nil && n.subject != nil {
-			usedFor[n.token] = append(usedFor[n.token], n.subject)
+			p.usedFor[n.token] = append(p.usedFor[n.token], n.subject)
 		}
 	}
-	// A pooled DB connection serves one request at a time, and a thread
-	// that gives its connection back and asks again gets the same one:
-	// consecutive checkouts on a connection stay with the request they
-	// served while it is still in progress.
-	lastParent := map[int]*Node{}
-	bound := map[*Node]int{} // request -> DB connections serving it
-	// A request does not run the same query with the same literals twice
-	// (two logins of one user at once each look it up once).
-	ran := map[*Node]map[string]bool{}
-	for _, g := range b.groups() {
+	b.grouped = b.groups()
+	for _, g := range b.grouped {
 		first := g[0]
 		if first.caller == "" {
 			continue
 		}
-		last := g[len(g)-1]
-		db := first.Proto == "mysql"
-		var cands []*Node
+		p.start(g)
+		db := p.db
 		inbound[first.caller].around(first.Start, func(r *Node) {
 			if r == first || r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
 				return
@@ -78,79 +70,16 @@ func (b *builder) linkParents() {
 			if !r.Start.Before(first.Start) && !(r.Start.Equal(first.Start) && r.Ex.Conn.ID < first.Ex.Conn.ID) {
 				return
 			}
-			cands = append(cands, r)
+			p.cands = append(p.cands, r)
 		})
 		broken := false // every candidate broke causality: timing alone is a guess
 		if db {
-			cands, broken = b.causal(cands, first)
+			p.cands, broken = b.causal(p.cands, first)
 		}
-		if len(cands) == 0 {
+		if len(p.cands) == 0 {
 			continue
 		}
-		link := func(r *Node) int {
-			score := 0
-			if id := first.reqHeader("X-OpenStack-Request-ID"); id != "" && id == r.respHeader("X-OpenStack-Request-ID") {
-				score += 200
-			}
-			if base := b.traceBase(first); base != "" && base == b.traceBase(r) {
-				score += 150
-			}
-			if r.token != nil {
-				for _, n := range g {
-					if n.subject == r.token {
-						score += 100
-						break
-					}
-				}
-				if first.token == r.token {
-					score += 80 // passes the user's token on (nova → glance)
-				}
-				if first.Role == RoleAuth && first.subject != nil {
-					for _, t := range usedFor[first.subject] {
-						if t == r.token {
-							score += 50
-							break
-						}
-					}
-				}
-			}
-			return score
-		}
-		var lits []string
-		if db && !b.noContent {
-			lits = groupLiterals(g)
-		}
-		content := func(r *Node) int { return b.contentMatch(lits, r, cands) }
-		sticky := lastParent[first.Ex.Conn.ID]
-		timing := func(r *Node) int {
-			score := 0
-			if !b.until(r.Ex).Before(last.End) {
-				score += 10
-			}
-			if r == sticky {
-				score += 20
-			} else if db {
-				// Each request in progress holds one pooled connection at a
-				// time: prefer a request no other connection is serving.
-				score -= 5 * bound[r]
-			}
-			return score
-		}
-		// A request that already ran one of the group's queries, literals
-		// and all, is not the one running it again.
-		fresh := func(r *Node) int {
-			for _, n := range g {
-				if ran[r][n.Summary] {
-					return -1
-				}
-			}
-			return 0
-		}
-		// (a weak exclusion, not evidence of the parent: it ranks first
-		// among the timing rules)
-		best, placed, tied := choose(cands, []tier{{ByLink, link}, {ByContent, content}}, func(r *Node) int {
-			return 1000*fresh(r) + timing(r)
-		})
+		best, placed, tied := p.choose()
 		for _, n := range g {
 			n.Placed = placed
 			if len(tied) > 1 {
@@ -159,64 +88,237 @@ func (b *builder) linkParents() {
 			n.unsure = placed == ByTiming && broken
 		}
 		if db {
-			if sticky != nil && sticky != best {
-				bound[sticky]--
+			if p.sticky != nil && p.sticky != best {
+				p.bound[p.sticky]--
 			}
-			if sticky != best {
-				bound[best]++
+			if p.sticky != best {
+				p.bound[best]++
 			}
-			lastParent[first.Ex.Conn.ID] = best
+			p.lastParent[first.Ex.Conn.ID] = best
 		}
 		for _, n := range g {
 			n.parent = best
 			best.Children = append(best.Children, n)
 			if db && n.Role == RoleQuery && strings.Contains(n.Summary, "'") {
-				if ran[best] == nil {
-					ran[best] = map[string]bool{}
+				if p.ran[best] == nil {
+					p.ran[best] = map[string]bool{}
 				}
-				ran[best][n.Summary] = true
+				p.ran[best][n.Summary] = true
 			}
 		}
 	}
 }
 
-// tier is one kind of evidence: a score per candidate, higher is better.
-type tier struct {
-	kind  Placement
-	score func(*Node) int
+// placer weighs the evidence for one group at a time (linkParents). What
+// it learns of the requests (their connections, the queries they ran)
+// carries from group to group; its buffers are reused.
+type placer struct {
+	b *builder
+	// usedFor: the tokens each service token validated.
+	usedFor map[*Token][]*Token
+	// A pooled DB connection serves one request at a time, and a thread
+	// that gives its connection back and asks again gets the same one:
+	// consecutive checkouts on a connection stay with the request they
+	// served while it is still in progress.
+	lastParent map[int]*Node
+	bound      map[*Node]int // request -> DB connections serving it
+	// A request does not run the same query with the same literals twice
+	// (two logins of one user at once each look it up once).
+	ran map[*Node]map[string]bool
+
+	// The group being placed, and facts of it read once.
+	g           []*Node
+	first, last *Node
+	db          bool
+	rid, base   string // first's request id and osprofiler trace
+	sticky      *Node  // the request first's connection served last
+	cands       []*Node
+	// subjects are the tokens the group's nodes are about, read when a
+	// candidate presents a token.
+	subjects     []*Token
+	subjectsRead bool
+	// told are the group's SQL literals that some candidate does not name
+	// (one all of them name tells nothing), read when content is weighed.
+	told     []string
+	toldRead bool
+	named    []map[string]bool // what each candidate names
+	left     []*Node           // the candidates the evidence weighed so far left tied
+	scores   []int
+	lits     []string // the group's literals
+	chunk    []*Node  // where keep copies to
+}
+
+// start makes g the group to place.
+func (p *placer) start(g []*Node) {
+	p.g, p.first, p.last = g, g[0], g[len(g)-1]
+	p.db = p.first.Proto == "mysql"
+	p.rid = p.first.reqHeader("X-OpenStack-Request-ID")
+	p.base = p.b.traceBase(p.first)
+	p.sticky = p.lastParent[p.first.Ex.Conn.ID]
+	p.cands, p.told, p.toldRead = p.cands[:0], p.told[:0], false
+	p.subjects, p.subjectsRead = p.subjects[:0], false
+}
+
+// The kinds of evidence, strongest first, each a score per candidate
+// (higher is better).
+func (p *placer) score(kind Placement, r *Node) int {
+	switch kind {
+	case ByLink:
+		return p.link(r)
+	case ByContent:
+		return p.content(r)
+	}
+	// A request that already ran one of the group's queries, literals
+	// and all, is not the one running it again (a weak exclusion, not
+	// evidence of the parent: it ranks first among the timing rules).
+	return 1000*p.fresh(r) + p.timing(r)
+}
+
+func (p *placer) link(r *Node) int {
+	score := 0
+	if p.rid != "" && p.rid == r.respHeader("X-OpenStack-Request-ID") {
+		score += 200
+	}
+	if p.base != "" && p.base == p.b.traceBase(r) {
+		score += 150
+	}
+	if r.token != nil {
+		if !p.subjectsRead {
+			p.subjectsRead = true
+			for _, n := range p.g {
+				if n.subject != nil {
+					p.subjects = append(p.subjects, n.subject)
+				}
+			}
+		}
+		if slices.Contains(p.subjects, r.token) {
+			score += 100
+		}
+		if p.first.token == r.token {
+			score += 80 // passes the user's token on (nova → glance)
+		}
+		if p.first.Role == RoleAuth && p.first.subject != nil {
+			for _, t := range p.usedFor[p.first.subject] {
+				if t == r.token {
+					score += 50
+					break
+				}
+			}
+		}
+	}
+	return score
+}
+
+// content counts the group's literals that r names and that not every
+// candidate names.
+func (p *placer) content(r *Node) int {
+	if !p.toldRead {
+		p.toldRead = true
+		if p.db && !p.b.noContent {
+			p.named = p.named[:0]
+			for _, c := range p.cands {
+				p.named = append(p.named, p.b.literals(c))
+			}
+			p.lits = groupLiterals(p.lits[:0], p.g)
+			for _, l := range p.lits {
+				for _, ls := range p.named {
+					if !ls[l] {
+						p.told = append(p.told, l)
+						break
+					}
+				}
+			}
+		}
+	}
+	n := 0
+	ls := p.b.literals(r)
+	for _, l := range p.told {
+		if ls[l] {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *placer) timing(r *Node) int {
+	score := 0
+	if !p.b.until(r.Ex).Before(p.last.End) {
+		score += 10
+	}
+	if r == p.sticky {
+		score += 20
+	} else if p.db {
+		// Each request in progress holds one pooled connection at a
+		// time: prefer a request no other connection is serving.
+		score -= 5 * p.bound[r]
+	}
+	return score
+}
+
+func (p *placer) fresh(r *Node) int {
+	ran := p.ran[r]
+	if ran == nil {
+		return 0
+	}
+	for _, n := range p.g {
+		if ran[n.Summary] {
+			return -1
+		}
+	}
+	return 0
 }
 
 // choose returns the candidate the evidence points to, the kind of
 // evidence that decided, and, when timing decided, the candidates that
-// stronger evidence could not tell apart. Each tier only breaks the ties
+// stronger evidence could not tell apart. Each kind only breaks the ties
 // the ones before it left; among candidates still tied, the latest started
 // wins (cands come latest first).
-func choose(cands []*Node, tiers []tier, timing func(*Node) int) (*Node, Placement, []*Node) {
-	left := cands
-	for _, t := range tiers {
-		keep, top := best(left, t.score)
-		if len(keep) == 1 && (top > 0 || len(left) > 1) {
-			return keep[0], t.kind, nil
+func (p *placer) choose() (*Node, Placement, []*Node) {
+	p.left = append(p.left[:0], p.cands...)
+	for _, kind := range [...]Placement{ByLink, ByContent} {
+		was := len(p.left)
+		top := p.keepBest(kind)
+		if len(p.left) == 1 && (top > 0 || was > 1) {
+			return p.left[0], kind, nil
 		}
-		left = keep
 	}
-	keep, _ := best(left, timing)
-	return keep[0], ByTiming, left
+	var tied []*Node
+	if len(p.left) > 1 {
+		tied = p.keep(p.left) // kept by the nodes: Candidates
+	}
+	p.keepBest(ByTiming)
+	return p.left[0], ByTiming, tied
 }
 
-// best returns the nodes of ns with the top score, in order, and the score.
-func best(ns []*Node, score func(*Node) int) ([]*Node, int) {
+// keep returns a lasting copy of ns, cut from a shared chunk rather than
+// allocated on its own (most groups have a few candidates).
+func (p *placer) keep(ns []*Node) []*Node {
+	if cap(p.chunk)-len(p.chunk) < len(ns) {
+		p.chunk = make([]*Node, 0, max(1024, len(ns)))
+	}
+	at := len(p.chunk)
+	p.chunk = append(p.chunk, ns...)
+	return p.chunk[at:len(p.chunk):len(p.chunk)]
+}
+
+// keepBest keeps the candidates left with the top score of kind, in
+// order, and returns that score.
+func (p *placer) keepBest(kind Placement) int {
 	top := math.MinInt
-	var keep []*Node
-	for _, n := range ns {
-		switch s := score(n); {
-		case s > top:
-			top, keep = s, []*Node{n}
-		case s == top:
-			keep = append(keep, n)
+	p.scores = p.scores[:0]
+	for _, r := range p.left {
+		s := p.score(kind, r)
+		p.scores = append(p.scores, s)
+		top = max(top, s)
+	}
+	keep := p.left[:0]
+	for i, r := range p.left {
+		if p.scores[i] == top {
+			keep = append(keep, r)
 		}
 	}
-	return keep, top
+	p.left = keep
+	return top
 }
 
 // causal drops the candidates whose token check had not ended when DB
@@ -225,50 +327,78 @@ func best(ns []*Node, score func(*Node) int) ([]*Node, int) {
 // nothing is dropped and broken says so (a placement by timing is then a
 // guess even among one candidate).
 func (b *builder) causal(cands []*Node, n *Node) (keep []*Node, broken bool) {
-	for _, r := range cands {
-		if end := b.checkEnd(r); end.IsZero() || !end.After(n.Start) {
-			keep = append(keep, r)
-		}
+	checked := func(r *Node) bool {
+		end := b.checkEnd(r)
+		return end.IsZero() || !end.After(n.Start)
 	}
-	if len(keep) == 0 {
+	if !slices.ContainsFunc(cands, checked) {
 		return cands, len(cands) > 0
 	}
-	return keep, false
+	// (in place: cands is linkParents' buffer)
+	return slices.DeleteFunc(cands, func(r *Node) bool { return !checked(r) }), false
 }
 
 // groups cuts the nodes into units that share one parent: a DB
 // connection's queries from checkout to ROLLBACK/COMMIT (SQLAlchemy's pool
 // hands a connection to one request at a time), every other node alone.
+// The groups are cut from one array: each node's group is found first,
+// then the nodes are laid out group by group.
 func (b *builder) groups() [][]*Node {
-	var out [][]*Node
-	open := map[int]int{}   // conn ID -> index in out of its open group
-	closed := map[int]int{} // conn ID -> index of the group a ROLLBACK/COMMIT ended
-	for _, n := range b.nodes {
+	of := make([]int32, len(b.nodes)) // each node's group
+	var size []int32                  // each group's size
+	var lastOf []*Node                // each group's last node
+	// Each DB connection's open group, and the group a ROLLBACK/COMMIT
+	// ended (-1: none), in one map: one lookup per node.
+	type checkout struct{ open, closed int32 }
+	conns := map[int]checkout{}
+	add := func(i int, g int32) {
+		of[i] = g
+		size[g]++
+		lastOf[g] = b.nodes[i]
+	}
+	next := func() int32 {
+		size, lastOf = append(size, 0), append(lastOf, nil)
+		return int32(len(size) - 1)
+	}
+	for i, n := range b.nodes {
 		if n.Proto != "mysql" {
-			out = append(out, []*Node{n})
+			add(i, next())
 			continue
 		}
-		id := n.Ex.Conn.ID
-		if i, ok := closed[id]; ok && endsCheckout(n) && n.Start.Sub(out[i][len(out[i])-1].End) < 50*time.Millisecond {
+		ends := endsCheckout(n)
+		c, seen := conns[n.Conn]
+		if !seen {
+			c = checkout{-1, -1}
+		}
+		if g := c.closed; g >= 0 && ends && n.Start.Sub(lastOf[g].End) < 50*time.Millisecond {
 			// SQLAlchemy's reset-on-return rolls back twice.
-			out[i] = append(out[i], n)
+			add(i, g)
 			continue
 		}
-		delete(closed, id)
-		i, ok := open[id]
-		if ok && n.Start.Sub(out[i][len(out[i])-1].End) > 200*time.Millisecond {
-			ok = false
+		c.closed = -1
+		g := c.open
+		if g >= 0 && n.Start.Sub(lastOf[g].End) > 200*time.Millisecond {
+			g = -1
 		}
-		if !ok {
-			out = append(out, nil)
-			i = len(out) - 1
-			open[id] = i
+		if g < 0 {
+			g = next()
+			c.open = g
 		}
-		out[i] = append(out[i], n)
-		if endsCheckout(n) {
-			delete(open, id)
-			closed[id] = i
+		add(i, g)
+		if ends {
+			c.open, c.closed = -1, g
 		}
+		conns[n.Conn] = c
+	}
+	out := make([][]*Node, len(size))
+	flat := make([]*Node, len(b.nodes))
+	at := 0
+	for g, n := range size {
+		out[g] = flat[at : at : at+int(n)]
+		at += int(n)
+	}
+	for i, n := range b.nodes {
+		out[of[i]] = append(out[of[i]], n)
 	}
 	return out
 }
@@ -287,19 +417,19 @@ func endsCheckout(n *Node) bool {
 // traceBase is the osprofiler trace a request belongs to: base_id of the
 // base64 JSON in its X-Trace-Info header.
 func (b *builder) traceBase(n *Node) string {
+	h := n.reqHeader("X-Trace-Info")
+	if h == "" {
+		return "" // most nodes: not HTTP, or not traced
+	}
 	if id, ok := b.traces[n]; ok {
 		return id
 	}
-	id := decodeTraceBase(n)
+	id := decodeTraceBase(h)
 	b.traces[n] = id
 	return id
 }
 
-func decodeTraceBase(n *Node) string {
-	h := n.reqHeader("X-Trace-Info")
-	if h == "" {
-		return ""
-	}
+func decodeTraceBase(h string) string {
 	raw, err := base64.StdEncoding.DecodeString(h)
 	if err != nil {
 		if raw, err = base64.URLEncoding.DecodeString(h); err != nil {

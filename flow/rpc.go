@@ -474,13 +474,32 @@ func (b *builder) linkRPC() {
 		}
 		return h.n.respHeader("X-OpenStack-Request-ID")
 	}
+	// Each service's handlings are indexed by request id (positions in
+	// byService, in order) and laid on a timeline, so that finding one
+	// does not walk them all: every RPC and request asks.
+	type serviceRID struct{ service, rid string }
+	byRID := map[serviceRID][]int{}
+	inTime := map[string]*timeline[handling]{}
+	for s, hs := range byService {
+		tl := &timeline[handling]{}
+		for i, h := range hs {
+			if rid := handlerRID(h); rid != "" {
+				k := serviceRID{s, rid}
+				byRID[k] = append(byRID[k], i)
+			}
+			tl.add(h, h.start, h.end)
+		}
+		inTime[s] = tl
+	}
 	// byID is the latest request with id rid service s got before t.
 	byID := func(s, rid string, t time.Time, self *Node) *Node {
-		hs := byService[s]
-		for i := len(hs) - 1; i >= 0; i-- {
-			h := hs[i]
+		hs, at := byService[s], byRID[serviceRID{s, rid}]
+		// (those started after t are not looked at)
+		after := sort.Search(len(at), func(i int) bool { return hs[at[i]].start.After(t) })
+		for i := after - 1; i >= 0; i-- {
+			h := hs[at[i]]
 			ended := h.n.RPC != nil && h.n.RPC.Kind == "call" && h.end.Before(t)
-			if h.n != self && !h.start.After(t) && !ended && handlerRID(h) == rid {
+			if h.n != self && !h.start.After(t) && !ended {
 				return h.n
 			}
 		}
@@ -490,13 +509,11 @@ func (b *builder) linkRPC() {
 	// only: a cast's handling has no visible end), latest first.
 	inProgress := func(s string, t time.Time, self *Node) []*Node {
 		var out []*Node
-		hs := byService[s]
-		for i := len(hs) - 1; i >= 0; i-- {
-			h := hs[i]
-			if h.n != self && !h.start.After(t) && !h.end.Before(t) && (h.n.RPC == nil || h.n.RPC.Kind == "call") {
+		inTime[s].around(t, func(h handling) {
+			if h.n != self && (h.n.RPC == nil || h.n.RPC.Kind == "call") {
 				out = append(out, h.n)
 			}
-		}
+		})
 		return out
 	}
 	// handlerOf is the request with id rid one of among was handling when
@@ -605,7 +622,7 @@ func (b *builder) linkRPC() {
 	// was handling a request then: the one whose request id the SQL
 	// names (nova writes it in instance_actions), else the latest begun,
 	// a guess.
-	for _, g := range b.groups() {
+	for _, g := range b.grouped { // the nodes have not changed since linkParents
 		first := g[0]
 		if first.parent != nil || first.Proto != "mysql" || first.caller == "" {
 			continue
@@ -614,13 +631,22 @@ func (b *builder) linkRPC() {
 		for _, s := range registry.Members(first.caller) {
 			cands = append(cands, inProgress(s, first.Start, nil)...)
 		}
-		lits := groupLiterals(g)
+		lits := groupLiterals(nil, g)
 		if len(lits) > 0 {
 			// a cast being handled has no visible end: one the SQL names
 			// is a candidate too
 			for _, s := range registry.Members(first.caller) {
-				for _, h := range byService[s] {
-					if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" && !h.start.After(first.Start) && slices.Contains(lits, r.RequestID) {
+				// the handlings whose request id the SQL names, in order
+				var at []int
+				for i, l := range lits {
+					if !slices.Contains(lits[:i], l) {
+						at = append(at, byRID[serviceRID{s, l}]...)
+					}
+				}
+				slices.Sort(at)
+				for _, i := range at {
+					h := byService[s][i]
+					if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" && !h.start.After(first.Start) {
 						cands = append(cands, h.n)
 					}
 				}

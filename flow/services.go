@@ -37,7 +37,7 @@ func (b *builder) nameServices() {
 			hostHdr[strings.ToLower(h)] = srv
 		}
 		if resp, ok := e.Response.(*http.Response); ok && resp.Status == 201 && registry.Authentication(req.Method, req.Target) {
-			for u, name := range parseCatalog(resp.Body) {
+			for u, name := range b.readIssued(resp.Body) {
 				catalog[u] = name
 			}
 		}
@@ -62,6 +62,38 @@ func (b *builder) nameServices() {
 	}
 }
 
+// catalogEntry is a service of a keystone token's catalog.
+type catalogEntry struct {
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Endpoints []struct {
+		URL string `json:"url"`
+	} `json:"endpoints"`
+}
+
+// readIssued reads the response to a keystone login for its service
+// catalog, and in the same decode for the facts of the token it issues
+// (fillFromBody, kept by body): the catalog was the costly part of
+// reading it twice. When reading both at once fails, the catalog is read
+// on its own, as before (a type error in one part must not lose the
+// other), and fillFromBody reads the facts on its own.
+func (b *builder) readIssued(body string) map[string]string {
+	var doc struct {
+		Token struct {
+			tokenFacts
+			Catalog []catalogEntry `json:"catalog"`
+		} `json:"token"`
+	}
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return parseCatalog(body)
+	}
+	b.issued[body] = doc.Token.tokenFacts
+	if !strings.Contains(body, `"catalog"`) {
+		return nil
+	}
+	return catalogHosts(doc.Token.Catalog)
+}
+
 // parseCatalog maps "host:port" of each endpoint URL in a keystone token
 // response to the service's name.
 func parseCatalog(body string) map[string]string {
@@ -70,20 +102,20 @@ func parseCatalog(body string) map[string]string {
 	}
 	var doc struct {
 		Token struct {
-			Catalog []struct {
-				Name      string `json:"name"`
-				Type      string `json:"type"`
-				Endpoints []struct {
-					URL string `json:"url"`
-				} `json:"endpoints"`
-			} `json:"catalog"`
+			Catalog []catalogEntry `json:"catalog"`
 		} `json:"token"`
 	}
 	if json.Unmarshal([]byte(body), &doc) != nil {
 		return nil
 	}
+	return catalogHosts(doc.Token.Catalog)
+}
+
+// catalogHosts maps "host:port" of each endpoint URL of a catalog to the
+// service's name.
+func catalogHosts(catalog []catalogEntry) map[string]string {
 	m := map[string]string{}
-	for _, s := range doc.Token.Catalog {
+	for _, s := range catalog {
 		// the registry's name for a known type: nova's catalog entry is
 		// "nova", its API service nova-api
 		name := firstOf(registry.ByCatalogType(s.Type), s.Name, s.Type)

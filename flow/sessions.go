@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,9 +29,19 @@ func (b *builder) model() *Model {
 	for i, n := range b.nodes {
 		n.ID = i + 1
 	}
+	// Every node's Candidates is cut from one array.
+	total := 0
 	for _, n := range b.nodes {
-		for _, c := range n.candidates {
-			n.Candidates = append(n.Candidates, c.ID)
+		total += len(n.candidates)
+	}
+	ids := make([]int, 0, total)
+	for _, n := range b.nodes {
+		if len(n.candidates) > 0 {
+			at := len(ids)
+			for _, c := range n.candidates {
+				ids = append(ids, c.ID)
+			}
+			n.Candidates = ids[at:len(ids):len(ids)]
 		}
 		if n.parent == nil {
 			m.Roots = append(m.Roots, n)
@@ -44,12 +56,21 @@ func (b *builder) model() *Model {
 	// services before the ones the commands called.
 	first := map[*Participant]int{}
 	i := 0
+	// Once every participant has been seen, the rest of the walk would
+	// change nothing: it stops.
+	unseen := len(b.parts)
 	var see func(n *Node)
 	see = func(n *Node) {
-		for _, p := range []*Participant{n.from, n.to} {
+		if unseen == 0 {
+			return
+		}
+		for _, p := range [...]*Participant{n.from, n.to} {
 			if _, ok := first[p]; !ok {
 				first[p] = i
 				i++
+				if p != nil && b.parts[p.Name] == p {
+					unseen--
+				}
 			}
 		}
 		for _, c := range n.Children {
@@ -152,14 +173,23 @@ func (m *Model) sessions() {
 			connKey[r.Ex.Conn] = k
 		}
 	}
-	var pending []*Node // client requests without a key: discovery
-	for _, r := range m.Roots {
+	// Client requests without a key (discovery) wait to be claimed, each
+	// with its place among the roots. One on a connection no key claims,
+	// older than 5 s when a session starts, can be claimed by no later
+	// session (they start later still): it is set aside, so that a day of
+	// unauthenticated health checks is not looked at by every session.
+	type waiting struct {
+		r  *Node
+		at int
+	}
+	var pending, aside []waiting
+	for i, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
 			continue
 		}
 		key := key(r)
 		if key == nil {
-			pending = append(pending, r)
+			pending = append(pending, waiting{r, i})
 			continue
 		}
 		s, ok := byKey[key]
@@ -177,7 +207,8 @@ func (m *Model) sessions() {
 		// claims: under concurrency each client did one of each.
 		kinds := map[string]bool{r.Summary: true}
 		kept := pending[:0]
-		for _, p := range pending {
+		for _, w := range pending {
+			p := w.r
 			owner := connKey[p.Ex.Conn]
 			sameConn := owner == key
 			kind := p.Summary
@@ -188,13 +219,20 @@ func (m *Model) sessions() {
 				kinds[kind] = true
 				continue
 			}
-			kept = append(kept, p)
+			if owner == nil && r.Start.Sub(p.Start) > 5*time.Second {
+				aside = append(aside, w)
+				continue
+			}
+			kept = append(kept, w)
 		}
 		pending = kept
 	}
+	pending = append(pending, aside...)
+	slices.SortFunc(pending, func(a, b waiting) int { return cmp.Compare(a.at, b.at) })
 	// Requests no token claimed: one session per client and burst.
 	var prev *Node
-	for _, p := range pending {
+	for _, w := range pending {
+		p := w.r
 		if prev == nil || prev.from != p.from || p.Start.Sub(prev.End) > 5*time.Second {
 			next++
 		}

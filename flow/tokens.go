@@ -132,54 +132,87 @@ type authBody struct {
 // keystone POST /v3/auth/tokens (a token method names the user of the
 // token it presents).
 func (b *builder) authRequest(body string) (user, domain, project string) {
-	var ab authBody
-	if json.Unmarshal([]byte(body), &ab) != nil {
+	// Several passes ask about each login: its JSON is read once.
+	a, ok := b.auths[body]
+	if !ok {
+		a = parseAuth(body)
+		b.auths[body] = a
+	}
+	if !a.ok {
 		return "", "", ""
 	}
-	id := ab.Auth.Identity
-	user = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
-	domain = id.Password.User.Domain.Name
-	if t := b.tokens[id.Token.ID]; t != nil && user == "" {
+	user, domain = a.user, a.domain
+	// the token's owner may be learned after the first reading
+	if t := b.tokens[a.tokenID]; t != nil && user == "" {
 		user, domain = t.User, t.Domain
 	}
+	return user, domain, a.project
+}
+
+// authFacts are what a keystone auth request's body says, read by
+// parseAuth; tokenID is the token a token method presents.
+type authFacts struct {
+	ok                             bool
+	user, domain, project, tokenID string
+}
+
+func parseAuth(body string) authFacts {
+	var ab authBody
+	if json.Unmarshal([]byte(body), &ab) != nil {
+		return authFacts{}
+	}
+	id := ab.Auth.Identity
+	a := authFacts{ok: true, tokenID: id.Token.ID}
+	a.user = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
+	a.domain = id.Password.User.Domain.Name
 	var sc struct {
 		Project named `json:"project"`
 		Domain  named `json:"domain"`
 	}
 	if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
-		project = firstOf(sc.Project.Name, sc.Project.ID)
-		if project == "" && sc.Domain.Name != "" {
-			project = "domain " + sc.Domain.Name
+		a.project = firstOf(sc.Project.Name, sc.Project.ID)
+		if a.project == "" && sc.Domain.Name != "" {
+			a.project = "domain " + sc.Domain.Name
 		}
 	}
-	return user, domain, project
+	return a
 }
 
-// tokenBody is the part of a keystone token response flowmap reads.
+// tokenFacts is the part of a keystone token response flowmap reads about
+// the token.
+type tokenFacts struct {
+	User    userRef         `json:"user"`
+	Project named           `json:"project"`
+	Domain  named           `json:"domain"`
+	System  json.RawMessage `json:"system"`
+}
+
 type tokenBody struct {
-	Token struct {
-		User    userRef         `json:"user"`
-		Project named           `json:"project"`
-		Domain  named           `json:"domain"`
-		System  json.RawMessage `json:"system"`
-	} `json:"token"`
+	Token tokenFacts `json:"token"`
 }
 
 func (b *builder) fillFromBody(t *Token, body string) {
-	var tb tokenBody
-	if body == "" || json.Unmarshal([]byte(body), &tb) != nil {
+	if body == "" {
 		return
 	}
+	tf, ok := b.issued[body] // read with the catalog (readIssued)
+	if !ok {
+		var tb tokenBody
+		if json.Unmarshal([]byte(body), &tb) != nil {
+			return
+		}
+		tf = tb.Token
+	}
 	if t.User == "" {
-		t.User = tb.Token.User.Name
+		t.User = tf.User.Name
 	}
 	if t.Domain == "" {
-		t.Domain = tb.Token.User.Domain.Name
+		t.Domain = tf.User.Domain.Name
 	}
 	if t.Project == "" {
-		t.Project = tb.Token.Project.Name
+		t.Project = tf.Project.Name
 	}
-	t.ids = appendNew(t.ids, tb.Token.User.ID, tb.Token.User.Domain.ID, tb.Token.Project.ID)
+	t.ids = appendNew(t.ids, tf.User.ID, tf.User.Domain.ID, tf.Project.ID)
 }
 
 // appendNew appends the non-empty values of vs that ss does not hold.
