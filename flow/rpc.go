@@ -542,26 +542,35 @@ func (b *builder) linkRPC() {
 	}
 	// A cast's handling has no visible end but the work its service does
 	// for its request id: the latest start of that work, by service and
-	// request id.
-	lastWork := map[string]time.Time{}
+	// request id, ends it; castsBy holds each service's casts so.
+	type work struct{ who, rid string }
+	lastWork := map[work]time.Time{}
 	for _, n := range b.nodes {
-		who, rid := n.caller, n.requestID()
+		w := work{n.caller, n.requestID()}
 		if n.RPC != nil {
-			who = n.RPC.publisher
+			w.who = n.RPC.publisher
 		}
-		if k := who + " " + rid; who != "" && rid != "" && n.Start.After(lastWork[k]) {
-			lastWork[k] = n.Start
+		if w.who != "" && w.rid != "" && n.Start.After(lastWork[w]) {
+			lastWork[w] = n.Start
+		}
+	}
+	castsBy := map[string]*timeline[*Node]{}
+	for s, hs := range byService {
+		for _, h := range hs { // in order of start
+			if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" {
+				if castsBy[s] == nil {
+					castsBy[s] = &timeline[*Node]{}
+				}
+				castsBy[s].add(h.n, h.start, lastWork[work{s, r.RequestID}])
+			}
 		}
 	}
 	// castOpen reports whether s was handling a cast at t: one delivered
 	// before t whose request id s still worked for at or after t.
 	castOpen := func(s string, t time.Time) bool {
-		for _, h := range byService[s] {
-			if r := h.n.RPC; r != nil && r.Kind != "call" && r.RequestID != "" && !h.start.After(t) && !lastWork[s+" "+r.RequestID].Before(t) {
-				return true
-			}
-		}
-		return false
+		open := false
+		castsBy[s].around(t, func(*Node) { open = true })
+		return open
 	}
 	bgIDs := map[string]bool{} // publisher + request id of background RPCs
 	for _, n := range b.nodes {
