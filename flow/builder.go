@@ -90,7 +90,8 @@ func (b *builder) override(ap netip.AddrPort) string {
 }
 
 // timeline holds items sorted by start, for "which of these were in
-// progress at time t" queries.
+// progress at time t" queries. It is not safe for concurrent use (a query
+// builds its tree).
 type timeline[T any] struct {
 	items      []T
 	start, end []time.Time

@@ -70,5 +70,9 @@ func TestHTTPDuringCastIsAGuess(t *testing.T) {
 		if got := ports.Ambiguous(); got != withCast {
 			t.Errorf("cast %v: Ambiguous() = %v", withCast, got)
 		}
+		// the cast is named among the candidates (--format json, OTLP)
+		if want := map[bool]int{true: 2, false: 0}[withCast]; len(ports.Candidates) != want {
+			t.Errorf("cast %v: candidates %v, want %d", withCast, ports.Candidates, want)
+		}
 	}
 }

@@ -259,7 +259,7 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	n.RequestChunked = req.Chunked
 	if resp != nil {
 		n.Status = resp.Status
-		n.Result = resp.Reason
+		n.Result = resp.Policy().Text(resp.Reason) // a reason phrase may quote a token
 		n.Error = resp.Status >= 400
 		if resp.BodyBytes > 0 {
 			n.ResponseBytes = ptr(resp.BodyBytes)

@@ -565,12 +565,15 @@ func (b *builder) linkRPC() {
 			}
 		}
 	}
-	// castOpen reports whether s was handling a cast at t: one delivered
-	// before t whose request id s still worked for at or after t.
-	castOpen := func(s string, t time.Time) bool {
-		open := false
-		castsBy[s].around(t, func(*Node) { open = true })
-		return open
+	// openCasts are the casts s was handling at t, latest first: each
+	// delivered before t, its request id one s still worked for at or
+	// after t. Over-cautious where a call shares the cast's request id
+	// (nova gives one operation one id: the call's work keeps the cast
+	// open); blind to a cast whose later work carries no id.
+	openCasts := func(s string, t time.Time) []*Node {
+		var out []*Node
+		castsBy[s].around(t, func(c *Node) { out = append(out, c) })
+		return out
 	}
 	bgIDs := map[string]bool{} // publisher + request id of background RPCs
 	for _, n := range b.nodes {
@@ -617,9 +620,9 @@ func (b *builder) linkRPC() {
 				}
 			}
 			if cands := inProgress(n.caller, n.Start, n); len(cands) > 0 {
-				attach(n, cands[0], ByTiming, cands)
-				// the service was handling a cast too: it may be the cast's
-				n.unsure = n.unsure || castOpen(n.caller, n.Start)
+				// the service was handling casts too: it may be one's
+				// (candidates, so the guess is marked and they are listed)
+				attach(n, cands[0], ByTiming, append(cands, openCasts(n.caller, n.Start)...))
 				continue
 			}
 			// a service's HTTP request with the id of its own background
