@@ -356,8 +356,12 @@ func (h *streamHeap) Pop() any {
 // worker carries out ops on a goroutine of its own (Options.Concurrent).
 // The reassembly side fills a batch, copying each op's bytes into the
 // batch's slab (reassembly reuses its buffers once the call returns)
-// unless they are a packet's own that the caller keeps, and hands it over; at most workerBatches batches exist, so a slow decoding
-// side holds the reassembly side back instead of growing memory.
+// unless they are a packet's own that the caller keeps, and hands it
+// over; at most workerBatches batches exist, so a slow decoding side
+// holds the reassembly side back instead of growing memory. Every Sync
+// hands the batch over: the read stage's packets are released by Syncs,
+// so a batch waiting to fill could hold back the packets that would fill
+// it.
 type worker struct {
 	full, free chan *opBatch
 	cur        *opBatch
