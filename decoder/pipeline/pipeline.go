@@ -10,9 +10,10 @@
 // The pipeline owns the goroutines (decoders have none): reading the
 // capture, reassembling (decoder/tcp), decoding (tcp.Options.Concurrent)
 // and the caller's out run as four stages connected by small bounded
-// queues, so a run uses more than one core. Each stage sees exactly the sequence it would see run serially, so
-// the output is the same byte for byte (Options.Serial runs it on one
-// goroutine; the tests compare the two).
+// queues, so a run uses more than one core. Each stage sees exactly the
+// sequence it would see run serially, so the output is the same byte for
+// byte (Options.Serial runs it on one goroutine; the tests compare the
+// two).
 package pipeline
 
 import (

@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -328,13 +329,36 @@ func (p *Policy) SecretBody(target string) bool {
 			path = path[j:]
 		}
 	}
-	path = strings.TrimRight(path, "/")
+	path = cleanPath(path)
 	for _, pat := range s.Bodies {
 		if pathEndsWith(path, strings.TrimRight(pat, "/")) {
 			return true
 		}
 	}
 	return false
+}
+
+// cleanPath is path as a server routes it: percent-escapes decoded,
+// ;parameters dropped, empty and "." segments gone, ".." applied, no
+// trailing slash.
+func cleanPath(path string) string {
+	if u, err := url.PathUnescape(path); err == nil {
+		path = u
+	}
+	var segs []string
+	for _, seg := range strings.Split(path, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(segs) > 0 {
+				segs = segs[:len(segs)-1]
+			}
+		default:
+			segs = append(segs, seg)
+		}
+	}
+	return "/" + strings.Join(segs, "/")
 }
 
 // pathEndsWith matches pat's segments against the last ones of path.
@@ -354,10 +378,12 @@ func pathEndsWith(path, pat string) bool {
 	return true
 }
 
-// BodySecret replaces a body that SecretBody names, unless its content
-// type says JSON (then its fields are redacted as in any body).
+// BodySecret replaces a body that SecretBody names, unless it is JSON
+// (barbican's metadata: its fields are redacted as in any body); a
+// Content-Type saying JSON is not enough.
 func (p *Policy) BodySecret(body, contentType string) (string, bool) {
-	if p.Shows() || body == "" || strings.Contains(strings.ToLower(contentType), "json") {
+	t := strings.TrimLeft(body, " \t\r\n")
+	if p.Shows() || body == "" || strings.Contains(strings.ToLower(contentType), "json") && t != "" && (t[0] == '{' || t[0] == '[') {
 		return body, false
 	}
 	return p.Secret(body), true

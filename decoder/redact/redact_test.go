@@ -180,8 +180,10 @@ func TestSecretBody(t *testing.T) {
 	for target, want := range map[string]bool{
 		"/v1/secrets/abc": true, "/v1/secrets/abc/": true, "/v1/secrets/abc/payload?x=1": true,
 		"http://b:9311/v1/secrets/abc/payload": true, "/key-manager/v1/secrets/abc": true,
-		"/v1/secrets": false, "/v1/secrets/": false, "/v1/secrets//payload": false, "/v1/secrets/abc/acl": false,
+		"/v1/secrets": false, "/v1/secrets/": false, "/v1/secrets//payload": true, "/v1/secrets/abc/acl": false,
 		"/v2/secrets/abc": false, "": false, "*": false, "/": false, "secrets/abc": false,
+		"/v1/secrets/x/%70ayload": true, "/v1/secrets/x/payload;v=1": true, "/v1//secrets/x": true,
+		"/v1/secrets/x/./payload": true, "/v1/secrets/x/acl/../payload": true, "/v1/secrets/x/%zz": false,
 	} {
 		if got := p.SecretBody(target); got != want {
 			t.Errorf("SecretBody(%q) = %v, want %v", target, got, want)
@@ -189,5 +191,25 @@ func TestSecretBody(t *testing.T) {
 	}
 	if New(nil, []byte("k")).SecretBody("/v1/secrets/abc") {
 		t.Error("no patterns: no secret body")
+	}
+}
+
+// TestBodySecretJSON: only a body that is JSON keeps its text (its fields
+// redacted as in any body); a Content-Type saying JSON is not enough.
+func TestBodySecretJSON(t *testing.T) {
+	p := New(nil, []byte("k"))
+	for _, c := range []struct {
+		body, ctype string
+		whole       bool
+	}{
+		{"hunter2-secret", "text/plain", true},
+		{"hunter2-secret", "application/json", true},
+		{` {"name": "db"}`, "application/json", false},
+		{`{"name": "db"}`, "text/plain", true},
+	} {
+		got, whole := p.BodySecret(c.body, c.ctype)
+		if whole != c.whole || whole && (got == c.body || !strings.HasPrefix(got, "hmac:")) || !whole && got != c.body {
+			t.Errorf("BodySecret(%q, %q) = %q, %v", c.body, c.ctype, got, whole)
+		}
 	}
 }

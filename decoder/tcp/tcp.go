@@ -58,8 +58,8 @@ type Options struct {
 	// Concurrent runs the decoders on a goroutine of their own, fed in
 	// order by reassembly: the same calls, the same exchanges in the same
 	// order, on two cores. emit and Sync's callbacks are then called on
-	// that goroutine, and Pending and Stats may be read only in a Sync
-	// callback or after Close.
+	// that goroutine; Stats, Now and Pending may be read only after Close
+	// (a Sync callback gets the time and Pending as arguments).
 	Concurrent bool
 	// PacketsKept, with Concurrent, promises that the bytes of each packet
 	// stay unchanged until the callback of a Sync called after the packet
@@ -153,8 +153,8 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 // Options returns the options in use, defaults filled in.
 func (a *Assembler) Options() Options { return a.opts }
 
-// Stats returns the counters so far (with Options.Concurrent, valid in a
-// Sync callback or after Close).
+// Stats returns the counters so far (with Options.Concurrent, only after
+// Close: both sides count).
 func (a *Assembler) Stats() Stats {
 	st, d := a.stats, a.dec.stats
 	st.Unknown, st.UnknownBytes, st.Expired, st.Evicted = d.Unknown, d.UnknownBytes, d.Expired, d.Evicted
@@ -204,7 +204,8 @@ func (a *Assembler) newContext() *context {
 
 // Packet feeds one IP packet (IPv4 or IPv6 header onward) captured at t on
 // iface. ip may be shorter than the packet on the wire (snaplen); it is not
-// kept after the call.
+// kept after the call, unless Options.PacketsKept (then until a later
+// Sync's callback).
 func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	if t.After(a.now) {
 		a.now = t
