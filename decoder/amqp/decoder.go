@@ -113,8 +113,12 @@ func (s *side) add(data []byte) {
 		s.buf, s.borrowed = data, true
 		return
 	}
-	// buf lies within own: its bytes move to the front, the segment goes after
-	n := copy(s.own[:cap(s.own)], s.buf)
+	// buf lies within own: its bytes move to the front (unless there
+	// already: a large frame building up), the segment goes after
+	n := len(s.buf)
+	if cap(s.own) == 0 || &s.own[:1][0] != &s.buf[0] {
+		n = copy(s.own[:cap(s.own)], s.buf)
+	}
 	s.own = append(s.own[:n], data...)
 	s.buf = s.own
 }

@@ -59,6 +59,10 @@ type Options struct {
 	DedupeWindow time.Duration
 	// Stdin is what "-" reads; os.Stdin when nil.
 	Stdin io.Reader
+	// Poison, for tests, overwrites a slab's bytes when it is freed, so
+	// that whoever still reads a packet it no longer holds (Keep) reads
+	// garbage instead of, most of the time, the same bytes.
+	Poison bool
 }
 
 // Packet is one captured frame.
@@ -323,6 +327,7 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 		maxBuf:  opts.MaxBuffered,
 		lastOut: math.MinInt64,
 	}
+	r.slabs.poison = opts.Poison
 	if r.window <= 0 {
 		r.window = int64(DefaultMergeWindow)
 	}

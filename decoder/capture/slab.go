@@ -42,8 +42,9 @@ type slab struct {
 // Only slabs of slabSize are kept; the others (a small file's, a large
 // block's) are left to the garbage collector.
 type slabPool struct {
-	free  []*slab
-	inUse int // bytes of the slabs whose refs are above zero
+	free   []*slab
+	inUse  int  // bytes of the slabs whose refs are above zero
+	poison bool // Options.Poison
 }
 
 // get returns a slab of n bytes with one reference.
@@ -68,6 +69,11 @@ func (p *slabPool) release(s *slab) {
 		return
 	}
 	p.inUse -= len(s.buf)
+	if p.poison {
+		for i := range s.buf {
+			s.buf[i] = 0xA5
+		}
+	}
 	if len(s.buf) == slabSize {
 		p.free = append(p.free, s)
 	}

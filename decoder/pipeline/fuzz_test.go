@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 // FuzzPipeline feeds arbitrary capture files through every stage
 // (capture, TCP reassembly, protocol sniffing, all three decoders). It
-// must not panic, and exchanges must come out whole and in start order.
+// must not panic, exchanges must come out whole and in start order, and
+// the staged run (its reader poisoning freed slabs) must give the serial
+// run's exchanges.
 // Seeds are the starts of real captures.
 func FuzzPipeline(f *testing.F) {
 	for _, name := range []string{"seed-image-list", "snaplen-truncated", "warm-cache", "auth-fail"} {
@@ -25,11 +28,15 @@ func FuzzPipeline(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var last time.Time
 		backwards := 0
+		var incomplete *decoder.Exchange
+		var staged bytes.Buffer
+		enc := json.NewEncoder(&staged)
 		opts := Options{}
-		opts.Capture.Stdin = bytes.NewReader(data)
+		opts.Capture.Stdin, opts.Capture.Poison = bytes.NewReader(data), true
+		// out runs on a goroutine of its own: failures are told after Run
 		res, err := Run([]string{"-"}, opts, func(e *decoder.Exchange) {
-			if e.Conn == nil || e.Proto == "" {
-				t.Fatalf("incomplete exchange %+v", e)
+			if (e.Conn == nil || e.Proto == "") && incomplete == nil {
+				incomplete = e
 			}
 			if e.Start().Before(last) {
 				backwards++
@@ -43,11 +50,24 @@ func FuzzPipeline(f *testing.F) {
 				_ = e.Response.Summary()
 				_ = e.Response.Redacted()
 			}
+			_ = enc.Encode(e)
 		})
+		if incomplete != nil {
+			t.Fatalf("incomplete exchange %+v", incomplete)
+		}
 		// Start order holds unless the capture's own timestamps jump back
 		// further than the merge window, which the reader reports.
 		if err == nil && backwards > 0 && res.Capture.OutOfOrder == 0 {
 			t.Fatalf("%d exchanges out of start order in a capture read in time order", backwards)
+		}
+		// The staged run is the serial run.
+		var serial bytes.Buffer
+		enc = json.NewEncoder(&serial)
+		opts = Options{Serial: true}
+		opts.Capture.Stdin = bytes.NewReader(data)
+		_, _ = Run([]string{"-"}, opts, func(e *decoder.Exchange) { _ = enc.Encode(e) })
+		if !bytes.Equal(staged.Bytes(), serial.Bytes()) {
+			t.Fatalf("the staged run differs from the serial run")
 		}
 	})
 }

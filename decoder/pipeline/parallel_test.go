@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/capture"
 	"github.com/flowmap/flowmap/decoder/tcp"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
 // runJSON runs the pipeline on paths and returns every exchange as JSON,
 // one a line, then the result (stats and diagnostics).
+// The staged run's reader poisons freed slabs: a stage reading bytes it
+// no longer holds reads garbage, not, by luck, the same bytes.
 func runJSON(t *testing.T, paths []string, serial bool) []byte {
 	t.Helper()
-	return runJSONWith(t, paths, Options{Serial: serial})
+	return runJSONWith(t, paths, Options{Serial: serial, Capture: capture.Options{Poison: !serial}})
 }
 
 func runJSONWith(t *testing.T, paths []string, opts Options) []byte {
@@ -78,7 +81,7 @@ func TestParallelSameAsSerialAtLimits(t *testing.T) {
 	for _, name := range truth.Captures(t) {
 		paths := []string{truth.Capture(name)}
 		s := runJSONWith(t, paths, Options{Serial: true, TCP: tight})
-		p := runJSONWith(t, paths, Options{TCP: tight})
+		p := runJSONWith(t, paths, Options{TCP: tight, Capture: capture.Options{Poison: true}})
 		if !bytes.Equal(s, p) {
 			i := 0
 			for i < len(s) && i < len(p) && s[i] == p[i] {
@@ -92,5 +95,50 @@ func TestParallelSameAsSerialAtLimits(t *testing.T) {
 	}
 	if !evicted || !expired {
 		t.Errorf("the limits were not reached (evicted %v, expired %v): the test checks nothing", evicted, expired)
+	}
+}
+
+// TestConcurrentCopiesSameAsSerial: the TCP layer's decoding goroutine
+// fed copies (tcp.Options.Concurrent without PacketsKept: the reader
+// reuses each packet's bytes at the next one, poisoned) sees the serial
+// run's calls, at the default limits and at tight ones.
+func TestConcurrentCopiesSameAsSerial(t *testing.T) {
+	run := func(path string, conc, tight bool) []byte {
+		r, err := capture.Open([]string{path}, capture.Options{Poison: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var o Options
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		topts := tcp.Options{Protocols: o.Protocols(), Concurrent: conc}
+		if tight {
+			topts.MaxConns, topts.MaxHold, topts.MaxHoldBytes = 4, 20*time.Millisecond, 32<<10
+		}
+		a := tcp.New(topts, func(e *decoder.Exchange) { _ = enc.Encode(e) })
+		for {
+			p, err := r.Next()
+			if err != nil {
+				break
+			}
+			if p.IP != nil {
+				a.Packet(p.IP, p.Time, p.Iface)
+			}
+		}
+		a.Close()
+		_ = enc.Encode(a.Stats())
+		return buf.Bytes()
+	}
+	for _, name := range truth.Captures(t) {
+		for _, tight := range []bool{false, true} {
+			s, c := run(truth.Capture(name), false, tight), run(truth.Capture(name), true, tight)
+			if !bytes.Equal(s, c) {
+				t.Errorf("%s (tight %v): the decoding goroutine fed copies differs from the serial run", name, tight)
+			}
+			if bytes.Count(s, []byte("\n")) < 2 {
+				t.Errorf("%s: no exchanges", name)
+			}
+		}
 	}
 }
