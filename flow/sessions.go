@@ -168,16 +168,21 @@ func (m *Model) sessions() {
 	// A connection is one client process's: its requests without a key
 	// belong to the session of the first key used on it.
 	connKey := map[*decoder.Conn]any{}
+	left := map[any]int{} // roots of each key not reached yet
 	for _, r := range m.Roots {
-		if k := key(r); k != nil && connKey[r.Ex.Conn] == nil {
-			connKey[r.Ex.Conn] = k
+		if k := key(r); k != nil {
+			if connKey[r.Ex.Conn] == nil {
+				connKey[r.Ex.Conn] = k
+			}
+			left[k]++
 		}
 	}
 	// Client requests without a key (discovery) wait to be claimed, each
 	// with its place among the roots. One on a connection no key claims,
 	// older than 5 s when a session starts, can be claimed by no later
-	// session (they start later still): it is set aside, so that a day of
-	// unauthenticated health checks is not looked at by every session.
+	// session (they start later still), nor one on a connection whose key
+	// has no root left: it is set aside, so that a day of unauthenticated
+	// health checks is not looked at by every session.
 	type waiting struct {
 		r  *Node
 		at int
@@ -199,6 +204,7 @@ func (m *Model) sessions() {
 			byKey[key] = s
 		}
 		r.Session = s
+		left[key]--
 		// What went before on a connection of this key (glance's GET / on
 		// the keep-alive connection of the listing) is part of it; a new
 		// session also takes the oldest waiting request of each kind it
@@ -219,7 +225,7 @@ func (m *Model) sessions() {
 				kinds[kind] = true
 				continue
 			}
-			if owner == nil && r.Start.Sub(p.Start) > 5*time.Second {
+			if owner == nil && r.Start.Sub(p.Start) > 5*time.Second || owner != nil && left[owner] == 0 {
 				aside = append(aside, w)
 				continue
 			}
