@@ -478,10 +478,12 @@ func (a *Assembler) Close() {
 // or take a quarter of Options.Reorder, except for a message that is still
 // arriving after that long (a slow upload): that one is no longer waited
 // for and may be emitted after exchanges that began later. With
-// Options.Concurrent it is read by a Sync callback (the second argument).
+// Options.Concurrent, call it only after Close: a Sync callback gets it as
+// its second argument.
 func (a *Assembler) Pending() time.Time { return a.dec.oldest() }
 
-// Now is the newest capture time seen.
+// Now is the newest capture time seen (with Options.Concurrent, a Sync
+// callback gets the time of its Sync as its first argument).
 func (a *Assembler) Now() time.Time { return a.now }
 
 type factory struct{ a *Assembler }
