@@ -231,6 +231,7 @@ type Node struct {
 
 	from, to   *Participant
 	token      *Token // presented
+	service    *Token // presented beside it: the calling service's own
 	subject    *Token // issued, validated, cached
 	parent     *Node
 	candidates []*Node   // see Candidates

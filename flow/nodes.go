@@ -237,6 +237,9 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	}
 	n.Summary = req.Method + " " + target
 	n.token = b.tokens[req.Header(registry.AuthTokenHeader)]
+	if st := req.Header(registry.ServiceTokenHeader); st != "" {
+		n.service = b.tokens[st]
+	}
 	n.Role = RoleCall
 	switch {
 	case registry.Authentication(req.Method, req.Target):

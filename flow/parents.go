@@ -194,6 +194,11 @@ func (p *placer) link(r *Node) int {
 		if slices.Contains(p.subjects, r.token) {
 			score += 100
 		}
+		// the calling service's token, presented beside the user's: the
+		// server checks it too (glance validating nova's)
+		if r.service != nil && slices.Contains(p.subjects, r.service) {
+			score += 100
+		}
 		if p.first.token == r.token {
 			score += 80 // passes the user's token on (nova → glance)
 		}

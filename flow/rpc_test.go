@@ -350,3 +350,29 @@ func TestNovaRequestIDInSQL(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceTokenChecks: over every node of nova's captures, a service's
+// check of a token (cache lookup, validation) that a request presents as
+// X-Service-Token beside the user's own (glance checking nova's token) is
+// placed under a request presenting it, by link: as certain as a check of
+// the user's token, not a timing guess. (Were two requests in progress to
+// present it, timing would choose between them, marked.)
+func TestServiceTokenChecks(t *testing.T) {
+	for _, name := range []string{"nova-boot", "nova-concurrent"} {
+		m := novaModel(t, name)
+		checked := 0
+		m.Walk(func(n *Node, _ int) {
+			p := n.Parent()
+			if n.subject == nil || p == nil || p.service != n.subject || p.token == n.subject {
+				return
+			}
+			checked++
+			if n.Placed != ByLink {
+				t.Errorf("%s: node %d (%s) placed by %s under %d, which presents the token it checks", name, n.ID, n.Summary, n.Placed, p.ID)
+			}
+		})
+		if checked == 0 {
+			t.Errorf("%s: no check of a service token under a request presenting it", name)
+		}
+	}
+}

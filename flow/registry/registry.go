@@ -265,6 +265,10 @@ const tokensPath = "/auth/tokens"
 const (
 	AuthTokenHeader    = "X-Auth-Token"    // the caller's own token
 	SubjectTokenHeader = "X-Subject-Token" // the token issued or under validation
+	// ServiceTokenHeader is the calling service's own token, sent beside
+	// the user's (nova → glance, neutron, cinder): the server validates
+	// both.
+	ServiceTokenHeader = "X-Service-Token"
 )
 
 // splitPath is target without its query.
@@ -315,7 +319,7 @@ func SecretBodies() []string { return []string{"/v1/secrets/*", "/v1/secrets/*/p
 // SecretHeaders are the OpenStack headers whose whole value is a
 // credential (HTTP's own, Authorization and Cookie, are the decoder's).
 func SecretHeaders() []string {
-	return []string{AuthTokenHeader, SubjectTokenHeader, "X-Service-Token", "X-Storage-Token",
+	return []string{AuthTokenHeader, SubjectTokenHeader, ServiceTokenHeader, "X-Storage-Token",
 		"X-Auth-Key", "X-Storage-Pass"}
 }
 
