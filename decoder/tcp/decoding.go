@@ -45,9 +45,9 @@ type op struct {
 	fn      func(now, pending time.Time)
 }
 
-// batched is an op as a batch keeps it: with one pointer instead of
-// seven (a batch is written while the garbage collector runs, and every
-// pointer written then costs a barrier). Times are capture times, which
+// batched is an op as a batch keeps it: with one pointer instead of five
+// (a batch is written while the garbage collector runs, and every pointer
+// written then costs a barrier). Times are capture times, which
 // are UTC (decoder/capture); data lives in the batch's slab, or in big:
 // a packet's own bytes (kept) or a copy of its own when large.
 type batched struct {
