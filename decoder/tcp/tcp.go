@@ -104,6 +104,7 @@ type Assembler struct {
 	bytes     int64      // TCP payload bytes seen
 	fake      layers.TCP // segments made up to end a reused 4-tuple
 	kept      bool       // the current packet's payload may be read in place (Options.PacketsKept)
+	payload   []byte     // the current packet's TCP payload
 	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
 	lastOOO   time.Time  // newest segment that arrived ahead of its stream
 	stats     Stats
@@ -294,6 +295,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	ctx := a.newContext()
 	*ctx = context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
 	a.kept = a.opts.PacketsKept
+	a.payload = a.tcp.Payload
 	hdr := int(a.tcp.DataOffset) * 4
 	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
 		// Snaplen cut: pad to the real length so sequence numbers stay
@@ -634,13 +636,10 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	}
 	if n > 0 {
 		data := sg.Fetch(n)
-		// One chunk that is a packet: the current one's payload (queued
-		// segments are in reassembly's pages, reused after this call).
-		kept := false
-		if s.a.kept && s.a.w != nil {
-			st := sg.Stats()
-			kept = st.Chunks == 1 && st.Packets == 1
-		}
+		// Bytes of the current packet's payload are read in place; any
+		// other (reassembly's pages: a queued segment, even one whose
+		// page counts as "a packet" in its stats) are copied.
+		kept := s.a.kept && s.a.w != nil && within(data, s.a.payload)
 		s.deliver(dir, data, t, kept)
 	}
 	if end && !h.ended {
@@ -648,6 +647,16 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		s.a.do(op{kind: opEnd, s: s.d, dir: dir, t: t})
 	}
 	s.a.do(op{kind: opUpdate, s: s.d})
+}
+
+// within reports whether b lies inside p's bytes (a sub-slice of it: the
+// same array, same end of capacity).
+func within(b, p []byte) bool {
+	if len(b) == 0 || len(p) == 0 {
+		return false
+	}
+	k := cap(p) - cap(b)
+	return k >= 0 && k+len(b) <= len(p) && &p[k] == &b[0]
 }
 
 // deliver passes data (which starts at h.seq) on, turning the padded
