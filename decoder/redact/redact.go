@@ -329,7 +329,11 @@ func (p *Policy) SecretBody(target string) bool {
 			path = path[j:]
 		}
 	}
-	path = cleanPath(path)
+	if strings.ContainsAny(path, "%;") || strings.Contains(path, "//") || strings.Contains(path, "/.") {
+		path = cleanPath(path)
+	} else {
+		path = strings.TrimRight(path, "/") // already as routed: no allocation
+	}
 	for _, pat := range s.Bodies {
 		if pathEndsWith(path, strings.TrimRight(pat, "/")) {
 			return true
