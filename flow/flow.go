@@ -152,6 +152,17 @@ type Node struct {
 	// authentication, the requests made with its token) a tree belongs to.
 	// Set on roots only.
 	Session int `json:"session,omitempty"`
+	// SessionPlaced says what put a root in its session: "" when a token,
+	// a login or its connection ties it to the session's client; "timing"
+	// when nothing does (work no captured client request explains: a
+	// service's own login or periodic task, a pool's chatter) and it went
+	// with the session that started last before it.
+	SessionPlaced Placement `json:"session_placed_by,omitempty"`
+	// SessionsInProgress is, for a root placed by timing, how many
+	// sessions it could belong to by time: those in progress when it
+	// started, and the one chosen when it was not. Above 1 its session is
+	// a guess (SessionGuessed).
+	SessionsInProgress int `json:"sessions_in_progress,omitempty"`
 
 	// Conn is the exchange's connection number, as decode lists it (the
 	// node's identity in the capture is Conn and Start).
@@ -266,6 +277,12 @@ func (n *Node) Ambiguous() bool {
 	guessedCaller := n.CallerByTiming && n.Signature != ""
 	return n.Placed == ByTiming && (len(n.candidates) > 1 || guessedCaller || n.unsure) ||
 		n.parent == nil && guessedCaller // a root whose process only timing named
+}
+
+// SessionGuessed reports whether only timing put root n in its session
+// while other sessions were in progress too: it may be another client's.
+func (n *Node) SessionGuessed() bool {
+	return n.SessionPlaced == ByTiming && n.SessionsInProgress > 1
 }
 
 // CandidatesP are the requests timing chose n's parent from.

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"slices"
 	"sort"
@@ -246,13 +247,15 @@ func (m *Model) sessions() {
 		prev = p
 	}
 	// Everything else (work no request explains) goes with the session
-	// in progress when it started.
+	// that started a tree last before it, by timing alone: it says how
+	// many sessions it could belong to by time.
 	var timed []*Node
 	for _, r := range m.Roots {
 		if r.Session != 0 {
 			timed = append(timed, r)
 		}
 	}
+	inProgress := newOpenSessions(timed)
 	for _, r := range m.Roots {
 		if r.Session != 0 {
 			continue
@@ -265,6 +268,8 @@ func (m *Model) sessions() {
 		} else {
 			r.Session = 1
 		}
+		r.SessionPlaced = ByTiming
+		r.SessionsInProgress = inProgress.at(r.Start, r.Session)
 	}
 	first := map[int]time.Time{}
 	for _, r := range m.Roots {
@@ -288,4 +293,69 @@ func (m *Model) sessions() {
 		r.Session = num[r.Session]
 	}
 	m.Sessions = len(num)
+}
+
+// openSessions answers, for times in increasing order, how many sessions
+// were in progress: a session lasts from the start of its first tree to
+// the end of its last (its trees tied to it, not those timing put there).
+// A sweep over the sessions by start with a heap of their ends keeps it
+// O(log n) per question however many sessions overlap.
+type openSessions struct {
+	spans  map[int]sessionSpan
+	starts []sessionSpan // by first start
+	next   int           // starts[:next] have been opened
+	ends   endHeap       // ends of the sessions opened and not yet over
+}
+
+type sessionSpan struct{ first, last time.Time }
+
+func newOpenSessions(timed []*Node) *openSessions {
+	o := &openSessions{spans: map[int]sessionSpan{}}
+	for _, r := range timed {
+		sp, ok := o.spans[r.Session]
+		if !ok || r.Start.Before(sp.first) {
+			sp.first = r.Start
+		}
+		if !ok || r.End.After(sp.last) {
+			sp.last = r.End
+		}
+		o.spans[r.Session] = sp
+	}
+	for _, sp := range o.spans {
+		o.starts = append(o.starts, sp)
+	}
+	slices.SortFunc(o.starts, func(a, b sessionSpan) int { return a.first.Compare(b.first) })
+	return o
+}
+
+// at returns how many sessions a root that started at t could belong to
+// by time: those in progress at t, and chosen when it was not. Calls must
+// come in order of t.
+func (o *openSessions) at(t time.Time, chosen int) int {
+	for o.next < len(o.starts) && !o.starts[o.next].first.After(t) {
+		heap.Push(&o.ends, o.starts[o.next].last)
+		o.next++
+	}
+	for len(o.ends) > 0 && o.ends[0].Before(t) {
+		heap.Pop(&o.ends)
+	}
+	n := len(o.ends)
+	if sp, ok := o.spans[chosen]; !ok || sp.first.After(t) || sp.last.Before(t) {
+		n++
+	}
+	return n
+}
+
+// endHeap is a min-heap of times (container/heap).
+type endHeap []time.Time
+
+func (h endHeap) Len() int           { return len(h) }
+func (h endHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h endHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *endHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *endHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

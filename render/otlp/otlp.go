@@ -252,6 +252,12 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 	// the tree does not say it.
 	if p := n.Parent(); p == nil {
 		a.num("flowmap.session", int64(session))
+		if n.SessionPlaced != "" {
+			a.str("flowmap.session_placed_by", string(n.SessionPlaced))
+			if n.SessionGuessed() {
+				a.num("flowmap.sessions_in_progress", int64(n.SessionsInProgress))
+			}
+		}
 		a.str("flowmap.caller", n.From)
 	} else if p.To != n.From {
 		a.str("flowmap.caller", n.From)

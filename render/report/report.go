@@ -315,6 +315,13 @@ func facts(n *flow.Node, origin time.Time) [][2]string {
 		}
 		add("placed under its parent by", placed)
 	}
+	if n.SessionPlaced != "" {
+		placed := string(n.SessionPlaced)
+		if n.SessionGuessed() {
+			placed += fmt.Sprintf(": a guess among %d sessions in progress", n.SessionsInProgress)
+		}
+		add("placed in its session by", placed)
+	}
 	for _, nt := range n.Notes {
 		add("note", nt.Text)
 	}

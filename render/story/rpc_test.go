@@ -9,6 +9,7 @@ import (
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/internal/truth"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 // TestNovaEveryNodeInOneCall: the same on the nova captures of
@@ -24,5 +25,49 @@ func TestNovaEveryNodeInOneCall(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkSteps(t, name, flow.Build(exs, flow.Options{}))
+	}
+}
+
+// TestSessionGuessesMarked: on three nova boots at once, every call that
+// stands for a root only timing put in its session while other sessions
+// were in progress is marked, in both details, and the note explaining
+// the mark comes once, before the first.
+func TestSessionGuessesMarked(t *testing.T) {
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	var exs []*decoder.Exchange
+	p := filepath.Join(truth.Root(), "testdata", "nova", "nova-concurrent.pcapng")
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	m := flow.Build(exs, flow.Options{})
+	for _, detail := range []string{story.Compact, story.Full} {
+		st := story.Tell(m, story.Options{Detail: detail})
+		notes, marked := 0, 0
+		for _, s := range st.Steps {
+			if s.Kind == story.Note && s.Text == story.SessionGuessNote {
+				notes++
+			}
+			if s.Kind != story.Call {
+				continue
+			}
+			for _, n := range s.Nodes {
+				if n.SessionGuessed() {
+					marked++
+					if !s.Guessed {
+						t.Errorf("%s: %q stands for root %d, whose session is a guess among %d, unmarked", detail, s.Text, n.ID, n.SessionsInProgress)
+					}
+					if notes != 1 {
+						t.Errorf("%s: %d notes on session guesses before %q, want 1", detail, notes, s.Text)
+					}
+				}
+			}
+		}
+		if marked == 0 {
+			t.Fatalf("%s: no call stands for a root whose session is a guess: the test checks nothing", detail)
+		}
+		if notes != 1 {
+			t.Errorf("%s: %d notes on session guesses, want 1", detail, notes)
+		}
 	}
 }

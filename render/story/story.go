@@ -120,8 +120,11 @@ type teller struct {
 	m         *flow.Model
 	opts      Options
 	st        *Story
-	explained bool                // the note on guessed placements was told
-	told      map[*flow.Node]bool // roots already told by a fold (rpc.go)
+	explained bool // the note on guessed placements was told
+	// sessionExplained: the note on work placed in its session by timing
+	// among several was told
+	sessionExplained bool
+	told             map[*flow.Node]bool // roots already told by a fold (rpc.go)
 	// later holds what a request's casts caused after it was answered,
 	// told after its reply (rpc.go).
 	later map[*flow.Node][]*flow.Node
@@ -132,14 +135,19 @@ type teller struct {
 
 func (t *teller) add(s Step) {
 	if s.Kind == Call {
-		timing := false
+		timing, session := false, false
 		for _, n := range s.Nodes {
 			timing = timing || n.Ambiguous()
+			session = session || n.SessionGuessed()
 		}
-		s.Guessed = s.Guessed || timing
+		s.Guessed = s.Guessed || timing || session
 		if timing && !t.explained {
 			t.explained = true
 			t.note(s.From, GuessNote)
+		}
+		if session && !t.sessionExplained {
+			t.sessionExplained = true
+			t.note(s.From, SessionGuessNote)
 		}
 	}
 	t.st.Steps = append(t.st.Steps, s)
@@ -147,6 +155,10 @@ func (t *teller) add(s Step) {
 
 // GuessNote explains, once per story, the mark on guessed calls.
 const GuessNote = "≈ placed by timing alone: other requests were in progress too, or only timing tells which process it was (--format json lists the candidates)"
+
+// SessionGuessNote explains, once per story, the mark on work that only
+// timing put in its session while other sessions were in progress too.
+const SessionGuessNote = "≈ in this session by timing alone: nothing ties it to a client, and other sessions were in progress too (--format json counts them)"
 
 func (t *teller) note(p *flow.Participant, text string) {
 	t.add(Step{Kind: Note, From: p, Text: text})
@@ -184,6 +196,9 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 	var tok *flow.Token
 	user := ""
 	for _, r := range trees {
+		if r.SessionPlaced == flow.ByTiming {
+			continue // work only timing put here does not say whose it is
+		}
 		if r.Role == flow.RoleAuth && user == "" {
 			user = r.User
 		}

@@ -1,0 +1,122 @@
+package flow
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// TestSessionPlacedByTiming checks, over every root of captures with one
+// and with several client sessions, that a root is said to be in its
+// session by timing exactly when nothing ties it to a client, and that
+// the count of sessions it could belong to is what the sessions' spans
+// say, counted here the slow way.
+func TestSessionPlacedByTiming(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		m       func(t *testing.T) *Model
+		guessed bool // some root's session is a guess among several
+	}{
+		{"nova-concurrent", func(t *testing.T) *Model { return novaModel(t, "nova-concurrent") }, true},
+		{"concurrent", func(t *testing.T) *Model {
+			return model(t, filepath.Join(truth.Root(), "testdata", "captures", "concurrent.pcapng"))
+		}, false},
+		{"seed-image-list.lo", func(t *testing.T) *Model {
+			return model(t, filepath.Join(truth.Root(), "testdata", "captures", "seed-image-list.lo.pcapng"))
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := c.m(t)
+			type span struct{ first, last time.Time }
+			spans := map[int]*span{}
+			timing, guessed := 0, 0
+			for _, r := range m.Roots {
+				if r.SessionPlaced != "" {
+					continue
+				}
+				if r.FromP() == nil || r.FromP().Kind != Client {
+					t.Errorf("root %d %s from %v is tied to session %d though no client sent it", r.ID, r.Summary, r.FromP(), r.Session)
+				}
+				s := spans[r.Session]
+				if s == nil {
+					s = &span{r.Start, r.End}
+					spans[r.Session] = s
+				}
+				if r.Start.Before(s.first) {
+					s.first = r.Start
+				}
+				if r.End.After(s.last) {
+					s.last = r.End
+				}
+			}
+			for _, r := range m.Roots {
+				if r.SessionPlaced == "" {
+					continue
+				}
+				timing++
+				if r.SessionPlaced != ByTiming {
+					t.Fatalf("root %d: session placed by %q", r.ID, r.SessionPlaced)
+				}
+				want := 0
+				for _, s := range spans {
+					if !r.Start.Before(s.first) && !r.Start.After(s.last) {
+						want++
+					}
+				}
+				if s := spans[r.Session]; s == nil || r.Start.Before(s.first) || r.Start.After(s.last) {
+					want++
+				}
+				if r.SessionsInProgress != want {
+					t.Errorf("root %d %s at %v: %d sessions in progress, want %d", r.ID, r.Summary, r.Start, r.SessionsInProgress, want)
+				}
+				if r.SessionGuessed() {
+					guessed++
+				}
+			}
+			t.Logf("%d roots, %d sessions; %d in theirs by timing, %d of them guesses", len(m.Roots), m.Sessions, timing, guessed)
+			if timing == 0 {
+				t.Fatal("no root placed in its session by timing: the test checks nothing")
+			}
+			if (guessed > 0) != c.guessed {
+				t.Errorf("%d roots' sessions are guesses, want some: %v", guessed, c.guessed)
+			}
+			if m.Sessions == 1 && guessed > 0 {
+				t.Errorf("one session, yet %d roots' sessions are guesses", guessed)
+			}
+		})
+	}
+}
+
+// TestOpenSessions checks the sweep on spans that nest, touch and leave
+// gaps.
+func TestOpenSessions(t *testing.T) {
+	at := func(s float64) time.Time { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))) }
+	root := func(session int, start, end float64) *Node {
+		return &Node{Session: session, Start: at(start), End: at(end)}
+	}
+	// session 1: 0-10 (two trees), 2: 2-4, 3: 4-6, 4: 20-21
+	timed := []*Node{root(1, 0, 1), root(2, 2, 4), root(3, 4, 6), root(1, 8, 10), root(4, 20, 21)}
+	o := newOpenSessions(timed)
+	for _, q := range []struct {
+		t      float64
+		chosen int
+		want   int
+	}{
+		{-1, 1, 1}, // before any: only the one chosen
+		{0, 1, 1},
+		{3, 2, 2},  // 1 and 2
+		{4, 3, 3},  // 2 ends at 4, 3 starts: both, and 1
+		{5, 3, 2},  // 1 and 3
+		{7, 3, 2},  // 1 in progress, 3 over but chosen
+		{10, 1, 1}, // 1 ends at 10
+		{15, 1, 1}, // nothing in progress: the one chosen
+		{20.5, 4, 1},
+		{30, 4, 1},
+	} {
+		if got := o.at(at(q.t), q.chosen); got != q.want {
+			t.Errorf("at %v chosen %d: %d, want %d", q.t, q.chosen, got, q.want)
+		}
+	}
+}
