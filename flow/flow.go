@@ -147,7 +147,10 @@ type Node struct {
 	Project      string            `json:"project,omitempty"`       // authenticate: scope asked for
 	Token        string            `json:"token,omitempty"`         // credential the caller presented
 	SubjectToken string            `json:"subject_token,omitempty"` // token the message is about
-	Children     []*Node           `json:"children,omitempty"`
+	// ServiceToken is the calling service's own token, presented beside
+	// Token (X-Service-Token): nova calling glance for a user sends both.
+	ServiceToken string  `json:"service_token,omitempty"`
+	Children     []*Node `json:"children,omitempty"`
 	// Session numbers the client session (one CLI command: discovery,
 	// authentication, the requests made with its token) a tree belongs to.
 	// Set on roots only.
@@ -264,6 +267,10 @@ func (n *Node) ToP() *Participant { return n.to }
 func (n *Node) TokenP() *Token { return n.token }
 
 func (n *Node) SubjectP() *Token { return n.subject }
+
+// ServiceTokenP is the calling service's own token presented beside
+// TokenP (nil when none).
+func (n *Node) ServiceTokenP() *Token { return n.service }
 
 // Parent is the request this one was made while serving, or nil.
 func (n *Node) Parent() *Node { return n.parent }

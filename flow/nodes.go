@@ -111,6 +111,9 @@ func (b *builder) makeNodes() {
 		if n.subject != nil {
 			n.SubjectToken = n.subject.Fingerprint
 		}
+		if n.service != nil {
+			n.ServiceToken = n.service.Fingerprint
+		}
 		b.nodes = append(b.nodes, n)
 	}
 	// A token a service presents to validate others is that service's

@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -375,4 +377,41 @@ func TestServiceTokenChecks(t *testing.T) {
 			t.Errorf("%s: no check of a service token under a request presenting it", name)
 		}
 	}
+}
+
+// TestServiceTokenShown: every request that presents X-Service-Token says
+// which token it is (its fingerprint, the service's own token), and no
+// other request claims one.
+func TestServiceTokenShown(t *testing.T) {
+	m := novaModel(t, "nova-boot")
+	shown := 0
+	m.Walk(func(n *Node, _ int) {
+		req, _ := n.httpMsgs()
+		hdr := ""
+		if req != nil {
+			hdr = req.Header(registry.ServiceTokenHeader)
+		}
+		switch {
+		case hdr == "" && n.ServiceToken != "":
+			t.Errorf("node %d (%s) presents no service token, yet says %s", n.ID, n.Summary, n.ServiceToken)
+		case hdr != "":
+			want := "sha256:" + hex.EncodeToString(sha256Sum(hdr))[:8]
+			if n.ServiceToken != want || n.ServiceTokenP() == nil || n.ServiceTokenP().Fingerprint != want {
+				t.Errorf("node %d (%s): service token %q, want %s", n.ID, n.Summary, n.ServiceToken, want)
+			}
+			if n.ServiceTokenP() != nil && n.ServiceTokenP() == n.TokenP() {
+				t.Errorf("node %d (%s): the service token is the user's", n.ID, n.Summary)
+			}
+			shown++
+		}
+	})
+	if shown == 0 {
+		t.Fatal("no request presents a service token: the test checks nothing")
+	}
+	t.Logf("%d requests present a service token", shown)
+}
+
+func sha256Sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }

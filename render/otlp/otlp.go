@@ -342,6 +342,10 @@ func attributes(n *flow.Node, session int, b burst) []*commonpb.KeyValue {
 	} else if n.Token != "" {
 		a.str("flowmap.token", n.Token)
 	}
+	if tk := n.ServiceTokenP(); tk != nil {
+		a.str("flowmap.service_token", tk.Fingerprint)
+		a.str("flowmap.service_token.owner", tk.Owner)
+	}
 	if tk := n.SubjectP(); tk != nil {
 		a.str("flowmap.subject_token", tk.Fingerprint)
 		a.str("flowmap.subject_token.owner", tk.Owner)

@@ -280,6 +280,9 @@ func facts(n *flow.Node, origin time.Time) [][2]string {
 	if tk := n.TokenP(); tk != nil {
 		add("token presented", tk.Label())
 	}
+	if tk := n.ServiceTokenP(); tk != nil {
+		add("service token presented beside it", tk.Label())
+	}
 	if tk := n.SubjectP(); tk != nil {
 		add("token concerned", tk.Label())
 	}

@@ -2,6 +2,7 @@ package story_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -69,5 +70,37 @@ func TestSessionGuessesMarked(t *testing.T) {
 		if notes != 1 {
 			t.Errorf("%s: %d notes on session guesses, want 1", detail, notes)
 		}
+	}
+}
+
+// TestServiceTokenOnArrow: a request presenting the calling service's own
+// token beside the user's shows both on its arrow.
+func TestServiceTokenOnArrow(t *testing.T) {
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	var exs []*decoder.Exchange
+	p := filepath.Join(truth.Root(), "testdata", "nova", "nova-boot.pcapng")
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	st := story.Tell(flow.Build(exs, flow.Options{}), story.Options{Detail: story.Full})
+	shown := 0
+	for _, s := range st.Steps {
+		if s.Kind != story.Call || len(s.Nodes) != 1 {
+			continue
+		}
+		n := s.Nodes[0]
+		svc := n.ServiceTokenP()
+		if svc == nil {
+			continue
+		}
+		shown++
+		want := n.TokenP().Label() + " + " + svc.Label()
+		if !strings.Contains(s.Text, want) {
+			t.Errorf("%q: want %q on the arrow", s.Text, want)
+		}
+	}
+	if shown == 0 {
+		t.Fatal("no arrow for a request with a service token: the test checks nothing")
 	}
 }

@@ -335,6 +335,14 @@ func callText(n *flow.Node) string {
 		if tk := n.TokenP(); tk != nil {
 			s += " · " + tk.Label()
 		}
+		if tk := n.ServiceTokenP(); tk != nil {
+			// the calling service's own, beside the user's
+			if n.TokenP() != nil {
+				s += " + " + tk.Label()
+			} else {
+				s += " · " + tk.Label()
+			}
+		}
 	}
 	if b := n.RequestBytes; b != nil && *b >= UploadBytes {
 		// an upload: its size, type and how long it took to send
