@@ -84,6 +84,9 @@ func FuzzSecretNeverWhole(f *testing.F) {
 		for _, mode := range [][]string{{"decode", "--format", "jsonl", "--show-secrets"}, {"decode", "--format", "jsonl"}, {"trace", "--format", "json", "--detail", "full"}, {"trace", "--detail", "full"}} {
 			var out, errb bytes.Buffer
 			execute(&IO{In: strings.NewReader(""), Out: &out, Err: &errb, RedactKey: testKey}, append(mode, p))
+			if strings.Contains(errb.String(), "decoder failed") {
+				t.Fatalf("%v: %s", mode, errb.String()) // a decoder's panic, contained
+			}
 			if mode[len(mode)-1] == "--show-secrets" {
 				if !strings.Contains(out.String(), secret) {
 					t.Fatalf("place %d: secret %q not decoded at all:\n%s", int(place)%len(fuzzPlaces), secret, out.String())

@@ -195,6 +195,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		o := asm.Options()
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d times exchanges were emitted in progress: no reply within %v or %d MiB of capture (noted on each)", st.Expired, o.MaxHold, o.MaxHoldBytes>>20)})
 	}
+	if st := res.TCP; st.Failed > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", Fatal: true, What: fmt.Sprintf("a decoder failed on %d connection%s (a flowmap bug: please report it with the capture); the exchanges it had in progress and its later bytes were not decoded; the first: %s", st.Failed, plural(st.Failed), st.Failure)})
+	}
 	if st := res.TCP; st.Malformed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})
 	}
@@ -463,4 +466,11 @@ func (s *readStage) stop() {
 		for range s.full {
 		}
 	})
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

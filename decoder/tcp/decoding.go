@@ -4,6 +4,9 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -64,6 +67,7 @@ type batched struct {
 type decStream struct {
 	conn      *decoder.Conn
 	dec       decoder.StreamDecoder
+	proto     string // the protocol of dec
 	unknown   bool
 	queued    []event
 	sniff     [2][]byte // first bytes of each direction, until a protocol is chosen
@@ -93,7 +97,10 @@ type decoding struct {
 	marks    []mark     // (capture time, bytes) at each expire, for MaxHoldBytes
 	holdWhy  [2]string  // Expire reasons: time, bytes
 	evictWhy string
-	stats    Stats // Unknown, UnknownBytes, Expired, Evicted
+	stats    Stats // Unknown, UnknownBytes, Expired, Evicted, Failed, Failure
+	// cur is the stream whose op (or expiry) is being carried out: the one
+	// whose decoder failed if a panic comes (contain).
+	cur *decStream
 }
 
 type mark struct {
@@ -114,6 +121,7 @@ func newDecoding(opts *Options, emit decoder.Emit) *decoding {
 
 func (d *decoding) exec(o *op) {
 	s := o.s
+	d.cur = s
 	switch o.kind {
 	case opData:
 		d.data(s, o.dir, o.data, o.t)
@@ -239,7 +247,7 @@ func (d *decoding) choose(s *decStream, force bool) {
 }
 
 func (d *decoding) use(s *decStream, p decoder.Protocol) {
-	s.dec = p.New(s.conn, d.emit)
+	s.dec, s.proto = p.New(s.conn, d.emit), p.Name
 	q := s.queued
 	s.queued = nil
 	s.sniff = [2][]byte{}
@@ -282,6 +290,7 @@ func (d *decoding) expire(now time.Time, bytes int64) {
 	d.marks = append(d.marks, mark{now, bytes})
 	for len(d.pending) > 0 && d.pending[0].pend.Before(cut) {
 		s := d.pending[0]
+		d.cur = s
 		if s.dec == nil {
 			d.choose(s, true)
 		}
@@ -323,6 +332,72 @@ func (d *decoding) update(s *decStream) {
 	default:
 		heap.Fix(&d.pending, s.hidx)
 	}
+}
+
+// A decoder that panics (a flowmap bug that some bytes reveal) costs its
+// connection, not the run: like a dissector exception in Wireshark, the
+// panic is contained (execSafe, opBatch.run), the connection's decoder is
+// dropped, so its exchanges in progress and its later bytes go undecoded,
+// and Stats says so (Failed, Failure), which the pipeline reports as
+// damage. Every other connection is decoded as before.
+
+// execSafe carries out o, containing a decoder's panic.
+func (d *decoding) execSafe(o *op) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.contain(r)
+		}
+	}()
+	d.exec(o)
+}
+
+// contain drops the decoder of the stream whose op panicked with r (d.cur);
+// a panic outside any stream's op (a Sync callback: the caller's code) is
+// not the decoders' and goes on.
+func (d *decoding) contain(r any) {
+	s := d.cur
+	if s == nil {
+		panic(r)
+	}
+	d.cur = nil
+	d.stats.Failed++
+	if d.stats.Failure == "" {
+		name := "protocol sniffing"
+		if s.dec != nil {
+			name = "the " + s.proto + " decoder"
+		}
+		// A runtime error says what went wrong and nothing of the bytes;
+		// any other panic value might quote them (a secret): only its type.
+		what := fmt.Sprintf("a panic (%T)", r)
+		if e, ok := r.(runtime.Error); ok {
+			what = e.Error()
+		}
+		d.stats.Failure = fmt.Sprintf("%s failed on connection %d (%s → %s): %s%s", name, s.conn.ID, s.conn.Client, s.conn.Server, what, panicSite(debug.Stack()))
+	}
+	s.dec, s.unknown, s.queued, s.sniff = nil, true, nil, [2][]byte{}
+	d.update(s)
+}
+
+// panicSite names the innermost flowmap function of a panic's stack below
+// the panic itself (" in mysql.(*conn).column"), or "".
+func panicSite(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "panic(") {
+			continue
+		}
+		for _, f := range lines[i+1:] {
+			if strings.HasPrefix(f, "\t") || !strings.Contains(f, "flowmap/") || strings.HasPrefix(f, "runtime.") {
+				continue
+			}
+			f = f[strings.LastIndex(f, "/")+1:]
+			if j := strings.LastIndex(f, "("); j > 0 {
+				f = f[:j]
+			}
+			return " in " + f
+		}
+	}
+	return ""
 }
 
 // streamHeap orders streams by Pending time.
@@ -391,11 +466,27 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// run carries out b's ops.
+// run carries out b's ops; a decoder's panic is contained (one deferred
+// recover per run of ops, not per op) and the ops after it go on.
 func (b *opBatch) run(d *decoding) {
 	fns := b.fns
-	for i := range b.ops {
-		x := &b.ops[i]
+	for i := 0; i < len(b.ops); {
+		i, fns = b.runFrom(d, i, fns)
+	}
+}
+
+// runFrom carries out b's ops from i on, and returns where it stopped:
+// the end, or just past an op whose decoder panicked.
+func (b *opBatch) runFrom(d *decoding, i int, fns []func(now, pending time.Time)) (next int, rest []func(now, pending time.Time)) {
+	next, rest = i, fns
+	defer func() {
+		if r := recover(); r != nil {
+			d.contain(r)
+			next++
+		}
+	}()
+	for ; next < len(b.ops); next++ {
+		x := &b.ops[next]
 		o := op{kind: x.kind, dir: x.dir, evicted: x.evicted, s: x.s, n: x.n, t: fromNanos(x.t), now: fromNanos(x.now), bytes: x.bytes}
 		switch {
 		case x.kind == opData && x.off >= 0:
@@ -403,10 +494,11 @@ func (b *opBatch) run(d *decoding) {
 		case x.kind == opData:
 			o.data = b.big[-x.off-1]
 		case x.kind == opSync:
-			o.fn, fns = fns[0], fns[1:]
+			o.fn, rest = rest[0], rest[1:]
 		}
 		d.exec(&o)
 	}
+	return next, rest
 }
 
 // A batch is handed over when it holds workerOps ops or workerSlab bytes,

@@ -83,6 +83,11 @@ type Stats struct {
 	Evicted      int   // connections closed because MaxConns were open
 	Reused       int   // connections ended by a new SYN on their 4-tuple
 	Expired      int   // times a connection's exchanges were emitted in progress (MaxHold)
+	// Failed counts connections whose decoder panicked (a flowmap bug):
+	// contained, it cost them their exchanges in progress and later bytes.
+	// Failure describes the first.
+	Failed  int
+	Failure string
 }
 
 // Assembler is the TCP stage. It is not safe for concurrent use.
@@ -159,6 +164,7 @@ func (a *Assembler) Options() Options { return a.opts }
 func (a *Assembler) Stats() Stats {
 	st, d := a.stats, a.dec.stats
 	st.Unknown, st.UnknownBytes, st.Expired, st.Evicted = d.Unknown, d.UnknownBytes, d.Expired, d.Evicted
+	st.Failed, st.Failure = d.Failed, d.Failure
 	return st
 }
 
@@ -169,7 +175,7 @@ func (a *Assembler) do(o op) {
 		a.w.add(o)
 		return
 	}
-	a.dec.exec(&o)
+	a.dec.execSafe(&o)
 }
 
 // Sync calls fn on the decoding side once everything fed before has been

@@ -1,0 +1,145 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// faulty wraps a protocol so that its decoder on connection conn panics
+// at its after-th Data call (an index out of range, as a decoder bug on
+// unforeseen bytes would; with quote, a panic quoting the bytes).
+func faulty(p decoder.Protocol, conn, after int, quote bool) decoder.Protocol {
+	inner := p.New
+	p.New = func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+		d := inner(c, emit)
+		if c.ID != conn {
+			return d
+		}
+		return &faultyDecoder{StreamDecoder: d, left: after, quote: quote}
+	}
+	return p
+}
+
+type faultyDecoder struct {
+	decoder.StreamDecoder
+	left  int
+	quote bool
+}
+
+func (f *faultyDecoder) Data(dir decoder.Dir, b []byte, t time.Time) {
+	f.left--
+	if f.left == 0 && f.quote {
+		panic(fmt.Sprintf("cannot read %q", b))
+	}
+	if f.left == 0 {
+		var none []byte
+		_ = none[len(b)] // the bug
+	}
+	f.StreamDecoder.Data(dir, b, t)
+}
+
+// TestDecoderPanicContained: a decoder that panics on one connection costs
+// that connection, not the run, in the serial and the staged pipeline:
+// every other connection's exchanges are the ones a sound run gives, in
+// the same order; the failed connection's exchanges emitted before the
+// panic are the sound run's first ones; and a Fatal diagnostic names the
+// protocol, the connection and where the panic came from.
+func TestDecoderPanicContained(t *testing.T) {
+	path := filepath.Join(truth.Root(), "testdata", "captures", "seed-image-list.pcapng")
+	type run struct {
+		proto  map[int]string
+		byConn map[int][]string
+		order  []string // every exchange but the failed connection's
+		res    *Result
+	}
+	decode := func(opts Options, skip int) run {
+		r := run{proto: map[int]string{}, byConn: map[int][]string{}}
+		res, err := Run([]string{path}, opts, func(e *decoder.Exchange) {
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.proto[e.Conn.ID] = e.Proto
+			r.byConn[e.Conn.ID] = append(r.byConn[e.Conn.ID], string(b))
+			if e.Conn.ID != skip {
+				r.order = append(r.order, string(b))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.res = res
+		return r
+	}
+	sound := decode(Options{Serial: true}, 0)
+	// The MySQL connection with the most exchanges fails at its 10th read.
+	target := 0
+	for id, exs := range sound.byConn {
+		if sound.proto[id] == "mysql" && (len(exs) > len(sound.byConn[target]) || len(exs) == len(sound.byConn[target]) && id < target) {
+			target = id
+		}
+	}
+	if len(sound.byConn[target]) < 10 {
+		t.Fatalf("no MySQL connection with 10 exchanges to break (best: %d, %d)", target, len(sound.byConn[target]))
+	}
+	want := decode(Options{Serial: true}, target)
+	for _, c := range []struct{ serial, quote bool }{{true, false}, {false, false}, {false, true}} {
+		serial := c.serial
+		t.Run(fmt.Sprintf("serial=%v,quote=%v", c.serial, c.quote), func(t *testing.T) {
+			var o Options
+			o.Serial = serial
+			for _, p := range o.Protocols() {
+				if p.Name == "mysql" {
+					p = faulty(p, target, 10, c.quote)
+				}
+				o.TCP.Protocols = append(o.TCP.Protocols, p)
+			}
+			got := decode(o, target)
+			if strings.Join(got.order, "\n") != strings.Join(want.order, "\n") {
+				t.Errorf("the other connections' exchanges differ from a sound run's (%d vs %d)", len(got.order), len(want.order))
+			}
+			kept, all := got.byConn[target], sound.byConn[target]
+			if len(kept) >= len(all) {
+				t.Errorf("connection %d kept %d of %d exchanges after its decoder failed", target, len(kept), len(all))
+			}
+			for i := range kept {
+				if kept[i] != all[i] {
+					t.Errorf("connection %d: exchange %d differs from the sound run's", target, i)
+				}
+			}
+			if got.res.TCP.Failed != 1 {
+				t.Errorf("Stats.Failed = %d, want 1", got.res.TCP.Failed)
+			}
+			if !got.res.Fatal() {
+				t.Error("no Fatal diagnostic: the output is partial and must say so")
+			}
+			var diag string
+			for _, d := range got.res.Diagnostics {
+				if strings.Contains(d.What, "decoder failed") {
+					diag = d.String()
+				}
+			}
+			what := "index out of range"
+			if c.quote {
+				// the panic's text may quote the bytes (a password):
+				// only its type is told
+				what = "a panic (string)"
+				if strings.Contains(diag, "cannot read") {
+					t.Errorf("diagnostic %q quotes the panic, which quotes the bytes", diag)
+				}
+			}
+			for _, w := range []string{"the mysql decoder", fmt.Sprintf("connection %d ", target), what, "in pipeline.(*faultyDecoder).Data", "flowmap bug"} {
+				if !strings.Contains(diag, w) {
+					t.Errorf("diagnostic %q does not say %q", diag, w)
+				}
+			}
+		})
+	}
+}
