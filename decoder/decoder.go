@@ -127,6 +127,15 @@ type StreamDecoder interface {
 	Expire(before time.Time, why string)
 }
 
+// Unread is implemented by decoders that skip bytes they cannot read as
+// their protocol (resynchronising at the next message start). After
+// Close, Unread is how many bytes were skipped that no exchange's note
+// mentions (no message followed them), for the run's diagnostics: bytes
+// are never dropped silently.
+type Unread interface {
+	Unread() int64
+}
+
 // NotesDropped is the last note of a list that was capped.
 const NotesDropped = "more notes dropped"
 
@@ -188,6 +197,12 @@ type Protocol struct {
 	Port func(port uint16) bool
 	// New makes the decoder for one connection.
 	New func(c *Conn, emit Emit) StreamDecoder
+	// Opaque, when set, marks a protocol flowmap recognises but cannot
+	// read (TLS: the bytes are encrypted), and says why: Sniff claims its
+	// connections before any port decides, New is not called, and the
+	// TCP layer counts their connections and bytes for the run's
+	// diagnostics.
+	Opaque string
 }
 
 // Secrets names the fields that carry credentials. flow's service

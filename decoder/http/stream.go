@@ -135,9 +135,14 @@ type side struct {
 	m           *message  // message in progress, nil between messages
 	last        time.Time // capture time of the last byte of m
 	skipped     int64     // bytes skipped while resynchronising
-	notes       []string  // for the next message of this side
-	ended       bool
-	next        *exchange // response side: exchange whose 1xx was just seen
+	// bad counts the bytes of start lines that failed (told by their note
+	// on the next message), and of a connection no longer decoded with
+	// nothing to say so: with skipped, what Unread reports when no
+	// message follows.
+	bad   int64
+	notes []string // for the next message of this side
+	ended bool
+	next  *exchange // response side: exchange whose 1xx was just seen
 }
 
 func (s *side) kind() string {
@@ -171,6 +176,9 @@ type stream struct {
 	queue        []*exchange // begun, not yet emitted, in request order
 	serverClosed bool
 	closed       bool
+	// untold: decoding stopped with no exchange to say so (HTTP/2's
+	// preface): the bytes after it are counted as unread (Unread).
+	untold bool
 }
 
 // New returns the HTTP decoder of one connection (c may be nil in tests).
@@ -208,6 +216,9 @@ func (d *stream) Data(dir decoder.Dir, data []byte, t time.Time) {
 		return
 	}
 	s := &d.sides[dir]
+	if s.st == stStopped && d.untold {
+		s.bad += int64(len(data))
+	}
 	for len(data) > 0 && s.st != stStopped {
 		if len(s.buf) == 0 {
 			n := d.process(s, data, t, t)
@@ -254,6 +265,9 @@ func (d *stream) process(s *side, p []byte, t0, t time.Time) int {
 		}
 		switch s.st {
 		case stStopped:
+			if d.untold {
+				s.bad += int64(len(p) - i)
+			}
 			return len(p)
 		case stBody, stChunkData:
 			n := len(p) - i
@@ -284,11 +298,15 @@ func (d *stream) process(s *side, p []byte, t0, t time.Time) int {
 			if j < 0 {
 				switch {
 				case len(rest) > s.lineCap():
+					if s.m == nil {
+						s.bad += int64(len(rest))
+					}
 					d.fail(s, lt, false, "%v: %s line longer than %d bytes", ErrLineTooLong, s.lineKind(), s.lineCap())
 					return len(p)
 				case s.st == stStart && rest[0] != '\r' && !isTokenChar(rest[0]):
 					s.addNote("%v: %s line %s", ErrBadStartLine, s.kind(), quote(rest))
 					d.fail(s, lt, false, "")
+					s.bad++
 					i++
 					continue
 				}
@@ -297,6 +315,9 @@ func (d *stream) process(s *side, p []byte, t0, t time.Time) int {
 			line := rest[:j]
 			i += j + 1
 			if len(line) > s.lineCap() {
+				if s.m == nil {
+					s.bad += int64(j + 1)
+				}
 				d.fail(s, lt, true, "%v: %s line longer than %d bytes", ErrLineTooLong, s.lineKind(), s.lineCap())
 				continue
 			}
@@ -410,6 +431,15 @@ func (d *stream) line(s *side, line []byte, bare bool, lt, t time.Time) {
 	}
 }
 
+// lineBytes is how many bytes a line took: its own, the LF, and the CR
+// unless bare.
+func lineBytes(line []byte, bare bool) int64 {
+	if bare {
+		return int64(len(line)) + 1
+	}
+	return int64(len(line)) + 2
+}
+
 func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 	if len(line) == 0 {
 		return // RFC 9112 2.2: empty lines before a request are ignored
@@ -419,7 +449,9 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 	if !m.resp {
 		method, target, version, err := parseRequestLine(line)
 		if err != nil {
+			s.bad += lineBytes(line, bare)
 			if string(line) == "PRI * HTTP/2.0" {
+				d.untold = true
 				d.stop()
 				return
 			}
@@ -437,6 +469,7 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 	} else {
 		version, status, reason, err := parseStatusLine(line)
 		if err != nil {
+			s.bad += lineBytes(line, bare)
 			s.addNote("%v", err)
 			d.fail(s, lt, true, "")
 			return
@@ -478,6 +511,7 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 		e.note("skipped %d bytes before this %s (not at a message start)", s.skipped, s.kind())
 		s.skipped = 0
 	}
+	s.bad = 0 // told by the notes of the lines that failed
 	e.x.Notes = append(e.x.Notes, s.notes...)
 	s.notes = s.notes[:0]
 	s.m, s.st, s.last = m, stHeaders, lt
@@ -870,6 +904,9 @@ func (d *stream) end(s *side, t time.Time) {
 	case stStart:
 		d.abandonInterim(s)
 	}
+	if s.st == stStart || s.st == stResync {
+		s.bad += int64(len(s.buf)) // a line no message start completed
+	}
 	s.buf = s.buf[:0]
 }
 
@@ -889,6 +926,13 @@ func (d *stream) Close(t time.Time) {
 	}
 	d.queue = nil
 	d.closed = true
+}
+
+// Unread implements decoder.Unread: bytes skipped looking for a message
+// start that no message followed (a note on the next message tells the
+// others).
+func (d *stream) Unread() int64 {
+	return d.sides[0].skipped + d.sides[0].bad + d.sides[1].skipped + d.sides[1].bad
 }
 
 // Pending implements decoder.StreamDecoder.

@@ -31,6 +31,7 @@ import (
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/mysql"
 	"github.com/flowmap/flowmap/decoder/tcp"
+	"github.com/flowmap/flowmap/decoder/tls"
 )
 
 // Options configure a run. The zero value decodes everything with defaults.
@@ -73,6 +74,7 @@ func (r *Result) Fatal() bool {
 // Protocols returns the decoders flowmap knows, in sniffing order.
 func (o *Options) Protocols() []decoder.Protocol {
 	return []decoder.Protocol{
+		tls.Protocol(),
 		http.NewProtocol(o.HTTP),
 		memcache.NewProtocol(o.Memcache),
 		mysql.NewProtocol(o.MySQL),
@@ -197,6 +199,12 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	}
 	if st := res.TCP; st.Failed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", Fatal: true, What: fmt.Sprintf("a decoder failed on %d connection%s (a flowmap bug: please report it with the capture); the exchanges it had in progress and its later bytes were not decoded; the first: %s", st.Failed, plural(st.Failed), st.Failure)})
+	}
+	for _, o := range res.TCP.Opaque {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: o.Protocol, What: fmt.Sprintf("%d connection%s (%d bytes) not decoded: %s", o.Conns, plural(o.Conns), o.Bytes, o.Why)})
+	}
+	if st := res.TCP; st.UnreadConns > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d bytes on %d connection%s could not be read as their protocol (no message start found after them)", st.UnreadBytes, st.UnreadConns, plural(st.UnreadConns))})
 	}
 	if st := res.TCP; st.Malformed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})

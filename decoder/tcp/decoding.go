@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,7 @@ type decStream struct {
 	conn      *decoder.Conn
 	dec       decoder.StreamDecoder
 	proto     string // the protocol of dec
+	opaque    int    // 1 + index in Stats.Opaque of its opaque protocol, 0 for none
 	unknown   bool
 	queued    []event
 	sniff     [2][]byte // first bytes of each direction, until a protocol is chosen
@@ -97,7 +99,7 @@ type decoding struct {
 	marks    []mark     // (capture time, bytes) at each expire, for MaxHoldBytes
 	holdWhy  [2]string  // Expire reasons: time, bytes
 	evictWhy string
-	stats    Stats // Unknown, UnknownBytes, Expired, Evicted, Failed, Failure
+	stats    Stats // the decoding side's counters (Assembler.Stats)
 	// cur is the stream whose op (or expiry) is being carried out: the one
 	// whose decoder failed if a panic comes (contain).
 	cur *decStream
@@ -153,7 +155,11 @@ func (d *decoding) data(s *decStream, dir decoder.Dir, b []byte, t time.Time) {
 		return
 	}
 	if s.unknown {
-		d.stats.UnknownBytes += int64(len(b))
+		if s.opaque > 0 {
+			d.stats.Opaque[s.opaque-1].Bytes += int64(len(b))
+		} else {
+			d.stats.UnknownBytes += int64(len(b))
+		}
 		return
 	}
 	if s.firstData.IsZero() {
@@ -198,6 +204,19 @@ func (s *decStream) replay(e event) {
 // forced (or the sniff buffers are full, or every protocol said No) the
 // server port; mid-stream, the server port first.
 func (d *decoding) choose(s *decStream, force bool) {
+	// An opaque protocol's first bytes (a TLS handshake) settle it before
+	// any port does: the decoder of the port would find nothing in them.
+	for _, p := range d.opts.Protocols {
+		if p.Opaque == "" {
+			continue
+		}
+		for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
+			if b := s.sniff[dir]; len(b) > 0 && p.Sniff(s.conn, dir, b) == decoder.Yes {
+				d.use(s, p)
+				return
+			}
+		}
+	}
 	// Mid-stream, the first bytes seen may be anything (a body, a result
 	// set): a well-known server port is the better witness.
 	if !s.conn.SawSYN {
@@ -247,6 +266,10 @@ func (d *decoding) choose(s *decStream, force bool) {
 }
 
 func (d *decoding) use(s *decStream, p decoder.Protocol) {
+	if p.Opaque != "" {
+		d.useOpaque(s, p)
+		return
+	}
 	s.dec, s.proto = p.New(s.conn, d.emit), p.Name
 	q := s.queued
 	s.queued = nil
@@ -254,6 +277,22 @@ func (d *decoding) use(s *decStream, p decoder.Protocol) {
 	for _, e := range q {
 		s.replay(e)
 	}
+}
+
+// useOpaque gives s to opaque protocol p: its bytes are counted, not
+// decoded.
+func (d *decoding) useOpaque(s *decStream, p decoder.Protocol) {
+	i := slices.IndexFunc(d.stats.Opaque, func(o Opaque) bool { return o.Protocol == p.Name })
+	if i < 0 {
+		i = len(d.stats.Opaque)
+		d.stats.Opaque = append(d.stats.Opaque, Opaque{Protocol: p.Name, Why: p.Opaque})
+	}
+	o := &d.stats.Opaque[i]
+	o.Conns++
+	for _, e := range s.queued {
+		o.Bytes += int64(len(e.data))
+	}
+	s.unknown, s.opaque, s.queued, s.sniff = true, i+1, nil, [2][]byte{}
 }
 
 // finish closes the decoder, deciding by port if still undecided.
@@ -268,6 +307,12 @@ func (d *decoding) finish(s *decStream, t, now time.Time, evicted bool) {
 			s.dec.Expire(now.Add(1), d.evictWhy)
 		}
 		s.dec.Close(t)
+		if u, ok := s.dec.(decoder.Unread); ok {
+			if n := u.Unread(); n > 0 {
+				d.stats.UnreadConns++
+				d.stats.UnreadBytes += n
+			}
+		}
 	}
 	d.update(s)
 }

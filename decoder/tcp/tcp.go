@@ -88,6 +88,20 @@ type Stats struct {
 	// Failure describes the first.
 	Failed  int
 	Failure string
+	// Opaque counts the connections of each protocol recognised but not
+	// decoded (decoder.Protocol.Opaque: TLS), in order of the first.
+	Opaque []Opaque
+	// UnreadConns and UnreadBytes count bytes decoders skipped (not at a
+	// message start) that no exchange's note mentions (decoder.Unread).
+	UnreadConns int
+	UnreadBytes int64
+}
+
+// Opaque is what was seen of one opaque protocol.
+type Opaque struct {
+	Protocol, Why string
+	Conns         int
+	Bytes         int64
 }
 
 // Assembler is the TCP stage. It is not safe for concurrent use.
@@ -165,6 +179,8 @@ func (a *Assembler) Stats() Stats {
 	st, d := a.stats, a.dec.stats
 	st.Unknown, st.UnknownBytes, st.Expired, st.Evicted = d.Unknown, d.UnknownBytes, d.Expired, d.Evicted
 	st.Failed, st.Failure = d.Failed, d.Failure
+	st.Opaque = append([]Opaque(nil), d.Opaque...)
+	st.UnreadConns, st.UnreadBytes = d.UnreadConns, d.UnreadBytes
 	return st
 }
 
