@@ -15,27 +15,30 @@ var fuzzPlaces = []struct {
 	port      uint16
 	req, resp string
 	min       int // shortest secret this place redacts (tokens by position)
+	lost      int // bytes of the request sent before the capture began
 }{
-	{9292, httpReq("GET", "/v2/images?limit=1&password=%s", nil, ""), ok200, 1},
-	{9292, httpReq("GET", "/v2/images?X-Amz-Signature=%s&x=1", nil, ""), ok200, 1},
-	{9292, httpReq("GET", "http://u:%s@controller:9292/v2/images", nil, ""), ok200, 1},
-	{5000, httpReq("GET", "/v2.0/tokens/%s", nil, ""), ok200, 16},
-	{9292, httpReq("GET", "/v2/images", []string{"X-Auth-Token: %s"}, ""), ok200, 1},
-	{9292, httpReq("GET", "/v2/images", []string{"Authorization: Basic %s"}, ""), ok200, 1},
-	{9292, httpReq("GET", "/v2/images", []string{"Cookie: a=1; sid=%s"}, ""), ok200, 1},
-	{9292, httpReq("GET", "/v2/images", []string{"x-storage-pass: %s"}, ""), ok200, 1},
-	{9292, httpReq("GET", "/", nil, ""), httpResp("302 Found", []string{"Location: http://x:%s@h/"}, ""), 1},
+	{9292, httpReq("GET", "/v2/images?limit=1&password=%s", nil, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "/v2/images?X-Amz-Signature=%s&x=1", nil, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "http://u:%s@controller:9292/v2/images", nil, ""), ok200, 1, 0},
+	{5000, httpReq("GET", "/v2.0/tokens/%s", nil, ""), ok200, 16, 0},
+	{9292, httpReq("GET", "/v2/images", []string{"X-Auth-Token: %s"}, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "/v2/images", []string{"Authorization: Basic %s"}, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "/v2/images", []string{"Cookie: a=1; sid=%s"}, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "/v2/images", []string{"x-storage-pass: %s"}, ""), ok200, 1, 0},
+	{9292, httpReq("GET", "/", nil, ""), httpResp("302 Found", []string{"Location: http://x:%s@h/"}, ""), 1, 0},
 	{5000, httpReq("POST", "/v3/auth/tokens", []string{"Content-Type: application/json"},
-		`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "%s"}}}}}`), ok200, 1},
-	{5000, httpReq("POST", "/v3/auth/tokens", []string{"Content-Type: application/x-www-form-urlencoded"}, "user=a&Password=%s"), ok200, 1},
+		`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "%s"}}}}}`), ok200, 1, 0},
+	{5000, httpReq("POST", "/v3/auth/tokens", []string{"Content-Type: application/x-www-form-urlencoded"}, "user=a&Password=%s"), ok200, 1, 0},
 	{5000, httpReq("POST", "/v3/credentials", []string{"Content-Type: application/json"},
-		`{"credential": {"blob": "{\"access\": \"a\", \"secret\": \"%s\"}", "type": "ec2"}}`), ok200, 1},
-	{5000, httpReq("POST", "/v3/x", nil, ""), httpResp("201 Created", []string{"Content-Type: application/json"}, `{"a": [{"b": {"app_secret": "%s"}}]}`), 1},
-	{11211, "set token:%s 0 0 1\r\nx\r\n", "STORED\r\n", 1},
-	{11211, "set k 0 0 %[2]d\r\n{\"auth_token\": \"%[1]s\"}\r\n", "STORED\r\n", 1},
-	{3306, "CREATE USER u IDENTIFIED/**/BY '%s'", "", 1},
-	{3306, "SET PASSWORD FOR u@h = PASSWORD('%s')", "", 1},
-	{3306, "CHANGE MASTER TO MASTER_PASSWORD = '%s'", "", 1},
+		`{"credential": {"blob": "{\"access\": \"a\", \"secret\": \"%s\"}", "type": "ec2"}}`), ok200, 1, 0},
+	{5000, httpReq("POST", "/v3/x", nil, ""), httpResp("201 Created", []string{"Content-Type: application/json"}, `{"a": [{"b": {"app_secret": "%s"}}]}`), 1, 0},
+	{11211, "set token:%s 0 0 1\r\nx\r\n", "STORED\r\n", 1, 0},
+	{11211, "set k 0 0 %[2]d\r\n{\"auth_token\": \"%[1]s\"}\r\n", "STORED\r\n", 1, 0},
+	{3306, "CREATE USER u IDENTIFIED/**/BY '%s'", "", 1, 0},
+	{3306, "SET PASSWORD FOR u@h = PASSWORD('%s')", "", 1, 0},
+	{3306, "CHANGE MASTER TO MASTER_PASSWORD = '%s'", "", 1, 0},
+	{port: 9311, resp: httpResp("200 OK", []string{"Content-Type: text/plain"}, "%s"), min: 1,
+		lost: len(httpReq("GET", "/v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/payload", nil, ""))},
 }
 
 // FuzzSecretNeverWhole: a secret the fuzzer chooses, put in any of the
@@ -54,7 +57,7 @@ func FuzzSecretNeverWhole(f *testing.F) {
 			t.Skip()
 		}
 		var c conv
-		c.port, c.cut = pl.port, []int{int(cut1)%64 + 1, int(cut2)%64 + 1}
+		c.port, c.cut, c.lost = pl.port, []int{int(cut1)%64 + 1, int(cut2)%64 + 1}, pl.lost
 		switch pl.port {
 		case 3306:
 			c.turns = mysqlTurns([]string{fmt.Sprintf(pl.req, secret)}, "zz")

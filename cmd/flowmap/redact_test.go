@@ -51,6 +51,10 @@ type conv struct {
 	port  uint16
 	turns [][2]string // request, response
 	cut   []int
+	// lost is how many bytes the client sent before the capture began:
+	// no handshake is written and the client's sequence numbers start
+	// past them (a capture started between a request and its response).
+	lost int
 }
 
 func (g *gen) add(c cred) string {
@@ -224,6 +228,16 @@ func generate() *gen {
 	http(5000, [2]string{fmt.Sprintf("POST /v3/auth/tokens HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTrailer: X-Auth-Token\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Auth-Token: %s\r\n\r\n",
 		half, body[:half], len(body)-half, body[half:], tt), httpResp("401 Unauthorized", nil, "{}")})
 
+	// a barbican secret fetched as text, the capture begun after its
+	// request (GET /v1/secrets/<id>/payload) was sent: the response alone
+	// cannot say it is a secret payload
+	bp := g.add(cred{name: "barbican payload, request not captured", secret: g.fresh("bp", 14), shown: "decode"})
+	get := httpReq("GET", "/v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/payload", []string{"Accept: text/plain"}, "")
+	g.convs = append(g.convs, conv{port: 9311, cut: []int{5, 40}, lost: len(get), turns: [][2]string{
+		{"", httpResp("200 OK", []string{"Content-Type: text/plain; charset=UTF-8"}, bp)},
+		{httpReq("GET", "/v1/secrets?limit=10", []string{"Accept: application/json"}, ""), ok200},
+	}})
+
 	// --- memcache: keys that are raw tokens, values holding tokens
 	mk := g.add(cred{name: "memcache key = raw fernet token", secret: g.fernet(), token: true, shown: "trace"})
 	mv := g.add(cred{name: "memcache value auth_token", secret: g.fernet(), token: true, shown: "decode"})
@@ -357,9 +371,13 @@ func (g *gen) pcap() []byte {
 			}
 		}
 		const syn, ack, psh, fin = 0x02, 0x10, 0x08, 0x01
-		write(true, syn, nil)
-		write(false, syn|ack, nil)
-		write(true, ack, nil)
+		if c.lost > 0 {
+			cseq += uint32(c.lost)
+		} else {
+			write(true, syn, nil)
+			write(false, syn|ack, nil)
+			write(true, ack, nil)
+		}
 		k := 0
 		send := func(fromClient bool, msg string) {
 			for len(msg) > 0 {

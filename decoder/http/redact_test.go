@@ -287,3 +287,104 @@ func TestRedactedRealNoSecrets(t *testing.T) {
 		t.Errorf("only %d secrets found in the raw messages: test is not testing", seen)
 	}
 }
+
+// TestResponseWithoutRequest: a response whose request the capture missed
+// (it began between the two) cannot be told from a stored secret, such as
+// barbican's answer to GET /v1/secrets/<id>/payload: a body that is not
+// JSON is printed as its keyed fingerprint, with a note saying why, and
+// whole only under --show-secrets; a JSON body keeps its text, its fields
+// redacted as in any body. The same body after its request is printed.
+func TestResponseWithoutRequest(t *testing.T) {
+	const secret = "db-password-42"
+	payload := "HTTP/1.1 200 OK\r\nDate: Sun, 29 Nov 2026 19:00:00 GMT\r\nServer: Apache/2.4.52 (Ubuntu)\r\n" +
+		"Content-Type: text/plain; charset=UTF-8\r\nContent-Length: 14\r\nx-openstack-request-id: req-5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37\r\n\r\n" + secret
+	meta := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 57\r\n\r\n" +
+		`{"name": "db", "status": "ACTIVE", "secret_type": "opaq"}`
+	get := "GET /v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/metadata HTTP/1.1\r\nHost: controller:9311\r\nAccept: text/plain\r\n\r\n"
+	const note = "without its request it cannot be told from a stored secret"
+	for _, c := range []struct {
+		name, req, resp string
+		show            bool
+		whole, noted    bool // body printed whole; the note given
+	}{
+		{"payload", "", payload, false, false, true},
+		{"payload-show-secrets", "", payload, true, true, true},
+		{"json-kept", "", meta, false, true, false},
+		{"after-its-request", get, payload, false, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var col collector
+			opts := Options{}
+			if c.show {
+				opts.Redact = redact.Show()
+			}
+			d := New(&decoder.Conn{ID: 1}, col.emit, opts)
+			t0 := time.Date(2026, 11, 29, 19, 0, 0, 0, time.UTC)
+			if c.req != "" {
+				d.Data(decoder.ClientToServer, []byte(c.req), t0)
+			}
+			d.Data(decoder.ServerToClient, []byte(c.resp), t0.Add(time.Millisecond))
+			d.Close(t0.Add(2 * time.Millisecond))
+			if len(col.out) != 1 {
+				t.Fatalf("%d exchanges", len(col.out))
+			}
+			e := col.out[0]
+			r := resp(t, e).Redacted().(*Response)
+			_, body, _ := strings.Cut(c.resp, "\r\n\r\n")
+			if whole := r.Body == body; whole != c.whole {
+				t.Errorf("printed body %q, want whole: %v", r.Body, c.whole)
+			}
+			if !c.whole && !strings.HasPrefix(r.Body, "hmac:") {
+				t.Errorf("printed body %q, want its keyed fingerprint", r.Body)
+			}
+			if r.BodyBytes != int64(len(body)) || r.Header("Content-Type") == "" {
+				t.Errorf("size %d and type %q not kept", r.BodyBytes, r.Header("Content-Type"))
+			}
+			if noted := strings.Contains(strings.Join(e.Notes, "|"), note); noted != c.noted {
+				t.Errorf("notes %q, want the note: %v", e.Notes, c.noted)
+			}
+		})
+	}
+}
+
+// TestResponseWithoutRequestReal: real connections replayed from their
+// first response on (the client's bytes before it not captured): their
+// JSON bodies are still printed, field-redacted, as after their request.
+func TestResponseWithoutRequestReal(t *testing.T) {
+	for _, name := range []string{"seed-image-list.1", "auth-fail.1", "tiny-save.6"} {
+		fx := loadFixture(t, name)
+		full, _ := decode(t, name, Options{})
+		first := -1
+		for i, s := range fx.segs {
+			if s.dir == decoder.ServerToClient && len(s.data) > 0 {
+				first = i
+				break
+			}
+		}
+		if first < 0 || len(full) == 0 || full[0].Response == nil {
+			t.Fatalf("%s: no response to replay", name)
+		}
+		var segs []segment
+		for i, s := range fx.segs {
+			if i >= first || s.dir == decoder.ServerToClient {
+				segs = append(segs, s)
+			}
+		}
+		fx.segs = segs
+		var col collector
+		fx.feed(New(&fx.conn, col.emit, Options{}))
+		if len(col.out) == 0 || col.out[0].Request != nil {
+			t.Fatalf("%s: first exchange has a request", name)
+		}
+		want := resp(t, full[0]).Redacted().(*Response)
+		got := resp(t, col.out[0]).Redacted().(*Response)
+		if got.Body != want.Body || got.Body == "" {
+			t.Errorf("%s: body without request %.80q, with it %.80q", name, got.Body, want.Body)
+		}
+		for _, n := range col.out[0].Notes {
+			if strings.Contains(n, "stored secret") {
+				t.Errorf("%s: note %q on a JSON body", name, n)
+			}
+		}
+	}
+}

@@ -760,6 +760,14 @@ func (d *stream) finish(s *side) {
 		}
 		if req, _ := e.x.Request.(*Request); req != nil && len(m.body) > 0 {
 			resp.bodySecret = d.policy.SecretBody(req.Target)
+		} else if e.x.Request == nil && len(m.body) > 0 {
+			// The capture began after the request (or lost it): nothing
+			// tells this body from a stored secret (barbican's GET
+			// …/payload), so it is redacted as one, and the note says why.
+			resp.bodySecret = true
+			if redact.WholeSecret(resp.Body, headerValue(m.headers, "Content-Type")) {
+				e.note("response body (%d bytes) printed as its fingerprint unless --show-secrets: without its request it cannot be told from a stored secret", m.bodyLen)
+			}
 		}
 		e.x.Response = resp
 		e.x.RespEnd = s.last

@@ -386,9 +386,16 @@ func pathEndsWith(path, pat string) bool {
 // (barbican's metadata: its fields are redacted as in any body); a
 // Content-Type saying JSON is not enough.
 func (p *Policy) BodySecret(body, contentType string) (string, bool) {
-	t := strings.TrimLeft(body, " \t\r\n")
-	if p.Shows() || body == "" || strings.Contains(strings.ToLower(contentType), "json") && t != "" && (t[0] == '{' || t[0] == '[') {
+	if p.Shows() || !WholeSecret(body, contentType) {
 		return body, false
 	}
 	return p.Secret(body), true
+}
+
+// WholeSecret reports whether BodySecret replaces body whole under a
+// policy that redacts: it is not empty, and not JSON both by its
+// Content-Type and by its first character.
+func WholeSecret(body, contentType string) bool {
+	t := strings.TrimLeft(body, " \t\r\n")
+	return body != "" && !(strings.Contains(strings.ToLower(contentType), "json") && t != "" && (t[0] == '{' || t[0] == '['))
 }
