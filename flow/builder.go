@@ -2,6 +2,8 @@ package flow
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -35,7 +37,7 @@ type builder struct {
 	// lastOnConn is the last exchange of each connection (lastOn).
 	lastOnConn map[int]*decoder.Exchange
 	last       time.Time      // end of the last exchange: the end of the capture
-	fileNotes  []string       // about strace files (files.go) and unread AMQP messages (rpc.go)
+	fileNotes  []string       // the model's notes: request-less responses, strace files (files.go), unread AMQP messages (rpc.go)
 	rpc        *rpcState      // rpc.go
 	schemas    map[int]string // dbschema.go: MySQL connection -> schema
 	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
@@ -54,13 +56,28 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 		auths: map[string]authFacts{}, issued: map[string]tokenFacts{},
 	}
 	b.exs = make([]*decoder.Exchange, 0, len(exs))
+	var requestless map[string]int // responses whose request was not captured, by protocol
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {
 			b.exs = append(b.exs, e)
 			if e.End().After(b.last) {
 				b.last = e.End()
 			}
+		} else if e != nil && e.Conn != nil && e.Response != nil {
+			if requestless == nil {
+				requestless = map[string]int{}
+			}
+			requestless[e.Proto]++
 		}
+	}
+	// Nothing says who asked them or what for, so they are not drawn:
+	// said, not dropped silently.
+	for _, proto := range slices.Sorted(maps.Keys(requestless)) {
+		n, what := requestless[proto], "response"
+		if n > 1 {
+			what = "responses"
+		}
+		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d %s %s whose request the capture missed (sent before it began, or lost) not drawn: decode lists them", n, proto, what))
 	}
 	// (the pipeline delivers them in this order already: checked first)
 	byStart := func(x, y *decoder.Exchange) int {

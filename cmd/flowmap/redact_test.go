@@ -508,3 +508,41 @@ func TestShowSecretsShows(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseWithoutRequest: a capture begun after a barbican client
+// sent GET /v1/secrets/<id>/payload holds the secret in a response alone.
+// decode prints its body as a keyed fingerprint, with its size, type and a
+// note (whole with --show-secrets); trace cannot draw it (no caller, no
+// request) and says so on stderr and in the JSON's notes.
+func TestResponseWithoutRequest(t *testing.T) {
+	const secret = "db-pa55word-42"
+	get := httpReq("GET", "/v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/payload", []string{"Accept: text/plain"}, "")
+	g := &gen{convs: []conv{{port: 9311, cut: []int{64}, lost: len(get), turns: [][2]string{
+		{"", httpResp("200 OK", []string{"Content-Type: text/plain; charset=UTF-8"}, secret)},
+		{httpReq("GET", "/v1/secrets?limit=10", []string{"Accept: application/json"}, ""), ok200},
+	}}}}
+	p := filepath.Join(t.TempDir(), "barbican.pcap")
+	if err := os.WriteFile(p, g.pcap(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dec, _, _ := run(t, "decode", "--format", "jsonl", p)
+	first, _, _ := strings.Cut(dec, "\n")
+	if strings.Contains(dec, secret) || !strings.Contains(first, `"request":null`) ||
+		!strings.Contains(first, `"body":"hmac:`) || !strings.Contains(first, `"body_bytes":14`) ||
+		!strings.Contains(first, "text/plain") || !strings.Contains(first, "cannot be told from a stored secret") {
+		t.Errorf("decode:\n%s", dec)
+	}
+	if shown, _, _ := run(t, "decode", "--format", "jsonl", "--show-secrets", p); !strings.Contains(shown, `"body":"`+secret+`"`) {
+		t.Errorf("decode --show-secrets:\n%s", shown)
+	}
+	const note = "1 http response whose request the capture missed"
+	for _, mode := range [][]string{{"trace"}, {"trace", "--format", "json", "--detail", "full"}} {
+		out, errs, code := run(t, append(mode, p)...)
+		if code != 0 || strings.Contains(out+errs, secret) || !strings.Contains(errs, note) || !strings.Contains(out, "GET /v1/secrets?limit=10") {
+			t.Errorf("%v: exit %d\n%s\nstderr: %s", mode, code, out, errs)
+		}
+		if mode[len(mode)-1] == "full" && !strings.Contains(out, note) {
+			t.Errorf("%v: the note is not in the model's notes:\n%s", mode, out)
+		}
+	}
+}
