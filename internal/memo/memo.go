@@ -41,6 +41,28 @@ func (t *Table[V]) Get(key string, f func(string) V) V {
 	return v
 }
 
+// Lookup returns the value remembered for key, if any. With Put, it is
+// Get for callers whose key is cut from a bigger string: they Put a copy,
+// so that the table does not keep the bigger string alive.
+func (t *Table[V]) Lookup(key string) (V, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.m[key]
+	if ok {
+		t.Hits++
+	} else {
+		t.Misses++
+	}
+	return v, ok
+}
+
+// Put remembers v for key.
+func (t *Table[V]) Put(key string, v V) {
+	t.mu.Lock()
+	t.put(key, v)
+	t.mu.Unlock()
+}
+
 func (t *Table[V]) put(key string, v V) {
 	if len(key) > MaxBytes/16 {
 		return // one huge key must not flush the table

@@ -55,3 +55,21 @@ func TestInternerSharesOneCopy(t *testing.T) {
 		t.Fatalf("a remembered lookup allocates %.0f times", allocs)
 	}
 }
+
+func TestLookupPut(t *testing.T) {
+	var tab Table[[]int]
+	q := "INSERT INTO t (a, b) VALUES (1, 2)"
+	if _, ok := tab.Lookup(q[14:20]); ok {
+		t.Fatal("found in an empty table")
+	}
+	tab.Put(strings.Clone(q[14:20]), []int{1, 2})
+	if v, ok := tab.Lookup("(a, b)"); !ok || len(v) != 2 || tab.Hits != 1 || tab.Misses != 1 {
+		t.Fatalf("Lookup = %v, %v; hits %d misses %d", v, ok, tab.Hits, tab.Misses)
+	}
+	for i := range 2 * MaxEntries {
+		tab.Put(strconv.Itoa(i), nil)
+	}
+	if n := len(tab.m); n > MaxEntries {
+		t.Fatalf("%d entries held, bound %d", n, MaxEntries)
+	}
+}
