@@ -37,6 +37,8 @@ var fuzzPlaces = []struct {
 	{3306, "CREATE USER u IDENTIFIED/**/BY '%s'", "", 1, 0},
 	{3306, "SET PASSWORD FOR u@h = PASSWORD('%s')", "", 1, 0},
 	{3306, "CHANGE MASTER TO MASTER_PASSWORD = '%s'", "", 1, 0},
+	{3306, "INSERT INTO instances (uuid, user_data, hostname) VALUES ('e0f06fcb-16d7-4e3f-9998-f97572c6c02c', '#!/bin/sh\\necho %s', 'vm1')", "", 1, 0},
+	{3306, "UPDATE instances SET `user_data`='%s' WHERE id=1", "", 1, 0},
 	{port: 9311, resp: httpResp("200 OK", []string{"Content-Type: text/plain"}, "%s"), min: 1,
 		lost: len(httpReq("GET", "/v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/payload", nil, ""))},
 }

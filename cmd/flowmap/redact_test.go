@@ -275,12 +275,24 @@ func generate() *gen {
 		sql("set/**/password for =", "set/**/password/**/for u@h/**/=/**/'%s'", false),
 		sql("UPDATE SET secret=", "UPDATE account SET secret='%s' WHERE id=1", false),
 		sql("fernet literal", "INSERT INTO revocation (token) VALUES ('%s')", true),
+		// nova's INSERT of a server (as oslo.db sends it) whose user_data
+		// is a plain-text script, not base64: only its column says so
+		sql("INSERT column list user_data", novaInsert, false),
+		sql("UPDATE SET user_data=", "UPDATE instances SET updated_at='2026-11-30 02:49:22.355191', user_data='#!/bin/sh\necho root:%s | chpasswd' WHERE instances.uuid = 'e0f06fcb-16d7-4e3f-9998-f97572c6c02c'", false),
+		sql("INSERT column list password", "INSERT INTO user_creds (created_at, password, decrypt_method, trust_id) VALUES ('2026-11-30 02:49:22', '%s', 'cryptography_decrypt_v1', NULL)", false),
+		sql("REPLACE quoted names", "REPLACE INTO `creds` (`id`, `api_key`) VALUES (1, _utf8mb4'%s')", false),
 	}
 	se := g.fresh("se", 10)
 	g.add(cred{name: "SQL error echoing IDENTIFIED BY", secret: se, shown: "decode"})
 	g.convs = append(g.convs, conv{port: 3306, cut: []int{11, 4}, turns: mysqlTurns(queries, se)})
 	return g
 }
+
+// novaInsert is nova-conductor's INSERT of a server (from a lab capture),
+// its user_data a plain-text script holding a password (%s).
+const novaInsert = "INSERT INTO instances (created_at, updated_at, deleted_at, deleted, user_id, project_id, image_ref, kernel_id, ramdisk_id, hostname, launch_index, key_name, key_data, power_state, vm_state, task_state, memory_mb, vcpus, root_gb, ephemeral_gb, ephemeral_key_uuid, host, node, instance_type_id, user_data, reservation_id, launched_at, terminated_at, availability_zone, display_name, display_description, launched_on, locked, locked_by, os_type, architecture, vm_mode, uuid, root_device_name, default_ephemeral_device, default_swap_device, config_drive, access_ip_v4, access_ip_v6, auto_disk_config, progress, shutdown_terminate, disable_terminate, cell_name, cleaned, hidden) " +
+	"VALUES ('2026-11-30 02:48:30', NULL, NULL, 0, 'f32f51c50b5c4e02b8669c8fb05b56f9', 'df33592cdb664fe8b0907442cb8607e8', 'e7bb5e5f-e12f-4838-ace9-aaed16a465c7', '', '', 'vm1', 0, NULL, NULL, 0, 'building', 'scheduling', 64, 1, 1, 0, NULL, NULL, NULL, 1, " +
+	"'#cloud-config\\nchpasswd:\\n  list: |\\n    root:%s\\n', 'r-cvb0ncqv', NULL, NULL, 'nova', 'vm1', NULL, NULL, 0, NULL, NULL, NULL, NULL, 'e0f06fcb-16d7-4e3f-9998-f97572c6c02c', NULL, NULL, NULL, '', NULL, NULL, 0, 0, 0, 0, NULL, 0, 0)"
 
 // mysqlTurns is a MySQL conversation: greeting, login, OK, then each query
 // and its OK, then one query answered by an error that quotes its secret.

@@ -1,6 +1,10 @@
 package redact
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+)
 
 // FuzzPolicy: no input makes the policy panic, and redacting what it
 // printed changes nothing (a fingerprint is never redacted again, and no
@@ -13,12 +17,15 @@ func FuzzPolicy(f *testing.F) {
 		"username=a&password=b",
 		"CREATE USER a IDENTIFIED/**/BY 'pw' -- c",
 		"SET PASSWORD FOR u@h = PASSWORD('z')",
+		"INSERT INTO instances (uuid, `user_data`) VALUES ('u1', 'echo x'), (_utf8mb4'u2', CONCAT('a', 'b'))",
+		"REPLACE INTO t PARTITION (p0) (id, password) VALUE (1, 'pw') ON DUPLICATE KEY UPDATE password = 'pw2'",
+		"UPDATE instances SET user_data='echo x' WHERE api_key = 'k'",
 		"token:abc/" + jwt,
 		"-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----",
 	} {
 		f.Add(s)
 	}
-	p := New(nil, key)
+	p := New(&decoder.Secrets{Fields: []string{"password", "secret", "token", "payload", "user_data"}}, key)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, c := range []struct {
 			name string

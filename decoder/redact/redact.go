@@ -38,6 +38,14 @@ type Policy struct {
 	// sql remembers SQL's results: services repeat a few hundred
 	// statements thousands of times.
 	sql memo.Table[string]
+	// fields is secrets.Fields in lower case, for SQL's column names
+	// (looked up by the hundred in an INSERT's column list); fieldLens
+	// and fieldFirst have a bit for the length (up to 63) and for the
+	// first byte (mod 64) of each.
+	fields                map[string]kind
+	fieldLens, fieldFirst uint64
+	// cols remembers what the names of INSERTs' column lists say.
+	cols memo.Table[[]kind]
 }
 
 // processKey is drawn once per process from crypto/rand and never changes:
@@ -61,7 +69,19 @@ func New(s *decoder.Secrets, key []byte) *Policy {
 	if key == nil {
 		key = processKey()
 	}
-	return &Policy{secrets: s, key: key}
+	p := &Policy{secrets: s, key: key}
+	if s != nil && len(s.Fields) > 0 {
+		p.fields = make(map[string]kind, len(s.Fields))
+		for _, f := range s.Fields {
+			f = strings.ToLower(f)
+			p.fields[f] = tokenOr(f)
+			if f != "" {
+				p.fieldLens |= 1 << min(len(f), 63)
+				p.fieldFirst |= 1 << (f[0] & 63)
+			}
+		}
+	}
+	return p
 }
 
 // Show is the policy of --show-secrets: nothing is redacted.

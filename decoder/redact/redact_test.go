@@ -213,3 +213,79 @@ func TestBodySecretJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLColumns: a value given to a column named as a credential (by the
+// words, or the registry's fields: nova's user_data, barbican's payload)
+// is replaced whatever its shape: in an INSERT's or REPLACE's VALUES
+// (every row, any expression), after = (UPDATE … SET, WHERE, ON DUPLICATE
+// KEY UPDATE), quoted names too. Other columns, and statements that name
+// no column (INSERT … VALUES without a list, SELECT lists), keep their
+// text.
+func TestSQLColumns(t *testing.T) {
+	p := New(&decoder.Secrets{Fields: []string{"password", "adminpass", "secret", "token", "passcode", "payload", "user_data", "OS-EXT-SRV-ATTR:user_data"}}, key)
+	sec := p.Secret
+	const ud = "#!/bin/sh\necho root:Hunter2x | chpasswd"
+	for _, c := range []struct{ name, in, secret, want string }{
+		{"insert-user-data", "INSERT INTO instances (created_at, uuid, user_data, hostname) VALUES ('2026-11-29 19:00:00', 'a1b2', '" + ud + "', 'vm1')", ud,
+			"INSERT INTO instances (created_at, uuid, user_data, hostname) VALUES ('2026-11-29 19:00:00', 'a1b2', '" + sec(ud) + "', 'vm1')"},
+		{"insert-escaped", `INSERT INTO instances (user_data) VALUES ('it''s \'plain\'')`, "it's 'plain'", `INSERT INTO instances (user_data) VALUES ('` + sec("it's 'plain'") + `')`},
+		{"insert-password-words", "INSERT INTO user_creds (id, password, trust_id) VALUES (7, 'Hunter4z', NULL)", "Hunter4z",
+			"INSERT INTO user_creds (id, password, trust_id) VALUES (7, '" + sec("Hunter4z") + "', NULL)"},
+		{"insert-api-key", "INSERT INTO creds (name, api_key) VALUES ('ci', 'k3y-v4lue')", "k3y-v4lue", "INSERT INTO creds (name, api_key) VALUES ('ci', '" + sec("k3y-v4lue") + "')"},
+		{"insert-token-long", "INSERT INTO t (token) VALUES ('0123456789abcdefghij')", "0123456789abcdefghij", "INSERT INTO t (token) VALUES ('" + decoder.Fingerprint("0123456789abcdefghij") + "')"},
+		{"insert-rows", "INSERT INTO t (a, user_data) VALUES (1, 'ud-one'), (2, NULL),(3,'ud-three')", "ud-three",
+			"INSERT INTO t (a, user_data) VALUES (1, '" + sec("ud-one") + "'), (2, NULL),(3,'" + sec("ud-three") + "')"},
+		{"insert-quoted-names", "INSERT IGNORE INTO `nova`.`instances` (`uuid`, `user_data`) VALUE (\"u1\", _utf8mb4'echo hi')", "echo hi",
+			"INSERT IGNORE INTO `nova`.`instances` (`uuid`, `user_data`) VALUE (\"u1\", _utf8mb4'" + sec("echo hi") + "')"},
+		{"insert-expression", "INSERT INTO t (user_data, b) VALUES (CONCAT('echo ', 'pw9'), 'kept')", "pw9",
+			"INSERT INTO t (user_data, b) VALUES (CONCAT('" + sec("echo ") + "', '" + sec("pw9") + "'), 'kept')"},
+		{"insert-comments", "/* nova */ INSERT /* a */ INTO t (a, /* b */ user_data) VALUES ('x,)', /* c */ 'ud2')", "ud2",
+			"/* nova */ INSERT /* a */ INTO t (a, /* b */ user_data) VALUES ('x,)', /* c */ '" + sec("ud2") + "')"},
+		{"insert-paren-in-comment", "INSERT INTO t (a /* b) */, user_data) VALUES (1, 'ud13')", "ud13", "INSERT INTO t (a /* b) */, user_data) VALUES (1, '" + sec("ud13") + "')"},
+		{"insert-paren-in-name", "INSERT INTO t (`a)`, `user_data`) VALUES (1, 'ud14')", "ud14", "INSERT INTO t (`a)`, `user_data`) VALUES (1, '" + sec("ud14") + "')"},
+		{"insert-quote-in-comment", "INSERT INTO t (a, user_data) VALUES (/* don't */ 1, 'ud15')", "ud15", "INSERT INTO t (a, user_data) VALUES (/* don't */ 1, '" + sec("ud15") + "')"},
+		{"insert-quote-in-name", "INSERT INTO t (`it's`, user_data) VALUES (1, 'ud16')", "ud16", "INSERT INTO t (`it's`, user_data) VALUES (1, '" + sec("ud16") + "')"},
+		{"insert-values-row", "INSERT INTO t (a, user_data) VALUES ROW(1, 'ud17'), ROW(2, 'ud18')", "ud18", "INSERT INTO t (a, user_data) VALUES ROW(1, '" + sec("ud17") + "'), ROW(2, '" + sec("ud18") + "')"},
+		{"insert-qualified-name", "INSERT INTO t (t.id, t.user_data) VALUES (1, 'ud3')", "ud3", "INSERT INTO t (t.id, t.user_data) VALUES (1, '" + sec("ud3") + "')"},
+		{"replace-partition", "REPLACE INTO t PARTITION (p0, p1) (id, payload) VALUES (1, 'pl4')", "pl4", "REPLACE INTO t PARTITION (p0, p1) (id, payload) VALUES (1, '" + sec("pl4") + "')"},
+		{"insert-on-duplicate", "INSERT INTO t (id, password) VALUES (1, 'pw5') ON DUPLICATE KEY UPDATE password = 'pw6'", "pw6",
+			"INSERT INTO t (id, password) VALUES (1, '" + sec("pw5") + "') ON DUPLICATE KEY UPDATE password = '" + sec("pw6") + "'"},
+		{"update-set", "UPDATE instances SET updated_at='2026-11-29 19:00:01', user_data='#cloud-config pw Hunter3y' WHERE instances.uuid = 'a1b2'", "Hunter3y",
+			"UPDATE instances SET updated_at='2026-11-29 19:00:01', user_data='" + sec("#cloud-config pw Hunter3y") + "' WHERE instances.uuid = 'a1b2'"},
+		{"update-quoted", "UPDATE `instances` SET `user_data` = 'ud7' WHERE id=1", "ud7", "UPDATE `instances` SET `user_data` = '" + sec("ud7") + "' WHERE id=1"},
+		{"update-api-key", "UPDATE creds SET api_key='k3y-v4lue' WHERE id=1", "k3y-v4lue", "UPDATE creds SET api_key='" + sec("k3y-v4lue") + "' WHERE id=1"},
+		{"where", "SELECT id FROM instances WHERE instances.user_data = 'ud8'", "ud8", "SELECT id FROM instances WHERE instances.user_data = '" + sec("ud8") + "'"},
+		// kept
+		{"insert-null-kept", "INSERT INTO instances (uuid, user_data, key_data) VALUES ('a1b2', NULL, 'ssh-rsa AAAAB3Nza')", "", ""},
+		{"insert-no-names-kept", "INSERT INTO instances VALUES (1, 'echo hi')", "", ""},
+		{"insert-select-kept", "INSERT INTO t (user_data) SELECT user_data FROM s", "", ""},
+		{"select-list-kept", "SELECT instances.user_data AS instances_user_data, instances.key_data FROM instances WHERE instances.uuid = 'a1b2'", "", ""},
+		{"keystone-password-table-kept", "INSERT INTO password (id, local_user_id, password_hash, self_service) VALUES (3, 7, '$2b$12$abc', 0)", "", ""},
+		{"not-a-name-kept", "INSERT INTO user_data_log (id, note) VALUES (1, 'user_data')", "", ""},
+		// malformed: what is there is redacted, nothing panics
+		{"insert-unterminated", "INSERT INTO t (a, user_data) VALUES (1, 'ud9", "ud9", "INSERT INTO t (a, user_data) VALUES (1, '" + sec("ud9")},
+		{"insert-cut-in-names", "INSERT INTO t (a, user_da", "", ""},
+		{"insert-more-values", "INSERT INTO t (user_data) VALUES ('ud10', 'x11')", "ud10", "INSERT INTO t (user_data) VALUES ('" + sec("ud10") + "', 'x11')"},
+		{"insert-unbalanced", "INSERT INTO t (user_data) VALUES ((('ud12'", "ud12", "INSERT INTO t (user_data) VALUES ((('" + sec("ud12") + "'"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := p.SQL(c.in)
+			want := c.want
+			if want == "" {
+				want = c.in
+			}
+			if got != want {
+				t.Errorf("\n got  %q\n want %q", got, want)
+			}
+			if c.secret != "" && strings.Contains(got, c.secret) {
+				t.Errorf("secret %q left in %q", c.secret, got)
+			}
+			if again := p.SQL(got); again != got {
+				t.Errorf("not idempotent: %q → %q", got, again)
+			}
+			if Show().SQL(c.in) != c.in {
+				t.Errorf("Show changed it")
+			}
+		})
+	}
+}

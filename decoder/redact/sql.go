@@ -9,8 +9,11 @@ import "strings"
 //   - PASSWORD( (PASSWORD('x'), OLD_PASSWORD), and PASSWORD 'x' (CREATE
 //     SERVER … OPTIONS (PASSWORD 'x'));
 //   - SET PASSWORD [FOR user] = 'x';
-//   - a name that says it is a credential, then = (MASTER_PASSWORD='x',
-//     password = 'x', secret='x').
+//   - a name that says it is a credential (by its words, or one of the
+//     registry's fields: nova's user_data, …), then = (MASTER_PASSWORD='x',
+//     UPDATE … SET user_data = 'x', WHERE secret = 'x');
+//   - the value an INSERT or REPLACE with a column list gives a column so
+//     named (INSERT INTO instances (…, user_data, …) VALUES (…, 'x', …)).
 //
 // Any other literal is checked by shape (a fernet token, a JWT, a random
 // key). Passwords and keys get the keyed fingerprint; q itself is returned
@@ -26,8 +29,11 @@ func (p *Policy) SQL(q string) string {
 func (p *Policy) redactSQL(q string) string {
 	var b strings.Builder
 	last := 0
-	if !sqlNames(q) {
-		return p.sqlLiterals(q)
+	cols := p.insertSecrets(q)
+	if !sqlNames(q) && !p.assignsSecret(q) {
+		if r, ok := p.sqlLiterals(q, cols); ok {
+			return r
+		}
 	}
 	setPassword := hasPrefixWords(q, "set", "password")
 	replace := func(at int, k kind) int {
@@ -43,6 +49,14 @@ func (p *Policy) redactSQL(q string) string {
 	}
 	for i := 0; i < len(q); {
 		c := q[i]
+		for len(cols) > 0 && cols[0].at < i {
+			cols = cols[1:]
+		}
+		if len(cols) > 0 && cols[0].at == i {
+			i = replace(i, cols[0].k)
+			cols = cols[1:]
+			continue
+		}
 		if c == '\'' || c == '"' {
 			lit, end := literal(q, i)
 			if len(lit) >= 8 {
@@ -60,7 +74,16 @@ func (p *Policy) redactSQL(q string) string {
 			continue
 		}
 		if c == '`' {
-			_, i = literal(q, i)
+			// a quoted name: `user_data` = 'x'
+			name, end := literal(q, i)
+			i = end
+			if n := skip(q, end); n < len(q) && q[n] == '=' {
+				if k := p.column(name); k != none {
+					if at := literalAfterWords(q, n+1, 1); at >= 0 {
+						i = replace(at, k)
+					}
+				}
+			}
 			continue
 		}
 		if n := comment(q, i); n > i {
@@ -77,15 +100,14 @@ func (p *Policy) redactSQL(q string) string {
 		}
 		word := q[i:j]
 		at, k := -1, secret
+		n := skip(q, j)
 		switch {
 		case strings.EqualFold(word, "identified"):
 			at = literalAfterWords(q, j, 4)
-		case strings.EqualFold(word, "password") || words(word) != none:
-			k = words(word)
-			if k == none {
-				k = secret
-			}
-			n := skip(q, j)
+		case (n < len(q) && (q[n] == '(' || q[n] == '=' || q[n] == '\'' || q[n] == '"') || setPassword) && p.column(word) != none:
+			// (what follows asked first: most names are followed by
+			// none of these, and need no look-up)
+			k = p.column(word)
 			switch {
 			case n < len(q) && q[n] == '(':
 				at = literalAfterWords(q, n+1, 0)
@@ -113,10 +135,13 @@ func (p *Policy) redactSQL(q string) string {
 	return b.String()
 }
 
-// sqlLiterals is SQL for the many queries that set no credential: only
-// their string literals can hold one, by shape (a fernet token, a JWT, a
-// PEM key, a random-looking key; all longer than 24 characters).
-func (p *Policy) sqlLiterals(q string) string {
+// sqlLiterals is SQL for the many queries that set no credential but by
+// the literals cols gives (an INSERT's values): other string literals can
+// hold one only by shape (a fernet token, a JWT, a PEM key, a
+// random-looking key; all longer than 24 characters). It finds literals
+// by their quotes alone, so a quote in a comment or a quoted name can put
+// it out of step with cols: then ok is false, for the full scan.
+func (p *Policy) sqlLiterals(q string, cols []sqlMark) (r string, ok bool) {
 	var b strings.Builder
 	last := 0
 	sq, dq := -1, -1 // next ' and " at or after i
@@ -140,7 +165,19 @@ func (p *Policy) sqlLiterals(q string) string {
 			break
 		}
 		lit, end := literal(q, at)
-		if len(lit) >= 24 {
+		if len(cols) > 0 && cols[0].at <= at {
+			if cols[0].at < at {
+				return "", false
+			}
+			b.WriteString(q[last:at])
+			b.WriteByte(q[at])
+			b.WriteString(p.replace(cols[0].k, lit))
+			if end > at+1 && q[end-1] == q[at] {
+				b.WriteByte(q[at])
+			}
+			last = end
+			cols = cols[1:]
+		} else if len(lit) >= 24 {
 			if r := p.Value(lit); r != lit {
 				b.WriteString(q[last:at])
 				b.WriteByte(q[at])
@@ -153,11 +190,14 @@ func (p *Policy) sqlLiterals(q string) string {
 		}
 		i = end
 	}
+	if len(cols) > 0 {
+		return "", false
+	}
 	if last == 0 {
-		return q
+		return q, true
 	}
 	b.WriteString(q[last:])
-	return b.String()
+	return b.String(), true
 }
 
 // sqlAnchor marks the bytes sqlNames stops at: the rarer letter of each
@@ -218,6 +258,273 @@ func sqlNames(q string) bool {
 		i = we
 	}
 	return false
+}
+
+// column classifies an SQL name: one the words say is a credential
+// (PASSWORD, the function and CREATE SERVER's option, among them), or one
+// of the registry's fields (the JSON keys whose value is one: nova's
+// user_data, barbican's payload, …).
+func (p *Policy) column(name string) kind {
+	if k := words(name); k != none {
+		return k
+	}
+	// the registry's fields (as Policy.field finds them), by a look-up of
+	// the name in lower case rather than a comparison with each, and
+	// only for a name of a length and first letter one of them has
+	var buf [32]byte
+	if len(p.fields) == 0 || len(name) > len(buf) || len(name) == 0 {
+		return p.field(name, "") // (none when there is no list)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 0x80 {
+			return p.field(name, "") // EqualFold's Unicode cases
+		}
+		buf[i] = lower(c)
+	}
+	if p.fieldLens&(1<<len(name)) == 0 || p.fieldFirst&(1<<(buf[0]&63)) == 0 {
+		return none
+	}
+	return p.fields[string(buf[:len(name)])]
+}
+
+// assignsSecret reports whether q gives a literal to a credential's
+// column with = (UPDATE … SET user_data = 'x', WHERE password = 'x'): the
+// name before each = followed by a literal is looked up, so that the many
+// queries without one only pay for finding their = signs.
+func (p *Policy) assignsSecret(q string) bool {
+	for i := 0; i < len(q); i++ {
+		e := strings.IndexByte(q[i:], '=')
+		if e < 0 {
+			return false
+		}
+		i += e
+		if k := skip(q, i+1); k >= len(q) || !(q[k] == '\'' || q[k] == '"' || q[k] == '_' || q[k]|0x20 == 'n') {
+			continue // no literal (_utf8mb4'x', N'x') after it: nothing to replace
+		}
+		j := i
+		for j > 0 && isSpace(q[j-1]) {
+			j--
+		}
+		if j > 0 && q[j-1] == '`' { // `user_data` = …
+			j--
+		}
+		ws := j
+		for ws > 0 && isWord(q[ws-1]) {
+			ws--
+		}
+		if ws < j && p.column(q[ws:j]) != none {
+			return true
+		}
+	}
+	return false
+}
+
+// sqlMark is a literal to replace: the offset of its opening quote, and
+// what its column says it is.
+type sqlMark struct {
+	at int
+	k  kind
+}
+
+// insertSecrets returns the string literals an INSERT or REPLACE with a
+// column list gives to columns named as credentials (INSERT INTO
+// instances (…, user_data, …) VALUES (…, 'x', …), (…)), in order; nil for
+// any other statement, and when no such column is given a literal.
+func (p *Policy) insertSecrets(q string) []sqlMark {
+	if !hasPrefixWords(q, "insert") && !hasPrefixWords(q, "replace") {
+		return nil
+	}
+	i := skip(q, 0)
+	_, i = sqlWord(q, i) // INSERT, REPLACE
+	for {
+		w, j := sqlWord(q, skip(q, i))
+		if !(strings.EqualFold(w, "into") || strings.EqualFold(w, "ignore") || strings.EqualFold(w, "low_priority") ||
+			strings.EqualFold(w, "delayed") || strings.EqualFold(w, "high_priority")) {
+			break
+		}
+		i = j
+	}
+	// the table: db.t, `db`.`t`
+	for {
+		i = skip(q, i)
+		name, j := sqlName(q, i)
+		if name == "" {
+			return nil
+		}
+		if i = skip(q, j); i >= len(q) || q[i] != '.' {
+			break
+		}
+		i++
+	}
+	if w, j := sqlWord(q, i); strings.EqualFold(w, "partition") {
+		if i = skip(q, j); i < len(q) && q[i] == '(' {
+			for { // (p0, p1)
+				if _, i = valueEnd(q, i+1, none, nil); i >= len(q) || q[i] != ',' {
+					break
+				}
+			}
+			i++
+		}
+		i = skip(q, i)
+	}
+	if i >= len(q) || q[i] != '(' {
+		return nil // INSERT … VALUES without names, INSERT … SET (found by =), INSERT … SELECT
+	}
+	// The column list: services send the same one with every row they
+	// add (nova's 52 names for each server), so its reading is remembered.
+	// It ends at the first ) unless a quoted name or a comment holds one.
+	start := i
+	e := strings.IndexByte(q[i:], ')')
+	if e < 0 {
+		return nil
+	}
+	names := q[i : i+e+1]
+	kinds, ok := p.cols.Lookup(names)
+	if !ok {
+		if kinds, ok = p.columnKinds(names); !ok {
+			for {
+				if _, i = valueEnd(q, i+1, none, nil); i >= len(q) || q[i] != ',' {
+					break
+				}
+			}
+			if i >= len(q) {
+				return nil
+			}
+			names = q[start : i+1]
+			kinds, _ = p.columnKinds(names)
+		}
+		p.cols.Put(strings.Clone(names), kinds)
+	}
+	if kinds == nil {
+		return nil
+	}
+	i = start + len(names) - 1
+	w, i := sqlWord(q, skip(q, i+1))
+	if !strings.EqualFold(w, "values") && !strings.EqualFold(w, "value") {
+		return nil
+	}
+	var marks []sqlMark
+	for {
+		i = skip(q, i)
+		if w, j := sqlWord(q, i); strings.EqualFold(w, "row") { // VALUES ROW(…), ROW(…)
+			i = skip(q, j)
+		}
+		if i >= len(q) || q[i] != '(' {
+			return marks
+		}
+		for col := 0; ; col++ {
+			k := none
+			if col < len(kinds) {
+				k = kinds[col]
+			}
+			if marks, i = valueEnd(q, i+1, k, marks); i >= len(q) {
+				return marks
+			}
+			if q[i] == ')' {
+				break
+			}
+		}
+		if i = skip(q, i+1); i >= len(q) || q[i] != ',' {
+			return marks
+		}
+		i++
+	}
+}
+
+// columnKinds reads a column list, "(a, `b`, t.c)": what each name says
+// its value is, nil when none is a credential; ok is false when list is
+// not a list of names (cut at a ")" inside a quoted name or a comment).
+func (p *Policy) columnKinds(list string) (kinds []kind, ok bool) {
+	secret := false
+	for i := 1; ; i++ {
+		name, j := sqlName(list, skip(list, i))
+		for i = skip(list, j); i < len(list) && list[i] == '.'; i = skip(list, j) { // t.user_data
+			name, j = sqlName(list, skip(list, i+1))
+		}
+		if name == "" {
+			return nil, false
+		}
+		k := p.column(name)
+		kinds = append(kinds, k)
+		secret = secret || k != none
+		if i >= len(list) || list[i] != ',' {
+			if i != len(list)-1 {
+				return nil, false
+			}
+			if !secret {
+				return nil, true
+			}
+			return kinds, true
+		}
+	}
+}
+
+// sqlWord returns the bare word at q[i] (none: "") and the offset after
+// it.
+func sqlWord(q string, i int) (string, int) {
+	j := i
+	for j < len(q) && isWord(q[j]) {
+		j++
+	}
+	return q[i:j], j
+}
+
+// sqlName returns the name at q[i], bare or quoted (`user_data`, and
+// "user_data" where a name must be), and the offset after it.
+func sqlName(q string, i int) (string, int) {
+	if i < len(q) && (q[i] == '`' || q[i] == '"') {
+		return literal(q, i)
+	}
+	return sqlWord(q, i)
+}
+
+// valueStop marks the bytes valueEnd looks at.
+var valueStop = func() (t [256]bool) {
+	for _, c := range "'\"`(),/#-" {
+		t[c] = true
+	}
+	return t
+}()
+
+// valueEnd returns the offset of the , or ) that ends the value starting
+// at q[i] (literals, comments and parentheses inside it skipped), or
+// len(q). When k is not none, every string literal in the value is
+// appended to marks: the value of a credential's column may be an
+// expression (_utf8mb4'x', FROM_BASE64('x'), CONCAT('x', 'y')).
+func valueEnd(q string, i int, k kind, marks []sqlMark) ([]sqlMark, int) {
+	depth := 0
+	for i < len(q) {
+		c := q[i]
+		if !valueStop[c] {
+			i++
+			continue
+		}
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			if k != none && c != '`' {
+				marks = append(marks, sqlMark{i, k})
+			}
+			_, i = literal(q, i)
+			continue
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth == 0 {
+				return marks, i
+			}
+			depth--
+		case c == ',' && depth == 0:
+			return marks, i
+		case c == '/' || c == '#' || c == '-':
+			if n := comment(q, i); n > i {
+				i = n
+				continue
+			}
+		}
+		i++
+	}
+	return marks, len(q)
 }
 
 // atFold reports whether q[i:] starts with the lower-case ASCII word w,
