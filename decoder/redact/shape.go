@@ -109,6 +109,8 @@ func pemAt(s string, i int) int {
 	line := s[i:]
 	if e := strings.Index(line[len(pemBegin):], "-----"); e >= 0 {
 		line = line[:len(pemBegin)+e]
+	} else if n := len(s); n >= 13 && isMark(s[n-13:]) || n >= 15 && isMark(s[n-15:]) {
+		return -1 // a BEGIN line cut short, whose end a pass replaced already
 	} else {
 		return len(s)
 	}
