@@ -204,7 +204,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: o.Protocol, What: fmt.Sprintf("%d connection%s (%d bytes) not decoded: %s", o.Conns, plural(o.Conns), o.Bytes, o.Why)})
 	}
 	if st := res.TCP; st.UnreadConns > 0 {
-		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d bytes on %d connection%s could not be read as their protocol (no message start found after them)", st.UnreadBytes, st.UnreadConns, plural(st.UnreadConns))})
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d bytes on %d connection%s skipped: no message start found after them (they follow a gap, or are not that protocol)", st.UnreadBytes, st.UnreadConns, plural(st.UnreadConns))})
 	}
 	if st := res.TCP; st.Malformed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d packets with IP or TCP headers that could not be decoded were skipped", st.Malformed)})
