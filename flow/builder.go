@@ -42,9 +42,14 @@ type builder struct {
 	schemas    map[int]string // dbschema.go: MySQL connection -> schema
 	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
 	// (read by findCallers, kept for makeNodes).
-	sqlOf  []*sqlFacts
-	auths  map[string]authFacts  // keystone auth request bodies, read (tokens.go)
-	issued map[string]tokenFacts // token responses to logins, read (services.go)
+	sqlOf []*sqlFacts
+	auths map[string]authFacts // keystone auth request bodies, read (tokens.go)
+	// front: each leg a reverse proxy relayed, and the client requests it
+	// may relay, the likeliest first; proxies: the proxies' lifelines
+	// (proxy.go)
+	front   map[*decoder.Exchange][]*decoder.Exchange
+	proxies map[string]bool
+	issued  map[string]tokenFacts // token responses to logins, read (services.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {

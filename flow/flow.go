@@ -51,6 +51,9 @@ const (
 	DB      Kind = "db"      // a service's database
 	Cache   Kind = "cache"   // memcached
 	Host    Kind = "host"    // anything else, by address
+	// Proxy is a reverse proxy or load balancer in front of the services
+	// (HAProxy on a VIP): it relays calls (proxy.go).
+	Proxy Kind = "proxy"
 )
 
 // Participant is one lifeline of the diagram.
@@ -253,6 +256,7 @@ type Node struct {
 	server     string    // service name of the server side
 	sql        *sqlFacts // a DB node's SQL text, read (callers.go)
 	background bool      // rpc.go: work no client request caused
+	relayed    bool      // proxy.go: a leg a proxy relayed, under the request it relays
 	// unsure: timing placed n under its only candidate although that one
 	// broke a rule (its token check had not ended): a guess (parents.go)
 	unsure bool
@@ -339,6 +343,7 @@ func (b *builder) build() *Model {
 	b.findTokens()
 	b.findCallers()
 	b.findRPCCallers()
+	b.findProxies()
 	b.makeNodes()
 	b.makeRPCNodes()
 	b.resourceStates()

@@ -50,7 +50,10 @@ func (b *builder) makeNodes() {
 			n.server = b.srvName[srv]
 			if !known {
 				kind := Service
-				if !b.isService(n.server) {
+				switch {
+				case b.isProxy(n.server):
+					kind = Proxy
+				case !b.isService(n.server):
 					kind = Host
 				}
 				ce.to = b.participant(n.server, kind, srv.String())
@@ -187,6 +190,9 @@ func (b *builder) callerParticipant(n *Node) *Participant {
 			return b.participant(o, Host, c.Client.Addr().String())
 		}
 		return b.participant(c.Client.Addr().String(), Host, c.Client.Addr().String())
+	case b.isProxy(name):
+		n.caller = name
+		return b.participant(name, Proxy, "")
 	case b.isService(name):
 		n.caller = name
 		return b.participant(name, Service, "")

@@ -9,10 +9,10 @@ func (b *builder) explain() {
 	for _, n := range b.nodes {
 		switch n.Role {
 		case RoleAuth:
-			if n.parent != nil && n.User != "" {
+			if n.parent != nil && n.User != "" && !n.relayed {
 				n.note(n.from, true, fmt.Sprintf("%s authenticates itself (user %s)", n.from.Name, n.User))
 			}
-			if n.Status == 401 || n.Status == 403 {
+			if (n.Status == 401 || n.Status == 403) && !relays(n) {
 				who := "the credentials"
 				if n.User != "" {
 					who = "user " + n.User
@@ -27,6 +27,17 @@ func (b *builder) explain() {
 			b.explainCacheGet(n)
 		}
 	}
+}
+
+// relays reports whether a proxy relayed n to a service: what the
+// service answered is told on that leg.
+func relays(n *Node) bool {
+	for _, c := range n.Children {
+		if c.relayed {
+			return true
+		}
+	}
+	return false
 }
 
 // explainCacheGet says what a keystonemiddleware token lookup meant: a

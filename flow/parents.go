@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/flowmap/flowmap/decoder"
 	"math"
 	"slices"
 	"strings"
@@ -53,8 +54,18 @@ func (b *builder) linkParents() {
 		}
 	}
 	b.grouped = b.groups()
+	var fronts map[*decoder.Exchange]*Node // requests a proxy relayed
+	if b.front != nil {
+		fronts = map[*decoder.Exchange]*Node{}
+		for _, n := range b.nodes {
+			fronts[n.Ex] = n
+		}
+	}
 	for _, g := range b.grouped {
 		first := g[0]
+		if fronts != nil && len(g) == 1 && b.linkProxied(first, fronts) {
+			continue
+		}
 		if first.caller == "" {
 			continue
 		}

@@ -91,8 +91,8 @@ func (b *builder) model() *Model {
 	}
 	base := func(p *Participant) (int, int) {
 		switch p.Kind {
-		case Client:
-			return 0, first[p]
+		case Client, Proxy:
+			return 0, first[p] // a proxy after the client that first calls it
 		case Service:
 			return 1, first[p]
 		case DB:

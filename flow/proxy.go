@@ -1,0 +1,164 @@
+package flow
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+)
+
+// Reverse proxies. Deployments put HAProxy (or nginx) in front of the
+// APIs: a client's request reaches the proxy's address (a VIP), and the
+// proxy sends the same request to a service's own address, adding the
+// client's address to X-Forwarded-For. A capture on the host sees both
+// legs; without this pass they were two calls of the client, the second
+// from the proxy's host, as if the client had called twice.
+//
+// A leg to a service is matched to the client's request it relays: the
+// same method and target, sent by the address its X-Forwarded-For (or
+// Forwarded: for=) names last, on another connection, begun no later and
+// ended no sooner. The relayed leg goes under the client's request, from
+// the proxy's lifeline: the client calls the proxy, the proxy the service.
+// When several of the client's requests could be the one (identical
+// concurrent calls), the latest begun is chosen and the choice is marked
+// as timing's, with the others as candidates.
+
+// proxyName is the lifeline of the proxies, or of each proxy address when
+// a capture has several ("proxy 10.0.0.5").
+const proxyName = "proxy"
+
+// findProxies pairs relayed legs with the requests they relay, names the
+// proxies' endpoints, and makes the proxies the callers of their
+// connections to the services.
+func (b *builder) findProxies() {
+	type key struct {
+		client         netip.Addr
+		method, target string
+	}
+	var relayed []*decoder.Exchange
+	for _, e := range b.exs {
+		if req, ok := e.Request.(*http.Request); ok && forwardedFor(req).IsValid() {
+			relayed = append(relayed, e)
+		}
+	}
+	if len(relayed) == 0 {
+		return // (the index below is built only when needed)
+	}
+	byKey := map[key][]*decoder.Exchange{}
+	for _, e := range b.exs {
+		if req, ok := e.Request.(*http.Request); ok {
+			k := key{e.Conn.Client.Addr(), req.Method, req.Target}
+			byKey[k] = append(byKey[k], e)
+		}
+	}
+	b.front = map[*decoder.Exchange][]*decoder.Exchange{}
+	fronts := map[netip.AddrPort]bool{}
+	for _, e := range relayed {
+		req := e.Request.(*http.Request)
+		var cands []*decoder.Exchange
+		for _, f := range byKey[key{forwardedFor(req), req.Method, req.Target}] {
+			if f.Conn == e.Conn || f.Conn.Server == e.Conn.Server || f.Start().After(e.Start()) {
+				continue
+			}
+			if f.Response != nil && e.Response != nil && f.End().Before(e.End()) {
+				continue // answered before the leg was: not what it relays
+			}
+			cands = append(cands, f)
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		// latest begun first
+		slices.SortStableFunc(cands, func(x, y *decoder.Exchange) int { return y.Start().Compare(x.Start()) })
+		b.front[e] = cands
+		fronts[cands[0].Conn.Server] = true
+	}
+	if len(b.front) == 0 {
+		b.front = nil
+		return
+	}
+	addrs := map[netip.Addr]bool{}
+	for ap := range fronts {
+		addrs[ap.Addr()] = true
+	}
+	b.proxies = map[string]bool{}
+	name := func(ap netip.AddrPort) string {
+		if o := b.override(ap); o != "" {
+			return o
+		}
+		if len(addrs) == 1 {
+			return proxyName
+		}
+		return proxyName + " " + ap.Addr().String()
+	}
+	for ap := range fronts {
+		b.srvName[ap] = name(ap)
+		b.proxies[b.srvName[ap]] = true
+	}
+	// The proxy calls the services: its legs' connections are its, whatever
+	// User-Agent it relays.
+	for e, cands := range b.front {
+		n := b.srvName[cands[0].Conn.Server]
+		b.caller[e.Conn.ID] = n
+		delete(b.callerByTiming, e.Conn.ID)
+	}
+}
+
+// forwardedFor is the address a relayed request names last in
+// X-Forwarded-For or Forwarded (for=): the peer the proxy took it from.
+// Invalid when it names none.
+func forwardedFor(req *http.Request) netip.Addr {
+	if v := req.Header("X-Forwarded-For"); v != "" {
+		parts := strings.Split(v, ",")
+		if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+			return a.Unmap()
+		}
+	}
+	if v := req.Header("Forwarded"); v != "" {
+		elems := strings.Split(v, ",")
+		for _, pair := range strings.Split(elems[len(elems)-1], ";") {
+			k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || !strings.EqualFold(k, "for") {
+				continue
+			}
+			val = strings.Trim(val, `"`)
+			if ap, err := netip.ParseAddrPort(val); err == nil {
+				return ap.Addr().Unmap()
+			}
+			if a, err := netip.ParseAddr(strings.Trim(val, "[]")); err == nil {
+				return a.Unmap()
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// linkProxied puts each relayed leg under the request it relays (linkParents,
+// before any other placement). It reports whether n is such a leg.
+func (b *builder) linkProxied(n *Node, nodeOf map[*decoder.Exchange]*Node) bool {
+	cands := b.front[n.Ex]
+	if len(cands) == 0 {
+		return false
+	}
+	parent := nodeOf[cands[0]]
+	if parent == nil {
+		return false
+	}
+	n.parent, n.relayed = parent, true
+	parent.Children = append(parent.Children, n)
+	n.Placed = ByLink
+	if len(cands) > 1 {
+		n.Placed = ByTiming
+		for _, c := range cands {
+			if p := nodeOf[c]; p != nil {
+				n.candidates = append(n.candidates, p)
+			}
+		}
+	}
+	return true
+}
+
+// isProxy reports whether name is a proxy's lifeline.
+func (b *builder) isProxy(name string) bool { return b.proxies[name] }

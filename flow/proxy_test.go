@@ -1,0 +1,104 @@
+package flow
+
+import (
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// TestProxyLegs: with HAProxy in front of keystone (the lab, recorded),
+// every leg the proxy relayed, found by its X-Forwarded-For, sits under
+// the client's request it relays, from the proxy's lifeline, with the
+// same method and target; the client calls the proxy and never keystone
+// itself; no tree starts at the proxy; and the two CLI commands are two
+// sessions, not three.
+func TestProxyLegs(t *testing.T) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", "haproxy-image-list.pcapng"))
+	legs := 0
+	m.Walk(func(n *Node, _ int) {
+		req, _ := n.httpMsgs()
+		if n.parent == nil && n.FromP() != nil && n.FromP().Kind == Proxy {
+			t.Errorf("tree %d (%s) starts at the proxy", n.ID, n.Summary)
+		}
+		if n.FromP() != nil && n.FromP().Kind == Client && n.To == "keystone" {
+			t.Errorf("node %d: the client calls keystone itself (%s), not through the proxy", n.ID, n.Summary)
+		}
+		if req == nil || req.Header("X-Forwarded-For") == "" {
+			return
+		}
+		legs++
+		p := n.Parent()
+		switch {
+		case p == nil:
+			t.Errorf("leg %d (%s) is a tree of its own", n.ID, n.Summary)
+		case n.Placed != ByLink:
+			t.Errorf("leg %d placed by %s", n.ID, n.Placed)
+		case p.FromP().Kind != Client || p.ToP().Kind != Proxy || n.FromP() != p.ToP():
+			t.Errorf("leg %d: %s → %s under %s → %s", n.ID, n.From, n.To, p.From, p.To)
+		case p.Summary != n.Summary || p.Ex.Conn.Client.Addr() != netip.MustParseAddr(req.Header("X-Forwarded-For")):
+			t.Errorf("leg %d (%s) under %d (%s from %v)", n.ID, n.Summary, p.ID, p.Summary, p.Ex.Conn.Client)
+		}
+	})
+	if legs < 4 {
+		t.Fatalf("%d legs relayed by the proxy, want the 4 keystone calls", legs)
+	}
+	if m.Sessions != 2 {
+		t.Errorf("%d sessions, want 2 (token issue, image list)", m.Sessions)
+	}
+}
+
+// TestProxyAmbiguous: two identical requests of one client in progress
+// through the proxy when a leg was sent: it goes under the latest begun,
+// and the choice is said to be timing's, with both as candidates.
+func TestProxyAmbiguous(t *testing.T) {
+	get := func(hdrs ...[2]string) *http.Request {
+		return &http.Request{Method: "GET", Target: "/v3", Headers: append([][2]string{{"User-Agent", "openstacksdk/1.0 keystoneauth1/5.0.0"}}, hdrs...)}
+	}
+	ok := &http.Response{Status: 200}
+	a := exchange(1, "10.0.0.100:40000", "10.0.0.12:5000", 0, 10, get(), ok)
+	b := exchange(2, "10.0.0.100:40002", "10.0.0.12:5000", 1, 10, get(), ok)
+	leg := exchange(3, "10.0.0.11:50000", "10.0.0.11:5000", 2, 3, get([2]string{"X-Forwarded-For", "10.0.0.100"}), ok)
+	m := Build([]*decoder.Exchange{a, b, leg}, Options{})
+	var got *Node
+	m.Walk(func(n *Node, _ int) {
+		if n.Ex == leg {
+			got = n
+		}
+	})
+	if got == nil || got.Parent() == nil || got.Parent().Ex != b {
+		t.Fatalf("leg not under the latest request begun: %+v", got)
+	}
+	if got.Placed != ByTiming || len(got.Candidates) != 2 || !got.Ambiguous() {
+		t.Errorf("leg placed by %s among %v: want timing among both", got.Placed, got.Candidates)
+	}
+	if got.FromP().Kind != Proxy || got.Parent().ToP() != got.FromP() {
+		t.Errorf("leg drawn %s → %s under %s → %s", got.From, got.To, got.Parent().From, got.Parent().To)
+	}
+}
+
+// TestForwardedFor reads the address a proxy names last.
+func TestForwardedFor(t *testing.T) {
+	for _, c := range []struct {
+		hdrs [][2]string
+		want string
+	}{
+		{[][2]string{{"X-Forwarded-For", "10.0.20.100"}}, "10.0.20.100"},
+		{[][2]string{{"X-Forwarded-For", "203.0.113.7, 10.0.20.100"}}, "10.0.20.100"},
+		{[][2]string{{"X-Forwarded-For", "::ffff:10.0.20.100"}}, "10.0.20.100"},
+		{[][2]string{{"Forwarded", `for=192.0.2.60;proto=http;by=203.0.113.43`}}, "192.0.2.60"},
+		{[][2]string{{"Forwarded", `for=192.0.2.43, for="[2001:db8:cafe::17]:4711"`}}, "2001:db8:cafe::17"},
+		{[][2]string{{"Forwarded", `for="[2001:db8::1]"`}}, "2001:db8::1"},
+		{[][2]string{{"X-Forwarded-For", "unknown"}}, ""},
+		{[][2]string{{"Forwarded", "for=_hidden"}}, ""},
+		{nil, ""},
+	} {
+		got := forwardedFor(&http.Request{Headers: c.hdrs})
+		if (c.want == "" && got.IsValid()) || (c.want != "" && got != netip.MustParseAddr(c.want)) {
+			t.Errorf("%v: %v, want %q", c.hdrs, got, c.want)
+		}
+	}
+}
