@@ -67,3 +67,37 @@ func TestNoLabPasswordInAnyOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPasswordOrHashInAnyOutput: creating a user and changing its
+// password (recorded in the lab) sends the passwords in the requests'
+// JSON and their bcrypt hashes in keystone's SQL; no output mode prints
+// either, nor a piece of a hash; with --show-secrets both are there (so
+// the search can see them).
+func TestNoPasswordOrHashInAnyOutput(t *testing.T) {
+	p := filepath.Join(truth.Root(), "testdata", "secrets", "user-create.pcapng")
+	passwords := []string{"Tr0ub4dor&3xyzzy", "S3cond-Pass!word"}
+	bcrypt := regexp.MustCompile(`\$2[aby]\$\d\d\$[./A-Za-z0-9]{8}`)
+	for _, args := range [][]string{
+		{"decode"}, {"decode", "-f", "jsonl"},
+		{"trace"}, {"trace", "--detail", "full"}, {"trace", "-f", "json", "--detail", "full"},
+		{"trace", "-f", "plantuml", "--detail", "full"}, {"trace", "-f", "otlp"}, {"summary"},
+	} {
+		out, errs, code := run(t, append(args, p)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		all := strings.ReplaceAll(out+errs, `\"`, `"`)
+		for _, pw := range passwords {
+			if strings.Contains(all, pw) || strings.Contains(all, strings.ReplaceAll(pw, "&", `\u0026`)) {
+				t.Errorf("%v: the password %q is printed", args, pw)
+			}
+		}
+		if h := bcrypt.FindString(all); h != "" {
+			t.Errorf("%v: a password hash %s… is printed", args, h)
+		}
+	}
+	out, _, _ := run(t, "decode", "-f", "jsonl", "--show-secrets", p)
+	if n := len(bcrypt.FindAllString(out, -1)); n < 2 || !strings.Contains(out, passwords[1]) {
+		t.Fatalf("--show-secrets shows %d hashes and not the password: the search sees nothing", n)
+	}
+}

@@ -267,6 +267,13 @@ func words(name string) kind {
 		if strings.EqualFold(last, "auth") {
 			return secret
 		}
+		// a password's hash (keystone's password.password_hash, bcrypt):
+		// whole, it can be cracked offline
+		if strings.EqualFold(last, "hash") {
+			if prev, _ := lastWord(rest); words(prev) == secret {
+				return secret
+			}
+		}
 	case 'l':
 		if strings.EqualFold(last, "credential") {
 			return secret

@@ -35,11 +35,13 @@ func TestWords(t *testing.T) {
 		{"tokenId", token}, {"X-Amz-Signature", secret}, {"temp_url_sig", secret}, {"Signature", secret},
 		{"X-Amz-Credential", secret}, {"AWSAccessKeyId", secret}, {"secret_key", secret}, {"X-Auth-Key", secret},
 		{"Temp-URL-Key", secret}, {"api_key", secret}, {"apikey", secret}, {"basic_auth", secret},
+		{"password_hash", secret}, {"passwordHash", secret}, {"client_secret_hash", secret},
 		// not credentials
 		{"keystone", none}, {"key_name", none}, {"public_key", none}, {"sort_key", none}, {"key", none},
 		{"keypair", none}, {"password_expires_at", none}, {"auth_url", none}, {"token_type", none},
 		{"X-Auth-User", none}, {"WWW-Authenticate", none}, {"secret_ref", none}, {"methods", none},
 		{"passwords_total", none}, {"author", none}, {"tokens", none},
+		{"os_hash_value", none}, {"hash", none}, {"os_hash_algo", none}, {"token_hash", none},
 	} {
 		if got := words(c.name); got != c.want {
 			t.Errorf("words(%q) = %d, want %d", c.name, got, c.want)
@@ -104,7 +106,7 @@ func TestRedact(t *testing.T) {
 		{"sql-unterminated", "IDENTIFIED BY 'unterminated", "unterminated", "IDENTIFIED BY '" + sec("unterminated"), p.SQL},
 		{"sql-literal-token", "INSERT INTO t VALUES ('" + fernet + "')", fernet, "INSERT INTO t VALUES ('" + tok(fernet) + "')", p.SQL},
 		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
-		{"sql-hash-column-kept", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "", "", p.SQL},
+		{"sql-password-hash", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "$2b$12$x", "UPDATE password SET password_hash='" + sec("$2b$12$x") + "' WHERE id=1", p.SQL},
 		{"sql-quoted-words-kept", "SELECT 'identified by ''x'''", "", "", p.SQL},
 		{"note-start-line", `bad start line "GET /x?password=n0te&a=1 HTTP/1.1 junk"`, "n0te", `bad start line "GET /x?password=` + sec("n0te") + `&a=1 HTTP/1.1 junk"`, p.Note},
 		{"note-userinfo", `bad header "Referer: http://u:pw9@h/"`, "pw9", "", p.Note},
@@ -262,7 +264,8 @@ func TestSQLColumns(t *testing.T) {
 		{"insert-no-names-kept", "INSERT INTO instances VALUES (1, 'echo hi')", "", ""},
 		{"insert-select-kept", "INSERT INTO t (user_data) SELECT user_data FROM s", "", ""},
 		{"select-list-kept", "SELECT instances.user_data AS instances_user_data, instances.key_data FROM instances WHERE instances.uuid = 'a1b2'", "", ""},
-		{"keystone-password-table-kept", "INSERT INTO password (id, local_user_id, password_hash, self_service) VALUES (3, 7, '$2b$12$abc', 0)", "", ""},
+		{"keystone-password-hash", "INSERT INTO password (id, local_user_id, password_hash, self_service) VALUES (3, 7, '$2b$12$abc', 0)", "$2b$12$abc",
+			"INSERT INTO password (id, local_user_id, password_hash, self_service) VALUES (3, 7, '" + sec("$2b$12$abc") + "', 0)"},
 		{"not-a-name-kept", "INSERT INTO user_data_log (id, note) VALUES (1, 'user_data')", "", ""},
 		// malformed: what is there is redacted, nothing panics
 		{"insert-unterminated", "INSERT INTO t (a, user_data) VALUES (1, 'ud9", "ud9", "INSERT INTO t (a, user_data) VALUES (1, '" + sec("ud9")},
