@@ -571,27 +571,32 @@ func (d *conn) flush() {
 			break
 		}
 		d.queue[i] = nil
-		x := ex.x
-		req := ex.req
-		req.policy = d.policy
-		x.Request = &req
+		// The exchange is handed out in place, pointing to ex's own
+		// request and response (copying the three out was a third of the
+		// decoder's allocations): ex is done, and nothing changes a done
+		// exchange, so it is not touched again once emitted.
+		x := &ex.x
+		ex.req.policy = d.policy
+		x.Request = &ex.req
 		if ex.hasResp {
-			resp := ex.resp
-			resp.policy = d.policy
-			x.Response = &resp
+			ex.resp.policy = d.policy
+			x.Response = &ex.resp
 		}
 		if d.emit != nil {
-			d.emit(&x)
+			d.emit(x)
 		}
 		i++
 	}
-	if i > 0 {
+	switch {
+	case i == len(d.queue):
+		// All out (the usual case: one command at a time): the queue
+		// starts again at the front of its array, instead of a new one
+		// for the next command.
+		d.queue = d.queue[:0]
+	case i > 0:
 		// Reslice, not copy: with many commands waiting, copying the
 		// rest on every emission would make the queue quadratic.
 		d.queue = d.queue[i:]
-		if len(d.queue) == 0 {
-			d.queue = d.queue[:0:0]
-		}
 	}
 }
 
