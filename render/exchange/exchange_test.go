@@ -29,6 +29,16 @@ func TestStampsAsFormat(t *testing.T) {
 			t.Fatalf("format(%v) = %q, want %q", tm, got, want)
 		}
 	}
+	// formatAll, four at a time (the zero time among them).
+	for i := 0; i+4 <= len(times); i += 3 {
+		ts := [4]time.Time(times[i : i+4])
+		got := s.formatAll(&ts)
+		for k, tm := range ts {
+			if want := stamp(tm); got[k] != want {
+				t.Fatalf("formatAll(%v)[%d] = %q, want %q", ts, k, got[k], want)
+			}
+		}
+	}
 }
 
 // TestConnNames: cached address strings are the connection's own, also
