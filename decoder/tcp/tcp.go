@@ -202,16 +202,20 @@ func (a *Assembler) Sync(fn func(now, pending time.Time)) {
 }
 
 // context carries a packet's capture data through reassembly; queued pages
-// keep it, so each packet gets its own.
+// keep it, so each packet gets its own. It holds the time only, not a
+// whole gopacket.CaptureInfo (lengths, interface index, ancillary data:
+// nothing here reads them), which halves it.
 type context struct {
-	ci    gopacket.CaptureInfo
+	t     time.Time
 	iface string
 	// lost is the tail of the segment the capture did not keep (snaplen):
 	// the payload was padded to its real length and these bytes are a gap.
 	lostFrom, lostLen int
 }
 
-func (c *context) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+func (c *context) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: c.t}
+}
 
 // newContext hands out a packet's context from a slab: reassembly keeps a
 // segment's context while it waits out of order, so each packet needs its
@@ -315,7 +319,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	a.stats.Packets++
 	a.bytes += int64(len(a.tcp.Payload))
 	ctx := a.newContext()
-	*ctx = context{ci: gopacket.CaptureInfo{Timestamp: t}, iface: iface}
+	*ctx = context{t: t, iface: iface}
 	a.kept = a.opts.PacketsKept
 	a.payload = a.tcp.Payload
 	hdr := int(a.tcp.DataOffset) * 4
@@ -417,7 +421,7 @@ func (a *Assembler) syn(k connKey) {
 		}
 		hdr[12], hdr[13] = 5<<4, 0x04 // RST
 		if a.fake.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) == nil {
-			a.asm.AssembleWithContext(fk.net, &a.fake, &context{ci: gopacket.CaptureInfo{Timestamp: s.last}})
+			a.asm.AssembleWithContext(fk.net, &a.fake, &context{t: s.last})
 		}
 	}
 	s.finish(s.last) // in case reassembly still holds it
