@@ -19,8 +19,9 @@ func TestExHeapOrder(t *testing.T) {
 	for range 20000 {
 		if len(h) == 0 || r.IntN(3) > 0 {
 			seq++
-			// few distinct times, so that seq breaks many ties
-			it := item{&decoder.Exchange{ReqStart: base.Add(time.Duration(r.IntN(50)) * time.Millisecond)}, seq}
+			// few distinct times, so that seq breaks many ties, across
+			// whole seconds (the heap compares seconds, then nanoseconds)
+			it := newItem(&decoder.Exchange{ReqStart: base.Add(time.Duration(r.IntN(50)) * 47 * time.Millisecond)}, seq)
 			h.push(it)
 			i := 0
 			for i < len(ref) && !(it.e.Start().Before(ref[i].e.Start()) || it.e.Start().Equal(ref[i].e.Start()) && it.seq < ref[i].seq) {

@@ -247,9 +247,26 @@ func (o *orderer) flush() {
 	o.q, o.batch = nil, nil
 }
 
+// item is an exchange in the heap with its start time kept beside it, as
+// seconds and nanoseconds (capture times carry no monotonic reading, so
+// comparing these is comparing the times): the comparisons then read the
+// heap's own array, not every exchange it points to and its time.Time
+// (following e for the start was most of the heap's CPU).
 type item struct {
-	e   *decoder.Exchange
-	seq int
+	e    *decoder.Exchange
+	seq  int
+	sec  int64
+	nsec int32
+}
+
+func newItem(e *decoder.Exchange, seq int) item {
+	st := e.Start()
+	return item{e: e, seq: seq, sec: st.Unix(), nsec: int32(st.Nanosecond())}
+}
+
+// before reports whether it starts before the time of sec and nsec.
+func (it *item) before(sec int64, nsec int32) bool {
+	return it.sec < sec || it.sec == sec && it.nsec < nsec
 }
 
 // exHeap is a min-heap of items by (start, seq), typed by hand:
@@ -258,11 +275,11 @@ type item struct {
 type exHeap []item
 
 func (h exHeap) less(i, j int) bool {
-	a, b := h[i].e.Start(), h[j].e.Start()
-	if !a.Equal(b) {
-		return a.Before(b)
+	a, b := &h[i], &h[j]
+	if a.sec != b.sec || a.nsec != b.nsec {
+		return a.before(b.sec, b.nsec)
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
 
 func (h *exHeap) push(it item) {
@@ -305,12 +322,13 @@ func (h *exHeap) pop() item {
 
 func (o *orderer) add(e *decoder.Exchange) {
 	o.seq++
-	o.h.push(item{e, o.seq})
+	o.h.push(newItem(e, o.seq))
 }
 
 // release emits every exchange that starts before w (all when w is zero).
 func (o *orderer) release(w time.Time) {
-	for len(o.h) > 0 && (w.IsZero() || o.h[0].e.Start().Before(w)) {
+	wsec, wnsec := w.Unix(), int32(w.Nanosecond())
+	for len(o.h) > 0 && (w.IsZero() || o.h[0].before(wsec, wnsec)) {
 		it := o.h.pop()
 		o.n++
 		if st := it.e.Start(); st.Before(o.last) {
