@@ -124,6 +124,7 @@ type Assembler struct {
 	fake      layers.TCP // segments made up to end a reused 4-tuple
 	kept      bool       // the current packet's payload may be read in place (Options.PacketsKept)
 	payload   []byte     // the current packet's TCP payload
+	t         time.Time  // the current packet's capture time
 	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
 	lastOOO   time.Time  // newest segment that arrived ahead of its stream
 	stats     Stats
@@ -321,7 +322,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	ctx := a.newContext()
 	*ctx = context{t: t, iface: iface}
 	a.kept = a.opts.PacketsKept
-	a.payload = a.tcp.Payload
+	a.payload, a.t = a.tcp.Payload, t
 	hdr := int(a.tcp.DataOffset) * 4
 	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
 		// Snaplen cut: pad to the real length so sequence numbers stay
@@ -651,8 +652,20 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	h := &s.halves[dir]
 	n, _ := sg.Lengths()
 	t := s.a.now
+	var data []byte
+	current := false // data is bytes of the current packet's payload
 	if n > 0 {
-		t = sg.CaptureInfo(0).Timestamp
+		data = sg.Fetch(n)
+		current = within(data, s.a.payload)
+		if current {
+			// Fetch returned the first chunk in place, and it is the
+			// packet being assembled: the time is that packet's, known
+			// without asking reassembly (its CaptureInfo walks the chunks
+			// and builds a whole gopacket.CaptureInfo: 2% of decode's CPU).
+			t = s.a.t
+		} else {
+			t = sg.CaptureInfo(0).Timestamp
+		}
 	} else if ac != nil {
 		t = ac.GetCaptureInfo().Timestamp
 	}
@@ -661,11 +674,10 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		h.seq = h.seq.Add(skip)
 	}
 	if n > 0 {
-		data := sg.Fetch(n)
 		// Bytes of the current packet's payload are read in place; any
 		// other (reassembly's pages: a queued segment, even one whose
 		// page counts as "a packet" in its stats) are copied.
-		kept := s.a.kept && s.a.w != nil && within(data, s.a.payload)
+		kept := s.a.kept && s.a.w != nil && current
 		s.deliver(dir, data, t, kept)
 	}
 	if end && !h.ended {
