@@ -115,7 +115,7 @@ type Assembler struct {
 	pad       []byte
 	ctxs      []context // the rest of the current slab (newContext)
 	now       time.Time
-	lastFlush time.Time
+	nextFlush time.Time // a quarter of Reorder after the last flush: the next is due
 	nextID    int
 	open      map[*stream]struct{}
 	byTuple   map[connKey]*stream
@@ -347,8 +347,8 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	if len(a.open) > a.opts.MaxConns {
 		a.evict()
 	}
-	if a.now.Sub(a.lastFlush) >= a.opts.Reorder/4 {
-		a.lastFlush = a.now
+	if !a.now.Before(a.nextFlush) {
+		a.nextFlush = a.now.Add(a.opts.Reorder / 4)
 		a.flush()
 		a.do(op{kind: opExpire, t: a.now, bytes: a.bytes})
 	}
