@@ -576,7 +576,7 @@ func newWorker(d *decoding) *worker {
 	return w
 }
 
-func (w *worker) add(o op) {
+func (w *worker) add(o *op) {
 	x := batched{kind: o.kind, dir: o.dir, evicted: o.evicted, s: o.s, n: o.n, t: nanos(o.t), now: nanos(o.now), bytes: o.bytes}
 	switch o.kind {
 	case opData:

@@ -189,7 +189,7 @@ func (a *Assembler) Stats() Stats {
 // goroutine.
 func (a *Assembler) do(o op) {
 	if a.w != nil {
-		a.w.add(o)
+		a.w.add(&o)
 		return
 	}
 	a.dec.execSafe(&o)
