@@ -62,11 +62,13 @@ func (s *stamps) append(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return b
 	}
-	t = t.UTC()
-	if y := t.Year(); y < 1 || y > 9999 {
-		return append(b, stamp(t)...)
-	}
+	// The calendar (the year too) is worked out only when the second
+	// changes: a second of a year RFC3339 cannot write is never cached.
 	if sec := t.Unix(); s.prefix == nil || sec != s.sec {
+		t = t.UTC()
+		if y := t.Year(); y < 1 || y > 9999 {
+			return append(b, stamp(t)...)
+		}
 		s.sec = sec
 		s.prefix = t.AppendFormat(s.prefix[:0], "2006-01-02T15:04:05")
 	}
