@@ -144,7 +144,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		}
 		ord.release(w)
 	}
-	var src packetSource = serialSource{r}
+	var src packetSource = &serialSource{r: r}
 	if !serial {
 		rs := newReadStage(r)
 		defer rs.stop()
@@ -364,20 +364,25 @@ type packet struct {
 	read  int64 // capture bytes read when it was
 }
 
-// packetSource yields packets; ip is valid until the next call.
+// packetSource yields packets; the packet (and its ip) is valid until the
+// next call. (Pointed to, not copied: a packet is nine words.)
 type packetSource interface {
-	next() (packet, error)
+	next() (*packet, error)
 }
 
 // serialSource reads the capture on the calling goroutine.
-type serialSource struct{ r *capture.Reader }
+type serialSource struct {
+	r   *capture.Reader
+	cur packet
+}
 
-func (s serialSource) next() (packet, error) {
+func (s *serialSource) next() (*packet, error) {
 	p, err := s.r.Next()
 	if err != nil {
-		return packet{}, err
+		return nil, err
 	}
-	return packet{ip: p.IP, t: p.Time, iface: p.Iface, read: s.r.BytesRead()}, nil
+	s.cur = packet{ip: p.IP, t: p.Time, iface: p.Iface, read: s.r.BytesRead()}
+	return &s.cur, nil
 }
 
 // readStage reads the capture on its own goroutine (parsing, merging,
@@ -480,12 +485,12 @@ func (s *readStage) run(r *capture.Reader) {
 	}
 }
 
-// next returns the next packet; its ip is valid until the next call.
-func (s *readStage) next() (packet, error) {
+// next returns the next packet, valid (its ip too) until the next call.
+func (s *readStage) next() (*packet, error) {
 	for s.cur == nil || s.i == len(s.cur.pkts) {
 		if s.cur != nil {
 			if err := s.cur.err; err != nil {
-				return packet{}, err
+				return nil, err
 			}
 			if s.release != nil {
 				s.release(s.cur)
@@ -495,12 +500,12 @@ func (s *readStage) next() (packet, error) {
 		}
 		b, ok := <-s.full
 		if !ok {
-			return packet{}, io.EOF // stopped
+			return nil, io.EOF // stopped
 		}
 		s.cur, s.i = b, 0
 		s.warm = warm(b.pkts)
 	}
-	p := s.cur.pkts[s.i]
+	p := &s.cur.pkts[s.i]
 	s.i++
 	return p, nil
 }
