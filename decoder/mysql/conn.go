@@ -627,14 +627,19 @@ func (d *conn) finish(ex *exch) {
 
 // newExch starts an exchange with the connection's identity.
 func (d *conn) newExch(p *packet, cmd byte) *exch {
-	ex := &exch{cmd: cmd, nextSeq: p.last + 1}
-	ex.x = decoder.Exchange{Proto: "mysql", Conn: d.c, ReqStart: p.start, ReqEnd: p.end}
-	ex.req = Request{
-		Command:    commandName(cmd),
-		User:       d.user,
-		UserKnown:  d.userKnown,
-		Database:   d.db,
-		Compressed: d.compress,
+	// One literal, built in place: assigning x and req after allocating
+	// copied each in through a typed move with write barriers.
+	ex := &exch{
+		cmd:     cmd,
+		nextSeq: p.last + 1,
+		x:       decoder.Exchange{Proto: "mysql", Conn: d.c, ReqStart: p.start, ReqEnd: p.end},
+		req: Request{
+			Command:    commandName(cmd),
+			User:       d.user,
+			UserKnown:  d.userKnown,
+			Database:   d.db,
+			Compressed: d.compress,
+		},
 	}
 	if p.lost > 0 {
 		ex.x.Truncated = true
