@@ -18,15 +18,21 @@ import (
 // detail, periodic tasks and polling folded with what is under them).
 func TestNovaEveryNodeInOneCall(t *testing.T) {
 	for _, name := range []string{"nova-boot", "nova-boot-fail", "nova-reboot"} {
-		var o pipeline.Options
-		o.HTTP.Ports = registry.HTTPPorts()
-		var exs []*decoder.Exchange
-		p := filepath.Join(truth.Root(), "testdata", "nova", name+".pcapng")
-		if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
-			t.Fatal(err)
-		}
-		checkSteps(t, name, flow.Build(exs, flow.Options{}))
+		checkSteps(t, name, novaModel(t, name))
 	}
+}
+
+// novaModel decodes and correlates testdata/nova/<name>.pcapng.
+func novaModel(t *testing.T, name string) *flow.Model {
+	t.Helper()
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	var exs []*decoder.Exchange
+	p := filepath.Join(truth.Root(), "testdata", "nova", name+".pcapng")
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatal(err)
+	}
+	return flow.Build(exs, flow.Options{})
 }
 
 // TestSessionGuessesMarked: on three nova boots at once, every call that
@@ -34,14 +40,7 @@ func TestNovaEveryNodeInOneCall(t *testing.T) {
 // were in progress is marked, in both details, and the note explaining
 // the mark comes once, before the first.
 func TestSessionGuessesMarked(t *testing.T) {
-	var o pipeline.Options
-	o.HTTP.Ports = registry.HTTPPorts()
-	var exs []*decoder.Exchange
-	p := filepath.Join(truth.Root(), "testdata", "nova", "nova-concurrent.pcapng")
-	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
-		t.Fatal(err)
-	}
-	m := flow.Build(exs, flow.Options{})
+	m := novaModel(t, "nova-concurrent")
 	for _, detail := range []string{story.Compact, story.Full} {
 		st := story.Tell(m, story.Options{Detail: detail})
 		notes, marked := 0, 0
@@ -76,14 +75,7 @@ func TestSessionGuessesMarked(t *testing.T) {
 // TestServiceTokenOnArrow: a request presenting the calling service's own
 // token beside the user's shows both on its arrow.
 func TestServiceTokenOnArrow(t *testing.T) {
-	var o pipeline.Options
-	o.HTTP.Ports = registry.HTTPPorts()
-	var exs []*decoder.Exchange
-	p := filepath.Join(truth.Root(), "testdata", "nova", "nova-boot.pcapng")
-	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
-		t.Fatal(err)
-	}
-	st := story.Tell(flow.Build(exs, flow.Options{}), story.Options{Detail: story.Full})
+	st := story.Tell(novaModel(t, "nova-boot"), story.Options{Detail: story.Full})
 	shown := 0
 	for _, s := range st.Steps {
 		if s.Kind != story.Call || len(s.Nodes) != 1 {
