@@ -68,36 +68,59 @@ func TestNoLabPasswordInAnyOutput(t *testing.T) {
 	}
 }
 
-// TestNoPasswordOrHashInAnyOutput: creating a user and changing its
-// password (recorded in the lab) sends the passwords in the requests'
-// JSON and their bcrypt hashes in keystone's SQL; no output mode prints
-// either, nor a piece of a hash; with --show-secrets both are there (so
-// the search can see them).
+// TestNoPasswordOrHashInAnyOutput: keystone administration recorded in
+// the lab sends passwords, an application credential's secret, a TOTP
+// seed and EC2 credentials in the requests' and answers' JSON, and bcrypt
+// hashes in keystone's SQL; no output mode prints any of them, nor a piece
+// of a hash; with --show-secrets they are there (so the search can see
+// them).
 func TestNoPasswordOrHashInAnyOutput(t *testing.T) {
-	p := filepath.Join(truth.Root(), "testdata", "secrets", "user-create.pcapng")
-	passwords := []string{"Tr0ub4dor&3xyzzy", "S3cond-Pass!word"}
 	bcrypt := regexp.MustCompile(`\$2[aby]\$\d\d\$[./A-Za-z0-9]{8}`)
-	for _, args := range [][]string{
-		{"decode"}, {"decode", "-f", "jsonl"},
-		{"trace"}, {"trace", "--detail", "full"}, {"trace", "-f", "json", "--detail", "full"},
-		{"trace", "-f", "plantuml", "--detail", "full"}, {"trace", "-f", "otlp"}, {"summary"},
+	ec2 := regexp.MustCompile(`\\"secret\\": \\"([0-9a-f]{32})`) // EC2's, drawn by keystone
+	for _, c := range []struct {
+		capture string
+		secrets []string
+		ec2     bool
+	}{
+		{"user-create", []string{"Tr0ub4dor&3xyzzy", "S3cond-Pass!word"}, false},
+		{"keystone-credentials", []string{"Corr3ct-Horse-Battery", "N3w-Horse-Battery-Staple", "AppCr3d-S3cret-Value-9f8e7d", "TOTPSEEDVALUE1234567890"}, true},
 	} {
-		out, errs, code := run(t, append(args, p)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		all := strings.ReplaceAll(out+errs, `\"`, `"`)
-		for _, pw := range passwords {
-			if strings.Contains(all, pw) || strings.Contains(all, strings.ReplaceAll(pw, "&", `\u0026`)) {
-				t.Errorf("%v: the password %q is printed", args, pw)
+		p := filepath.Join(truth.Root(), "testdata", "secrets", c.capture+".pcapng")
+		show, _, _ := run(t, "decode", "-f", "jsonl", "--show-secrets", p)
+		for _, s := range c.secrets {
+			if !strings.Contains(show, s) && !strings.Contains(show, strings.ReplaceAll(s, "&", `\u0026`)) {
+				t.Fatalf("%s: --show-secrets does not show %q: the search sees nothing", c.capture, s)
 			}
 		}
-		if h := bcrypt.FindString(all); h != "" {
-			t.Errorf("%v: a password hash %s… is printed", args, h)
+		if len(bcrypt.FindAllString(show, -1)) < 2 {
+			t.Fatalf("%s: --show-secrets shows no password hash: the search sees nothing", c.capture)
 		}
-	}
-	out, _, _ := run(t, "decode", "-f", "jsonl", "--show-secrets", p)
-	if n := len(bcrypt.FindAllString(out, -1)); n < 2 || !strings.Contains(out, passwords[1]) {
-		t.Fatalf("--show-secrets shows %d hashes and not the password: the search sees nothing", n)
+		secrets := c.secrets
+		if c.ec2 {
+			m := ec2.FindStringSubmatch(show)
+			if m == nil {
+				t.Fatalf("%s: no EC2 secret in --show-secrets", c.capture)
+			}
+			secrets = append(secrets, m[1])
+		}
+		for _, args := range [][]string{
+			{"decode"}, {"decode", "-f", "jsonl"},
+			{"trace"}, {"trace", "--detail", "full"}, {"trace", "-f", "json", "--detail", "full"},
+			{"trace", "-f", "plantuml", "--detail", "full"}, {"trace", "-f", "otlp"}, {"summary"},
+		} {
+			out, errs, code := run(t, append(args, p)...)
+			if code != 0 {
+				t.Fatalf("%s %v: exit %d: %s", c.capture, args, code, errs)
+			}
+			all := strings.ReplaceAll(out+errs, `\"`, `"`)
+			for _, s := range secrets {
+				if strings.Contains(all, s) || strings.Contains(all, strings.ReplaceAll(s, "&", `\u0026`)) {
+					t.Errorf("%s %v: the secret %q is printed", c.capture, args, s)
+				}
+			}
+			if h := bcrypt.FindString(all); h != "" {
+				t.Errorf("%s %v: a password hash %s… is printed", c.capture, args, h)
+			}
+		}
 	}
 }

@@ -338,9 +338,12 @@ func SecretFields() []string {
 // SecretNestedFields are keys that hold a credential only inside an object
 // under the parent key: keystone's token auth method sends
 // {"token": {"id": "<token>"}}; nova's file injection sends
-// {"personality": [{"path": "…", "contents": "<base64>"}]}.
+// {"personality": [{"path": "…", "contents": "<base64>"}]}; keystone's
+// credentials API carries the credential itself in "blob" (a TOTP seed, a
+// certificate's key, EC2's access and secret as JSON in a string), as
+// {"credential": {…}} and, listed, {"credentials": [{…}]}.
 func SecretNestedFields() [][2]string {
-	return [][2]string{{"token", "id"}, {"personality", "contents"}}
+	return [][2]string{{"token", "id"}, {"personality", "contents"}, {"credential", "blob"}, {"credentials", "blob"}}
 }
 
 // Broker is the participant name of the message broker (RabbitMQ speaks
