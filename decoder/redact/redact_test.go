@@ -87,6 +87,10 @@ func TestRedact(t *testing.T) {
 		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
 		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
 		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
+		// glued to base64 before it (a damaged capture, found by memcache's
+		// FuzzDecoder): a whole token's length still counts
+		{"text-fernet-glued", `"auth_t5300a029` + fernet + `"`, fernet, `"auth_t5300a029` + tok(fernet) + `"`, p.Text},
+		{"text-fernet-glued-short-kept", "QUJD" + fernet[:60], "", "", p.Text},
 		{"text-pem-begin-twice-cut", "-----BEGIN -----BEGIN RSA PRIV", "RSA PRIV", "-----BEGIN " + sec("-----BEGIN RSA PRIV"), p.Text},
 		{"text-pem-begin-inner-cut", "-----BEGIN ------BEGIN 00BEGIN 0--00", "0--00", "-----BEGIN -" + sec("-----BEGIN 00BEGIN 0--00"), p.Text},
 		{"text-certificate-kept", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", "", "", p.Text},

@@ -16,6 +16,10 @@ const (
 // gap) keeps enough to be recognised.
 const minFernet = 40
 
+// minGluedFernet is the shortest such run taken when it is glued to other
+// base64 characters before it: a whole token (keystone's are 180 or more).
+const minGluedFernet = 100
+
 // Text replaces the shaped credentials inside free text (fernet tokens and
 // JWTs by their token fingerprint, PEM private keys by a keyed one) and
 // returns s itself when it holds none.
@@ -60,14 +64,18 @@ func (p *Policy) Text(s string) string {
 
 // fernetAt returns the end of a fernet token starting at s[i], or -1.
 func fernetAt(s string, i int) int {
-	if !strings.HasPrefix(s[i:], fernetPrefix) || i > 0 && isB64URL(s[i-1]) {
+	if !strings.HasPrefix(s[i:], fernetPrefix) {
 		return -1
 	}
+	glued := i > 0 && isB64URL(s[i-1])
 	j := i + len(fernetPrefix)
 	for j < len(s) && isB64URL(s[j]) {
 		j++
 	}
-	if j-i < minFernet {
+	// Glued to what comes before (a damaged capture, a binary length
+	// byte), a run counts only as long as a whole token: inside other
+	// base64 a short one is likelier a coincidence.
+	if j-i < minFernet || glued && j-i < minGluedFernet {
 		return -1
 	}
 	return j
