@@ -145,7 +145,9 @@ func (p *Policy) json(body string, depth int) string {
 				j++
 			}
 			lit := body[i:j]
-			if lit != "null" && lit != "true" && lit != "false" {
+			// (a replacement already there stays as it is: quoting it
+			// would make the next pass take it for a value)
+			if lit != "null" && lit != "true" && lit != "false" && !isMark(lit) {
 				if k := p.field(pending, parent().name); k != none {
 					edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
 				}
