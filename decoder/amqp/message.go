@@ -57,8 +57,8 @@ type Message struct {
 }
 
 // parseMessage reads the arguments of a content method.
-func parseMessage(ch uint16, p []byte) (*Message, error) {
-	r := reader{b: p}
+func parseMessage(ch uint16, p []byte, nm *names) (*Message, error) {
+	r := reader{b: p, names: nm}
 	class, id := r.u16(), r.u16()
 	msg := &Message{Channel: ch}
 	if n, ok := methodNames[methodID{class, id}]; ok {
@@ -87,8 +87,8 @@ func parseMessage(ch uint16, p []byte) (*Message, error) {
 
 // parseHeader reads a content header payload into msg: body size and the
 // properties its flag words announce.
-func parseHeader(msg *Message, p []byte) error {
-	r := reader{b: p}
+func parseHeader(msg *Message, p []byte, nm *names) error {
+	r := reader{b: p, names: nm}
 	r.u16() // class
 	r.u16() // weight
 	msg.BodySize = r.u64()

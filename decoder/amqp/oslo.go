@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -766,17 +766,60 @@ func (t *text) summariseArgs(at int) (string, int) {
 	if c, _ := t.at(at); c != '{' {
 		return t.kindAt(at)
 	}
-	var parts []string
+	// "key=kind" for each argument, in the order of those strings, built
+	// once (a string per argument, then their join, was a tenth of
+	// reading an envelope)
+	var parts []argKind
+	size := 0
 	end := t.members(at, true, func(k []byte, i int) int {
 		kind, e := t.kindAt(i)
-		parts = append(parts, string(k)+"="+kind)
+		parts = append(parts, argKind{k, kind})
+		size += len(k) + 1 + len(kind) + 2
 		return e
 	})
 	if end < 0 {
 		return "", -1
 	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", "), end
+	slices.SortFunc(parts, cmpArgKind)
+	var b strings.Builder
+	b.Grow(size)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.Write(p.key)
+		b.WriteByte('=')
+		b.WriteString(p.kind)
+	}
+	return b.String(), end
+}
+
+// argKind is an argument's key (in the text) and the kind of its value.
+type argKind struct {
+	key  []byte
+	kind string
+}
+
+// at is byte i of the argument's "key=kind".
+func (a argKind) at(i int) byte {
+	switch {
+	case i < len(a.key):
+		return a.key[i]
+	case i == len(a.key):
+		return '='
+	}
+	return a.kind[i-len(a.key)-1]
+}
+
+// cmpArgKind orders arguments as their "key=kind" strings sort.
+func cmpArgKind(a, b argKind) int {
+	na, nb := len(a.key)+1+len(a.kind), len(b.key)+1+len(b.kind)
+	for i := 0; i < na && i < nb; i++ {
+		if x, y := a.at(i), b.at(i); x != y {
+			return int(x) - int(y)
+		}
+	}
+	return na - nb
 }
 
 // kindOf names the kind of the value b[i:j] without its content: "None"

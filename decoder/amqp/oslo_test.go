@@ -3,7 +3,10 @@ package amqp
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -193,6 +196,31 @@ func TestSurrogatePairs(t *testing.T) {
 		body := `{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"_context_user_name\": \"` + name + `\"}"}`
 		if o := parseOslo([]byte(body)); o == nil || o.UserName != "d\U0001F600n" {
 			t.Errorf("%s: user name %+v", body, o)
+		}
+	}
+}
+
+// TestArgKindOrder: arguments are ordered as their "key=kind" strings
+// sort, keys that are prefixes of others included ("a" and "a0": '=' sorts
+// after '0'), as the joined strings were.
+func TestArgKindOrder(t *testing.T) {
+	keys := []string{"a", "a0", "a_b", "ab", "b", "", "a=", "aa", "a.", "instance", "instance_uuid", "instances"}
+	kinds := []string{"str", "None", "dict", "list[2]", "Instance"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var parts []argKind
+		var want []string
+		for range 1 + rng.IntN(6) {
+			k, kd := keys[rng.IntN(len(keys))], kinds[rng.IntN(len(kinds))]
+			parts = append(parts, argKind{[]byte(k), kd})
+			want = append(want, k+"="+kd)
+		}
+		slices.SortFunc(parts, cmpArgKind)
+		sort.Strings(want)
+		for i, p := range parts {
+			if got := string(p.key) + "=" + p.kind; got != want[i] {
+				t.Fatalf("order %d: %q, want %q (all %q)", i, got, want[i], want)
+			}
 		}
 	}
 }
