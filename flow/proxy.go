@@ -72,6 +72,9 @@ func (b *builder) findProxies() {
 		}
 		// latest begun first
 		slices.SortStableFunc(cands, func(x, y *decoder.Exchange) int { return y.Start().Compare(x.Start()) })
+		if len(cands) > 1 {
+			cands = sameAnswer(e, cands)
+		}
 		b.front[e] = cands
 		fronts[cands[0].Conn.Server] = true
 	}
@@ -104,6 +107,39 @@ func (b *builder) findProxies() {
 		b.caller[e.Conn.ID] = n
 		delete(b.callerByTiming, e.Conn.ID)
 	}
+}
+
+// answerIDs are response headers a proxy relays unchanged that name one
+// answer: the request id the service drew for it, the token keystone
+// issued in it.
+var answerIDs = [...]string{"X-OpenStack-Request-ID", "X-Compute-Request-ID", "X-Subject-Token"}
+
+// sameAnswer keeps, of the client's requests a leg may relay, those whose
+// answer carries the leg's answer's request id (or issued token): the
+// proxy relayed it. Identical requests of one client at once (two logins)
+// are then told apart exactly. When none does, or the leg's answer names
+// nothing, all stay candidates.
+func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exchange {
+	resp, ok := leg.Response.(*http.Response)
+	if !ok {
+		return cands
+	}
+	for _, h := range answerIDs {
+		id := resp.Header(h)
+		if id == "" {
+			continue
+		}
+		var same []*decoder.Exchange
+		for _, c := range cands {
+			if r, ok := c.Response.(*http.Response); ok && r.Header(h) == id {
+				same = append(same, c)
+			}
+		}
+		if len(same) > 0 {
+			return same
+		}
+	}
+	return cands
 }
 
 // forwardedFor is the address a relayed request names last in

@@ -17,7 +17,22 @@ import (
 // itself; no tree starts at the proxy; and the two CLI commands are two
 // sessions, not three.
 func TestProxyLegs(t *testing.T) {
-	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", "haproxy-image-list.pcapng"))
+	for _, c := range []struct {
+		name     string
+		legs     int // at least
+		sessions int
+	}{
+		{"haproxy-image-list", 4, 2},
+		// three commands at once through the proxy: identical logins of
+		// one address told apart by the answers' request ids
+		{"haproxy-concurrent", 12, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) { proxyLegs(t, c.name, c.legs, c.sessions) })
+	}
+}
+
+func proxyLegs(t *testing.T, name string, want, sessions int) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", name+".pcapng"))
 	legs := 0
 	m.Walk(func(n *Node, _ int) {
 		req, _ := n.httpMsgs()
@@ -35,19 +50,23 @@ func TestProxyLegs(t *testing.T) {
 		switch {
 		case p == nil:
 			t.Errorf("leg %d (%s) is a tree of its own", n.ID, n.Summary)
-		case n.Placed != ByLink:
-			t.Errorf("leg %d placed by %s", n.ID, n.Placed)
+		case n.Placed != ByLink && n.respHeader("X-OpenStack-Request-ID") != "":
+			t.Errorf("leg %d (%s) placed by %s, though its answer names its request id", n.ID, n.Summary, n.Placed)
+		case n.Placed != ByLink && len(n.Candidates) < 2:
+			t.Errorf("leg %d placed by %s among %v", n.ID, n.Placed, n.Candidates)
+		case n.respHeader("X-OpenStack-Request-ID") != p.respHeader("X-OpenStack-Request-ID"):
+			t.Errorf("leg %d answered %s under a request answered %s", n.ID, n.respHeader("X-OpenStack-Request-ID"), p.respHeader("X-OpenStack-Request-ID"))
 		case p.FromP().Kind != Client || p.ToP().Kind != Proxy || n.FromP() != p.ToP():
 			t.Errorf("leg %d: %s → %s under %s → %s", n.ID, n.From, n.To, p.From, p.To)
 		case p.Summary != n.Summary || p.Ex.Conn.Client.Addr() != netip.MustParseAddr(req.Header("X-Forwarded-For")):
 			t.Errorf("leg %d (%s) under %d (%s from %v)", n.ID, n.Summary, p.ID, p.Summary, p.Ex.Conn.Client)
 		}
 	})
-	if legs < 4 {
-		t.Fatalf("%d legs relayed by the proxy, want the 4 keystone calls", legs)
+	if legs < want {
+		t.Fatalf("%d legs relayed by the proxy, want %d", legs, want)
 	}
-	if m.Sessions != 2 {
-		t.Errorf("%d sessions, want 2 (token issue, image list)", m.Sessions)
+	if m.Sessions != sessions {
+		t.Errorf("%d sessions, want %d (one per CLI command)", m.Sessions, sessions)
 	}
 }
 
@@ -77,6 +96,31 @@ func TestProxyAmbiguous(t *testing.T) {
 	}
 	if got.FromP().Kind != Proxy || got.Parent().ToP() != got.FromP() {
 		t.Errorf("leg drawn %s → %s under %s → %s", got.From, got.To, got.Parent().From, got.Parent().To)
+	}
+}
+
+// TestProxyAnswerID: of two identical requests in progress, the one whose
+// answer carries the leg's answer's request id is the one relayed, though
+// the other began later.
+func TestProxyAnswerID(t *testing.T) {
+	get := func(hdrs ...[2]string) *http.Request {
+		return &http.Request{Method: "POST", Target: "/v3/auth/tokens", Headers: hdrs}
+	}
+	answer := func(rid string) *http.Response {
+		return &http.Response{Status: 201, Headers: [][2]string{{"X-OpenStack-Request-ID", rid}}}
+	}
+	a := exchange(1, "10.0.0.100:40000", "10.0.0.12:5000", 0, 10, get(), answer("req-a"))
+	b := exchange(2, "10.0.0.100:40002", "10.0.0.12:5000", 1, 10, get(), answer("req-b"))
+	leg := exchange(3, "10.0.0.11:50000", "10.0.0.11:5000", 2, 3, get([2]string{"X-Forwarded-For", "10.0.0.100"}), answer("req-a"))
+	m := Build([]*decoder.Exchange{a, b, leg}, Options{})
+	var got *Node
+	m.Walk(func(n *Node, _ int) {
+		if n.Ex == leg {
+			got = n
+		}
+	})
+	if got == nil || got.Parent() == nil || got.Parent().Ex != a || got.Placed != ByLink {
+		t.Fatalf("leg not under the request its answer names, by link: %+v", got)
 	}
 }
 
