@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -55,6 +56,8 @@ func (b *builder) findProxies() {
 	}
 	b.front = map[*decoder.Exchange][]*decoder.Exchange{}
 	fronts := map[netip.AddrPort]bool{}
+	unseen := 0                  // legs whose client request is not in the capture
+	via := map[netip.Addr]bool{} // the addresses they came from
 	for _, e := range relayed {
 		req := e.Request.(*http.Request)
 		var cands []*decoder.Exchange
@@ -68,6 +71,8 @@ func (b *builder) findProxies() {
 			cands = append(cands, f)
 		}
 		if len(cands) == 0 {
+			unseen++
+			via[e.Conn.Client.Addr()] = true
 			continue
 		}
 		// latest begun first
@@ -77,6 +82,9 @@ func (b *builder) findProxies() {
 		}
 		b.front[e] = cands
 		fronts[cands[0].Conn.Server] = true
+	}
+	if unseen > 0 {
+		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d requests came through a proxy (from %s, naming their client in X-Forwarded-For) whose leg from the client the capture does not have (encrypted, or not captured here): drawn as the client's own calls, the proxy unseen", unseen, addrList(via)))
 	}
 	if len(b.front) == 0 {
 		b.front = nil
@@ -140,6 +148,24 @@ func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exc
 		}
 	}
 	return cands
+}
+
+// addrList names addresses in order, the first few of them.
+func addrList(set map[netip.Addr]bool) string {
+	as := make([]netip.Addr, 0, len(set))
+	for a := range set {
+		as = append(as, a)
+	}
+	slices.SortFunc(as, netip.Addr.Compare)
+	var s []string
+	for i, a := range as {
+		if i == 3 {
+			s = append(s, fmt.Sprintf("and %d more", len(as)-3))
+			break
+		}
+		s = append(s, a.String())
+	}
+	return strings.Join(s, ", ")
 }
 
 // forwardedFor is the address a relayed request names last in

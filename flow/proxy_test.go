@@ -3,6 +3,7 @@ package flow
 import (
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -143,6 +144,31 @@ func TestForwardedFor(t *testing.T) {
 		got := forwardedFor(&http.Request{Headers: c.hdrs})
 		if (c.want == "" && got.IsValid()) || (c.want != "" && got != netip.MustParseAddr(c.want)) {
 			t.Errorf("%v: %v, want %q", c.hdrs, got, c.want)
+		}
+	}
+}
+
+// TestProxyClientLegUnseen: when the capture has only the proxy's legs
+// (the client's leg encrypted at the proxy, or captured elsewhere), the
+// calls are drawn as the client's, and a note says a proxy relayed them.
+func TestProxyClientLegUnseen(t *testing.T) {
+	var back []*decoder.Exchange
+	for _, e := range decode(t, filepath.Join(truth.Root(), "testdata", "captures", "haproxy-image-list.pcapng")) {
+		if e.Conn.Server.Port() != 15000 { // the proxy's front
+			back = append(back, e)
+		}
+	}
+	m := Build(back, Options{})
+	said := false
+	for _, n := range m.Notes {
+		said = said || strings.HasPrefix(n, "4 requests came through a proxy (from 10.0.20.11,")
+	}
+	if !said {
+		t.Errorf("no note on the 4 relayed requests: %q", m.Notes)
+	}
+	for _, p := range m.Participants {
+		if p.Kind == Proxy {
+			t.Errorf("a proxy lifeline %q with no leg of the client's to draw", p.Name)
 		}
 	}
 }
