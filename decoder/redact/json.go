@@ -20,10 +20,16 @@ func (p *Policy) Body(body, contentType string) string {
 	if jsonStart || strings.IndexByte(body, '"') >= 0 && strings.IndexByte(body, ':') >= 0 {
 		r = p.JSON(r)
 	}
-	if !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json") {
+	form := !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json")
+	if form {
 		r = p.Form(r)
 	}
-	return p.Text(r)
+	out := p.Text(r)
+	if form && out != r {
+		// as in Value: pairs a token's '=' hid are read once more
+		out = p.Form(out)
+	}
+	return out
 }
 
 type jsonEdit struct {

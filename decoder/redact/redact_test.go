@@ -87,6 +87,14 @@ func TestRedact(t *testing.T) {
 		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
 		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
 		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
+		// a token's '=' padding escaped in a form or query: the whole
+		// token's fingerprint, wherever it is
+		{"form-token-padded", "token=" + strings.ReplaceAll(fernet+"==", "=", "%3D") + "&a=1", fernet, "token=" + tok(fernet+"==") + "&a=1", func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
+		{"form-value-padded", "x=" + strings.ReplaceAll(fernet+"==", "=", "%3D") + "&a=1", fernet, "x=" + tok(fernet+"==") + "&a=1", func(s string) string { return p.Body(s, "") }},
+		{"header-query-padded", "/v3/x?token=" + strings.ReplaceAll(fernet+"==", "=", "%3D"), fernet, "/v3/x?token=" + tok(fernet+"=="), func(s string) string { return p.Header("X-Thing", s) }},
+		// a token's '=' inside what looked like a name hid a pair after it
+		// (FuzzPolicy): the pair is read once the token is replaced
+		{"pairs-after-token-in-name", "/a?to ken " + fernet[:50] + "=" + fernet[50:] + " password=hunter2", "hunter2", "/a?to ken " + tok(fernet[:50]+"="+fernet[50:]) + " password=" + sec("hunter2"), func(s string) string { return p.Header("X-Thing", s) }},
 		// glued to base64 before it (a damaged capture, found by memcache's
 		// FuzzDecoder): a whole token's length still counts
 		{"text-fernet-glued", `"auth_t5300a029` + fernet + `"`, fernet, `"auth_t5300a029` + tok(fernet) + `"`, p.Text},
