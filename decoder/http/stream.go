@@ -1014,7 +1014,19 @@ func (d *stream) forceEmit() {
 	e.note("emitted before its response: more than %d exchanges pending", maxQueue)
 	rs := &d.sides[decoder.ServerToClient]
 	if rs.m != nil && rs.m.ex == e || rs.next == e {
-		e.note("response in progress not recorded")
+		if e.x.Request == nil && e.x.Response == nil {
+			// An exchange only its response began (its request was not
+			// captured): what was read of the response is all it has.
+			if rs.m != nil && rs.m.ex == e {
+				e.x.Response = &Response{Version: rs.m.version, Status: rs.m.status, Reason: rs.m.reason, Interim: e.interim, policy: d.policy}
+			} else {
+				e.x.Response = &Response{Version: e.iversion, Interim: e.interim, policy: d.policy}
+			}
+			e.x.RespEnd = e.x.RespStart
+			e.note("response in progress: only its status line recorded")
+		} else {
+			e.note("response in progress not recorded")
+		}
 		detached := &exchange{method: e.method, reqDone: true, respBegun: true}
 		if rs.m != nil && rs.m.ex == e {
 			rs.m.ex = detached
