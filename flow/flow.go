@@ -96,6 +96,7 @@ const (
 	RoleDiscovery Role = "discovery" // GET / or GET /v3: version discovery
 	RoleAuth      Role = "authenticate"
 	RoleValidate  Role = "validate"
+	RoleRevoke    Role = "revoke" // a token revoked (keystone's DELETE /v3/auth/tokens)
 	RoleCacheGet  Role = "cache-get"
 	RoleCacheSet  Role = "cache-set"
 	RoleCache     Role = "cache"

@@ -474,3 +474,30 @@ func TestValidationRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocation: keystone's DELETE /v3/auth/tokens is about the token in
+// X-Subject-Token, revoked; the caller presents its own.
+func TestRevocation(t *testing.T) {
+	const t1, t2 = "gAAAAABrevoked0000000000000000000000000000000000000000000000", "gAAAAABcaller00000000000000000000000000000000000000000000000"
+	login := func(id int, at float64, tok string) *decoder.Exchange {
+		return exchange(id, "10.0.0.100:4000"+string(rune('0'+id)), "10.0.0.11:5000", at, at+0.1,
+			&http.Request{Method: "POST", Target: "/v3/auth/tokens", Headers: [][2]string{{"User-Agent", "openstacksdk/1.0"}}},
+			&http.Response{Status: 201, Headers: [][2]string{{"X-Subject-Token", tok}}})
+	}
+	del := exchange(3, "10.0.0.100:40003", "10.0.0.11:5000", 1, 1.1,
+		&http.Request{Method: "DELETE", Target: "/v3/auth/tokens", Headers: [][2]string{{"User-Agent", "openstacksdk/1.0"}, {"X-Auth-Token", t2}, {"X-Subject-Token", t1}}},
+		&http.Response{Status: 204})
+	m := Build([]*decoder.Exchange{login(1, 0, t1), login(2, 0.5, t2), del}, Options{})
+	var got *Node
+	m.Walk(func(n *Node, _ int) {
+		if n.Ex == del {
+			got = n
+		}
+	})
+	if got == nil || got.Role != RoleRevoke {
+		t.Fatalf("DELETE /v3/auth/tokens: role %v, want %s", got, RoleRevoke)
+	}
+	if got.SubjectP() == nil || got.SubjectToken != decoder.Fingerprint(t1) || got.TokenP() == nil || got.Token != decoder.Fingerprint(t2) {
+		t.Errorf("revoked %s as %s, want %s as %s", got.SubjectToken, got.Token, decoder.Fingerprint(t1), decoder.Fingerprint(t2))
+	}
+}

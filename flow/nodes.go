@@ -260,6 +260,9 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 	case registry.Validation(req.Method, req.Target):
 		n.Role = RoleValidate
 		n.subject = b.tokens[req.Header(registry.SubjectTokenHeader)]
+	case registry.Revocation(req.Method, req.Target):
+		n.Role = RoleRevoke
+		n.subject = b.tokens[req.Header(registry.SubjectTokenHeader)]
 	case registry.Discovery(req.Method, req.Target):
 		n.Role = RoleDiscovery
 	}

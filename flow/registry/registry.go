@@ -289,6 +289,12 @@ func Validation(method, target string) bool {
 	return (method == "GET" || method == "HEAD") && strings.HasSuffix(splitPath(target), tokensPath)
 }
 
+// Revocation reports whether method and target revoke the token in
+// X-Subject-Token (keystone's DELETE /v3/auth/tokens).
+func Revocation(method, target string) bool {
+	return method == "DELETE" && strings.HasSuffix(splitPath(target), tokensPath)
+}
+
 // discovery are the paths of version documents.
 var discovery = [...]string{"", "/v2", "/v2.0", "/v2.1", "/v3", "/identity", "/identity/v3", "/image", "/compute"}
 

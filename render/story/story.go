@@ -322,9 +322,13 @@ func callText(n *flow.Node) string {
 		} else if tk := n.TokenP(); tk != nil {
 			s += " · with " + tk.Label()
 		}
-	case flow.RoleValidate:
+	case flow.RoleValidate, flow.RoleRevoke:
 		if tk := n.SubjectP(); tk != nil {
-			s += " · validate " + tk.Label()
+			verb := " · validate "
+			if n.Role == flow.RoleRevoke {
+				verb = " · revoke "
+			}
+			s += verb + tk.Label()
 		}
 		if tk := n.TokenP(); tk != nil {
 			s += " (as " + tk.Label() + ")"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/internal/modeltest"
@@ -248,4 +249,34 @@ func TestRoutineCacheFolded(t *testing.T) {
 	if len(full.Steps) != 10 || !strings.Contains(full.Steps[2].Text, "no expiry") || full.Steps[1].Failed {
 		t.Errorf("full: %d steps, %q, miss failed %v", len(full.Steps), full.Steps[2].Text, full.Steps[1].Failed)
 	}
+}
+
+// TestRevocationArrow: a token revocation names the token revoked and the
+// one the caller presented, as a validation does.
+func TestRevocationArrow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ex := func(id int, at float64, req *http.Request, resp *http.Response) *decoder.Exchange {
+		start := t0.Add(time.Duration(at * float64(time.Second)))
+		return &decoder.Exchange{Proto: "http", Request: req, Response: resp,
+			Conn:     &decoder.Conn{ID: id, Client: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.100"), uint16(40000+id)), Server: netip.MustParseAddrPort("10.0.0.11:5000")},
+			ReqStart: start, ReqEnd: start, RespStart: start.Add(time.Millisecond), RespEnd: start.Add(time.Millisecond)}
+	}
+	ua := [2]string{"User-Agent", "openstacksdk/1.0"}
+	const revoked, caller = "gAAAAABrevoked0000000000000000000000000000000000000000000000", "gAAAAABcaller00000000000000000000000000000000000000000000000"
+	login := func(id int, at float64, tok string) *decoder.Exchange {
+		return ex(id, at, &http.Request{Method: "POST", Target: "/v3/auth/tokens", Headers: [][2]string{ua}},
+			&http.Response{Status: 201, Headers: [][2]string{{"X-Subject-Token", tok}}})
+	}
+	m := flow.Build([]*decoder.Exchange{login(1, 0, revoked), login(2, 1, caller),
+		ex(3, 2, &http.Request{Method: "DELETE", Target: "/v3/auth/tokens", Headers: [][2]string{ua, {"X-Auth-Token", caller}, {"X-Subject-Token", revoked}}}, &http.Response{Status: 204})}, flow.Options{})
+	want := "DELETE /v3/auth/tokens · revoke token " + decoder.Fingerprint(revoked) + " (as token " + decoder.Fingerprint(caller) + ")"
+	for _, s := range story.Tell(m, story.Options{}).Steps {
+		if s.Kind == story.Call && strings.HasPrefix(s.Text, "DELETE") {
+			if s.Text != want {
+				t.Errorf("arrow %q, want %q", s.Text, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no arrow for the revocation")
 }
