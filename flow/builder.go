@@ -49,7 +49,10 @@ type builder struct {
 	// (proxy.go)
 	front   map[*decoder.Exchange][]*decoder.Exchange
 	proxies map[string]bool
-	issued  map[string]tokenFacts // token responses to logins, read (services.go)
+	// relayedFor: connections of a proxy relaying one client's requests
+	// whose own leg the capture lacks, and that client (invalid: several)
+	relayedFor map[int]netip.Addr
+	issued     map[string]tokenFacts // token responses to logins, read (services.go)
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {

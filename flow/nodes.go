@@ -197,7 +197,11 @@ func (b *builder) callerParticipant(n *Node) *Participant {
 		n.caller = name
 		return b.participant(name, Service, "")
 	default:
-		return b.participant(name, Client, c.Client.Addr().String())
+		host := c.Client.Addr()
+		if a, ok := b.relayedFor[c.ID]; ok && a.IsValid() {
+			host = a // a proxy's connection: the client it names is the host behind
+		}
+		return b.participant(name, Client, host.String())
 	}
 }
 

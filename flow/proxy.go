@@ -73,6 +73,7 @@ func (b *builder) findProxies() {
 		if len(cands) == 0 {
 			unseen++
 			via[e.Conn.Client.Addr()] = true
+			b.relayedClient(e.Conn.ID, forwardedFor(req))
 			continue
 		}
 		// latest begun first
@@ -148,6 +149,19 @@ func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exc
 		}
 	}
 	return cands
+}
+
+// relayedClient notes that connection id relayed requests of client,
+// whose own leg the capture does not have; a connection relaying several
+// clients' requests names none.
+func (b *builder) relayedClient(id int, client netip.Addr) {
+	if b.relayedFor == nil {
+		b.relayedFor = map[int]netip.Addr{}
+	}
+	if a, ok := b.relayedFor[id]; ok && a != client {
+		client = netip.Addr{}
+	}
+	b.relayedFor[id] = client
 }
 
 // addrList names addresses in order, the first few of them.

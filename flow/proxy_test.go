@@ -170,5 +170,9 @@ func TestProxyClientLegUnseen(t *testing.T) {
 		if p.Kind == Proxy {
 			t.Errorf("a proxy lifeline %q with no leg of the client's to draw", p.Name)
 		}
+		// the client's host is the one the proxy names, not the proxy's
+		if p.Kind == Client && (len(p.Addrs) != 1 || p.Addrs[0] != "10.0.20.100") {
+			t.Errorf("client %q on %v, want 10.0.20.100 only", p.Name, p.Addrs)
+		}
 	}
 }
