@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // protocolHeader opens every AMQP 0-9-1 connection (client to broker).
@@ -58,7 +59,8 @@ type Options struct {
 	// makes password fingerprints repeatable); else one from Secrets.
 	Redact *redact.Policy
 
-	envelopes *envelopes // shared by NewProtocol's decoders
+	envelopes *envelopes     // shared by NewProtocol's decoders
+	names     *memo.Interner // their frames' short strings, one copy each (nil: none kept)
 }
 
 func (o Options) maxBody() int {
@@ -94,6 +96,9 @@ func NewProtocol(opts Options) decoder.Protocol {
 		// the decoders of this protocol share what they read: a delivery
 		// is its publish's body again
 		opts.envelopes = newEnvelopes()
+	}
+	if opts.names == nil {
+		opts.names = &memo.Interner{}
 	}
 	return decoder.Protocol{
 		Name:  "amqp",

@@ -68,7 +68,6 @@ type Decoder struct {
 	sides   [2]side
 	queue   []*item // in start order
 	onFrame func(frame)
-	names   names // the short strings of its frames, interned
 }
 
 // New returns the decoder of connection c, which reports to emit.
@@ -312,7 +311,7 @@ func (d *Decoder) frame(dir decoder.Dir, typ byte, ch uint16, p []byte, start, e
 		it := s.content[ch]
 		var err error
 		if it != nil && !it.header {
-			err = parseHeader(it.msg, p, &d.names)
+			err = parseHeader(it.msg, p, d.opts.names)
 			it.header = true
 			it.x.ReqEnd = end
 			if err != nil {
@@ -385,7 +384,7 @@ func (d *Decoder) method(dir decoder.Dir, ch uint16, p []byte, start, end time.T
 	}
 	x := &decoder.Exchange{Proto: "amqp", Conn: d.conn, ReqStart: start, ReqEnd: end}
 	if isContent(class, id) {
-		msg, err := parseMessage(ch, p, &d.names)
+		msg, err := parseMessage(ch, p, d.opts.names)
 		msg.policy = d.policy
 		d.hook(frame{dir: dir, typ: frameMethod, channel: ch, name: methodName(class, id), msg: msg, err: err})
 		s := &d.sides[dir]

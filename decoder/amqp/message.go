@@ -5,6 +5,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Properties are the basic class content properties of a content header.
@@ -57,7 +58,7 @@ type Message struct {
 }
 
 // parseMessage reads the arguments of a content method.
-func parseMessage(ch uint16, p []byte, nm *names) (*Message, error) {
+func parseMessage(ch uint16, p []byte, nm *memo.Interner) (*Message, error) {
 	r := reader{b: p, names: nm}
 	class, id := r.u16(), r.u16()
 	msg := &Message{Channel: ch}
@@ -87,7 +88,7 @@ func parseMessage(ch uint16, p []byte, nm *names) (*Message, error) {
 
 // parseHeader reads a content header payload into msg: body size and the
 // properties its flag words announce.
-func parseHeader(msg *Message, p []byte, nm *names) error {
+func parseHeader(msg *Message, p []byte, nm *memo.Interner) error {
 	r := reader{b: p, names: nm}
 	r.u16() // class
 	r.u16() // weight

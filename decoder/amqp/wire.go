@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/flowmap/flowmap/internal/memo"
 )
 
 // Sentinel errors of the wire layer; argument errors wrap them with where.
@@ -51,30 +53,9 @@ type reader struct {
 	b   []byte
 	off int
 	err error
-	// names, when set, keeps the short strings read (exchanges, routing
-	// keys, content types: a connection repeats a few of them)
-	names *names
-}
-
-// names interns short strings: one copy of each, up to maxNames of them
-// (a connection naming a new reply queue per call does not grow it
-// without bound; past the cap each is copied as before).
-type names map[string]string
-
-const maxNames = 256
-
-func (n *names) get(b []byte) string {
-	if s, ok := (*n)[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if *n == nil {
-		*n = names{}
-	}
-	if len(*n) < maxNames {
-		(*n)[s] = s
-	}
-	return s
+	// names, when set, keeps one copy of each short string read
+	// (exchanges, routing keys, content types repeat)
+	names *memo.Interner
 }
 
 func (r *reader) take(n int) []byte {
@@ -121,7 +102,7 @@ func (r *reader) u64() uint64 {
 func (r *reader) shortstr() string {
 	b := r.take(int(r.u8()))
 	if r.names != nil && len(b) > 0 {
-		return r.names.get(b)
+		return r.names.Bytes(b)
 	}
 	return string(b)
 }
