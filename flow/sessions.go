@@ -2,7 +2,6 @@ package flow
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 	"sort"
@@ -295,16 +294,14 @@ func (m *Model) sessions() {
 	m.Sessions = len(num)
 }
 
-// openSessions answers, for times in increasing order, how many sessions
-// were in progress: a session lasts from the start of its first tree to
-// the end of its last (its trees tied to it, not those timing put there).
-// A sweep over the sessions by start with a heap of their ends keeps it
-// O(log n) per question however many sessions overlap.
+// openSessions answers how many sessions were in progress at a time: a
+// session lasts from the start of its first tree to the end of its last
+// (its trees tied to it, not those timing put there). Each span has
+// first <= last, so those in progress at t are those begun by t less those
+// over before it: two binary searches over the sorted starts and ends.
 type openSessions struct {
-	spans  map[int]sessionSpan
-	starts []sessionSpan // by first start
-	next   int           // starts[:next] have been opened
-	ends   endHeap       // ends of the sessions opened and not yet over
+	spans        map[int]sessionSpan
+	firsts, ends []time.Time // sorted
 }
 
 type sessionSpan struct{ first, last time.Time }
@@ -322,40 +319,21 @@ func newOpenSessions(timed []*Node) *openSessions {
 		o.spans[r.Session] = sp
 	}
 	for _, sp := range o.spans {
-		o.starts = append(o.starts, sp)
+		o.firsts, o.ends = append(o.firsts, sp.first), append(o.ends, sp.last)
 	}
-	slices.SortFunc(o.starts, func(a, b sessionSpan) int { return a.first.Compare(b.first) })
+	slices.SortFunc(o.firsts, time.Time.Compare)
+	slices.SortFunc(o.ends, time.Time.Compare)
 	return o
 }
 
 // at returns how many sessions a root that started at t could belong to
-// by time: those in progress at t, and chosen when it was not. Calls must
-// come in order of t.
+// by time: those in progress at t, and chosen when it was not.
 func (o *openSessions) at(t time.Time, chosen int) int {
-	for o.next < len(o.starts) && !o.starts[o.next].first.After(t) {
-		heap.Push(&o.ends, o.starts[o.next].last)
-		o.next++
-	}
-	for len(o.ends) > 0 && o.ends[0].Before(t) {
-		heap.Pop(&o.ends)
-	}
-	n := len(o.ends)
+	begun := sort.Search(len(o.firsts), func(i int) bool { return o.firsts[i].After(t) })
+	over := sort.Search(len(o.ends), func(i int) bool { return !o.ends[i].Before(t) })
+	n := begun - over
 	if sp, ok := o.spans[chosen]; !ok || sp.first.After(t) || sp.last.Before(t) {
 		n++
 	}
 	return n
-}
-
-// endHeap is a min-heap of times (container/heap).
-type endHeap []time.Time
-
-func (h endHeap) Len() int           { return len(h) }
-func (h endHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
-func (h endHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *endHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
-func (h *endHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

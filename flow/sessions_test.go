@@ -89,7 +89,7 @@ func TestSessionPlacedByTiming(t *testing.T) {
 	}
 }
 
-// TestOpenSessions checks the sweep on spans that nest, touch and leave
+// TestOpenSessions checks the count on spans that nest, touch and leave
 // gaps.
 func TestOpenSessions(t *testing.T) {
 	at := func(s float64) time.Time { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))) }
