@@ -357,12 +357,7 @@ func TestExactLinks(t *testing.T) {
 				&http.Request{Method: "GET", Target: "/v2.0/ports", Headers: append(c.callHdrs, ua)},
 				&http.Response{Status: 200})
 			m := Build([]*decoder.Exchange{a, b, call}, Options{})
-			var got *Node
-			m.Walk(func(n *Node, _ int) {
-				if n.Ex == call {
-					got = n
-				}
-			})
+			got := nodeOf(m, call)
 			if got == nil || got.Parent() == nil || got.Parent().Ex != a {
 				t.Fatalf("call not under the request that made it: parent %+v", got.Parent())
 			}
@@ -387,12 +382,7 @@ func TestTokenPassedOn(t *testing.T) {
 		&http.Request{Method: "GET", Target: "/v2/images/x", Headers: [][2]string{tok, {"User-Agent", "python-glanceclient"}}},
 		&http.Response{Status: 200})
 	m := Build([]*decoder.Exchange{a, b, call}, Options{})
-	var got *Node
-	m.Walk(func(n *Node, _ int) {
-		if n.Ex == call {
-			got = n
-		}
-	})
+	got := nodeOf(m, call)
 	if got.Parent() == nil || got.Parent().Ex != a {
 		t.Fatalf("call not under the request whose token it passes on")
 	}
@@ -488,12 +478,7 @@ func TestRevocation(t *testing.T) {
 		&http.Request{Method: "DELETE", Target: "/v3/auth/tokens", Headers: [][2]string{{"User-Agent", "openstacksdk/1.0"}, {"X-Auth-Token", t2}, {"X-Subject-Token", t1}}},
 		&http.Response{Status: 204})
 	m := Build([]*decoder.Exchange{login(1, 0, t1), login(2, 0.5, t2), del}, Options{})
-	var got *Node
-	m.Walk(func(n *Node, _ int) {
-		if n.Ex == del {
-			got = n
-		}
-	})
+	got := nodeOf(m, del)
 	if got == nil || got.Role != RoleRevoke {
 		t.Fatalf("DELETE /v3/auth/tokens: role %v, want %s", got, RoleRevoke)
 	}

@@ -83,12 +83,7 @@ func TestProxyAmbiguous(t *testing.T) {
 	b := exchange(2, "10.0.0.100:40002", "10.0.0.12:5000", 1, 10, get(), ok)
 	leg := exchange(3, "10.0.0.11:50000", "10.0.0.11:5000", 2, 3, get([2]string{"X-Forwarded-For", "10.0.0.100"}), ok)
 	m := Build([]*decoder.Exchange{a, b, leg}, Options{})
-	var got *Node
-	m.Walk(func(n *Node, _ int) {
-		if n.Ex == leg {
-			got = n
-		}
-	})
+	got := nodeOf(m, leg)
 	if got == nil || got.Parent() == nil || got.Parent().Ex != b {
 		t.Fatalf("leg not under the latest request begun: %+v", got)
 	}
@@ -114,12 +109,7 @@ func TestProxyAnswerID(t *testing.T) {
 	b := exchange(2, "10.0.0.100:40002", "10.0.0.12:5000", 1, 10, get(), answer("req-b"))
 	leg := exchange(3, "10.0.0.11:50000", "10.0.0.11:5000", 2, 3, get([2]string{"X-Forwarded-For", "10.0.0.100"}), answer("req-a"))
 	m := Build([]*decoder.Exchange{a, b, leg}, Options{})
-	var got *Node
-	m.Walk(func(n *Node, _ int) {
-		if n.Ex == leg {
-			got = n
-		}
-	})
+	got := nodeOf(m, leg)
 	if got == nil || got.Parent() == nil || got.Parent().Ex != a || got.Placed != ByLink {
 		t.Fatalf("leg not under the request its answer names, by link: %+v", got)
 	}

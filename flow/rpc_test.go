@@ -50,6 +50,14 @@ func rpcsUnder(n *Node) []*Node {
 	return out
 }
 
+// nodeOf is the node of exchange e in m, or nil.
+func nodeOf(m *Model, e *decoder.Exchange) *Node {
+	if ns := findNode(m, func(n *Node) bool { return n.Ex == e }); len(ns) > 0 {
+		return ns[0]
+	}
+	return nil
+}
+
 func findNode(m *Model, fn func(*Node) bool) []*Node {
 	var out []*Node
 	m.Walk(func(n *Node, _ int) {
