@@ -90,9 +90,12 @@ func TestDecoderPanicContained(t *testing.T) {
 		t.Fatalf("no MySQL connection with 10 exchanges to break (best: %d, %d)", target, len(sound.byConn[target]))
 	}
 	want := decode(Options{Serial: true}, target)
-	for _, c := range []struct{ serial, quote bool }{{true, false}, {false, false}, {false, true}} {
+	for _, c := range []struct{ serial, quote bool }{{true, false}, {false, false}, {true, true}} {
 		serial := c.serial
 		t.Run(fmt.Sprintf("serial=%v,quote=%v", c.serial, c.quote), func(t *testing.T) {
+			if !serial {
+				needTwoCores(t)
+			}
 			var o Options
 			o.Serial = serial
 			for _, p := range o.Protocols() {
@@ -114,8 +117,11 @@ func TestDecoderPanicContained(t *testing.T) {
 					t.Errorf("connection %d: exchange %d differs from the sound run's", target, i)
 				}
 			}
-			if got.res.TCP.Failed != 1 {
-				t.Errorf("Stats.Failed = %d, want 1", got.res.TCP.Failed)
+			if got.res.TCP.Failed != 1 || got.res.TCP.FailedBytes == 0 {
+				t.Errorf("Stats.Failed = %d, FailedBytes %d: want 1 connection, its later bytes counted", got.res.TCP.Failed, got.res.TCP.FailedBytes)
+			}
+			if got.res.TCP.UnknownBytes != sound.res.TCP.UnknownBytes || got.res.TCP.Unknown != sound.res.TCP.Unknown {
+				t.Errorf("unknown protocol: %d connections, %d bytes; a sound run %d, %d: the failed connection's bytes counted as unknown", got.res.TCP.Unknown, got.res.TCP.UnknownBytes, sound.res.TCP.Unknown, sound.res.TCP.UnknownBytes)
 			}
 			if !got.res.Fatal() {
 				t.Error("no Fatal diagnostic: the output is partial and must say so")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -20,6 +21,15 @@ import (
 func runJSON(t *testing.T, paths []string, serial bool) []byte {
 	t.Helper()
 	return runJSONWith(t, paths, Options{Serial: serial, Capture: capture.Options{Poison: !serial}})
+}
+
+// needTwoCores skips a test of the staged run where Run would run
+// serially (one P): it would compare the serial run with itself.
+func needTwoCores(t *testing.T) {
+	t.Helper()
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one P: Run does not stage, there is nothing to compare")
+	}
 }
 
 func runJSONWith(t *testing.T, paths []string, opts Options) []byte {
@@ -43,6 +53,7 @@ func runJSONWith(t *testing.T, paths []string, opts Options) []byte {
 // the same order, with the same stats and diagnostics, on every capture
 // (and all of them merged, and the long shared capture when present).
 func TestParallelSameAsSerial(t *testing.T) {
+	needTwoCores(t)
 	var all [][]string
 	for _, name := range truth.Captures(t) {
 		all = append(all, []string{truth.Capture(name)})
@@ -76,6 +87,7 @@ func TestParallelSameAsSerial(t *testing.T) {
 // the decoders on their own goroutine still see the serial run's calls:
 // the same exchanges, notes and counters.
 func TestParallelSameAsSerialAtLimits(t *testing.T) {
+	needTwoCores(t)
 	tight := tcp.Options{MaxConns: 4, MaxHold: 20 * time.Millisecond, MaxHoldBytes: 32 << 10}
 	var evicted, expired bool
 	for _, name := range truth.Captures(t) {
@@ -103,6 +115,7 @@ func TestParallelSameAsSerialAtLimits(t *testing.T) {
 // reuses each packet's bytes at the next one, poisoned) sees the serial
 // run's calls, at the default limits and at tight ones.
 func TestConcurrentCopiesSameAsSerial(t *testing.T) {
+	needTwoCores(t)
 	run := func(path string, conc, tight bool) []byte {
 		r, err := capture.Open([]string{path}, capture.Options{Poison: true})
 		if err != nil {

@@ -198,7 +198,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", What: fmt.Sprintf("%d times exchanges were emitted in progress: no reply within %v or %d MiB of capture (noted on each)", st.Expired, o.MaxHold, o.MaxHoldBytes>>20)})
 	}
 	if st := res.TCP; st.Failed > 0 {
-		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", Fatal: true, What: fmt.Sprintf("a decoder failed on %d connection%s (a flowmap bug: please report it with the capture); the exchanges it had in progress and its later bytes were not decoded; the first: %s", st.Failed, plural(st.Failed), st.Failure)})
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", Fatal: true, What: fmt.Sprintf("a decoder failed on %d connection%s (a flowmap bug: please report it with the capture); the exchanges it had in progress and its later bytes (%d) were not decoded; the first: %s", st.Failed, plural(st.Failed), st.FailedBytes, st.Failure)})
 	}
 	for _, o := range res.TCP.Opaque {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: o.Protocol, What: fmt.Sprintf("%d connection%s (%d bytes) not decoded: %s", o.Conns, plural(o.Conns), o.Bytes, o.Why)})

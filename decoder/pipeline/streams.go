@@ -176,6 +176,15 @@ type tap struct {
 	st *Stream
 }
 
+// Unread is the decoder's, when it counts bytes it skipped (the embedded
+// interface does not carry that method).
+func (t *tap) Unread() int64 {
+	if u, ok := t.StreamDecoder.(decoder.Unread); ok {
+		return u.Unread()
+	}
+	return 0
+}
+
 func (t *tap) Data(dir decoder.Dir, data []byte, at time.Time) {
 	if dir <= decoder.ServerToClient {
 		h := &t.st.Half[dir]

@@ -79,11 +79,19 @@ func TestTLSNotDecodedButSaid(t *testing.T) {
 
 // TestUnreadBytesSaid: without TLS among the protocols, the connections go
 // to the HTTP decoder by port; the bytes it skips, finding no message
-// start in them, are counted and said, not dropped silently.
+// start in them, are counted and said, not dropped silently, also when
+// the decoders are wrapped to record their streams (--strace).
 func TestUnreadBytesSaid(t *testing.T) {
+	for _, streams := range []*Streams{nil, {}} {
+		unreadBytesSaid(t, streams)
+	}
+}
+
+func unreadBytesSaid(t *testing.T, streams *Streams) {
 	bytes, conns := payloadBytes(t, tlsCapture)
 	var o Options
 	o.HTTP.Ports = []uint16{5000}
+	o.Streams = streams
 	for _, p := range o.Protocols() {
 		if p.Opaque == "" {
 			o.TCP.Protocols = append(o.TCP.Protocols, p)

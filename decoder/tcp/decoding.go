@@ -70,6 +70,7 @@ type decStream struct {
 	dec       decoder.StreamDecoder
 	proto     string // the protocol of dec
 	opaque    int    // 1 + index in Stats.Opaque of its opaque protocol, 0 for none
+	failed    bool   // its decoder panicked (contain): later bytes are FailedBytes
 	unknown   bool
 	queued    []event
 	sniff     [2][]byte // first bytes of each direction, until a protocol is chosen
@@ -138,6 +139,7 @@ func (d *decoding) exec(o *op) {
 	case opSync:
 		o.fn(o.t, d.oldest())
 	}
+	d.cur = nil // a panic past here is no decoder's
 }
 
 // oldest is the start of the oldest exchange a decoder has begun but not
@@ -155,9 +157,12 @@ func (d *decoding) data(s *decStream, dir decoder.Dir, b []byte, t time.Time) {
 		return
 	}
 	if s.unknown {
-		if s.opaque > 0 {
+		switch {
+		case s.failed:
+			d.stats.FailedBytes += int64(len(b))
+		case s.opaque > 0:
 			d.stats.Opaque[s.opaque-1].Bytes += int64(len(b))
-		} else {
+		default:
 			d.stats.UnknownBytes += int64(len(b))
 		}
 		return
@@ -204,22 +209,23 @@ func (s *decStream) replay(e event) {
 // forced (or the sniff buffers are full, or every protocol said No) the
 // server port; mid-stream, the server port first.
 func (d *decoding) choose(s *decStream, force bool) {
-	// An opaque protocol's first bytes (a TLS handshake) settle it before
-	// any port does: the decoder of the port would find nothing in them.
-	for _, p := range d.opts.Protocols {
-		if p.Opaque == "" {
-			continue
-		}
-		for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
-			if b := s.sniff[dir]; len(b) > 0 && p.Sniff(s.conn, dir, b) == decoder.Yes {
-				d.use(s, p)
-				return
+	// Mid-stream, the first bytes seen may be anything (a body, a result
+	// set): a well-known server port is the better witness, unless an
+	// opaque protocol's bytes (TLS records) say otherwise: the decoder of
+	// the port would find nothing in them. (With the start captured, the
+	// sniffing below asks every protocol in order anyway.)
+	if !s.conn.SawSYN {
+		for _, p := range d.opts.Protocols {
+			if p.Opaque == "" {
+				continue
+			}
+			for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
+				if b := s.sniff[dir]; len(b) > 0 && p.Sniff(s.conn, dir, b) == decoder.Yes {
+					d.use(s, p)
+					return
+				}
 			}
 		}
-	}
-	// Mid-stream, the first bytes seen may be anything (a body, a result
-	// set): a well-known server port is the better witness.
-	if !s.conn.SawSYN {
 		for _, p := range d.opts.Protocols {
 			if p.Port != nil && p.Port(s.conn.Server.Port()) {
 				d.use(s, p)
@@ -419,7 +425,7 @@ func (d *decoding) contain(r any) {
 		}
 		d.stats.Failure = fmt.Sprintf("%s failed on connection %d (%s → %s): %s%s", name, s.conn.ID, s.conn.Client, s.conn.Server, what, panicSite(debug.Stack()))
 	}
-	s.dec, s.unknown, s.queued, s.sniff = nil, true, nil, [2][]byte{}
+	s.dec, s.unknown, s.failed, s.queued, s.sniff = nil, true, true, nil, [2][]byte{}
 	d.update(s)
 }
 

@@ -86,8 +86,9 @@ type Stats struct {
 	// Failed counts connections whose decoder panicked (a flowmap bug):
 	// contained, it cost them their exchanges in progress and later bytes.
 	// Failure describes the first.
-	Failed  int
-	Failure string
+	Failed      int
+	FailedBytes int64 // bytes those connections carried after the failure
+	Failure     string
 	// Opaque counts the connections of each protocol recognised but not
 	// decoded (decoder.Protocol.Opaque: TLS), in order of the first.
 	Opaque []Opaque
@@ -179,7 +180,7 @@ func (a *Assembler) Options() Options { return a.opts }
 func (a *Assembler) Stats() Stats {
 	st, d := a.stats, a.dec.stats
 	st.Unknown, st.UnknownBytes, st.Expired, st.Evicted = d.Unknown, d.UnknownBytes, d.Expired, d.Evicted
-	st.Failed, st.Failure = d.Failed, d.Failure
+	st.Failed, st.FailedBytes, st.Failure = d.Failed, d.FailedBytes, d.Failure
 	st.Opaque = append([]Opaque(nil), d.Opaque...)
 	st.UnreadConns, st.UnreadBytes = d.UnreadConns, d.UnreadBytes
 	return st
