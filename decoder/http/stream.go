@@ -760,7 +760,7 @@ func (d *stream) finish(s *side) {
 		}
 		if req, _ := e.x.Request.(*Request); req != nil && len(m.body) > 0 {
 			resp.bodySecret = d.policy.SecretBody(req.Target)
-		} else if e.x.Request == nil && len(m.body) > 0 {
+		} else if e.x.Request == nil && e.method == "" && len(m.body) > 0 {
 			// The capture began after the request (or lost it): nothing
 			// tells this body from a stored secret (barbican's GET
 			// …/payload), so it is redacted as one, and the note says why.

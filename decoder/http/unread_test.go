@@ -51,3 +51,26 @@ func TestUnread(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyAnswerHasItsRequest: a server answering before the request's
+// body has all arrived (413, 401 on an upload) answers a request the
+// capture has: its body is not taken for one whose request was missed.
+func TestEarlyAnswerHasItsRequest(t *testing.T) {
+	var col collector
+	d := New(&decoder.Conn{SawSYN: true}, col.emit, Options{})
+	at := time.Unix(1, 0)
+	d.Data(decoder.ClientToServer, []byte("PUT /v2/images/x/file HTTP/1.1\r\nHost: g\r\nContent-Length: 100\r\n\r\npart"), at)
+	d.Data(decoder.ServerToClient, []byte("HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"), at)
+	d.Close(at)
+	if len(col.out) != 1 {
+		t.Fatalf("%d exchanges, want 1", len(col.out))
+	}
+	for _, n := range col.out[0].Notes {
+		if strings.Contains(n, "without its request") {
+			t.Errorf("note %q on an exchange whose request was captured", n)
+		}
+	}
+	if r, ok := col.out[0].Response.(*Response); !ok || r.Redacted().(*Response).Body != "hello" {
+		t.Errorf("answer %+v, want its text kept", col.out[0].Response)
+	}
+}

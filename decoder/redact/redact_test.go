@@ -87,6 +87,8 @@ func TestRedact(t *testing.T) {
 		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
 		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
 		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
+		// a BEGIN line cut short, the key after it: whatever the text ends in
+		{"pem-cut-ending-in-mark", "-----BEGIN PRIVATE KEY\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\nmore sha256:0123abcd", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", sec("-----BEGIN PRIVATE KEY\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\nmore sha256:0123abcd"), p.Text},
 		// a token's '=' padding escaped in a form or query: the whole
 		// token's fingerprint, wherever it is
 		{"form-token-padded", "token=" + strings.ReplaceAll(fernet+"==", "=", "%3D") + "&a=1", fernet, "token=" + tok(fernet+"==") + "&a=1", func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},

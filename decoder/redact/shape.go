@@ -117,8 +117,10 @@ func pemAt(s string, i int) int {
 	line := s[i:]
 	if e := strings.Index(line[len(pemBegin):], "-----"); e >= 0 {
 		line = line[:len(pemBegin)+e]
-	} else if n := len(s); n >= 13 && isMark(s[n-13:]) || n >= 15 && isMark(s[n-15:]) {
-		return -1 // a BEGIN line cut short, whose end a pass replaced already
+	} else if isMark(strings.TrimRight(strings.TrimLeft(s[i+len(pemBegin):], "- \t\r\n"), " \t\r\n")) {
+		// a BEGIN line cut short whose rest is all a replacement: a pass
+		// replaced the block it led to already, nothing is left to hide
+		return -1
 	} else {
 		return len(s)
 	}
