@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
@@ -47,11 +49,24 @@ func (b *builder) findProxies() {
 	if len(relayed) == 0 {
 		return // (the index below is built only when needed)
 	}
-	byKey := map[key][]*decoder.Exchange{}
+	// each key's requests come in order of start (b.exs is); longest is
+	// how long the longest of them lasted, so that a leg's walk back over
+	// them stops where none could still be in progress
+	type requests struct {
+		exs     []*decoder.Exchange
+		longest time.Duration
+	}
+	byKey := map[key]*requests{}
 	for _, e := range b.exs {
 		if req, ok := e.Request.(*http.Request); ok {
 			k := key{e.Conn.Client.Addr(), req.Method, req.Target}
-			byKey[k] = append(byKey[k], e)
+			rs := byKey[k]
+			if rs == nil {
+				rs = &requests{}
+				byKey[k] = rs
+			}
+			rs.exs = append(rs.exs, e)
+			rs.longest = max(rs.longest, b.until(e).Sub(e.Start()))
 		}
 	}
 	b.front = map[*decoder.Exchange][]*decoder.Exchange{}
@@ -60,32 +75,44 @@ func (b *builder) findProxies() {
 	via := map[netip.Addr]bool{} // the addresses they came from
 	for _, e := range relayed {
 		req := e.Request.(*http.Request)
+		client := forwardedFor(req)
 		var cands []*decoder.Exchange
-		for _, f := range byKey[key{forwardedFor(req), req.Method, req.Target}] {
-			if f.Conn == e.Conn || f.Conn.Server == e.Conn.Server || f.Start().After(e.Start()) {
-				continue
+		if rs := byKey[key{client, req.Method, req.Target}]; rs != nil {
+			// latest begun first, from the last begun by the leg's start
+			i := sort.Search(len(rs.exs), func(i int) bool { return rs.exs[i].Start().After(e.Start()) })
+			for i--; i >= 0 && e.Start().Sub(rs.exs[i].Start()) <= rs.longest; i-- {
+				f := rs.exs[i]
+				freq := f.Request.(*http.Request)
+				switch {
+				case f.Conn == e.Conn || f.Conn.Server == e.Conn.Server:
+				case f.Response != nil && e.Response != nil && f.End().Before(e.End()):
+					// answered before the leg was: not what it relays
+				case forwardedFor(freq) == client:
+					// another leg relayed for the same client (a proxy
+					// on its client's host): not the client's request
+				case !strings.EqualFold(freq.Header("Host"), req.Header("Host")):
+					// the proxy passes Host on: another service's
+				default:
+					cands = append(cands, f)
+				}
 			}
-			if f.Response != nil && e.Response != nil && f.End().Before(e.End()) {
-				continue // answered before the leg was: not what it relays
-			}
-			cands = append(cands, f)
 		}
+		cands = sameAnswer(e, cands)
 		if len(cands) == 0 {
 			unseen++
 			via[e.Conn.Client.Addr()] = true
 			b.relayedClient(e.Conn.ID, forwardedFor(req))
 			continue
 		}
-		// latest begun first
-		slices.SortStableFunc(cands, func(x, y *decoder.Exchange) int { return y.Start().Compare(x.Start()) })
-		if len(cands) > 1 {
-			cands = sameAnswer(e, cands)
-		}
 		b.front[e] = cands
 		fronts[cands[0].Conn.Server] = true
 	}
 	if unseen > 0 {
-		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d requests came through a proxy (from %s, naming their client in X-Forwarded-For) whose leg from the client the capture does not have (encrypted, or not captured here): drawn as the client's own calls, the proxy unseen", unseen, addrList(via)))
+		what := "requests"
+		if unseen == 1 {
+			what = "request"
+		}
+		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d %s came through a proxy (from %s, naming their client in X-Forwarded-For) whose leg from the client the capture does not have (encrypted, captured elsewhere, or its target rewritten): drawn as the client's own calls", unseen, what, addrList(via)))
 	}
 	if len(b.front) == 0 {
 		b.front = nil
@@ -124,10 +151,11 @@ func (b *builder) findProxies() {
 var answerIDs = [...]string{"X-OpenStack-Request-ID", "X-Compute-Request-ID", "X-Subject-Token"}
 
 // sameAnswer keeps, of the client's requests a leg may relay, those whose
-// answer carries the leg's answer's request id (or issued token): the
-// proxy relayed it. Identical requests of one client at once (two logins)
-// are then told apart exactly. When none does, or the leg's answer names
-// nothing, all stay candidates.
+// answer carries the leg's answer's request id (or issued token), which the
+// proxy relays unchanged: identical requests of one client at once (two
+// logins) are told apart exactly. A candidate whose answer carries another
+// id is not the one; one whose answer names none (or was not captured)
+// stays a candidate.
 func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exchange {
 	resp, ok := leg.Response.(*http.Response)
 	if !ok {
@@ -138,15 +166,20 @@ func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exc
 		if id == "" {
 			continue
 		}
-		var same []*decoder.Exchange
+		var same, unknown []*decoder.Exchange
 		for _, c := range cands {
-			if r, ok := c.Response.(*http.Response); ok && r.Header(h) == id {
+			r, ok := c.Response.(*http.Response)
+			switch {
+			case ok && r.Header(h) == id:
 				same = append(same, c)
+			case !ok || r.Header(h) == "":
+				unknown = append(unknown, c)
 			}
 		}
 		if len(same) > 0 {
 			return same
 		}
+		cands = unknown
 	}
 	return cands
 }

@@ -166,3 +166,46 @@ func TestProxyClientLegUnseen(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyNotFooled: what only looks like a relayed leg is not paired.
+// A proxy on its client's host relays two legs naming the same address
+// (neither is the client's request); a client that sends X-Forwarded-For
+// itself calls two services at once; the only request in progress answered
+// with another request id than the leg.
+func TestProxyNotFooled(t *testing.T) {
+	req := func(target string, hdrs ...[2]string) *http.Request {
+		return &http.Request{Method: "GET", Target: target, Headers: append([][2]string{{"User-Agent", "openstacksdk/1.0 keystoneauth1/5.0.0"}}, hdrs...)}
+	}
+	rid := func(id string) *http.Response {
+		return &http.Response{Status: 200, Headers: [][2]string{{"X-OpenStack-Request-ID", id}}}
+	}
+	for _, c := range []struct {
+		name string
+		exs  []*decoder.Exchange
+	}{
+		{"sibling legs", []*decoder.Exchange{
+			exchange(1, "10.0.0.11:50000", "10.0.0.21:5000", 0, 5, req("/v3/auth/tokens", [2]string{"X-Forwarded-For", "10.0.0.11"}), rid("req-1")),
+			exchange(2, "10.0.0.11:50002", "10.0.0.22:5000", 1, 3, req("/v3/auth/tokens", [2]string{"X-Forwarded-For", "10.0.0.11"}), rid("req-2")),
+		}},
+		{"client's own header", []*decoder.Exchange{
+			exchange(1, "10.0.0.100:40000", "10.0.0.11:5000", 0, 5, req("/", [2]string{"X-Forwarded-For", "10.0.0.100"}), &http.Response{Status: 300}),
+			exchange(2, "10.0.0.100:40002", "10.0.0.11:9292", 1, 3, req("/", [2]string{"X-Forwarded-For", "10.0.0.100"}), &http.Response{Status: 300}),
+		}},
+		{"another answer", []*decoder.Exchange{
+			exchange(1, "10.0.0.100:40000", "10.0.0.12:5000", 0, 5, req("/v3/auth/tokens"), rid("req-a")),
+			exchange(2, "10.0.0.11:50000", "10.0.0.11:5000", 1, 3, req("/v3/auth/tokens", [2]string{"X-Forwarded-For", "10.0.0.100"}), rid("req-b")),
+		}},
+	} {
+		m := Build(c.exs, Options{})
+		for _, e := range c.exs {
+			if n := nodeOf(m, e); n == nil || n.Parent() != nil {
+				t.Errorf("%s: %v placed under %v", c.name, n, n.Parent())
+			}
+		}
+		for _, p := range m.Participants {
+			if p.Kind == Proxy {
+				t.Errorf("%s: a proxy lifeline %q", c.name, p.Name)
+			}
+		}
+	}
+}
