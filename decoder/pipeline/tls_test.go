@@ -132,3 +132,24 @@ func TestNoPlaintextTakenForTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSMidStream: a connection the capture joins after its handshake
+// (application-data records only) on keystone's port is recognised as TLS
+// too, not handed to the HTTP decoder by port: every payload byte is
+// counted as encrypted, none skipped.
+func TestTLSMidStream(t *testing.T) {
+	p := filepath.Join(truth.Root(), "testdata", "tls", "curl-openssl-midstream.pcap")
+	bytes, _ := payloadBytes(t, p)
+	for _, serial := range []bool{true, false} {
+		o := Options{Serial: serial}
+		o.HTTP.Ports = []uint16{5000}
+		n := 0
+		res, err := Run([]string{p}, o, func(*decoder.Exchange) { n++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 || res.TCP.UnreadBytes != 0 || len(res.TCP.Opaque) != 1 || res.TCP.Opaque[0].Conns != 2 || res.TCP.Opaque[0].Bytes != bytes {
+			t.Errorf("%d exchanges, %d bytes skipped, opaque %+v: want 2 TLS connections of %d bytes", n, res.TCP.UnreadBytes, res.TCP.Opaque, bytes)
+		}
+	}
+}

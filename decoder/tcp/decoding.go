@@ -215,16 +215,27 @@ func (d *decoding) choose(s *decStream, force bool) {
 	// the port would find nothing in them. (With the start captured, the
 	// sniffing below asks every protocol in order anyway.)
 	if !s.conn.SawSYN {
+		wait := false // bytes that may yet prove opaque: no port decides yet
 		for _, p := range d.opts.Protocols {
 			if p.Opaque == "" {
 				continue
 			}
 			for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
-				if b := s.sniff[dir]; len(b) > 0 && p.Sniff(s.conn, dir, b) == decoder.Yes {
+				b := s.sniff[dir]
+				if len(b) == 0 {
+					continue
+				}
+				switch p.Sniff(s.conn, dir, b) {
+				case decoder.Yes:
 					d.use(s, p)
 					return
+				case decoder.NeedMore:
+					wait = true
 				}
 			}
+		}
+		if wait && !force && len(s.sniff[0]) < maxSniff && len(s.sniff[1]) < maxSniff {
+			return
 		}
 		for _, p := range d.opts.Protocols {
 			if p.Port != nil && p.Port(s.conn.Server.Port()) {

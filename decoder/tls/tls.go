@@ -23,14 +23,46 @@ const (
 	clientHello = 1  // HandshakeType client_hello
 	serverHello = 2  // HandshakeType server_hello
 	maxRecord   = 1<<14 + 2048
+
+	changeCipherSpec = 20 // the first ContentType
+	applicationData  = 23 // the last one TLS 1.3 sends
 )
+
+// midStream says Yes to bytes a capture begun inside a TLS connection
+// starts with (it starts at a segment, which most often starts a record):
+// a record header, and the next record's header where its length says (two
+// in a row: one alone could be chance).
+func midStream(b []byte) decoder.Verdict {
+	at := 0
+	for n := 0; n < 2; n++ {
+		if len(b) < at+5 {
+			if n == 1 && len(b) >= 4<<10 {
+				return decoder.Yes // a whole first record's worth seen: the sniff buffer may end before the next
+			}
+			return decoder.NeedMore
+		}
+		h := b[at:]
+		if h[0] < changeCipherSpec || h[0] > applicationData || h[1] != 3 || h[2] > 4 {
+			return decoder.No
+		}
+		l := int(h[3])<<8 | int(h[4])
+		if l == 0 || l > maxRecord {
+			return decoder.No
+		}
+		at += 5 + l
+	}
+	return decoder.Yes
+}
 
 // Sniff says Yes to the first bytes of a TLS connection: a handshake
 // record (legacy version 3.0 to 3.4) whose first message is a ClientHello
 // from the client or a ServerHello from the server. HTTP, memcache, MySQL
 // and AMQP never start so (a MySQL greeting of that length would carry
 // protocol version 10 where the handshake type is).
-func Sniff(_ *decoder.Conn, dir decoder.Dir, b []byte) decoder.Verdict {
+func Sniff(c *decoder.Conn, dir decoder.Dir, b []byte) decoder.Verdict {
+	if c != nil && !c.SawSYN && len(b) > 0 && b[0] >= changeCipherSpec && b[0] <= applicationData {
+		return midStream(b)
+	}
 	want := [...]byte{handshake, 3}
 	for i := 0; i < len(want) && i < len(b); i++ {
 		if b[i] != want[i] {
