@@ -167,8 +167,9 @@ type Node struct {
 	SessionPlaced Placement `json:"session_placed_by,omitempty"`
 	// SessionsInProgress is, for a root placed by timing, how many
 	// sessions it could belong to by time: those in progress when it
-	// started, and the one chosen when it was not. Above 1 its session is
-	// a guess (SessionGuessed).
+	// started; when the one chosen was not, that one too, and the next one
+	// if the chosen one was over (between two sessions). Above 1 its
+	// session is a guess (SessionGuessed).
 	SessionsInProgress int `json:"sessions_in_progress,omitempty"`
 
 	// Conn is the exchange's connection number, as decode lists it (the

@@ -327,13 +327,18 @@ func newOpenSessions(timed []*Node) *openSessions {
 }
 
 // at returns how many sessions a root that started at t could belong to
-// by time: those in progress at t, and chosen when it was not.
+// by time: those in progress at t; and, when chosen was not, chosen, and
+// also the next session when chosen was over by t (between two sessions,
+// the one before is no likelier than the one after).
 func (o *openSessions) at(t time.Time, chosen int) int {
 	begun := sort.Search(len(o.firsts), func(i int) bool { return o.firsts[i].After(t) })
 	over := sort.Search(len(o.ends), func(i int) bool { return !o.ends[i].Before(t) })
 	n := begun - over
 	if sp, ok := o.spans[chosen]; !ok || sp.first.After(t) || sp.last.Before(t) {
 		n++
+		if ok && sp.last.Before(t) && begun < len(o.firsts) {
+			n++
+		}
 	}
 	return n
 }

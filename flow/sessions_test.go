@@ -67,6 +67,13 @@ func TestSessionPlacedByTiming(t *testing.T) {
 				}
 				if s := spans[r.Session]; s == nil || r.Start.Before(s.first) || r.Start.After(s.last) {
 					want++
+					later := false // a session starting after it
+					for _, o := range spans {
+						later = later || o.first.After(r.Start)
+					}
+					if s != nil && r.Start.After(s.last) && later {
+						want++
+					}
 				}
 				if r.SessionsInProgress != want {
 					t.Errorf("root %d %s at %v: %d sessions in progress, want %d", r.ID, r.Summary, r.Start, r.SessionsInProgress, want)
@@ -109,9 +116,9 @@ func TestOpenSessions(t *testing.T) {
 		{3, 2, 2},  // 1 and 2
 		{4, 3, 3},  // 2 ends at 4, 3 starts: both, and 1
 		{5, 3, 2},  // 1 and 3
-		{7, 3, 2},  // 1 in progress, 3 over but chosen
+		{7, 3, 3},  // 1 in progress, 3 over but chosen, 4 next
 		{10, 1, 1}, // 1 ends at 10
-		{15, 1, 1}, // nothing in progress: the one chosen
+		{15, 1, 2}, // nothing in progress: the one chosen, over, or 4 next
 		{20.5, 4, 1},
 		{30, 4, 1},
 	} {

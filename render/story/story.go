@@ -158,7 +158,7 @@ const GuessNote = "≈ placed by timing alone: other requests were in progress t
 
 // SessionGuessNote explains, once per story, the mark on work that only
 // timing put in its session while other sessions were in progress too.
-const SessionGuessNote = "≈ in this session by timing alone: nothing ties it to a client, and other sessions were in progress too (--format json counts them)"
+const SessionGuessNote = "≈ in this session by timing alone: nothing ties it to a client, and it may be another's, in progress then or next (--format json counts them)"
 
 func (t *teller) note(p *flow.Participant, text string) {
 	t.add(Step{Kind: Note, From: p, Text: text})
