@@ -209,68 +209,34 @@ func (s *decStream) replay(e event) {
 // forced (or the sniff buffers are full, or every protocol said No) the
 // server port; mid-stream, the server port first.
 func (d *decoding) choose(s *decStream, force bool) {
+	full := len(s.sniff[0]) >= maxSniff || len(s.sniff[1]) >= maxSniff
 	// Mid-stream, the first bytes seen may be anything (a body, a result
 	// set): a well-known server port is the better witness, unless an
 	// opaque protocol's bytes (TLS records) say otherwise: the decoder of
 	// the port would find nothing in them. (With the start captured, the
 	// sniffing below asks every protocol in order anyway.)
 	if !s.conn.SawSYN {
-		wait := false // bytes that may yet prove opaque: no port decides yet
-		for _, p := range d.opts.Protocols {
-			if p.Opaque == "" {
-				continue
-			}
-			for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
-				b := s.sniff[dir]
-				if len(b) == 0 {
-					continue
-				}
-				switch p.Sniff(s.conn, dir, b) {
-				case decoder.Yes:
-					d.use(s, p)
-					return
-				case decoder.NeedMore:
-					wait = true
-				}
-			}
-		}
-		if wait && !force && len(s.sniff[0]) < maxSniff && len(s.sniff[1]) < maxSniff {
-			return
-		}
-		for _, p := range d.opts.Protocols {
-			if p.Port != nil && p.Port(s.conn.Server.Port()) {
-				d.use(s, p)
-				return
-			}
-		}
-	}
-	undecided := false
-	for _, p := range d.opts.Protocols {
-		for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
-			b := s.sniff[dir]
-			if len(b) == 0 {
-				continue
-			}
-			switch p.Sniff(s.conn, dir, b) {
-			case decoder.Yes:
-				d.use(s, p)
-				return
-			case decoder.NeedMore:
-				undecided = true
-			}
-		}
-	}
-	full := len(s.sniff[0]) >= maxSniff || len(s.sniff[1]) >= maxSniff
-	if undecided && !force && !full {
-		return
-	}
-	for _, p := range d.opts.Protocols {
-		if p.Port != nil && p.Port(s.conn.Server.Port()) {
+		p, yes, wait := d.sniffed(s, true)
+		if yes {
 			d.use(s, p)
 			return
 		}
+		if wait && !force && !full {
+			return // bytes that may yet prove opaque: no port decides yet
+		}
+		if d.byPort(s) {
+			return
+		}
+	}
+	p, yes, undecided := d.sniffed(s, false)
+	if yes {
+		d.use(s, p)
+		return
 	}
 	if undecided && !force && !full {
+		return
+	}
+	if d.byPort(s) {
 		return
 	}
 	s.unknown = true
@@ -280,6 +246,42 @@ func (d *decoding) choose(s *decStream, force bool) {
 	}
 	s.queued = nil
 	s.sniff = [2][]byte{}
+}
+
+// sniffed asks the protocols (only the opaque ones, when opaque), in
+// order, about each direction's first bytes: the first that says Yes, or
+// whether any needs more.
+func (d *decoding) sniffed(s *decStream, opaque bool) (p decoder.Protocol, yes, needMore bool) {
+	for _, p := range d.opts.Protocols {
+		if opaque && p.Opaque == "" {
+			continue
+		}
+		for dir := decoder.ClientToServer; dir <= decoder.ServerToClient; dir++ {
+			b := s.sniff[dir]
+			if len(b) == 0 {
+				continue
+			}
+			switch p.Sniff(s.conn, dir, b) {
+			case decoder.Yes:
+				return p, true, false
+			case decoder.NeedMore:
+				needMore = true
+			}
+		}
+	}
+	return decoder.Protocol{}, false, needMore
+}
+
+// byPort gives s to the protocol whose well-known port its server listens
+// on, if any.
+func (d *decoding) byPort(s *decStream) bool {
+	for _, p := range d.opts.Protocols {
+		if p.Port != nil && p.Port(s.conn.Server.Port()) {
+			d.use(s, p)
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoding) use(s *decStream, p decoder.Protocol) {
