@@ -222,8 +222,16 @@ var notSecretKeys = [...]string{"", "public", "sort", "primary", "foreign", "par
 // Temp-URL-Key; not public_key, sort_key, a bare key). Only the last word
 // counts, so password_expires_at, auth_url and token_type are not secrets;
 // keystone, keypair and key_name are one word or end in another.
+//
+// A number at the end does not hide the word before it: Swift's second
+// key X-Account-Meta-Temp-URL-Key-2, password2, db_password_2.
 func words(name string) kind {
 	last, rest := lastWord(name)
+	if d := trailingDigits(last); d == len(last) && d > 0 {
+		last, rest = lastWord(rest)
+	} else {
+		last = last[:len(last)-d]
+	}
 	if last == "" {
 		return none
 	}
@@ -295,6 +303,15 @@ func words(name string) kind {
 		}
 	}
 	return none
+}
+
+// trailingDigits counts the decimal digits at the end of w.
+func trailingDigits(w string) int {
+	n := 0
+	for n < len(w) && '0' <= w[len(w)-1-n] && w[len(w)-1-n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // lastWord returns the last word of name (split at punctuation and

@@ -36,12 +36,16 @@ func TestWords(t *testing.T) {
 		{"X-Amz-Credential", secret}, {"AWSAccessKeyId", secret}, {"secret_key", secret}, {"X-Auth-Key", secret},
 		{"Temp-URL-Key", secret}, {"api_key", secret}, {"apikey", secret}, {"basic_auth", secret},
 		{"password_hash", secret}, {"passwordHash", secret}, {"client_secret_hash", secret},
+		// a number after the name does not hide it (Swift's second key)
+		{"X-Account-Meta-Temp-URL-Key-2", secret}, {"X-Container-Meta-Temp-URL-Key-2", secret},
+		{"password2", secret}, {"db_password_2", secret}, {"token1", token},
 		// not credentials
 		{"keystone", none}, {"key_name", none}, {"public_key", none}, {"sort_key", none}, {"key", none},
 		{"keypair", none}, {"password_expires_at", none}, {"auth_url", none}, {"token_type", none},
 		{"X-Auth-User", none}, {"WWW-Authenticate", none}, {"secret_ref", none}, {"methods", none},
 		{"passwords_total", none}, {"author", none}, {"tokens", none},
 		{"os_hash_value", none}, {"hash", none}, {"os_hash_algo", none}, {"token_hash", none},
+		{"api_v2", none}, {"sha256", none}, {"md5", none}, {"key_2", none}, {"2", none}, {"port_8080", none},
 	} {
 		if got := words(c.name); got != c.want {
 			t.Errorf("words(%q) = %d, want %d", c.name, got, c.want)
