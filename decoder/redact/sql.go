@@ -37,6 +37,19 @@ func (p *Policy) redactSQL(q string) string {
 	}
 	setPassword := hasPrefixWords(q, "set", "password")
 	replace := func(at int, k kind) int {
+		if q[at] != '\'' && q[at] != '"' {
+			// 0x2432…, 0b0110…: quoted in its stead
+			end := at
+			for end < len(q) && isWord(q[end]) {
+				end++
+			}
+			b.WriteString(q[last:at])
+			b.WriteByte('\'')
+			b.WriteString(p.replace(k, q[at:end]))
+			b.WriteByte('\'')
+			last = end
+			return end
+		}
 		lit, end := literal(q, at)
 		b.WriteString(q[last:at])
 		b.WriteByte(q[at])
@@ -59,6 +72,16 @@ func (p *Policy) redactSQL(q string) string {
 		}
 		if c == '\'' || c == '"' {
 			lit, end := literal(q, i)
+			if c == '"' {
+				// "user_data" = 'x': a name where ANSI_QUOTES is on
+				if op, between := sqlOp(q, skip(q, end)); op >= 0 {
+					if k := p.column(lit); k != none {
+						cols = mergeMarks(cols, operandMarks(q, op, k, between))
+						i = end
+						continue
+					}
+				}
+			}
 			if len(lit) >= 8 {
 				if r := p.Value(lit); r != lit {
 					b.WriteString(q[last:i])
@@ -77,11 +100,9 @@ func (p *Policy) redactSQL(q string) string {
 			// a quoted name: `user_data` = 'x'
 			name, end := literal(q, i)
 			i = end
-			if n := skip(q, end); n < len(q) && q[n] == '=' {
+			if op, between := sqlOp(q, skip(q, end)); op >= 0 {
 				if k := p.column(name); k != none {
-					if at := literalAfterWords(q, n+1, 1); at >= 0 {
-						i = replace(at, k)
-					}
+					cols = mergeMarks(cols, operandMarks(q, op, k, between))
 				}
 			}
 			continue
@@ -104,22 +125,26 @@ func (p *Policy) redactSQL(q string) string {
 		switch {
 		case strings.EqualFold(word, "identified"):
 			at = literalAfterWords(q, j, 4)
-		case (n < len(q) && (q[n] == '(' || q[n] == '=' || q[n] == '\'' || q[n] == '"') || setPassword) && p.column(word) != none:
+		case (n < len(q) && (q[n] == '(' || q[n] == '\'' || q[n] == '"' || opStart[q[n]]) || setPassword) && p.column(word) != none:
 			// (what follows asked first: most names are followed by
 			// none of these, and need no look-up)
 			k = p.column(word)
+			op, between := sqlOp(q, n)
 			switch {
 			case n < len(q) && q[n] == '(':
 				at = literalAfterWords(q, n+1, 0)
 			case n < len(q) && (q[n] == '\'' || q[n] == '"'):
 				at = n
-			case n < len(q) && q[n] == '=':
-				at = literalAfterWords(q, n+1, 1) // = PASSWORD('x') is found by its own word
-			case setPassword && strings.EqualFold(word, "password"):
+			case setPassword && strings.EqualFold(word, "password") && !(n < len(q) && q[n] == '='):
 				// SET PASSWORD FOR user@host = 'x'
 				if e := strings.IndexByte(q[n:], '='); e >= 0 {
 					at = literalAfterWords(q, n+e+1, 0)
 				}
+			case op >= 0:
+				// = 'x', LIKE 'x', IN ('x', 'y'), = CONCAT('x', 'y'),
+				// = X'…', = 0x…: every literal of the operand (= PASSWORD('x')
+				// too, found again by its own word)
+				cols = mergeMarks(cols, operandMarks(q, op, k, between))
 			}
 		}
 		if at >= 0 {
@@ -248,8 +273,10 @@ func sqlNames(q string) bool {
 		}
 		if strings.EqualFold(w, "password") || words(w) != none {
 			n := skip(q, we)
-			if n < len(q) && (q[n] == '(' || q[n] == '=' || q[n] == '\'' || q[n] == '"') {
-				return true
+			if n < len(q) && (q[n] == '(' || q[n] == '\'' || q[n] == '"' || opStart[q[n]]) {
+				if op, _ := sqlOp(q, n); op >= 0 || q[n] == '(' || q[n] == '\'' || q[n] == '"' {
+					return true
+				}
 			}
 			if strings.EqualFold(w, "password") && hasPrefixWords(q, "set", "password") {
 				return true
@@ -288,36 +315,89 @@ func (p *Policy) column(name string) kind {
 	return p.fields[string(buf[:len(name)])]
 }
 
-// assignsSecret reports whether q gives a literal to a credential's
-// column with = (UPDATE … SET user_data = 'x', WHERE password = 'x'): the
-// name before each = followed by a literal is looked up, so that the many
-// queries without one only pay for finding their = signs.
+// assignsSecret reports whether q compares or assigns a credential's
+// column (UPDATE … SET user_data = 'x', WHERE password LIKE 'x',
+// api_key IN (…)): the name before each operator is looked up (bare,
+// `quoted` or "quoted"), so that the many queries without one only pay
+// for finding their operators.
 func (p *Policy) assignsSecret(q string) bool {
-	for i := 0; i < len(q); i++ {
-		e := strings.IndexByte(q[i:], '=')
-		if e < 0 {
-			return false
+	for i := 0; i < len(q); {
+		c := q[i]
+		if wordByte[c] {
+			j := i + 1
+			for j < len(q) && wordByte[q[j]] {
+				j++
+			}
+			if j-i <= 7 && opWord(q[i:j]) {
+				name, at := nameBefore(q, i)
+				if strings.EqualFold(name, "not") || strings.EqualFold(name, "sounds") {
+					name, _ = nameBefore(q, at)
+				}
+				if name != "" && p.column(name) != none {
+					return true
+				}
+			}
+			i = j
+			continue
 		}
-		i += e
-		if k := skip(q, i+1); k >= len(q) || !(q[k] == '\'' || q[k] == '"' || q[k] == '_' || q[k]|0x20 == 'n') {
-			continue // no literal (_utf8mb4'x', N'x') after it: nothing to replace
+		if c == '=' || c == '<' || c == '>' || (c == '!' || c == ':') && i+1 < len(q) && q[i+1] == '=' {
+			if name, _ := nameBefore(q, i); name != "" && p.column(name) != none {
+				return true
+			}
+			for i++; i < len(q) && (q[i] == '=' || q[i] == '>'); i++ {
+			}
+			continue
 		}
-		j := i
-		for j > 0 && isSpace(q[j-1]) {
-			j--
-		}
-		if j > 0 && q[j-1] == '`' { // `user_data` = …
-			j--
-		}
-		ws := j
-		for ws > 0 && isWord(q[ws-1]) {
-			ws--
-		}
-		if ws < j && p.column(q[ws:j]) != none {
-			return true
-		}
+		i++
 	}
 	return false
+}
+
+// wordByte is isWord as a table, for the loops that visit every byte.
+var wordByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isWord(byte(c))
+	}
+	return t
+}()
+
+// opWord reports whether w is an operator word a credential's column may
+// be compared with: IN, LIKE, RLIKE, REGEXP, BETWEEN (NOT and SOUNDS
+// before them are looked past).
+func opWord(w string) bool {
+	switch len(w) {
+	case 2:
+		return strings.EqualFold(w, "in")
+	case 4:
+		return strings.EqualFold(w, "like")
+	case 5:
+		return strings.EqualFold(w, "rlike")
+	case 6:
+		return strings.EqualFold(w, "regexp")
+	case 7:
+		return strings.EqualFold(w, "between")
+	}
+	return false
+}
+
+// nameBefore returns the name that ends before q[i] (white space between),
+// bare, `quoted` or "quoted", and where it starts; "" when none does.
+func nameBefore(q string, i int) (string, int) {
+	j := i
+	for j > 0 && isSpace(q[j-1]) {
+		j--
+	}
+	if j > 0 && (q[j-1] == '`' || q[j-1] == '"') {
+		if o := strings.LastIndexByte(q[:j-1], q[j-1]); o >= 0 {
+			return q[o+1 : j-1], o
+		}
+		return "", j
+	}
+	ws := j
+	for ws > 0 && wordByte[q[ws-1]] {
+		ws--
+	}
+	return q[ws:j], ws
 }
 
 // sqlMark is a literal to replace: the offset of its opening quote, and
@@ -481,7 +561,7 @@ func sqlName(q string, i int) (string, int) {
 
 // valueStop marks the bytes valueEnd looks at.
 var valueStop = func() (t [256]bool) {
-	for _, c := range "'\"`(),/#-" {
+	for _, c := range "'\"`(),/#-0" {
 		t[c] = true
 	}
 	return t
@@ -489,8 +569,8 @@ var valueStop = func() (t [256]bool) {
 
 // valueEnd returns the offset of the , or ) that ends the value starting
 // at q[i] (literals, comments and parentheses inside it skipped), or
-// len(q). When k is not none, every string literal in the value is
-// appended to marks: the value of a credential's column may be an
+// len(q). When k is not none, every string literal (and hex or bit
+// number) in the value is appended to marks: the value of a credential's column may be an
 // expression (_utf8mb4'x', FROM_BASE64('x'), CONCAT('x', 'y')).
 func valueEnd(q string, i int, k kind, marks []sqlMark) ([]sqlMark, int) {
 	depth := 0
@@ -521,6 +601,10 @@ func valueEnd(q string, i int, k kind, marks []sqlMark) ([]sqlMark, int) {
 				i = n
 				continue
 			}
+		case c == '0' && k != none && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b') && (i == 0 || !isWord(q[i-1])):
+			marks = append(marks, sqlMark{i, k}) // 0x2432…
+			_, i = sqlWord(q, i)
+			continue
 		}
 		i++
 	}
@@ -682,4 +766,139 @@ func hasPrefixWords(s string, words ...string) bool {
 		}
 	}
 	return true
+}
+
+// opStart marks the bytes an operator after a name may start with: the
+// comparison and assignment signs, and the first letters of LIKE, IN,
+// NOT, REGEXP, RLIKE, BETWEEN and SOUNDS LIKE.
+var opStart = func() (t [256]bool) {
+	for _, c := range "=<>!:lLiInNrRbBsS" {
+		t[c] = true
+	}
+	return t
+}()
+
+// sqlOp returns the offset after the comparison or assignment operator
+// at q[i] (=, <>, !=, <=>, <, >=, :=, [NOT] LIKE, [NOT] IN, [NOT]
+// REGEXP|RLIKE, SOUNDS LIKE, [NOT] BETWEEN, whose between is set), or -1.
+func sqlOp(q string, i int) (end int, between bool) {
+	if i >= len(q) {
+		return -1, false
+	}
+	switch c := q[i]; c {
+	case '=', '<', '>':
+		for end = i + 1; end < len(q) && end < i+3 && (q[end] == '=' || q[end] == '>'); end++ {
+		}
+		return end, false
+	case '!', ':':
+		if i+1 < len(q) && q[i+1] == '=' {
+			return i + 2, false
+		}
+		return -1, false
+	}
+	w, e := sqlWord(q, i)
+	switch {
+	case strings.EqualFold(w, "not"):
+		w, e = sqlWord(q, skip(q, e))
+		if strings.EqualFold(w, "sounds") {
+			return -1, false
+		}
+	case strings.EqualFold(w, "sounds"):
+		if w, e = sqlWord(q, skip(q, e)); !strings.EqualFold(w, "like") {
+			return -1, false
+		}
+	}
+	for _, op := range [...]string{"like", "in", "regexp", "rlike"} {
+		if strings.EqualFold(w, op) {
+			return e, false
+		}
+	}
+	if strings.EqualFold(w, "between") {
+		return e, true
+	}
+	return -1, false
+}
+
+// operandMarks returns the literals of the operand at q[i] (after an
+// operator), each to be replaced as k: a string literal with its charset
+// introducer or X, B or N prefix, and the literals that follow it (MySQL
+// joins adjacent ones); a hex or bit number (0x…, 0b…); a group or list
+// ('x', 'y'); a function call (CONCAT('x', 'y'), FROM_BASE64('…')); after
+// BINARY. With between, the operand after AND as well.
+func operandMarks(q string, i int, k kind, between bool) []sqlMark {
+	var marks []sqlMark
+	for i = skip(q, i); i < len(q); i = skip(q, i) {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			marks = append(marks, sqlMark{i, k})
+			_, i = literal(q, i)
+			if n := skip(q, i); n < len(q) && (q[n] == '\'' || q[n] == '"') {
+				continue // 'ab' 'cd'
+			}
+		case c == '(':
+			for {
+				if marks, i = valueEnd(q, i+1, k, marks); i >= len(q) || q[i] != ',' {
+					break
+				}
+			}
+			if i < len(q) {
+				i++ // )
+			}
+		case c == '0' && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b'):
+			marks = append(marks, sqlMark{i, k})
+			_, i = sqlWord(q, i)
+		case isWord(c):
+			w, e := sqlWord(q, i)
+			n := skip(q, e)
+			if n < len(q) && (q[n] == '\'' || q[n] == '"' || q[n] == '(') &&
+				(w[0] == '_' || len(w) == 1 || strings.EqualFold(w, "binary") || q[n] == '(') {
+				i = n // _utf8mb4'x', X'…', N'x', BINARY 'x', CONCAT(…)
+				continue
+			}
+			if strings.EqualFold(w, "binary") {
+				i = e
+				continue
+			}
+			if between && strings.EqualFold(w, "and") && len(marks) > 0 {
+				between = false
+				i = e
+				continue
+			}
+			return marks
+		default:
+			return marks
+		}
+		if !between {
+			return marks
+		}
+		// BETWEEN 'x' AND 'y': on to AND
+		if w, _ := sqlWord(q, skip(q, i)); !strings.EqualFold(w, "and") {
+			return marks
+		}
+	}
+	return marks
+}
+
+// mergeMarks merges two lists of marks sorted by offset, dropping a mark
+// given twice.
+func mergeMarks(a, b []sqlMark) []sqlMark {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]sqlMark, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0].at < b[0].at:
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0].at < a[0].at:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
 }
