@@ -165,6 +165,7 @@ func TestHeaders(t *testing.T) {
 		{"x-subject-token", fernet, decoder.Fingerprint(fernet)},
 		{"X-Auth-Key", "swiftkey", p.Secret("swiftkey")},
 		{"X-Storage-Pass", "swiftpass", p.Secret("swiftpass")},
+		{"X-Account-Meta-Temp-URL-Key-2", "tempkey2", p.Secret("tempkey2")},
 		{"Authorization", "Basic YWRtaW46cGFzcw==", "Basic " + p.Secret("YWRtaW46cGFzcw==")},
 		{"Authorization", "Bearer " + jwt, "Bearer " + decoder.Fingerprint(jwt)},
 		{"Cookie", "session=s3cr3t; theme=dark", "session=" + p.Secret("s3cr3t") + "; theme=" + p.Secret("dark")},
