@@ -279,25 +279,35 @@ func (t *teller) polling(gs []*flow.Node) {
 	t.add(Step{Kind: Call, From: gs[0].FromP(), To: gs[0].ToP(), Text: text, Failed: bad, Folded: true, Nodes: subtree(gs)})
 }
 
-// declareHops adds the lifelines only the broker hops use (the broker in
-// Full detail), after the services.
-func (t *teller) declareHops() {
+// declareHops returns ps with the lifelines only the broker hops use (the
+// broker in Full detail) added after the services, in the order the steps
+// first name them (session headers count only when told: headers).
+func (tl *Teller) declareHops(ps []*flow.Participant, headers bool) []*flow.Participant {
 	have := map[*flow.Participant]bool{}
-	for _, p := range t.st.Participants {
+	for _, p := range ps {
 		have[p] = true
 	}
-	for _, s := range t.st.Steps {
-		for _, p := range []*flow.Participant{s.From, s.To} {
-			if p == nil || have[p] {
-				continue
-			}
-			have[p] = true
-			ps := t.st.Participants
-			i := len(ps)
-			for i > 0 && ps[i-1].Kind != flow.Service && ps[i-1].Kind != flow.Client {
-				i--
-			}
-			t.st.Participants = append(ps[:i:i], append([]*flow.Participant{p}, ps[i:]...)...)
+	type first struct {
+		p  *flow.Participant
+		at int
+	}
+	var extra []first
+	for p, at := range tl.seen {
+		n := at.plain
+		if headers {
+			n = at.any
+		}
+		if n > 0 && !have[p] {
+			extra = append(extra, first{p, n})
 		}
 	}
+	sort.Slice(extra, func(i, j int) bool { return extra[i].at < extra[j].at })
+	for _, e := range extra {
+		i := len(ps)
+		for i > 0 && ps[i-1].Kind != flow.Service && ps[i-1].Kind != flow.Client {
+			i--
+		}
+		ps = append(ps[:i:i], append([]*flow.Participant{e.p}, ps[i:]...)...)
+	}
+	return ps
 }

@@ -9,6 +9,7 @@ package story
 
 import (
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,9 @@ type Step struct {
 	// delivery to the consumer, the reply's publish. It has no Nodes: the
 	// leg before or after it stands for the exchange.
 	Hop bool
+	// pending: a session header whose Text still holds sessionsMark
+	// (Teller, Pending).
+	pending bool
 }
 
 // Burst is how many exchanges a step folds (0 for notes and sessions).
@@ -97,36 +101,159 @@ type Story struct {
 	Steps        []Step
 }
 
-// Tell returns the story of m.
+// Tell returns the story of m: its sessions fed to a Teller one by one,
+// then finished, with the session headers given their count.
 func Tell(m *flow.Model, opts Options) *Story {
+	st := &Story{}
+	t := NewTeller(opts, func(s Step) { st.Steps = append(st.Steps, s) })
+	for trees := range Sessions(m.Roots) {
+		t.Session(trees)
+	}
+	st.Participants = t.Finish(m)
+	steps := st.Steps[:0]
+	for _, s := range st.Steps {
+		if s.pending {
+			var told bool
+			if s.Text, told = SessionHeader(s.Text, m.Sessions); !told {
+				continue
+			}
+			s.pending = false
+		}
+		steps = append(steps, s)
+	}
+	st.Steps = steps
+	return st
+}
+
+// Sessions yields roots (a model's, in order) session by session: each
+// run of roots with the same Session number.
+func Sessions(roots []*flow.Node) iter.Seq[[]*flow.Node] {
+	return func(yield func([]*flow.Node) bool) {
+		for i := 0; i < len(roots); {
+			j := i + 1
+			for j < len(roots) && roots[j].Session == roots[i].Session {
+				j++
+			}
+			if !yield(roots[i:j:j]) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// Teller tells a story one client session at a time, in the model's
+// order, handing each step to its emit function as soon as it is told,
+// so that a printer can print a session and drop it. It keeps only the
+// story's own state between sessions (which once-per-story notes were
+// told, the participants seen), never a session's nodes.
+//
+// What depends on the whole model is settled at Finish: the participants
+// in their final order, and the number of sessions, which a session
+// header ("session 3 of 7") names and which decides whether headers are
+// told at all (not for one session). A header is emitted before that is
+// known, as a pending step (Pending): printers keep its text and print
+// SessionHeader(text, sessions) once they know the count.
+type Teller struct {
+	t    teller
+	emit func(Step)
+	// seen: every participant a step names, with the order of its first
+	// appearance in any step (any) and in a step other than a session
+	// header (plain; 0: none), for declareHops at Finish.
+	seen  map[*flow.Participant]*seenAt
+	order int
+	fed   bool // a session was told
+}
+
+type seenAt struct{ any, plain int }
+
+// NewTeller returns a teller that hands its steps to emit.
+func NewTeller(opts Options, emit func(Step)) *Teller {
 	if opts.Detail == "" {
 		opts.Detail = Compact
 	}
-	t := &teller{m: m, opts: opts, st: &Story{Participants: m.Participants}, told: map[*flow.Node]bool{}, later: map[*flow.Node][]*flow.Node{}}
-	if len(m.Roots) == 0 && len(m.Notes) > 0 {
+	tl := &Teller{emit: emit, seen: map[*flow.Participant]*seenAt{}}
+	tl.t = teller{opts: opts, out: tl.step, told: map[*flow.Node]bool{}, later: map[*flow.Node][]*flow.Node{}}
+	return tl
+}
+
+// Session tells the trees of one client session (roots in order, all with
+// the same Session number; a run of several sessions is told as each of
+// them). The teller keeps no reference to them afterwards.
+func (tl *Teller) Session(roots []*flow.Node) {
+	for trees := range Sessions(roots) {
+		tl.fed = true
+		tl.t.sessionHeader(trees)
+		tl.t.seq(trees)
+		// told and later cannot cross sessions: foldRoots folds roots
+		// among their session's own, and a cast's later work is told
+		// after its parent's reply, in the same tree. Fresh maps drop
+		// the session's nodes.
+		clear(tl.t.told)
+		clear(tl.t.later)
+	}
+}
+
+// Finish tells what only the whole model decides (the notes of a model
+// with nothing to draw) and returns the story's participants in their
+// final order: tail's (a model whose Roots need not be set), with the
+// lifelines only broker hops use placed after the services.
+func (tl *Teller) Finish(tail *flow.Model) []*flow.Participant {
+	ps := tail.Participants
+	if !tl.fed && len(tail.Roots) == 0 && len(tail.Notes) > 0 {
 		// nothing to draw: the diagram says why
 		p := &flow.Participant{Name: "flowmap", Kind: flow.Host}
-		t.st.Participants = []*flow.Participant{p}
-		for _, n := range m.Notes {
-			t.note(p, n)
+		ps = []*flow.Participant{p}
+		for _, n := range tail.Notes {
+			tl.t.note(p, n)
 		}
 	}
-	t.sessions(m.Roots)
-	t.declareHops()
-	return t.st
+	return tl.declareHops(ps, tail.Sessions > 1)
+}
+
+func (tl *Teller) step(s Step) {
+	for _, p := range []*flow.Participant{s.From, s.To} {
+		if p == nil {
+			continue
+		}
+		tl.order++
+		at := tl.seen[p]
+		if at == nil {
+			at = &seenAt{any: tl.order}
+			tl.seen[p] = at
+		}
+		if at.plain == 0 && !s.pending {
+			at.plain = tl.order
+		}
+	}
+	tl.emit(s)
+}
+
+// Pending reports whether s is a session header told before the number
+// of sessions was known (Teller): see SessionHeader.
+func Pending(s Step) bool { return s.pending }
+
+// sessionsMark stands for the number of sessions in a pending header.
+const sessionsMark = "{sessions}"
+
+// SessionHeader is the text of a pending session header once the story
+// is known to have sessions in all, and whether the header is told at
+// all: not when there is only one session.
+func SessionHeader(text string, sessions int) (string, bool) {
+	return strings.Replace(text, sessionsMark, strconv.Itoa(sessions), 1), sessions > 1
 }
 
 type teller struct {
-	m         *flow.Model
 	opts      Options
-	st        *Story
+	out       func(Step)
 	explained bool // the note on guessed placements was told
 	// sessionExplained: the note on work placed in its session by timing
 	// among several was told
 	sessionExplained bool
-	told             map[*flow.Node]bool // roots already told by a fold (rpc.go)
-	// later holds what a request's casts caused after it was answered,
-	// told after its reply (rpc.go).
+	// told: roots already told by a fold (rpc.go). later holds what a
+	// request's casts caused after it was answered, told after its reply
+	// (rpc.go). Both are emptied after each session (Teller.Session).
+	told  map[*flow.Node]bool
 	later map[*flow.Node][]*flow.Node
 	// filesExplained: the note on file syscalls placed by strace's bytes
 	// alone was told (files.go)
@@ -150,7 +277,7 @@ func (t *teller) add(s Step) {
 			t.note(s.From, SessionGuessNote)
 		}
 	}
-	t.st.Steps = append(t.st.Steps, s)
+	t.out(s)
 }
 
 // GuessNote explains, once per story, the mark on guessed calls.
@@ -174,22 +301,6 @@ func isCache(n *flow.Node) bool {
 }
 
 func isAPI(n *flow.Node) bool { return !isDB(n) && !isCache(n) }
-
-// sessions tells the trees session by session; when there are several, a
-// header names each at its start.
-func (t *teller) sessions(roots []*flow.Node) {
-	for i := 0; i < len(roots); {
-		j := i + 1
-		for j < len(roots) && roots[j].Session == roots[i].Session {
-			j++
-		}
-		if t.m.Sessions > 1 {
-			t.sessionHeader(roots[i:j])
-		}
-		t.seq(roots[i:j])
-		i = j
-	}
-}
 
 func (t *teller) sessionHeader(trees []*flow.Node) {
 	var who *flow.Participant
@@ -217,13 +328,14 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 	if who == nil {
 		who = trees[0].FromP()
 	}
-	text := fmt.Sprintf("session %d of %d", trees[0].Session, t.m.Sessions)
+	// the count is settled at the end (SessionHeader)
+	text := fmt.Sprintf("session %d of %s", trees[0].Session, sessionsMark)
 	if tok != nil {
 		text += " · " + tok.Label()
 	} else if user != "" {
 		text += " · user " + user
 	}
-	t.add(Step{Kind: Session, From: who, Text: text})
+	t.add(Step{Kind: Session, From: who, Text: text, pending: true})
 }
 
 // seq tells sibling nodes in order, folding runs of DB work of one caller
