@@ -6,11 +6,13 @@
 package mermaid
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/render/internal/spool"
 	"github.com/flowmap/flowmap/render/story"
 )
 
@@ -38,36 +40,148 @@ func TextSize(d string) int {
 // an error box in renderers with the default configuration.
 const MaxText = 50000
 
-// Render returns the diagram of m.
+// Render returns the diagram of m, printed one session at a time like
+// Stream, in memory.
 func Render(m *flow.Model, opts Options) string {
-	return Print(story.Tell(m, story.Options{Detail: opts.Detail}), opts.Title)
+	var b strings.Builder
+	s := newStream(&b, opts, -1)
+	for trees := range story.Sessions(m.Roots) {
+		_ = s.Session(trees) // in memory: cannot fail
+	}
+	_ = s.Close(story.Tail(m))
+	return b.String()
+}
+
+// Stream prints a diagram one client session at a time: each session is
+// told (story.Teller) and printed as it comes, into a body that stays in
+// memory up to a few MB and then moves to a temporary file; Close writes
+// the header, which declares every participant, then the body with what
+// only the whole model settles (participant ids, the number of sessions).
+// It keeps no session's nodes.
+type Stream struct {
+	w     *counter
+	title string
+	tell  *story.Teller
+	p     printer
+}
+
+// NewStream returns a Stream writing the diagram to w.
+func NewStream(w io.Writer, opts Options) *Stream { return newStream(w, opts, 0) }
+
+// newStream: limit is the body's memory limit (spool.Spool.Limit).
+func newStream(w io.Writer, opts Options, limit int) *Stream {
+	s := &Stream{w: &counter{w: w}, title: opts.Title}
+	s.p.body.Limit = limit
+	s.tell = story.NewTeller(story.Options{Detail: opts.Detail}, s.p.step)
+	return s
+}
+
+// Session prints the trees of one client session (roots in the model's
+// order). It returns the first error writing the body.
+func (s *Stream) Session(roots []*flow.Node) error {
+	if err := s.p.body.Err(); err != nil {
+		return err
+	}
+	s.tell.Session(roots)
+	return s.p.body.Err()
+}
+
+// Close writes the diagram to w: tail is the model without its trees
+// (participants, sessions, notes). The body's temporary file is removed
+// whatever happens.
+func (s *Stream) Close(tail *flow.Model) error {
+	defer s.p.body.Close()
+	ps := s.tell.Finish(tail)
+	if err := s.p.print(s.w, s.title, ps, tail.Sessions); err != nil {
+		return err
+	}
+	return s.p.body.Close()
+}
+
+// TextSize is the TextSize of what Close wrote.
+func (s *Stream) TextSize() int { return s.w.size }
+
+// counter counts what is written as TextSize does: a byte that starts a
+// character counts 1, 2 when it starts a 4-byte sequence (what is written
+// is UTF-8: Escape writes runes).
+type counter struct {
+	w    io.Writer
+	size int
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b&0xC0 != 0x80 {
+			c.size++
+		}
+		if b >= 0xF0 {
+			c.size++
+		}
+	}
+	return c.w.Write(p)
 }
 
 // Print writes the steps of st as a diagram.
 func Print(st *story.Story, title string) string {
 	var b strings.Builder
-	ids := story.IDs(st.Participants, keywords)
+	p := printer{}
+	p.body.Limit = -1 // in memory: cannot fail
+	for _, s := range st.Steps {
+		p.step(s)
+	}
+	_ = p.print(&b, title, st.Participants, 0)
+	return b.String()
+}
+
+// printer prints steps into its body as they come, then the diagram.
+type printer struct{ body spool.Diagram }
+
+func (p *printer) step(s story.Step) {
+	b := &p.body
+	switch s.Kind {
+	case story.Note, story.Session:
+		if story.Pending(s) {
+			b.Session(s)
+			return
+		}
+		b.WriteString("  Note over ")
+		b.ID(s.From)
+		b.WriteString(": " + Escape(s.Text) + "\n")
+	case story.Call, story.Reply:
+		b.WriteString("  ")
+		b.ID(s.From)
+		b.WriteString(arrow(s))
+		b.ID(s.To)
+		b.WriteString(": " + Escape(guess(s)+s.Text) + "\n")
+	}
+}
+
+// print writes the header with participants ps, then the body.
+func (p *printer) print(w io.Writer, title string, ps []*flow.Participant, sessions int) error {
+	if err := p.body.Err(); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	ids := story.IDs(ps, keywords)
 	line := func(format string, args ...any) {
-		fmt.Fprintf(&b, format, args...)
-		b.WriteByte('\n')
+		fmt.Fprintf(bw, format, args...)
+		bw.WriteByte('\n')
 	}
 	line("sequenceDiagram")
 	if t := strings.TrimSpace(Escape(title)); t != "" { // "title" alone does not parse
 		line("  title %s", t)
 	}
 	line("  autonumber")
-	for _, p := range st.Participants {
+	for _, p := range ps {
 		line("  participant %s as %s", ids[p], Escape(p.Name))
 	}
-	for _, s := range st.Steps {
-		switch s.Kind {
-		case story.Note, story.Session:
-			line("  Note over %s: %s", ids[s.From], Escape(s.Text))
-		case story.Call, story.Reply:
-			line("  %s%s%s: %s", ids[s.From], arrow(s), ids[s.To], Escape(guess(s)+s.Text))
-		}
+	err := p.body.Copy(bw, ids, sessions, func(w *bufio.Writer, id, text string) {
+		fmt.Fprintf(w, "  Note over %s: %s\n", id, Escape(text))
+	})
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
 	}
-	return b.String()
+	return err
 }
 
 // guess marks a call only timing placed.
@@ -95,7 +209,9 @@ func arrow(s story.Step) string {
 }
 
 // RenderSplit returns several diagrams, each under MaxText characters where
-// a single tree allows, cut between trees.
+// a single tree allows, cut between trees. It works on the whole model in
+// memory (it measures sessions and trees before choosing the cuts): it
+// does not stream.
 func RenderSplit(m *flow.Model, opts Options) []string {
 	var out []string
 	var cur []*flow.Node
@@ -142,9 +258,18 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 	return out
 }
 
-// Write writes the diagram of m to w.
+// Write writes the diagram of m to w, one session at a time (Stream).
 func Write(w io.Writer, m *flow.Model, opts Options) error {
-	_, err := io.WriteString(w, Render(m, opts))
+	s := NewStream(w, opts)
+	var err error
+	for trees := range story.Sessions(m.Roots) {
+		if err = s.Session(trees); err != nil {
+			break
+		}
+	}
+	if cerr := s.Close(story.Tail(m)); err == nil {
+		err = cerr
+	}
 	return err
 }
 

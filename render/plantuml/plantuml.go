@@ -3,12 +3,14 @@
 package plantuml
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
 	"unicode"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/render/internal/spool"
 	"github.com/flowmap/flowmap/render/story"
 )
 
@@ -18,15 +20,77 @@ type Options struct {
 	Title  string
 }
 
-// Render returns the diagram of m.
+// Render returns the diagram of m, printed one session at a time like
+// Stream, in memory.
 func Render(m *flow.Model, opts Options) string {
-	return Print(story.Tell(m, story.Options{Detail: opts.Detail}), opts.Title)
+	var b strings.Builder
+	s := newStream(&b, opts, -1)
+	for trees := range story.Sessions(m.Roots) {
+		_ = s.Session(trees) // in memory: cannot fail
+	}
+	_ = s.Close(story.Tail(m))
+	return b.String()
 }
 
-// Write writes the diagram of m to w.
+// Write writes the diagram of m to w, one session at a time (Stream).
 func Write(w io.Writer, m *flow.Model, opts Options) error {
-	_, err := io.WriteString(w, Render(m, opts))
+	s := NewStream(w, opts)
+	var err error
+	for trees := range story.Sessions(m.Roots) {
+		if err = s.Session(trees); err != nil {
+			break
+		}
+	}
+	if cerr := s.Close(story.Tail(m)); err == nil {
+		err = cerr
+	}
 	return err
+}
+
+// Stream prints a diagram one client session at a time: each session is
+// told (story.Teller) and printed as it comes, into a body that stays in
+// memory up to a few MB and then moves to a temporary file; Close writes
+// the header, which declares every participant, then the body with what
+// only the whole model settles (participant ids, the number of sessions).
+// It keeps no session's nodes.
+type Stream struct {
+	w     io.Writer
+	title string
+	tell  *story.Teller
+	p     printer
+}
+
+// NewStream returns a Stream writing the diagram to w.
+func NewStream(w io.Writer, opts Options) *Stream { return newStream(w, opts, 0) }
+
+// newStream: limit is the body's memory limit (spool.Spool.Limit).
+func newStream(w io.Writer, opts Options, limit int) *Stream {
+	s := &Stream{w: w, title: opts.Title}
+	s.p.body.Limit = limit
+	s.tell = story.NewTeller(story.Options{Detail: opts.Detail}, s.p.step)
+	return s
+}
+
+// Session prints the trees of one client session (roots in the model's
+// order). It returns the first error writing the body.
+func (s *Stream) Session(roots []*flow.Node) error {
+	if err := s.p.body.Err(); err != nil {
+		return err
+	}
+	s.tell.Session(roots)
+	return s.p.body.Err()
+}
+
+// Close writes the diagram to w: tail is the model without its trees
+// (participants, sessions, notes). The body's temporary file is removed
+// whatever happens.
+func (s *Stream) Close(tail *flow.Model) error {
+	defer s.p.body.Close()
+	ps := s.tell.Finish(tail)
+	if err := s.p.print(s.w, s.title, ps, tail.Sessions); err != nil {
+		return err
+	}
+	return s.p.body.Close()
 }
 
 // Print writes the steps of st as a diagram: numbered arrows, dashed
@@ -34,39 +98,77 @@ func Write(w io.Writer, m *flow.Model, opts Options) error {
 // headers as separators.
 func Print(st *story.Story, title string) string {
 	var b strings.Builder
-	ids := story.IDs(st.Participants, keywords())
+	p := printer{}
+	p.body.Limit = -1 // in memory: cannot fail
+	for _, s := range st.Steps {
+		p.step(s)
+	}
+	_ = p.print(&b, title, st.Participants, 0)
+	return b.String()
+}
+
+// printer prints steps into its body as they come, then the diagram.
+type printer struct{ body spool.Diagram }
+
+func (p *printer) step(s story.Step) {
+	b := &p.body
+	switch s.Kind {
+	case story.Session:
+		if story.Pending(s) {
+			b.Session(s)
+			return
+		}
+		b.WriteString(separator(s.Text))
+	case story.Note:
+		l := label(s.Text)
+		if l == "" {
+			l = " :" // "note over X" alone opens a note block
+		}
+		b.WriteString("note over ")
+		b.ID(s.From)
+		b.WriteString(l + "\n")
+	case story.Call, story.Reply:
+		text := s.Text
+		if s.Guessed {
+			text = "≈ " + text
+		}
+		b.ID(s.From)
+		b.WriteString(" " + arrow(s) + " ")
+		b.ID(s.To)
+		b.WriteString(label(text) + "\n")
+	}
+}
+
+// separator is the line of a session header.
+func separator(text string) string { return "== " + Escape(text) + " ==\n" }
+
+// print writes the header with participants ps, then the body.
+func (p *printer) print(w io.Writer, title string, ps []*flow.Participant, sessions int) error {
+	if err := p.body.Err(); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	ids := story.IDs(ps, keywords())
 	line := func(format string, args ...any) {
-		fmt.Fprintf(&b, format, args...)
-		b.WriteByte('\n')
+		fmt.Fprintf(bw, format, args...)
+		bw.WriteByte('\n')
 	}
 	line("@startuml")
 	if t := titleText(title); t != "" {
 		line("title %s", t)
 	}
 	line("autonumber")
-	for _, p := range st.Participants {
+	for _, p := range ps {
 		line("%s \"%s\" as %s", shape(p.Kind), escapeName(p.Name), ids[p])
 	}
-	for _, s := range st.Steps {
-		switch s.Kind {
-		case story.Session:
-			line("== %s ==", Escape(s.Text))
-		case story.Note:
-			l := label(s.Text)
-			if l == "" {
-				l = " :" // "note over X" alone opens a note block
-			}
-			line("note over %s%s", ids[s.From], l)
-		case story.Call, story.Reply:
-			text := s.Text
-			if s.Guessed {
-				text = "≈ " + text
-			}
-			line("%s %s %s%s", ids[s.From], arrow(s), ids[s.To], label(text))
-		}
-	}
+	err := p.body.Copy(bw, ids, sessions, func(w *bufio.Writer, _, text string) {
+		w.WriteString(separator(text))
+	})
 	line("@enduml")
-	return b.String()
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // label is " : text", or "" for an empty text.

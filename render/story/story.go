@@ -142,6 +142,14 @@ func Sessions(roots []*flow.Node) iter.Seq[[]*flow.Node] {
 	}
 }
 
+// Tail is m without its trees: what a Teller's Finish and the printers
+// that print one session at a time need at the end.
+func Tail(m *flow.Model) *flow.Model {
+	t := *m
+	t.Roots = nil
+	return &t
+}
+
 // Teller tells a story one client session at a time, in the model's
 // order, handing each step to its emit function as soon as it is told,
 // so that a printer can print a session and drop it. It keeps only the
