@@ -13,6 +13,7 @@ import (
 	"github.com/flowmap/flowmap/render/mermaid"
 	"github.com/flowmap/flowmap/render/otlp"
 	"github.com/flowmap/flowmap/render/plantuml"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 // format is one output format of a command: its name, one line of help,
@@ -68,22 +69,48 @@ func traceFormats() formats[traceWriter] {
 		{"plantuml", "@startuml sequence diagram", writePlantUML},
 		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", writeOTLP},
 		{"json", "the model: participants, tokens, request trees", func(w io.Writer, m *flow.Model, _ *traceOptions) error {
-			return jsonr.Write(w, m)
+			return printSessions(jsonr.NewStream(w), m)
 		}},
 	}
 }
 
-func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
-	d := mermaid.Render(m, mermaid.Options{Detail: o.Detail, Title: o.Title})
-	if n := mermaid.TextSize(d); n > mermaid.MaxText {
-		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", n, mermaid.MaxText)
+// sessionPrinter prints a model one client session at a time, then what
+// only the whole model settles (Close, with the model without its trees).
+type sessionPrinter interface {
+	Session(roots []*flow.Node) error
+	Close(tail *flow.Model) error
+}
+
+// printSessions hands p the sessions of m one by one, in order, then its
+// tail, as trace will once flow hands over each session as it closes
+// (docs/streaming-trace.md). Close is called whatever happens: it removes
+// the printer's temporary file.
+func printSessions(p sessionPrinter, m *flow.Model) error {
+	var err error
+	for trees := range story.Sessions(m.Roots) {
+		if err = p.Session(trees); err != nil {
+			break
+		}
 	}
-	_, err := io.WriteString(w, d)
+	if cerr := p.Close(story.Tail(m)); err == nil {
+		err = cerr
+	}
 	return err
 }
 
+func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
+	s := mermaid.NewStream(w, mermaid.Options{Detail: o.Detail, Title: o.Title})
+	if err := printSessions(s, m); err != nil {
+		return err
+	}
+	if n := s.TextSize(); n > mermaid.MaxText {
+		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", n, mermaid.MaxText)
+	}
+	return nil
+}
+
 func writePlantUML(w io.Writer, m *flow.Model, o *traceOptions) error {
-	return plantuml.Write(w, m, plantuml.Options{Detail: o.Detail, Title: o.Title})
+	return printSessions(plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title}), m)
 }
 
 func writeOTLP(w io.Writer, m *flow.Model, _ *traceOptions) error {
