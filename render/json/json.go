@@ -46,8 +46,12 @@ type Stream struct {
 }
 
 // NewStream returns a Stream writing the model to w.
-func NewStream(w io.Writer) *Stream {
+func NewStream(w io.Writer) *Stream { return newStream(w, 0) }
+
+// newStream: limit is the body's memory limit (spool.Spool.Limit).
+func newStream(w io.Writer, limit int) *Stream {
 	s := &Stream{w: w}
+	s.body.Limit = limit
 	s.enc = newEncoder(&s.buf, treeIndent)
 	return s
 }

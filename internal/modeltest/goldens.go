@@ -1,0 +1,74 @@
+package modeltest
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/flow/registry"
+	"github.com/flowmap/flowmap/internal/truth"
+)
+
+// NovaCaptures are the captures of testdata/nova that trace's golden
+// diagrams are drawn from (testdata/golden/<name>.{mmd,puml}).
+var NovaCaptures = []string{"nova-boot", "nova-boot-fail", "nova-reboot", "nova-concurrent", "nova-stop-start-reboot"}
+
+// NovaModel is flow's model of the testdata/nova capture called name.
+func NovaModel(t testing.TB, name string) *flow.Model {
+	t.Helper()
+	var o pipeline.Options
+	o.HTTP.Ports = registry.HTTPPorts()
+	o.HTTP.Secrets = registry.Secrets()
+	var exs []*decoder.Exchange
+	p := filepath.Join(truth.Root(), "testdata", "nova", name+".pcapng")
+	if _, err := pipeline.Run([]string{p}, o, func(e *decoder.Exchange) { exs = append(exs, e) }); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return flow.Build(exs, flow.Options{})
+}
+
+// Golden is a model trace's golden files are drawn from, and the name of
+// those files in testdata/golden (without the format's extension).
+type Golden struct {
+	Name  string
+	Model *flow.Model
+}
+
+// Goldens are the models of every capture trace's golden tests draw: the
+// captures of testdata/captures (c's), of testdata/nova and of
+// testdata/strace (with their strace files).
+func (c *Cache) Goldens(t testing.TB) []Golden {
+	t.Helper()
+	var out []Golden
+	for _, name := range truth.Captures(t) {
+		out = append(out, Golden{name, c.Model(t, name)})
+	}
+	for _, name := range NovaCaptures {
+		out = append(out, Golden{name, NovaModel(t, name)})
+	}
+	for _, s := range StraceCases {
+		out = append(out, Golden{"strace-" + s.Name, StraceModel(t, s.Name, s.Capture)})
+	}
+	return out
+}
+
+// Parts are g and models cut from it that a printer must print alike
+// whole or one session at a time: g's last session alone (one session
+// of several, as a filter leaves it) and a model with nothing to draw but
+// notes, as a filter that matches nothing leaves it.
+func Parts(g Golden) []Golden {
+	m := g.Model
+	out := []Golden{g}
+	if n := len(m.Roots); n > 0 {
+		i := n - 1
+		for i > 0 && m.Roots[i-1].Session == m.Roots[n-1].Session {
+			i--
+		}
+		out = append(out, Golden{g.Name + "/last-session", &flow.Model{Participants: m.Participants, Tokens: m.Tokens,
+			Roots: m.Roots[i:], Sessions: m.Sessions, Notes: m.Notes}})
+	}
+	return append(out, Golden{g.Name + "/empty", &flow.Model{Participants: m.Participants, Tokens: m.Tokens,
+		Sessions: m.Sessions, Notes: append(m.Notes[:len(m.Notes):len(m.Notes)], "no client session matches the filters")}})
+}
