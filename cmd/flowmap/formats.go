@@ -69,38 +69,14 @@ func traceFormats() formats[traceWriter] {
 		{"plantuml", "@startuml sequence diagram", writePlantUML},
 		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", writeOTLP},
 		{"json", "the model: participants, tokens, request trees", func(w io.Writer, m *flow.Model, _ *traceOptions) error {
-			return printSessions(jsonr.NewStream(w), m)
+			return story.PrintSessions(jsonr.NewStream(w), m)
 		}},
 	}
 }
 
-// sessionPrinter prints a model one client session at a time, then what
-// only the whole model settles (Close, with the model without its trees).
-type sessionPrinter interface {
-	Session(roots []*flow.Node) error
-	Close(tail *flow.Model) error
-}
-
-// printSessions hands p the sessions of m one by one, in order, then its
-// tail, as trace will once flow hands over each session as it closes
-// (docs/streaming-trace.md). Close is called whatever happens: it removes
-// the printer's temporary file.
-func printSessions(p sessionPrinter, m *flow.Model) error {
-	var err error
-	for trees := range story.Sessions(m.Roots) {
-		if err = p.Session(trees); err != nil {
-			break
-		}
-	}
-	if cerr := p.Close(story.Tail(m)); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
 	s := mermaid.NewStream(w, mermaid.Options{Detail: o.Detail, Title: o.Title})
-	if err := printSessions(s, m); err != nil {
+	if err := story.PrintSessions(s, m); err != nil {
 		return err
 	}
 	if n := s.TextSize(); n > mermaid.MaxText {
@@ -110,7 +86,7 @@ func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
 }
 
 func writePlantUML(w io.Writer, m *flow.Model, o *traceOptions) error {
-	return printSessions(plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title}), m)
+	return story.PrintSessions(plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title}), m)
 }
 
 func writeOTLP(w io.Writer, m *flow.Model, _ *traceOptions) error {

@@ -12,23 +12,12 @@ import (
 
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/render/internal/spool"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 // Write writes m to w, indented, one session at a time (Stream).
 func Write(w io.Writer, m *flow.Model) error {
-	s := NewStream(w)
-	var err error
-	for _, r := range m.Roots {
-		if err = s.Session([]*flow.Node{r}); err != nil {
-			break
-		}
-	}
-	t := *m
-	t.Roots = nil
-	if cerr := s.Close(&t); err == nil {
-		err = cerr
-	}
-	return err
+	return story.PrintSessions(NewStream(w), m)
 }
 
 // Stream writes the model one client session at a time: each session's

@@ -44,11 +44,7 @@ const MaxText = 50000
 // Stream, in memory.
 func Render(m *flow.Model, opts Options) string {
 	var b strings.Builder
-	s := newStream(&b, opts, -1)
-	for trees := range story.Sessions(m.Roots) {
-		_ = s.Session(trees) // in memory: cannot fail
-	}
-	_ = s.Close(story.Tail(m))
+	_ = story.PrintSessions(newStream(&b, opts, -1), m) // in memory: cannot fail
 	return b.String()
 }
 
@@ -260,17 +256,7 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 
 // Write writes the diagram of m to w, one session at a time (Stream).
 func Write(w io.Writer, m *flow.Model, opts Options) error {
-	s := NewStream(w, opts)
-	var err error
-	for trees := range story.Sessions(m.Roots) {
-		if err = s.Session(trees); err != nil {
-			break
-		}
-	}
-	if cerr := s.Close(story.Tail(m)); err == nil {
-		err = cerr
-	}
-	return err
+	return story.PrintSessions(NewStream(w, opts), m)
 }
 
 // keywords may not be used as participant ids.

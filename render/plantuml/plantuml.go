@@ -24,27 +24,13 @@ type Options struct {
 // Stream, in memory.
 func Render(m *flow.Model, opts Options) string {
 	var b strings.Builder
-	s := newStream(&b, opts, -1)
-	for trees := range story.Sessions(m.Roots) {
-		_ = s.Session(trees) // in memory: cannot fail
-	}
-	_ = s.Close(story.Tail(m))
+	_ = story.PrintSessions(newStream(&b, opts, -1), m) // in memory: cannot fail
 	return b.String()
 }
 
 // Write writes the diagram of m to w, one session at a time (Stream).
 func Write(w io.Writer, m *flow.Model, opts Options) error {
-	s := NewStream(w, opts)
-	var err error
-	for trees := range story.Sessions(m.Roots) {
-		if err = s.Session(trees); err != nil {
-			break
-		}
-	}
-	if cerr := s.Close(story.Tail(m)); err == nil {
-		err = cerr
-	}
-	return err
+	return story.PrintSessions(NewStream(w, opts), m)
 }
 
 // Stream prints a diagram one client session at a time: each session is

@@ -142,6 +142,31 @@ func Sessions(roots []*flow.Node) iter.Seq[[]*flow.Node] {
 	}
 }
 
+// SessionPrinter prints a model one client session at a time (Session,
+// with a session's roots in order), then what only the whole model
+// settles (Close, with its Tail).
+type SessionPrinter interface {
+	Session(roots []*flow.Node) error
+	Close(tail *flow.Model) error
+}
+
+// PrintSessions hands p the sessions of m one by one, in order, then its
+// tail, as trace will once flow hands over each session as it closes
+// (docs/streaming-trace.md). Close is called whatever happens: it
+// removes the printer's temporary file.
+func PrintSessions(p SessionPrinter, m *flow.Model) error {
+	var err error
+	for trees := range Sessions(m.Roots) {
+		if err = p.Session(trees); err != nil {
+			break
+		}
+	}
+	if cerr := p.Close(Tail(m)); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Tail is m without its trees: what a Teller's Finish and the printers
 // that print one session at a time need at the end.
 func Tail(m *flow.Model) *flow.Model {
@@ -244,9 +269,9 @@ func Pending(s Step) bool { return s.pending }
 // sessionsMark stands for the number of sessions in a pending header.
 const sessionsMark = "{sessions}"
 
-// SessionHeader is the text of a pending session header once the story
-// is known to have sessions in all, and whether the header is told at
-// all: not when there is only one session.
+// SessionHeader is the text of a pending session header in a story of
+// that many sessions, and whether the header is told at all (not when
+// there is only one session).
 func SessionHeader(text string, sessions int) (string, bool) {
 	return strings.Replace(text, sessionsMark, strconv.Itoa(sessions), 1), sessions > 1
 }
