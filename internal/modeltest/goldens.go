@@ -2,7 +2,10 @@ package modeltest
 
 import (
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/pipeline"
@@ -71,4 +74,46 @@ func Parts(g Golden) []Golden {
 	}
 	return append(out, Golden{g.Name + "/empty", &flow.Model{Participants: m.Participants, Tokens: m.Tokens,
 		Sessions: m.Sessions, Notes: append(m.Notes[:len(m.Notes):len(m.Notes)], "no client session matches the filters")}})
+}
+
+// FeedAndForget hands feed the sessions of m (runs of roots with the same
+// Session number) one at a time, dropping each after it is fed, and fails
+// t unless, once all are fed, every root has become unreachable: what was
+// fed keeps none. The caller passes its only reference to m and gets its
+// tail (m without its trees) back. Cleanups run after a collection finds
+// a root unreachable; it waits for them up to a few seconds.
+func FeedAndForget(t testing.TB, m *flow.Model, feed func(roots []*flow.Node) error) *flow.Model {
+	t.Helper()
+	var sessions [][]*flow.Node
+	for i := 0; i < len(m.Roots); {
+		j := i + 1
+		for j < len(m.Roots) && m.Roots[j].Session == m.Roots[i].Session {
+			j++
+		}
+		sessions = append(sessions, m.Roots[i:j:j])
+		i = j
+	}
+	tail := *m
+	tail.Roots, m.Roots = nil, nil
+	var gone atomic.Int64
+	roots := int64(0)
+	for i := range sessions {
+		for _, r := range sessions[i] {
+			runtime.AddCleanup(r, func(n *atomic.Int64) { n.Add(1) }, &gone)
+			roots++
+		}
+		if err := feed(sessions[i]); err != nil {
+			t.Fatal(err)
+		}
+		sessions[i] = nil
+	}
+	for range 100 {
+		runtime.GC()
+		if gone.Load() == roots {
+			return &tail
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%d of %d roots still reachable once their sessions were fed", roots-gone.Load(), roots)
+	return &tail
 }

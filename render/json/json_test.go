@@ -110,3 +110,16 @@ func same(t *testing.T, where, got, want string) {
 	}
 	t.Errorf("%s: %d lines, want %d", where, len(g), len(w))
 }
+
+// TestStreamDrops: a Stream keeps no session's nodes once it has written
+// them.
+func TestStreamDrops(t *testing.T) {
+	for _, name := range modeltest.NovaCaptures {
+		var b bytes.Buffer
+		s := newStream(&b, 512)
+		tail := modeltest.FeedAndForget(t, modeltest.NovaModel(t, name), s.Session)
+		if err := s.Close(tail); err != nil || !strings.Contains(b.String(), `"trees": [`) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

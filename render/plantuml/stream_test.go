@@ -85,3 +85,18 @@ func same(t *testing.T, where, got, want string) {
 	}
 	t.Errorf("%s: %d lines, want %d", where, len(g), len(w))
 }
+
+// TestStreamDrops: a Stream keeps no session's nodes once it is told,
+// in either detail (compact folds roots: polling, background work).
+func TestStreamDrops(t *testing.T) {
+	for _, detail := range []string{story.Compact, story.Full} {
+		for _, name := range modeltest.NovaCaptures {
+			var b bytes.Buffer
+			s := newStream(&b, Options{Detail: detail}, 512)
+			tail := modeltest.FeedAndForget(t, modeltest.NovaModel(t, name), s.Session)
+			if err := s.Close(tail); err != nil || !strings.Contains(b.String(), "@enduml") {
+				t.Errorf("%s %s: %v", name, detail, err)
+			}
+		}
+	}
+}
