@@ -32,6 +32,7 @@ type Stream struct {
 	trees int
 	buf   bytes.Buffer
 	enc   *json.Encoder
+	err   error // the first error: Close then writes nothing
 }
 
 // NewStream returns a Stream writing the model to w.
@@ -60,12 +61,12 @@ func newEncoder(w io.Writer, prefix string) *json.Encoder {
 // order). It returns the first error.
 func (s *Stream) Session(roots []*flow.Node) error {
 	for _, r := range roots {
-		if err := s.body.Err(); err != nil {
-			return err
+		if s.err != nil {
+			return s.err
 		}
 		s.buf.Reset()
-		if err := s.enc.Encode(r); err != nil {
-			return err
+		if s.err = s.enc.Encode(r); s.err != nil {
+			return s.err
 		}
 		if s.trees > 0 {
 			s.body.WriteString(",")
@@ -73,8 +74,9 @@ func (s *Stream) Session(roots []*flow.Node) error {
 		s.trees++
 		s.body.WriteString("\n" + treeIndent)
 		s.body.WriteString(string(bytes.TrimSuffix(s.buf.Bytes(), []byte("\n"))))
+		s.err = s.body.Err()
 	}
-	return s.body.Err()
+	return s.err
 }
 
 // treesKey is where the trees go in the encoded tail (with no trees): a
@@ -86,8 +88,8 @@ var treesKey = []byte(`"trees": []`)
 // removed whatever happens.
 func (s *Stream) Close(tail *flow.Model) error {
 	defer s.body.Close()
-	if err := s.body.Err(); err != nil {
-		return err
+	if s.err != nil {
+		return s.err
 	}
 	t := *tail
 	t.Roots = []*flow.Node{}
