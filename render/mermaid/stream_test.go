@@ -105,3 +105,32 @@ func TestStreamDrops(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStream: the full diagram of the largest nova capture, one
+// session at a time, with the body in memory and moved to its file.
+func BenchmarkStream(b *testing.B) {
+	m := modeltest.NovaModel(b, "nova-stop-start-reboot")
+	for _, c := range []struct {
+		name  string
+		limit int
+	}{{"memory", -1}, {"file", 64 << 10}} {
+		b.Run(c.name, func(b *testing.B) {
+			var n int64
+			for b.Loop() {
+				var out countWriter
+				if err := story.PrintSessions(newStream(&out, Options{Detail: story.Full}, c.limit), m); err != nil {
+					b.Fatal(err)
+				}
+				n = int64(out)
+			}
+			b.SetBytes(n)
+		})
+	}
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
