@@ -3,7 +3,8 @@
 // where a fact of the whole model goes (a participant's id, the number of
 // sessions), and at the end writes its header, then copies the body,
 // putting the facts in. The body stays in memory up to a limit, then
-// moves to a temporary file, removed by Close.
+// moves to a temporary file: unnamed as soon as it is open where the
+// system allows, removed by Close elsewhere.
 package spool
 
 import (
@@ -35,7 +36,9 @@ type Spool struct {
 	fw    *bufio.Writer
 	err   error
 	done  bool
-	num   [2 + 2*binary.MaxVarintLen64]byte
+	// removed: the file's name is already gone (spill)
+	removed bool
+	num     [2 + 2*binary.MaxVarintLen64]byte
 }
 
 // WriteString writes text; a byte 0 in it is kept as text.
@@ -118,13 +121,16 @@ func (s *Spool) toMem(n int) bool {
 	return false
 }
 
-// spill moves the body to a temporary file.
+// spill moves the body to a temporary file. The file is removed at once
+// where the system allows it (the open file lives on), so that a run
+// killed before Close leaves nothing behind; elsewhere Close removes it.
 func (s *Spool) spill() {
 	f, err := os.CreateTemp("", "flowmap-body-*")
 	if err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
 		return
 	}
+	s.removed = os.Remove(f.Name()) == nil
 	s.f, s.fw = f, bufio.NewWriterSize(f, 64<<10)
 	if _, err := s.fw.Write(s.mem.Bytes()); err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
@@ -213,7 +219,8 @@ func (s *Spool) Copy(w *bufio.Writer, fill func(w *bufio.Writer, kind byte, n ui
 	}
 }
 
-// Close removes the temporary file, if any, and drops the body.
+// Close closes the temporary file, if any, removes it if it still has a
+// name, and drops the body.
 func (s *Spool) Close() error {
 	s.mem = bytes.Buffer{}
 	if s.f == nil {
@@ -221,8 +228,10 @@ func (s *Spool) Close() error {
 	}
 	name := s.f.Name()
 	err := s.f.Close()
-	if rerr := os.Remove(name); err == nil {
-		err = rerr
+	if !s.removed {
+		if rerr := os.Remove(name); err == nil {
+			err = rerr
+		}
 	}
 	s.f, s.fw = nil, nil
 	if err != nil {
