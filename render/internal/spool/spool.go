@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Limit is how much of a body stays in memory before it moves to a
@@ -44,7 +45,7 @@ type Spool struct {
 // WriteString writes text; a byte 0 in it is kept as text.
 func (s *Spool) WriteString(text string) {
 	for s.err == nil {
-		i := indexMark(text)
+		i := strings.IndexByte(text, mark)
 		if i < 0 {
 			s.write(text)
 			return
@@ -55,20 +56,11 @@ func (s *Spool) WriteString(text string) {
 	}
 }
 
-func indexMark(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == mark {
-			return i
-		}
-	}
-	return -1
-}
-
 // Placeholder writes a placeholder of kind (not 0) with a number and
 // data; Copy hands them back.
 func (s *Spool) Placeholder(kind byte, n uint64, data string) {
-	if kind == mark {
-		panic("spool: placeholder kind 0")
+	if kind == mark && s.err == nil {
+		s.err = errors.New("spool: placeholder of kind 0")
 	}
 	b := append(s.num[:0], mark, kind)
 	b = binary.AppendUvarint(b, n)
