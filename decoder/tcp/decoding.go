@@ -511,7 +511,11 @@ type opBatch struct {
 	ops  []batched
 	slab []byte
 	big  [][]byte
-	fns  []func(now, pending time.Time) // of the opSync ops, in order
+	// copied is how many bytes of big are copies made for the batch (not
+	// a packet's own bytes the caller keeps): they count towards
+	// workerSlab as the slab's do.
+	copied int
+	fns    []func(now, pending time.Time) // of the opSync ops, in order
 }
 
 // nanos and fromNanos carry a UTC capture time (or the zero time) as an
@@ -565,9 +569,9 @@ func (b *opBatch) runFrom(d *decoding, i int, fns []func(now, pending time.Time)
 	return next, rest
 }
 
-// A batch is handed over when it holds workerOps ops or workerSlab bytes,
-// and at each Sync. Bytes of one op larger than a quarter of the slab get
-// their own copy.
+// A batch is handed over when it holds workerOps ops or workerSlab bytes
+// (in its slab, or of its own copies), and at each Sync. Bytes of one op
+// larger than a quarter of the slab get their own copy.
 const (
 	workerBatches = 8
 	workerOps     = 1024
@@ -588,7 +592,7 @@ func newWorker(d *decoding) *worker {
 			// at most workerBatches*workerOps of them.
 			clear(b.big)
 			clear(b.fns)
-			b.ops, b.slab, b.big, b.fns = b.ops[:0], b.slab[:0], b.big[:0], b.fns[:0]
+			b.ops, b.slab, b.big, b.fns, b.copied = b.ops[:0], b.slab[:0], b.big[:0], b.fns[:0], 0
 			w.free <- b
 		}
 	}()
@@ -603,6 +607,7 @@ func (w *worker) add(o *op) {
 		if o.kept || len(o.data) > workerSlab/4 {
 			if !o.kept {
 				o.data = append([]byte(nil), o.data...)
+				w.cur.copied += len(o.data)
 			}
 			w.cur.big = append(w.cur.big, o.data)
 			x.off = -len(w.cur.big)
@@ -621,7 +626,7 @@ func (w *worker) add(o *op) {
 		w.cur.fns = append(w.cur.fns, o.fn)
 	}
 	w.cur.ops = append(w.cur.ops, x)
-	if len(w.cur.ops) >= workerOps || o.kind == opSync {
+	if len(w.cur.ops) >= workerOps || o.kind == opSync || w.cur.copied >= workerSlab {
 		w.send()
 	}
 }
