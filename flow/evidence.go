@@ -21,6 +21,12 @@ const (
 	// ByTiming: only timing placed it: the innermost request in progress
 	// (when Candidates has more than one, another was in progress too).
 	ByTiming Placement = "timing"
+	// ByOrder (sessions only): a client's request that nothing ties to one
+	// of its sessions (version discovery on a connection no token used)
+	// went to the first session that client began after it, and it began
+	// others then too: which one made it is a guess among
+	// SessionsInProgress.
+	ByOrder Placement = "order"
 )
 
 // Limits on the literals compared, so that a hostile query or target

@@ -163,7 +163,8 @@ type Node struct {
 	// a login or its connection ties it to the session's client; "timing"
 	// when nothing does (work no captured client request explains: a
 	// service's own login or periodic task, a pool's chatter) and it went
-	// with the session that started last before it.
+	// with the session that started last before it; "order" when only its
+	// client and its place in time do (ByOrder), among several sessions.
 	SessionPlaced Placement `json:"session_placed_by,omitempty"`
 	// SessionsInProgress is, for a root placed by timing, how many
 	// sessions it could belong to by time: those in progress when it
@@ -295,7 +296,7 @@ func (n *Node) Ambiguous() bool {
 // SessionGuessed reports whether only timing put root n in its session
 // while other sessions were in progress too: it may be another client's.
 func (n *Node) SessionGuessed() bool {
-	return n.SessionPlaced == ByTiming && n.SessionsInProgress > 1
+	return (n.SessionPlaced == ByTiming || n.SessionPlaced == ByOrder) && n.SessionsInProgress > 1
 }
 
 // CandidatesP are the requests timing chose n's parent from.

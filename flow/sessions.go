@@ -187,6 +187,11 @@ func (m *Model) sessions() {
 		r  *Node
 		at int
 	}
+	// A request a session takes only by being the oldest waiting one of
+	// its kind (fresh, below) is a guess when its client had others of
+	// that kind waiting then: which session made which is not known. Each
+	// of them is then marked, with how many there were.
+	contested := map[*Node]int{}
 	var pending, aside []waiting
 	for i, r := range m.Roots {
 		if r.Proto != "http" || r.from == nil || r.from.Kind == Service {
@@ -212,6 +217,18 @@ func (m *Model) sessions() {
 		// client, started before it, among those on connections no key
 		// claims: under concurrency each client did one of each.
 		kinds := map[string]bool{r.Summary: true}
+		var rivals map[string][]*Node // what a new session could take fresh, by kind
+		if !ok {
+			for _, w := range pending {
+				p := w.r
+				if connKey[p.Ex.Conn] == nil && p.from == r.from && p.Start.Before(r.Start) && r.Start.Sub(p.Start) <= 5*time.Second {
+					if rivals == nil {
+						rivals = map[string][]*Node{}
+					}
+					rivals[p.Summary] = append(rivals[p.Summary], p)
+				}
+			}
+		}
 		kept := pending[:0]
 		for _, w := range pending {
 			p := w.r
@@ -223,6 +240,18 @@ func (m *Model) sessions() {
 			if sameConn || fresh {
 				p.Session = s
 				kinds[kind] = true
+				if fresh && !sameConn {
+					n := contested[p]
+					if rs := rivals[kind]; len(rs) > 1 {
+						n = max(n, len(rs))
+						for _, q := range rs {
+							contested[q] = max(contested[q], len(rs))
+						}
+					}
+					if n > 1 {
+						p.SessionPlaced, p.SessionsInProgress = ByOrder, n
+					}
+				}
 				continue
 			}
 			if owner == nil && r.Start.Sub(p.Start) > 5*time.Second || owner != nil && left[owner] == 0 {

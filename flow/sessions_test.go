@@ -33,7 +33,7 @@ func TestSessionPlacedByTiming(t *testing.T) {
 			spans := map[int]*span{}
 			timing, guessed := 0, 0
 			for _, r := range m.Roots {
-				if r.SessionPlaced != "" {
+				if r.SessionPlaced == ByTiming {
 					continue
 				}
 				if r.FromP() == nil || r.FromP().Kind != Client {
@@ -52,7 +52,7 @@ func TestSessionPlacedByTiming(t *testing.T) {
 				}
 			}
 			for _, r := range m.Roots {
-				if r.SessionPlaced == "" {
+				if r.SessionPlaced == "" || r.SessionPlaced == ByOrder { // TestSessionPlacedByOrder
 					continue
 				}
 				timing++
@@ -91,6 +91,71 @@ func TestSessionPlacedByTiming(t *testing.T) {
 			}
 			if m.Sessions == 1 && guessed > 0 {
 				t.Errorf("one session, yet %d roots' sessions are guesses", guessed)
+			}
+		})
+	}
+}
+
+// TestSessionPlacedByOrder: a client request no token ties to a session
+// (version discovery on a connection no token used) is a guess, marked
+// "order" with the count, exactly when another such request of the same
+// kind from the same client could have been its session's instead: each
+// began before the other's session, within 5 s (the two could be swapped
+// and every session still begins after its request). Counted here the
+// slow way, over every pair.
+func TestSessionPlacedByOrder(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		file    string
+		guessed bool
+	}{
+		{"concurrent", filepath.Join(truth.Root(), "testdata", "captures", "concurrent.pcapng"), true},
+		{"haproxy-concurrent", filepath.Join(truth.Root(), "testdata", "captures", "haproxy-concurrent.pcapng"), false},
+		{"seed-image-list.lo", filepath.Join(truth.Root(), "testdata", "captures", "seed-image-list.lo.pcapng"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := model(t, c.file)
+			owned := map[int]bool{} // connections a token or login is used on
+			begin := map[int]time.Time{}
+			for _, r := range m.Roots {
+				if r.Token != "" || r.Role == RoleAuth {
+					owned[r.Conn] = true
+					if b, ok := begin[r.Session]; !ok || r.Start.Before(b) {
+						begin[r.Session] = r.Start
+					}
+				}
+			}
+			var free []*Node // requests only their order places
+			for _, r := range m.Roots {
+				if r.Proto == "http" && r.FromP() != nil && r.FromP().Kind == Client && r.Token == "" && r.Role != RoleAuth && !owned[r.Conn] {
+					if b, ok := begin[r.Session]; ok && r.Start.Before(b) {
+						free = append(free, r)
+					}
+				}
+			}
+			ordered := 0
+			for _, d := range free {
+				rivals := 1
+				for _, o := range free {
+					if o != d && o.Session != d.Session && o.FromP() == d.FromP() && o.Summary == d.Summary &&
+						o.Start.Before(begin[d.Session]) && begin[d.Session].Sub(o.Start) <= 5*time.Second &&
+						d.Start.Before(begin[o.Session]) && begin[o.Session].Sub(d.Start) <= 5*time.Second {
+						rivals++
+					}
+				}
+				if got := d.SessionPlaced == ByOrder; got != (rivals > 1) {
+					t.Errorf("%s at %v in session %d: placed by %q, %d could have made it", d.Summary, d.Start, d.Session, d.SessionPlaced, rivals)
+				}
+				if d.SessionPlaced == ByOrder {
+					ordered++
+					if !d.SessionGuessed() || d.SessionsInProgress < 2 {
+						t.Errorf("%s at %v: placed by order among %d, guessed %v", d.Summary, d.Start, d.SessionsInProgress, d.SessionGuessed())
+					}
+				}
+			}
+			t.Logf("%d requests only their order places, %d of them guesses", len(free), ordered)
+			if (ordered > 0) != c.guessed {
+				t.Errorf("%d placed by order among several, want some: %v", ordered, c.guessed)
 			}
 		})
 	}

@@ -291,16 +291,20 @@ type teller struct {
 	// filesExplained: the note on file syscalls placed by strace's bytes
 	// alone was told (files.go)
 	filesExplained bool
+	// orderExplained: the note on requests placed in their session by
+	// order among several was told
+	orderExplained bool
 }
 
 func (t *teller) add(s Step) {
 	if s.Kind == Call {
-		timing, session := false, false
+		timing, session, order := false, false, false
 		for _, n := range s.Nodes {
 			timing = timing || n.Ambiguous()
-			session = session || n.SessionGuessed()
+			session = session || n.SessionGuessed() && n.SessionPlaced == flow.ByTiming
+			order = order || n.SessionGuessed() && n.SessionPlaced == flow.ByOrder
 		}
-		s.Guessed = s.Guessed || timing || session
+		s.Guessed = s.Guessed || timing || session || order
 		if timing && !t.explained {
 			t.explained = true
 			t.note(s.From, GuessNote)
@@ -308,6 +312,10 @@ func (t *teller) add(s Step) {
 		if session && !t.sessionExplained {
 			t.sessionExplained = true
 			t.note(s.From, SessionGuessNote)
+		}
+		if order && !t.orderExplained {
+			t.orderExplained = true
+			t.note(s.From, OrderGuessNote)
 		}
 	}
 	t.out(s)
@@ -319,6 +327,11 @@ const GuessNote = "≈ placed by timing alone: other requests were in progress t
 // SessionGuessNote explains, once per story, the mark on work that only
 // timing put in its session while other sessions were in progress too.
 const SessionGuessNote = "≈ in this session by timing alone: nothing ties it to a client, and it may be another's, in progress then or next (--format json counts them)"
+
+// OrderGuessNote explains, once per story, the mark on a client's request
+// that only its order put in its session: the client began several
+// sessions at once, each making the same request.
+const OrderGuessNote = "≈ in this session by order alone: its client began other sessions then too, each making the same request (--format json counts them)"
 
 func (t *teller) note(p *flow.Participant, text string) {
 	t.add(Step{Kind: Note, From: p, Text: text})
