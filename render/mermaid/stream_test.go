@@ -37,7 +37,7 @@ func TestStream(t *testing.T) {
 							t.Fatalf("%s: %v", c.Name, err)
 						}
 					}
-					path, spill := s.p.body.Spilled()
+					path, spill := s.Spilled()
 					if err := s.Close(story.Tail(c.Model)); err != nil {
 						t.Fatalf("%s: %v", c.Name, err)
 					}
