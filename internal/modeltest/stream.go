@@ -1,7 +1,9 @@
 package modeltest
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,10 +25,11 @@ type SessionPrinter interface {
 
 // Streamed is what a printer's Stream wrote in one case of StreamTest.
 type Streamed struct {
-	Where   string // the case, in messages
-	Got     string // what the Stream wrote
-	Want    string // what it must write: the model printed whole
-	Spilled bool   // the body moved to its temporary file (Feed)
+	Where     string // the case, in messages
+	Got       string // what the Stream wrote
+	Want      string // what it must write: the model printed whole
+	Spilled   bool   // the body moved to its temporary file (Feed)
+	MustSpill bool   // the body was large enough that it must have moved
 }
 
 // StreamTest checks a printer's Stream on every model of gs and each of
@@ -46,6 +49,8 @@ func StreamTest[V any](t *testing.T, gs []Golden, ext string, minGoldens int, va
 				out := stream(c, v)
 				if out.Spilled {
 					spilled++
+				} else if out.MustSpill {
+					t.Errorf("%s: the body did not move to its file (%d bytes out)", out.Where, len(out.Want))
 				}
 				Same(t, out.Where, out.Got, out.Want)
 				if c.Name != g.Name || i > 0 {
@@ -65,6 +70,24 @@ func StreamTest[V any](t *testing.T, gs []Golden, ext string, minGoldens int, va
 	}
 	if spilled == 0 || goldens < minGoldens {
 		t.Errorf("%d bodies moved to their file, %d goldens compared", spilled, goldens)
+	}
+}
+
+// StreamDrops checks that a printer's Stream keeps no session's nodes
+// once it is fed (FeedAndForget), on every nova capture, in each of the
+// printer's variants: open returns a Stream in variant v writing to w.
+// What it wrote after Close must contain mark.
+func StreamDrops[V any](t *testing.T, variants []V, open func(w io.Writer, v V) SessionPrinter, mark string) {
+	t.Helper()
+	for _, v := range variants {
+		for _, name := range NovaCaptures {
+			var b bytes.Buffer
+			s := open(&b, v)
+			tail := FeedAndForget(t, NovaModel(t, name), s.Session)
+			if err := s.Close(tail); err != nil || !strings.Contains(b.String(), mark) {
+				t.Errorf("%s %v: %v", name, v, err)
+			}
+		}
 	}
 }
 
