@@ -84,15 +84,7 @@ func Parts(g Golden) []Golden {
 // a root unreachable; it waits for them up to a few seconds.
 func FeedAndForget(t testing.TB, m *flow.Model, feed func(roots []*flow.Node) error) *flow.Model {
 	t.Helper()
-	var sessions [][]*flow.Node
-	for i := 0; i < len(m.Roots); {
-		j := i + 1
-		for j < len(m.Roots) && m.Roots[j].Session == m.Roots[i].Session {
-			j++
-		}
-		sessions = append(sessions, m.Roots[i:j:j])
-		i = j
-	}
+	sessions := sessionsOf(m.Roots)
 	tail := *m
 	tail.Roots, m.Roots = nil, nil
 	var gone atomic.Int64

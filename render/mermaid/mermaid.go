@@ -48,17 +48,13 @@ func Render(m *flow.Model, opts Options) string {
 	return b.String()
 }
 
-// Stream prints a diagram one client session at a time: each session is
-// told (story.Teller) and printed as it comes, into a body that stays in
-// memory up to a few MB and then moves to a temporary file; Close writes
-// the header, which declares every participant, then the body with what
-// only the whole model settles (participant ids, the number of sessions).
-// It keeps no session's nodes.
+// Stream prints a diagram one client session at a time (spool.Stream):
+// Session prints each session into a body that moves to a temporary file
+// past a few MB, Close writes the header, then the body. TextSize counts
+// what it wrote. It keeps no session's nodes.
 type Stream struct {
-	w     *counter
-	title string
-	tell  *story.Teller
-	p     printer
+	*spool.Stream
+	w *counter
 }
 
 // NewStream returns a Stream writing the diagram to w.
@@ -66,32 +62,8 @@ func NewStream(w io.Writer, opts Options) *Stream { return newStream(w, opts, 0)
 
 // newStream: limit is the body's memory limit (spool.Spool.Limit).
 func newStream(w io.Writer, opts Options, limit int) *Stream {
-	s := &Stream{w: &counter{w: w}, title: opts.Title}
-	s.p.body.Limit = limit
-	s.tell = story.NewTeller(story.Options{Detail: opts.Detail}, s.p.step)
-	return s
-}
-
-// Session prints the trees of one client session (roots in the model's
-// order). It returns the first error writing the body.
-func (s *Stream) Session(roots []*flow.Node) error {
-	if err := s.p.body.Err(); err != nil {
-		return err
-	}
-	s.tell.Session(roots)
-	return s.p.body.Err()
-}
-
-// Close writes the diagram to w: tail is the model without its trees
-// (participants, sessions, notes). The body's temporary file is removed
-// whatever happens.
-func (s *Stream) Close(tail *flow.Model) error {
-	defer s.p.body.Close()
-	ps := s.tell.Finish(tail)
-	if err := s.p.print(s.w, s.title, ps, tail.Sessions); err != nil {
-		return err
-	}
-	return s.p.body.Close()
+	c := &counter{w: w}
+	return &Stream{spool.NewStream(c, printer{opts.Title}, opts.Detail, limit), c}
 }
 
 // TextSize is the TextSize of what Close wrote.
@@ -119,21 +91,14 @@ func (c *counter) Write(p []byte) (int, error) {
 
 // Print writes the steps of st as a diagram.
 func Print(st *story.Story, title string) string {
-	var b strings.Builder
-	p := printer{}
-	p.body.Limit = -1 // in memory: cannot fail
-	for _, s := range st.Steps {
-		p.step(s)
-	}
-	_ = p.print(&b, title, st.Participants, 0)
-	return b.String()
+	return spool.Print(printer{title}, st)
 }
 
-// printer prints steps into its body as they come, then the diagram.
-type printer struct{ body spool.Diagram }
+// printer prints steps into the body as they come, then the diagram
+// (spool.Printer).
+type printer struct{ title string }
 
-func (p *printer) step(s story.Step) {
-	b := &p.body
+func (printer) Step(b *spool.Diagram, s story.Step) {
 	switch s.Kind {
 	case story.Note, story.Session:
 		if story.Pending(s) {
@@ -152,32 +117,24 @@ func (p *printer) step(s story.Step) {
 	}
 }
 
-// print writes the header with participants ps, then the body.
-func (p *printer) print(w io.Writer, title string, ps []*flow.Participant, sessions int) error {
-	if err := p.body.Err(); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+// Print writes the header with participants ps, then the body.
+func (p printer) Print(w *bufio.Writer, body *spool.Diagram, ps []*flow.Participant, sessions int) error {
 	ids := story.IDs(ps, keywords)
 	line := func(format string, args ...any) {
-		fmt.Fprintf(bw, format, args...)
-		bw.WriteByte('\n')
+		fmt.Fprintf(w, format, args...)
+		w.WriteByte('\n')
 	}
 	line("sequenceDiagram")
-	if t := strings.TrimSpace(Escape(title)); t != "" { // "title" alone does not parse
+	if t := strings.TrimSpace(Escape(p.title)); t != "" { // "title" alone does not parse
 		line("  title %s", t)
 	}
 	line("  autonumber")
 	for _, p := range ps {
 		line("  participant %s as %s", ids[p], Escape(p.Name))
 	}
-	err := p.body.Copy(bw, ids, sessions, func(w *bufio.Writer, id, text string) {
+	return body.Copy(w, ids, sessions, func(w *bufio.Writer, id, text string) {
 		fmt.Fprintf(w, "  Note over %s: %s\n", id, Escape(text))
 	})
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
-	return err
 }
 
 // guess marks a call only timing placed.

@@ -33,71 +33,32 @@ func Write(w io.Writer, m *flow.Model, opts Options) error {
 	return story.PrintSessions(NewStream(w, opts), m)
 }
 
-// Stream prints a diagram one client session at a time: each session is
-// told (story.Teller) and printed as it comes, into a body that stays in
-// memory up to a few MB and then moves to a temporary file; Close writes
-// the header, which declares every participant, then the body with what
-// only the whole model settles (participant ids, the number of sessions).
-// It keeps no session's nodes.
-type Stream struct {
-	w     io.Writer
-	title string
-	tell  *story.Teller
-	p     printer
-}
+// Stream prints a diagram one client session at a time (spool.Stream):
+// Session prints each session into a body that moves to a temporary file
+// past a few MB, Close writes the header, then the body. It keeps no
+// session's nodes.
+type Stream struct{ *spool.Stream }
 
 // NewStream returns a Stream writing the diagram to w.
 func NewStream(w io.Writer, opts Options) *Stream { return newStream(w, opts, 0) }
 
 // newStream: limit is the body's memory limit (spool.Spool.Limit).
 func newStream(w io.Writer, opts Options, limit int) *Stream {
-	s := &Stream{w: w, title: opts.Title}
-	s.p.body.Limit = limit
-	s.tell = story.NewTeller(story.Options{Detail: opts.Detail}, s.p.step)
-	return s
-}
-
-// Session prints the trees of one client session (roots in the model's
-// order). It returns the first error writing the body.
-func (s *Stream) Session(roots []*flow.Node) error {
-	if err := s.p.body.Err(); err != nil {
-		return err
-	}
-	s.tell.Session(roots)
-	return s.p.body.Err()
-}
-
-// Close writes the diagram to w: tail is the model without its trees
-// (participants, sessions, notes). The body's temporary file is removed
-// whatever happens.
-func (s *Stream) Close(tail *flow.Model) error {
-	defer s.p.body.Close()
-	ps := s.tell.Finish(tail)
-	if err := s.p.print(s.w, s.title, ps, tail.Sessions); err != nil {
-		return err
-	}
-	return s.p.body.Close()
+	return &Stream{spool.NewStream(w, printer{opts.Title}, opts.Detail, limit)}
 }
 
 // Print writes the steps of st as a diagram: numbered arrows, dashed
 // replies, crossed failures, open-headed bulk replies, notes, and session
 // headers as separators.
 func Print(st *story.Story, title string) string {
-	var b strings.Builder
-	p := printer{}
-	p.body.Limit = -1 // in memory: cannot fail
-	for _, s := range st.Steps {
-		p.step(s)
-	}
-	_ = p.print(&b, title, st.Participants, 0)
-	return b.String()
+	return spool.Print(printer{title}, st)
 }
 
-// printer prints steps into its body as they come, then the diagram.
-type printer struct{ body spool.Diagram }
+// printer prints steps into the body as they come, then the diagram
+// (spool.Printer).
+type printer struct{ title string }
 
-func (p *printer) step(s story.Step) {
-	b := &p.body
+func (printer) Step(b *spool.Diagram, s story.Step) {
 	switch s.Kind {
 	case story.Session:
 		if story.Pending(s) {
@@ -128,32 +89,25 @@ func (p *printer) step(s story.Step) {
 // separator is the line of a session header.
 func separator(text string) string { return "== " + Escape(text) + " ==\n" }
 
-// print writes the header with participants ps, then the body.
-func (p *printer) print(w io.Writer, title string, ps []*flow.Participant, sessions int) error {
-	if err := p.body.Err(); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+// Print writes the header with participants ps, then the body.
+func (p printer) Print(w *bufio.Writer, body *spool.Diagram, ps []*flow.Participant, sessions int) error {
 	ids := story.IDs(ps, keywords())
 	line := func(format string, args ...any) {
-		fmt.Fprintf(bw, format, args...)
-		bw.WriteByte('\n')
+		fmt.Fprintf(w, format, args...)
+		w.WriteByte('\n')
 	}
 	line("@startuml")
-	if t := titleText(title); t != "" {
+	if t := titleText(p.title); t != "" {
 		line("title %s", t)
 	}
 	line("autonumber")
 	for _, p := range ps {
 		line("%s \"%s\" as %s", shape(p.Kind), escapeName(p.Name), ids[p])
 	}
-	err := p.body.Copy(bw, ids, sessions, func(w *bufio.Writer, _, text string) {
+	err := body.Copy(w, ids, sessions, func(w *bufio.Writer, _, text string) {
 		w.WriteString(separator(text))
 	})
 	line("@enduml")
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
 	return err
 }
 

@@ -4,7 +4,8 @@
 // sessions), and at the end writes its header, then copies the body,
 // putting the facts in. The body stays in memory up to a limit, then
 // moves to a temporary file: unnamed as soon as it is open where the
-// system allows, removed by Close elsewhere.
+// system allows, removed by Close elsewhere. Stream is the sequence
+// diagrams' printer (mermaid, plantuml) built on such a body.
 package spool
 
 import (
