@@ -149,3 +149,168 @@ func TestDecoderPanicContained(t *testing.T) {
 		})
 	}
 }
+
+// failing wraps a protocol so that on connection conn the method named
+// by in panics the first time it is called: the decoder's Close (at the
+// end of the capture), its Expire (an exchange held past MaxHold) or the
+// protocol's Sniff.
+func failing(p decoder.Protocol, conn int, in string) decoder.Protocol {
+	if in == "Sniff" {
+		inner := p.Sniff
+		p.Sniff = func(c *decoder.Conn, dir decoder.Dir, first []byte) decoder.Verdict {
+			if c.ID == conn {
+				var none []int
+				_ = none[len(first)] // the bug
+			}
+			return inner(c, dir, first)
+		}
+		return p
+	}
+	inner := p.New
+	p.New = func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+		d := inner(c, emit)
+		if c.ID != conn {
+			return d
+		}
+		return &failingDecoder{StreamDecoder: d, in: in}
+	}
+	return p
+}
+
+type failingDecoder struct {
+	decoder.StreamDecoder
+	in string
+}
+
+func (f *failingDecoder) Close(t time.Time) {
+	if f.in == "Close" {
+		var none []int
+		_ = none[t.Second()+1] // the bug
+	}
+	f.StreamDecoder.Close(t)
+}
+
+func (f *failingDecoder) Expire(before time.Time, why string) {
+	if f.in == "Expire" {
+		var none []int
+		_ = none[len(why)] // the bug
+	}
+	f.StreamDecoder.Expire(before, why)
+}
+
+// TestDecoderPanicContainedOutsideData: a panic in a decoder's Close or
+// Expire, or in a protocol's Sniff, is contained like one in Data: the run
+// ends, every other connection's exchanges are a sound run's, and a Fatal
+// diagnostic names the connection and where it failed.
+func TestDecoderPanicContainedOutsideData(t *testing.T) {
+	path := filepath.Join(truth.Root(), "testdata", "captures", "seed-image-list.pcapng")
+	decode := func(opts Options, skip int) ([]string, *Result) {
+		var out []string
+		res, err := Run([]string{path}, opts, func(e *decoder.Exchange) {
+			if e.Conn.ID == skip {
+				return
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, string(b))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, res
+	}
+	for _, c := range []struct {
+		in     string
+		serial bool
+	}{{"Close", true}, {"Expire", true}, {"Sniff", true}, {"Close", false}, {"Expire", false}, {"Sniff", false}} {
+		in := c.in
+		t.Run(fmt.Sprintf("%s,serial=%v", in, c.serial), func(t *testing.T) {
+			if !c.serial {
+				needTwoCores(t)
+			}
+			var base Options
+			base.Serial = c.serial
+			if in == "Expire" {
+				base.TCP.MaxHold = time.Millisecond // every answer is "late"
+			}
+			_, sound := decode(base, -1)
+			if in == "Expire" && sound.TCP.Expired == 0 {
+				t.Fatal("no exchange held past MaxHold: Expire is never called")
+			}
+			// the first connection whose decoder the method is asked of
+			// (Sniff: the first MySQL one)
+			target, proto := -1, ""
+			_, _ = decode(withProtocols(base, func(p decoder.Protocol) decoder.Protocol {
+				inner, name := p.New, p.Name
+				p.New = func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+					return &probe{StreamDecoder: inner(c, emit), seen: func(method string) {
+						if target < 0 && (method == in || in == "Sniff" && name == "mysql") {
+							target, proto = c.ID, name
+						}
+					}}
+				}
+				return p
+			}), -1)
+			if target < 0 {
+				t.Fatalf("no connection's %s called", in)
+			}
+			want, _ := decode(base, target)
+			got, res := decode(withProtocols(base, func(p decoder.Protocol) decoder.Protocol {
+				if p.Name == proto {
+					return failing(p, target, in)
+				}
+				return p
+			}), target)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("the other connections' exchanges differ from a sound run's (%d vs %d)", len(got), len(want))
+			}
+			if res.TCP.Failed != 1 || !res.Fatal() {
+				t.Errorf("Stats.Failed = %d, fatal %v: want the failure said", res.TCP.Failed, res.Fatal())
+			}
+			var diag string
+			for _, d := range res.Diagnostics {
+				if strings.Contains(d.What, "failed on connection") {
+					diag = d.String()
+				}
+			}
+			for _, w := range []string{fmt.Sprintf("connection %d ", target), "index out of range"} {
+				if !strings.Contains(diag, w) {
+					t.Errorf("diagnostic %q does not say %q", diag, w)
+				}
+			}
+		})
+	}
+}
+
+// withProtocols returns o with its protocols passed through f.
+func withProtocols(o Options, f func(decoder.Protocol) decoder.Protocol) Options {
+	ps := o.Protocols()
+	o.TCP.Protocols = nil
+	for _, p := range ps {
+		o.TCP.Protocols = append(o.TCP.Protocols, f(p))
+	}
+	return o
+}
+
+// probe reports the methods called on a decoder.
+type probe struct {
+	decoder.StreamDecoder
+	seen func(method string)
+}
+
+func (p *probe) Data(dir decoder.Dir, b []byte, t time.Time) {
+	p.seen("Data")
+	p.StreamDecoder.Data(dir, b, t)
+}
+
+func (p *probe) Close(t time.Time) {
+	p.seen("Close")
+	p.StreamDecoder.Close(t)
+}
+
+func (p *probe) Expire(before time.Time, why string) {
+	p.seen("Expire")
+	p.StreamDecoder.Expire(before, why)
+}
