@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/base64"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -484,5 +485,32 @@ func TestRevocation(t *testing.T) {
 	}
 	if got.SubjectP() == nil || got.SubjectToken != decoder.Fingerprint(t1) || got.TokenP() == nil || got.Token != decoder.Fingerprint(t2) {
 		t.Errorf("revoked %s as %s, want %s as %s", got.SubjectToken, got.Token, decoder.Fingerprint(t1), decoder.Fingerprint(t2))
+	}
+}
+
+// TestLoginSaysWho: every login keystone answered with a token says who
+// logged in, also when its request names nobody (an application
+// credential by id: the seventh command of keystone-credentials): the
+// issued token's user and project.
+func TestLoginSaysWho(t *testing.T) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "secrets", "keystone-credentials.pcapng"))
+	logins, appcred := 0, 0
+	m.Walk(func(n *Node, _ int) {
+		if n.Role != RoleAuth || n.SubjectP() == nil {
+			return
+		}
+		logins++
+		if strings.Contains(n.Ex.Request.(*http.Request).Body, `"application_credential"`) {
+			appcred++
+		}
+		if tok := n.SubjectP(); n.User == "" || n.User != tok.User {
+			t.Errorf("login %d at %v: user %q, issued token's user %q", n.ID, n.Start, n.User, tok.User)
+		}
+		if n.Project == "" {
+			t.Errorf("login %d at %v: no project", n.ID, n.Start)
+		}
+	})
+	if logins < 2 || appcred == 0 {
+		t.Fatalf("%d logins, %d with an application credential: the test checks nothing", logins, appcred)
 	}
 }

@@ -261,6 +261,14 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 		if resp != nil {
 			n.subject = b.tokens[resp.Header(registry.SubjectTokenHeader)]
 		}
+		// A login whose request names nobody (an application credential
+		// by id) is said by the token keystone issued for it.
+		if t := n.subject; t != nil && n.User == "" {
+			n.User = t.User
+			if n.Project == "" {
+				n.Project = t.Project
+			}
+		}
 	case registry.Validation(req.Method, req.Target):
 		n.Role = RoleValidate
 		n.subject = b.tokens[req.Header(registry.SubjectTokenHeader)]
