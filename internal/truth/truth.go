@@ -265,7 +265,8 @@ func MySQLRows(rows []Row) []MySQLEvent {
 }
 
 // unescape undoes tshark's escaping of control characters in -T fields
-// output (\n, \r, \t, \\).
+// output (\n, \r, \t). Any other backslash is the query's own: tshark
+// writes PyMySQL's escaped quote in '{\"image_id\": …}' as it is.
 func unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
@@ -285,6 +286,7 @@ func unescape(s string) string {
 		case 't':
 			b.WriteByte('\t')
 		default:
+			b.WriteByte('\\')
 			b.WriteByte(s[i])
 		}
 	}
