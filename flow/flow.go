@@ -260,6 +260,9 @@ type Node struct {
 	sql        *sqlFacts // a DB node's SQL text, read (callers.go)
 	background bool      // rpc.go: work no client request caused
 	relayed    bool      // proxy.go: a leg a proxy relayed, under the request it relays
+	// afterAnswer: work its service went on with after answering its
+	// parent 202 Accepted (parents.go, linkAccepted)
+	afterAnswer bool
 	// unsure: timing placed n under its only candidate although that one
 	// broke a rule (its token check had not ended): a guess (parents.go)
 	unsure bool
@@ -298,6 +301,11 @@ func (n *Node) Ambiguous() bool {
 func (n *Node) SessionGuessed() bool {
 	return (n.SessionPlaced == ByTiming || n.SessionPlaced == ByOrder) && n.SessionsInProgress > 1
 }
+
+// AfterAnswer reports whether n is work its service went on with after
+// answering its parent 202 Accepted (the request taken, its work not
+// done): told after the parent's answer.
+func (n *Node) AfterAnswer() bool { return n.afterAnswer }
 
 // CandidatesP are the requests timing chose n's parent from.
 func (n *Node) CandidatesP() []*Node { return n.candidates }

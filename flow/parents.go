@@ -3,9 +3,11 @@ package flow
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"github.com/flowmap/flowmap/decoder"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -54,6 +56,7 @@ func (b *builder) linkParents() {
 		}
 	}
 	b.grouped = b.groups()
+	accepted := b.acceptedBy()
 	var fronts map[*decoder.Exchange]*Node // requests a proxy relayed
 	if b.front != nil {
 		fronts = map[*decoder.Exchange]*Node{}
@@ -88,6 +91,7 @@ func (b *builder) linkParents() {
 			p.cands, broken = b.causal(p.cands, first)
 		}
 		if len(p.cands) == 0 {
+			b.linkAccepted(g, accepted)
 			continue
 		}
 		best, placed, tied := p.choose()
@@ -459,4 +463,156 @@ func decodeTraceBase(h string) string {
 		return ""
 	}
 	return ti.BaseID
+}
+
+// acceptedWindow is how long after answering 202 Accepted a service's
+// own work may still be the request's (glance's image import goes on for
+// as long as the image takes to copy).
+const acceptedWindow = 10 * time.Minute
+
+// acceptedBy lists, by service, the requests it answered 202 Accepted
+// (the request is taken, its work not done), in order of end.
+func (b *builder) acceptedBy() map[string][]*Node {
+	var m map[string][]*Node
+	for _, n := range b.nodes {
+		if n.Proto == "http" && n.server != "" && n.Status == 202 {
+			if m == nil {
+				m = map[string][]*Node{}
+			}
+			m[n.server] = append(m[n.server], n)
+		}
+	}
+	for _, ns := range m {
+		slices.SortStableFunc(ns, func(x, y *Node) int { return x.End.Compare(y.End) })
+	}
+	return m
+}
+
+// linkAccepted places group g, which no request in progress explains,
+// under a request its service answered 202 Accepted before it (on the
+// same host, within acceptedWindow) when g names an id that request
+// named: in its target, or in the SQL of the work done for it so far
+// (the task glance's import inserted). That is the work the answer said
+// would go on (glance importing an image after POST
+// /v2/images/{id}/import). Placed by content; when several such requests
+// name it, under the latest, a guess among them.
+func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node) {
+	first := g[0]
+	rs := accepted[first.caller]
+	if len(rs) == 0 {
+		return
+	}
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].End.After(first.Start) })
+	var ids map[string]bool
+	var match []*Node
+	for j := i - 1; j >= 0 && first.Start.Sub(rs[j].End) <= acceptedWindow; j-- {
+		r := rs[j]
+		if r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
+			continue
+		}
+		if ids == nil {
+			ids = map[string]bool{}
+			b.namedIDs(ids, g, false)
+			if len(ids) == 0 {
+				return
+			}
+		}
+		named := map[string]bool{}
+		b.namedIDs(named, []*Node{r}, true)
+		for id := range ids {
+			if named[id] {
+				match = append(match, r)
+				break
+			}
+		}
+	}
+	if len(match) == 0 {
+		return
+	}
+	best := match[0] // the latest answered
+	placed := ByContent
+	var tied []*Node
+	if len(match) > 1 {
+		placed, tied = ByTiming, slices.Clone(match)
+	}
+	if len(best.Children) == 0 || !best.Children[len(best.Children)-1].afterAnswer {
+		best.note(best.to, false, fmt.Sprintf("%s answered 202 Accepted and goes on with the work after it", best.to.Name))
+	}
+	for _, n := range g {
+		n.parent, n.Placed, n.candidates, n.afterAnswer = best, placed, tied, true
+		best.Children = append(best.Children, n)
+	}
+}
+
+// namedIDs adds to ids the ids the nodes ns name (and, with deep, the
+// nodes under them): in their SQL literals, or the segments of their
+// targets, anywhere a string shaped like an OpenStack id is (a UUID, with
+// or without dashes; inside JSON too), the only literals specific enough
+// to tie work to a request long after it.
+func (b *builder) namedIDs(ids map[string]bool, ns []*Node, deep bool) {
+	for _, n := range ns {
+		switch {
+		case n.sql != nil && n.Role == RoleQuery:
+			for _, l := range n.sql.literals {
+				idsIn(ids, l)
+			}
+		case n.Proto == "http":
+			for l := range b.literals(n) {
+				idsIn(ids, l)
+			}
+		}
+		if deep {
+			b.namedIDs(ids, n.Children, true)
+		}
+	}
+}
+
+// idsIn adds the UUIDs (8-4-4-4-12 hex digits) and 32-hex-digit ids in s
+// to ids.
+func idsIn(ids map[string]bool, s string) {
+	for i := 0; i+32 <= len(s); i++ {
+		if !isHexDigit(s[i]) || i > 0 && isHexDigit(s[i-1]) {
+			continue
+		}
+		j := i
+		for j < len(s) && (isHexDigit(s[j]) || s[j] == '-') && j-i < 36 {
+			j++
+		}
+		if id := s[i:j]; isID(id) && (j == len(s) || !isHexDigit(s[j])) {
+			ids[id] = true
+		} else if j-i >= 32 && isID(s[i:i+32]) && (i+32 == len(s) || !isHexDigit(s[i+32])) {
+			ids[s[i:i+32]] = true
+		}
+	}
+}
+
+// isID reports whether s is shaped like an OpenStack id: a UUID
+// (8-4-4-4-12 hex digits) or 32 hex digits.
+func isID(s string) bool {
+	switch len(s) {
+	case 36:
+		for i := 0; i < 36; i++ {
+			c := s[i]
+			if i == 8 || i == 13 || i == 18 || i == 23 {
+				if c != '-' {
+					return false
+				}
+			} else if !isHexDigit(c) {
+				return false
+			}
+		}
+		return true
+	case 32:
+		for i := 0; i < 32; i++ {
+			if !isHexDigit(s[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

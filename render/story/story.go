@@ -10,6 +10,7 @@ package story
 import (
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -449,13 +450,27 @@ func (t *teller) node(n *flow.Node) {
 		}
 	}
 	t.add(Step{Kind: Call, From: from, To: to, Text: callText(n), Nodes: one})
-	t.seq(n.Children)
+	// work the service went on with after answering (202 Accepted) is
+	// told after the answer
+	during, after := n.Children, []*flow.Node(nil)
+	if slices.ContainsFunc(during, (*flow.Node).AfterAnswer) {
+		during = nil
+		for _, c := range n.Children {
+			if c.AfterAnswer() {
+				after = append(after, c)
+			} else {
+				during = append(during, c)
+			}
+		}
+	}
+	t.seq(during)
 	t.add(Step{Kind: Reply, From: to, To: from, Text: replyText(n), Failed: failed(n), Bulk: n.Bulk, Nodes: one})
 	for _, nt := range n.Notes {
 		if !nt.Before {
 			t.note(nt.OverP(), nt.Text)
 		}
 	}
+	t.seq(after)
 	t.tellLater(n)
 }
 
