@@ -124,7 +124,11 @@ func (b *builder) literals(r *Node) map[string]bool {
 		// the login's parameters: keystone looks its user up by name
 		if req, _ := r.httpMsgs(); req != nil {
 			user, domain, project := b.authRequest(req.Body)
-			add(user, domain, strings.TrimPrefix(project, "domain "))
+			if project != "system all" {
+				add(user, domain, strings.TrimPrefix(project, "domain "))
+			} else {
+				add(user, domain)
+			}
 		}
 	}
 	// Tokens only by their ids: keystone's SQL for a token names the ids

@@ -514,3 +514,23 @@ func TestLoginSaysWho(t *testing.T) {
 		t.Fatalf("%d logins, %d with an application credential: the test checks nothing", logins, appcred)
 	}
 }
+
+// TestLoginScope: a login says the scope it asks for: a project, a
+// domain ("domain Default"), or keystone's system ("system all").
+func TestLoginScope(t *testing.T) {
+	for name, want := range map[string]string{"system-scope": "system all", "domain-scope": "domain Default", "keystone-only": "admin"} {
+		m := model(t, filepath.Join(truth.Root(), "testdata", "captures", name+".pcapng"))
+		n := 0
+		m.Walk(func(r *Node, _ int) {
+			if r.Role == RoleAuth && r.From == "OpenStackClient" {
+				n++
+				if r.Project != want {
+					t.Errorf("%s: login at %v asks for %q, want %q", name, r.Start, r.Project, want)
+				}
+			}
+		})
+		if n == 0 {
+			t.Errorf("%s: no client login", name)
+		}
+	}
+}

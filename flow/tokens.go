@@ -166,13 +166,18 @@ func parseAuth(body string) authFacts {
 	a.user = firstOf(id.Password.User.Name, id.Password.User.ID, id.AppCred.Name)
 	a.domain = id.Password.User.Domain.Name
 	var sc struct {
-		Project named `json:"project"`
-		Domain  named `json:"domain"`
+		Project named           `json:"project"`
+		Domain  named           `json:"domain"`
+		System  map[string]bool `json:"system"`
 	}
 	if json.Unmarshal(ab.Auth.Scope, &sc) == nil {
 		a.project = firstOf(sc.Project.Name, sc.Project.ID)
-		if a.project == "" && sc.Domain.Name != "" {
-			a.project = "domain " + sc.Domain.Name
+		switch {
+		case a.project != "":
+		case sc.Domain.Name != "" || sc.Domain.ID != "":
+			a.project = "domain " + firstOf(sc.Domain.Name, sc.Domain.ID)
+		case sc.System["all"]:
+			a.project = "system all" // keystone's system scope
 		}
 	}
 	return a

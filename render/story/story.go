@@ -474,6 +474,15 @@ func (t *teller) node(n *flow.Node) {
 	t.tellLater(n)
 }
 
+// scope names what a login asks for: a project by its name, and flow's
+// "domain Default" and "system all" as they are.
+func scope(p string) string {
+	if strings.HasPrefix(p, "domain ") || p == "system all" {
+		return p
+	}
+	return "project " + p
+}
+
 // failed: an error, or no answer though one was expected. A cache miss
 // is a normal answer.
 func failed(n *flow.Node) bool {
@@ -490,7 +499,7 @@ func callText(n *flow.Node) string {
 		if n.User != "" {
 			s += " · user " + n.User
 			if n.Project != "" {
-				s += " → project " + n.Project
+				s += " → " + scope(n.Project)
 			}
 		} else if tk := n.TokenP(); tk != nil {
 			s += " · with " + tk.Label()
