@@ -12,7 +12,13 @@ func (b *builder) explain() {
 			if n.parent != nil && n.User != "" && !n.relayed {
 				n.note(n.from, true, fmt.Sprintf("%s authenticates itself (user %s)", n.from.Name, n.User))
 			}
-			if (n.Status == 401 || n.Status == 403) && !relays(n) {
+			switch {
+			case relays(n):
+			case n.token != nil && n.Status == 404:
+				// keystone's token method: the token given is revoked,
+				// expired or unknown
+				n.note(n.to, false, "token not valid: "+n.token.Fingerprint)
+			case n.Status == 401 || n.Status == 403:
 				who := "the credentials"
 				if n.User != "" {
 					who = "user " + n.User

@@ -156,12 +156,15 @@ func (m *Model) sessions() {
 		switch {
 		case r.Proto != "http" || r.from == nil || r.from.Kind == Service:
 			return nil
-		case r.token != nil:
-			return r.token
+		// a login is the start of the token it gets, also when it
+		// presents another (keystoneauth's token method: the CLI given
+		// --os-token exchanges it for a scoped one)
 		case r.Role == RoleAuth && r.subject != nil:
 			return r.subject
 		case r.Role == RoleAuth && r.Error:
 			return r // refused: no token will follow
+		case r.token != nil:
+			return r.token
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,51 @@ func TestOpenSessions(t *testing.T) {
 		if got := o.at(at(q.t), q.chosen); got != q.want {
 			t.Errorf("at %v chosen %d: %d, want %d", q.t, q.chosen, got, q.want)
 		}
+	}
+}
+
+// TestTokenMethodLogin: a login with keystone's token method presents one
+// token and gets another; it starts the session of the token it gets
+// (the command that gave --os-token), not the one of the token it
+// presents. One refused (404: the token was revoked) is a session of its
+// own, says the token is not valid and marks it so.
+func TestTokenMethodLogin(t *testing.T) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", "token-revoke.pcapng"))
+	if m.Sessions != 4 {
+		t.Errorf("%d sessions, want one per command: 4", m.Sessions)
+	}
+	exchanged, refused := 0, 0
+	for _, r := range m.Roots {
+		if r.Role != RoleAuth || r.TokenP() == nil {
+			continue
+		}
+		if s := r.SubjectP(); s != nil {
+			exchanged++
+			for _, o := range m.Roots {
+				if o.TokenP() == s && o.Session != r.Session {
+					t.Errorf("login at %v (session %d) got %s, used in session %d", r.Start, r.Session, s.Fingerprint, o.Session)
+				}
+			}
+			continue
+		}
+		refused++
+		if r.Status != 404 || !r.TokenP().Invalid {
+			t.Errorf("refused login at %v: status %d, token invalid %v", r.Start, r.Status, r.TokenP().Invalid)
+		}
+		said := false
+		for _, nt := range r.Notes {
+			said = said || strings.Contains(nt.Text, "token not valid: "+r.Token)
+		}
+		if !said {
+			t.Errorf("refused login at %v says nothing of its token", r.Start)
+		}
+		for _, o := range m.Roots {
+			if o != r && o.Session == r.Session && o.TokenP() != nil {
+				t.Errorf("refused login's session %d also has %s at %v", r.Session, o.Summary, o.Start)
+			}
+		}
+	}
+	if exchanged != 1 || refused != 1 {
+		t.Errorf("%d token logins answered, %d refused; want 1 and 1", exchanged, refused)
 	}
 }

@@ -26,6 +26,12 @@ func (b *builder) findTokens() {
 		resp, _ := e.Response.(*http.Response)
 		switch {
 		case registry.Authentication(req.Method, req.Target):
+			if resp != nil && resp.Status == 404 {
+				// the token method refused the token it was given
+				if a := b.token(req.Header(registry.AuthTokenHeader)); a != nil {
+					a.Invalid = true
+				}
+			}
 			if resp == nil || resp.Status != 201 {
 				continue
 			}

@@ -367,8 +367,10 @@ func (t *teller) sessionHeader(trees []*flow.Node) {
 			who = r.FromP()
 		}
 		if tok == nil {
-			if tok = r.TokenP(); tok == nil && r.Role == flow.RoleAuth {
-				tok = r.SubjectP()
+			// a login's own token is the one it gets (the token method
+			// presents another)
+			if tok = r.SubjectP(); tok == nil || r.Role != flow.RoleAuth {
+				tok = r.TokenP()
 			}
 		}
 	}
@@ -498,6 +500,9 @@ func callText(n *flow.Node) string {
 	case flow.RoleAuth:
 		if n.User != "" {
 			s += " · user " + n.User
+			if tk := n.TokenP(); tk != nil {
+				s += " with " + tk.Label() // the token method
+			}
 			if n.Project != "" {
 				s += " → " + scope(n.Project)
 			}
