@@ -344,3 +344,29 @@ func TestSQLColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestMessage: a server's error message keeps what it says up to the
+// first credential it names, never a value after it.
+func TestMessage(t *testing.T) {
+	p := pol()
+	for _, c := range []struct{ in, want string }{
+		{"Invalid input for field/attribute adminPass. Value: Hunter2hunter2. 'Hunter2hunter2' is too long", "Invalid input for field/attribute adminPass …"},
+		{"Invalid input for field 'identity/password/user/password': 42 is not of type 'string'", "Invalid input for field 'identity/password …"},
+		{"The request you have made requires authentication.", "The request you have made requires authentication."},
+		{"No image found with ID cirros", "No image found with ID cirros"},
+		{"Could not find token: " + fernet, "Could not find token …"},
+		{"Failed to validate token", "Failed to validate token"},
+		{"bad request: secret=s3cr3tv4lue here", "bad request: secret …"},
+	} {
+		got := p.Message(c.in)
+		if got != c.want {
+			t.Errorf("Message(%q)\n got  %q\n want %q", c.in, got, c.want)
+		}
+		if again := p.Message(got); again != got {
+			t.Errorf("not idempotent: %q → %q", got, again)
+		}
+	}
+	if Show().Message("password: x") != "password: x" {
+		t.Error("Show changed it")
+	}
+}

@@ -179,3 +179,34 @@ func (p *Policy) Note(s string) string {
 	}
 	return strings.Join(fields, " ")
 }
+
+// Message redacts what a server says about a request it refused (an
+// error answer's message), which may quote what it refused: as Note, and
+// the text after the first word that names a credential is cut, so that
+// "Invalid input for field/attribute adminPass. Value: …" keeps the field
+// and never its value.
+func (p *Policy) Message(s string) string {
+	if p.Shows() {
+		return s
+	}
+	p = p.or()
+	s = p.Note(s)
+	for i := 0; i < len(s); {
+		if !isWord(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isWord(s[j]) {
+			j++
+		}
+		if p.column(s[i:j]) != none {
+			if rest := strings.TrimSpace(s[j:]); rest == "" || rest == "…" {
+				return s
+			}
+			return s[:j] + " …"
+		}
+		i = j
+	}
+	return s
+}
