@@ -288,6 +288,11 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 		n.Status = resp.Status
 		n.Result = resp.Policy().Text(resp.Reason) // a reason phrase may quote a token
 		n.Error = resp.Status >= 400
+		if n.Error {
+			// what the service says went wrong, redacted as the body is
+			// printed (a message may quote what it refused)
+			n.Message = resp.Policy().Message(errorMessage(resp.Header("Content-Type"), resp.Body))
+		}
 		if resp.BodyBytes > 0 {
 			n.ResponseBytes = ptr(resp.BodyBytes)
 			n.ResponseType = resp.Header("Content-Type")

@@ -572,6 +572,9 @@ func replyText(n *flow.Node) string {
 	default:
 		s = string(n.Outcome)
 	}
+	if n.Error && n.Message != "" && n.Status != 0 {
+		s += " · " + Short(n.Message, 80) // what the service says went wrong
+	}
 	switch {
 	case n.Role == flow.RoleAuth && n.SubjectP() != nil:
 		s += " · " + n.SubjectP().Label()
