@@ -351,12 +351,16 @@ func TestMessage(t *testing.T) {
 	p := pol()
 	for _, c := range []struct{ in, want string }{
 		{"Invalid input for field/attribute adminPass. Value: Hunter2hunter2. 'Hunter2hunter2' is too long", "Invalid input for field/attribute adminPass …"},
-		{"Invalid input for field 'identity/password/user/password': 42 is not of type 'string'", "Invalid input for field 'identity/password …"},
+		{"Invalid input for field 'identity/password/user/password': 42 is not of type 'string'", "Invalid input for field 'identity/password/user/password …"},
 		{"The request you have made requires authentication.", "The request you have made requires authentication."},
 		{"No image found with ID cirros", "No image found with ID cirros"},
 		{"Could not find token: " + fernet, "Could not find token …"},
 		{"Failed to validate token", "Failed to validate token"},
 		{"bad request: secret=s3cr3tv4lue here", "bad request: secret …"},
+		{"URI for web-download does not pass filtering: http://client:8000/img2.raw", "URI for web-download does not pass filtering: http://client:8000/img2.raw"},
+		{"The password does not meet the requirements", "The password does not meet the requirements"},
+		{"Invalid input for field 'password': 'abc' is too short", "Invalid input for field 'password …"},
+		{"Invalid input for field/attribute password. Value: abcdefgh.", "Invalid input for field/attribute password …"},
 	} {
 		got := p.Message(c.in)
 		if got != c.want {

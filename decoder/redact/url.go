@@ -182,9 +182,11 @@ func (p *Policy) Note(s string) string {
 
 // Message redacts what a server says about a request it refused (an
 // error answer's message), which may quote what it refused: as Note, and
-// the text after the first word that names a credential is cut, so that
-// "Invalid input for field/attribute adminPass. Value: …" keeps the field
-// and never its value.
+// the text after the first name of a credential is cut, so that "Invalid
+// input for field/attribute adminPass. Value: …" keeps the field and never
+// its value. A plain lower-case word ("does not pass filtering", "the
+// password does not meet the requirements") is prose, not a field, unless
+// a value follows it (password: …, password=…, password. Value: …).
 func (p *Policy) Message(s string) string {
 	if p.Shows() {
 		return s
@@ -200,7 +202,7 @@ func (p *Policy) Message(s string) string {
 		for j < len(s) && isWord(s[j]) {
 			j++
 		}
-		if p.column(s[i:j]) != none {
+		if w := s[i:j]; p.column(w) != none && (!prose(w) || valueAfter(s[j:])) {
 			if rest := strings.TrimSpace(s[j:]); rest == "" || rest == "…" {
 				return s
 			}
@@ -209,4 +211,25 @@ func (p *Policy) Message(s string) string {
 		i = j
 	}
 	return s
+}
+
+// prose reports whether w is a plain lower-case word.
+func prose(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if !isLower(w[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueAfter reports whether what follows a name gives it a value: a
+// colon or an equals sign (after a closing quote), or the word Value.
+func valueAfter(s string) bool {
+	s = strings.TrimLeft(s, "'\"`")
+	if s != "" && (s[0] == ':' || s[0] == '=') {
+		return true
+	}
+	s = strings.TrimLeft(s, ". ,;")
+	return len(s) >= 5 && strings.EqualFold(s[:5], "value")
 }
