@@ -90,8 +90,10 @@ func (b *builder) linkParents() {
 		if db {
 			p.cands, broken = b.causal(p.cands, first)
 		}
+		if b.linkAccepted(g, accepted, p.cands) {
+			continue
+		}
 		if len(p.cands) == 0 {
-			b.linkAccepted(g, accepted)
 			continue
 		}
 		best, placed, tied := p.choose()
@@ -488,23 +490,42 @@ func (b *builder) acceptedBy() map[string][]*Node {
 	return m
 }
 
-// linkAccepted places group g, which no request in progress explains,
-// under a request its service answered 202 Accepted before it (on the
-// same host, within acceptedWindow) when g names an id that request
-// named: in its target, or in the SQL of the work done for it so far
-// (the task glance's import inserted). That is the work the answer said
-// would go on (glance importing an image after POST
-// /v2/images/{id}/import). Placed by content; when several such requests
-// name it, under the latest, a guess among them.
-func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node) {
+// linkAccepted places group g under a request its service answered 202
+// Accepted before g began (on the same host, within acceptedWindow) when
+// g names an id that request named, in its target or in the SQL of the
+// work done for it so far (the task glance's import inserted): the work
+// the answer said would go on (glance importing an image after POST
+// /v2/images/{id}/import). It reports whether it placed g.
+//
+// When requests are in progress too (cands), g goes to the answered one
+// only when none of them names any of g's ids: two imports at once, the
+// first one's work running while the second is being answered, are told
+// apart by their images. With no request in progress and several
+// answered ones naming its ids, g goes under the latest, a guess among
+// them.
+func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node, cands []*Node) bool {
 	first := g[0]
 	rs := accepted[first.caller]
 	if len(rs) == 0 {
-		return
+		return false
 	}
 	i := sort.Search(len(rs), func(i int) bool { return rs[i].End.After(first.Start) })
 	var ids map[string]bool
+	// the ids of g each request names (with what was done for it), but
+	// those of who made it (its token's user, domain and project): the
+	// same for everything one user or service does
+	named := func(r *Node) map[string]bool {
+		all := map[string]bool{}
+		b.namedIDs(all, []*Node{r}, true)
+		for id := range all {
+			if !ids[id] || r.token != nil && slices.Contains(r.token.ids, id) {
+				delete(all, id)
+			}
+		}
+		return all
+	}
 	var match []*Node
+	var sets []map[string]bool
 	for j := i - 1; j >= 0 && first.Start.Sub(rs[j].End) <= acceptedWindow; j-- {
 		r := rs[j]
 		if r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
@@ -513,21 +534,53 @@ func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node) {
 		if ids == nil {
 			ids = map[string]bool{}
 			b.namedIDs(ids, g, false)
+			for _, n := range g {
+				for _, t := range []*Token{n.token, n.subject} {
+					if t != nil {
+						for _, id := range t.ids {
+							delete(ids, id)
+						}
+					}
+				}
+			}
 			if len(ids) == 0 {
-				return
+				return false
 			}
 		}
-		named := map[string]bool{}
-		b.namedIDs(named, []*Node{r}, true)
-		for id := range ids {
-			if named[id] {
-				match = append(match, r)
-				break
-			}
+		if set := named(r); len(set) > 0 {
+			match, sets = append(match, r), append(sets, set)
 		}
 	}
 	if len(match) == 0 {
-		return
+		return false
+	}
+	cs := make([]map[string]bool, len(cands))
+	for k, c := range cands {
+		cs[k] = named(c)
+	}
+	// An id every request names (their project, their user) tells none
+	// of them apart: only the others count.
+	all := append(slices.Clone(sets), cs...)
+	tells := func(set map[string]bool) bool {
+		for id := range set {
+			if len(all) == 1 || slices.ContainsFunc(all, func(o map[string]bool) bool { return !o[id] }) {
+				return true
+			}
+		}
+		return false
+	}
+	if slices.ContainsFunc(cs, tells) {
+		return false // a request in progress names it too: weighed as usual
+	}
+	kept := match[:0]
+	for k, r := range match {
+		if tells(sets[k]) {
+			kept = append(kept, r)
+		}
+	}
+	match = kept
+	if len(match) == 0 || len(cands) > 0 && len(match) > 1 {
+		return false // timing among the requests in progress, as before
 	}
 	best := match[0] // the latest answered
 	placed := ByContent
@@ -542,6 +595,7 @@ func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node) {
 		n.parent, n.Placed, n.candidates, n.afterAnswer = best, placed, tied, true
 		best.Children = append(best.Children, n)
 	}
+	return true
 }
 
 // namedIDs adds to ids the ids the nodes ns name (and, with deep, the
@@ -557,12 +611,21 @@ func (b *builder) namedIDs(ids map[string]bool, ns []*Node, deep bool) {
 				idsIn(ids, l)
 			}
 		case n.Proto == "http":
+			// its target's segments and query values (literals adds the
+			// ids of its tokens, which say who, not what)
 			for l := range b.literals(n) {
-				idsIn(ids, l)
+				if !slices.ContainsFunc([]*Token{n.token, n.subject}, func(t *Token) bool { return t != nil && slices.Contains(t.ids, l) }) {
+					idsIn(ids, l)
+				}
 			}
 		}
 		if deep {
-			b.namedIDs(ids, n.Children, true)
+			// what a timing guess put under it is not its own evidence
+			for _, c := range n.Children {
+				if !c.Ambiguous() {
+					b.namedIDs(ids, []*Node{c}, true)
+				}
+			}
 		}
 	}
 }

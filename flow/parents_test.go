@@ -63,3 +63,41 @@ func TestAfterAnswerOnlyAfter202(t *testing.T) {
 		})
 	}
 }
+
+// TestAcceptedWorkConcurrent: two imports at once; the first one's task
+// runs while the second import is still being answered, the only request
+// in progress. Each query that names one image is under that image's
+// requests, never the other's: the task's work after the answer goes to
+// the import that asked for it, by content.
+func TestAcceptedWorkConcurrent(t *testing.T) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", "import-concurrent.pcapng"))
+	images := []string{"8d054e43-d7fe-4d56-b110-d1c11f5c4192", "0715f002-6a94-42fb-9a40-badf7dfa32b1"}
+	after := map[string]int{}
+	m.Walk(func(n *Node, _ int) {
+		if n.To != "glance DB" {
+			return
+		}
+		for k, img := range images {
+			other := images[1-k]
+			if !strings.Contains(n.Target, img) {
+				continue
+			}
+			for p := n.Parent(); p != nil; p = p.Parent() {
+				if strings.Contains(p.Target, other) {
+					t.Errorf("%s at %v names %s but is under %s", n.Summary, n.Start, img[:8], p.Summary)
+				}
+			}
+			if n.AfterAnswer() {
+				after[img]++
+				if p := n.Parent(); !strings.HasSuffix(p.Target, img+"/import") {
+					t.Errorf("%s at %v told after the answer of %s", n.Summary, n.Start, p.Summary)
+				}
+			}
+		}
+	})
+	for _, img := range images {
+		if after[img] == 0 {
+			t.Errorf("no query naming %s told after its import's answer", img[:8])
+		}
+	}
+}
