@@ -182,3 +182,49 @@ func latest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// BenchmarkBuildImports is n image imports a service answers 202
+// Accepted, each followed after its answer by a query naming its image
+// (the import's work going on), at two sizes: twice the imports should
+// cost about twice as much (each query looks up the answered requests
+// that name its ids, not every answered request in the window).
+func BenchmarkBuildImports(b *testing.B) {
+	for _, n := range []int{2000, 4000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			exs := imports(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				m := Build(exs, Options{})
+				if len(m.Roots) != n {
+					b.Fatalf("%d trees, want %d (every query under its import)", len(m.Roots), n)
+				}
+			}
+		})
+	}
+}
+
+// imports is n imports 100 ms apart, each answered 202 in 50 ms, and a
+// query naming its image 100 ms after the answer.
+func imports(n int) []*decoder.Exchange {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	glance := netip.MustParseAddr("10.0.20.11")
+	client := netip.MustParseAddr("10.0.20.100")
+	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
+		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
+			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
+	}
+	var exs []*decoder.Exchange
+	for i := range n {
+		at := time.Duration(i) * 100 * time.Millisecond
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		port := uint16(10000 + i%40000)
+		exs = append(exs,
+			ex(2*i+1, netip.AddrPortFrom(client, port), netip.AddrPortFrom(glance, 9292), at, at+50*time.Millisecond,
+				&http.Request{Method: "POST", Target: "/v2/images/" + id + "/import"},
+				&http.Response{Status: 202}, "http"),
+			ex(2*i+2, netip.AddrPortFrom(glance, port+1), netip.AddrPortFrom(glance, 3306), at+60*time.Millisecond, at+61*time.Millisecond,
+				&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: "UPDATE images SET status='importing' WHERE images.id = '" + id + "'"},
+				&mysql.Response{Result: "ok"}, "mysql"))
+	}
+	return exs
+}

@@ -7,7 +7,6 @@ import (
 	"github.com/flowmap/flowmap/decoder"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -113,6 +112,7 @@ func (b *builder) linkParents() {
 			}
 			p.lastParent[first.Ex.Conn.ID] = best
 		}
+		accepted.placed(best, g)
 		for _, n := range g {
 			n.parent = best
 			best.Children = append(best.Children, n)
@@ -472,29 +472,85 @@ func decodeTraceBase(h string) string {
 // as long as the image takes to copy).
 const acceptedWindow = 10 * time.Minute
 
-// acceptedBy lists, by service, the requests it answered 202 Accepted
-// (the request is taken, its work not done), in order of end.
-func (b *builder) acceptedBy() map[string][]*Node {
-	var m map[string][]*Node
+// accepted knows the requests each service answered 202 Accepted (the
+// request taken, its work not done) and the ids every request into such
+// a service names: in its target, and in the work placed under it so far
+// (the task glance's import inserted), by id, so that a group looks up
+// the requests that name its ids instead of reading every request's
+// tree.
+type accepted struct {
+	b        *builder
+	services map[string]bool           // services that answered 202
+	ids      map[*Node]map[string]bool // what each request names
+	byID     map[string][]*Node        // the requests naming each id, in order of start
+}
+
+func (b *builder) acceptedBy() *accepted {
+	a := &accepted{b: b}
 	for _, n := range b.nodes {
 		if n.Proto == "http" && n.server != "" && n.Status == 202 {
-			if m == nil {
-				m = map[string][]*Node{}
+			if a.services == nil {
+				a.services, a.ids, a.byID = map[string]bool{}, map[*Node]map[string]bool{}, map[string][]*Node{}
 			}
-			m[n.server] = append(m[n.server], n)
+			a.services[n.server] = true
+			a.of(n) // its target's ids, found by id from the start
 		}
 	}
-	for _, ns := range m {
-		slices.SortStableFunc(ns, func(x, y *Node) int { return x.End.Compare(y.End) })
+	return a
+}
+
+// of returns what request r names, reading its target the first time.
+func (a *accepted) of(r *Node) map[string]bool {
+	if ids, ok := a.ids[r]; ok {
+		return ids
 	}
-	return m
+	ids := map[string]bool{}
+	a.b.namedIDs(ids, []*Node{r})
+	a.drop(ids, r)
+	a.ids[r] = ids
+	for id := range ids {
+		a.byID[id] = append(a.byID[id], r)
+	}
+	return ids
+}
+
+// drop removes the ids of who made r (its tokens' user, domain and
+// project): the same for everything one user or service does.
+func (a *accepted) drop(ids map[string]bool, ns ...*Node) {
+	for _, n := range ns {
+		for _, t := range []*Token{n.token, n.subject} {
+			if t != nil {
+				for _, id := range t.ids {
+					delete(ids, id)
+				}
+			}
+		}
+	}
+}
+
+// placed records that group g went under request r.
+func (a *accepted) placed(r *Node, g []*Node) {
+	if a.services == nil || r.Proto != "http" || !a.services[r.server] || g[0].Ambiguous() {
+		return // (what a guess put under r is not r's evidence)
+	}
+	ids := a.of(r)
+	add := map[string]bool{}
+	a.b.namedIDs(add, g)
+	a.drop(add, g...)
+	a.drop(add, r)
+	for id := range add {
+		if !ids[id] {
+			ids[id] = true
+			a.byID[id] = append(a.byID[id], r)
+		}
+	}
 }
 
 // linkAccepted places group g under a request its service answered 202
 // Accepted before g began (on the same host, within acceptedWindow) when
-// g names an id that request named, in its target or in the SQL of the
-// work done for it so far (the task glance's import inserted): the work
-// the answer said would go on (glance importing an image after POST
+// g names an id that request named, in its target or in the work done
+// for it so far (the task glance's import inserted): the work the answer
+// said would go on (glance importing an image after POST
 // /v2/images/{id}/import). It reports whether it placed g.
 //
 // When requests are in progress too (cands), g goes to the answered one
@@ -502,64 +558,50 @@ func (b *builder) acceptedBy() map[string][]*Node {
 // first one's work running while the second is being answered, are told
 // apart by their images. With no request in progress and several
 // answered ones naming its ids, g goes under the latest, a guess among
-// them.
-func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node, cands []*Node) bool {
+// them. An id every request involved names tells none of them apart.
+func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
 	first := g[0]
-	rs := accepted[first.caller]
-	if len(rs) == 0 {
+	if !a.services[first.caller] {
 		return false
 	}
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].End.After(first.Start) })
-	var ids map[string]bool
-	// the ids of g each request names (with what was done for it), but
-	// those of who made it (its token's user, domain and project): the
-	// same for everything one user or service does
-	named := func(r *Node) map[string]bool {
-		all := map[string]bool{}
-		b.namedIDs(all, []*Node{r}, true)
-		for id := range all {
-			if !ids[id] || r.token != nil && slices.Contains(r.token.ids, id) {
-				delete(all, id)
-			}
-		}
-		return all
+	ids := map[string]bool{}
+	b.namedIDs(ids, g)
+	a.drop(ids, g...)
+	if len(ids) == 0 {
+		return false
 	}
+	host := first.Ex.Conn.Client.Addr()
 	var match []*Node
-	var sets []map[string]bool
-	for j := i - 1; j >= 0 && first.Start.Sub(rs[j].End) <= acceptedWindow; j-- {
-		r := rs[j]
-		if r.Ex.Conn.Server.Addr() != first.Ex.Conn.Client.Addr() {
-			continue
-		}
-		if ids == nil {
-			ids = map[string]bool{}
-			b.namedIDs(ids, g, false)
-			for _, n := range g {
-				for _, t := range []*Token{n.token, n.subject} {
-					if t != nil {
-						for _, id := range t.ids {
-							delete(ids, id)
-						}
-					}
-				}
+	for id := range ids {
+		rs := a.byID[id]
+		for _, r := range rs {
+			if r.Status == 202 && r.server == first.caller && r.End.Before(first.Start) &&
+				first.Start.Sub(r.End) <= acceptedWindow && r.Ex.Conn.Server.Addr() == host && !slices.Contains(match, r) {
+				match = append(match, r)
 			}
-			if len(ids) == 0 {
-				return false
-			}
-		}
-		if set := named(r); len(set) > 0 {
-			match, sets = append(match, r), append(sets, set)
 		}
 	}
 	if len(match) == 0 {
 		return false
 	}
+	slices.SortFunc(match, func(x, y *Node) int { return y.End.Compare(x.End) }) // the latest answered first
+	named := func(r *Node) map[string]bool {
+		set := map[string]bool{}
+		for id := range a.of(r) {
+			if ids[id] {
+				set[id] = true
+			}
+		}
+		return set
+	}
+	sets := make([]map[string]bool, len(match))
+	for k, r := range match {
+		sets[k] = named(r)
+	}
 	cs := make([]map[string]bool, len(cands))
 	for k, c := range cands {
 		cs[k] = named(c)
 	}
-	// An id every request names (their project, their user) tells none
-	// of them apart: only the others count.
 	all := append(slices.Clone(sets), cs...)
 	tells := func(set map[string]bool) bool {
 		for id := range set {
@@ -582,7 +624,7 @@ func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node, cands []*
 	if len(match) == 0 || len(cands) > 0 && len(match) > 1 {
 		return false // timing among the requests in progress, as before
 	}
-	best := match[0] // the latest answered
+	best := match[0]
 	placed := ByContent
 	var tied []*Node
 	if len(match) > 1 {
@@ -595,15 +637,15 @@ func (b *builder) linkAccepted(g []*Node, accepted map[string][]*Node, cands []*
 		n.parent, n.Placed, n.candidates, n.afterAnswer = best, placed, tied, true
 		best.Children = append(best.Children, n)
 	}
+	a.placed(best, g)
 	return true
 }
 
-// namedIDs adds to ids the ids the nodes ns name (and, with deep, the
-// nodes under them): in their SQL literals, or the segments of their
-// targets, anywhere a string shaped like an OpenStack id is (a UUID, with
-// or without dashes; inside JSON too), the only literals specific enough
-// to tie work to a request long after it.
-func (b *builder) namedIDs(ids map[string]bool, ns []*Node, deep bool) {
+// namedIDs adds to ids the ids the nodes ns name, in their SQL literals
+// or the segments of their targets, anywhere a string shaped like an
+// OpenStack id is (a UUID, with or without dashes; inside JSON too): the
+// only literals specific enough to tie work to a request long after it.
+func (b *builder) namedIDs(ids map[string]bool, ns []*Node) {
 	for _, n := range ns {
 		switch {
 		case n.sql != nil && n.Role == RoleQuery:
@@ -612,19 +654,10 @@ func (b *builder) namedIDs(ids map[string]bool, ns []*Node, deep bool) {
 			}
 		case n.Proto == "http":
 			// its target's segments and query values (literals adds the
-			// ids of its tokens, which say who, not what)
+			// ids of its tokens, which say who, not what: dropped by the
+			// caller)
 			for l := range b.literals(n) {
-				if !slices.ContainsFunc([]*Token{n.token, n.subject}, func(t *Token) bool { return t != nil && slices.Contains(t.ids, l) }) {
-					idsIn(ids, l)
-				}
-			}
-		}
-		if deep {
-			// what a timing guess put under it is not its own evidence
-			for _, c := range n.Children {
-				if !c.Ambiguous() {
-					b.namedIDs(ids, []*Node{c}, true)
-				}
+				idsIn(ids, l)
 			}
 		}
 	}
