@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/flowmap/flowmap/decoder/decodertest"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -189,18 +190,14 @@ func latest(a, b time.Time) time.Time {
 // cost about twice as much (each query looks up the answered requests
 // that name its ids, not every answered request in the window).
 func BenchmarkBuildImports(b *testing.B) {
-	for _, n := range []int{2000, 4000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			exs := imports(n)
-			b.ReportAllocs()
-			for b.Loop() {
-				m := Build(exs, Options{})
-				if len(m.Roots) != n {
-					b.Fatalf("%d trees, want %d (every query under its import)", len(m.Roots), n)
-				}
-			}
-		})
-	}
+	b.ReportAllocs()
+	decodertest.Doubling(b, 2000, func(n int) func() {
+		exs := imports(n)
+		if m := Build(exs, Options{}); len(m.Roots) != n {
+			b.Fatalf("%d trees, want %d (every query under its import)", len(m.Roots), n)
+		}
+		return func() { Build(exs, Options{}) }
+	})
 }
 
 // imports is n imports 100 ms apart, each answered 202 in 50 ms, and a
