@@ -358,6 +358,7 @@ func (b *builder) build() *Model {
 	b.makeNodes()
 	b.makeRPCNodes()
 	b.resourceStates()
+	b.nameLookups()
 	b.linkParents()
 	b.linkRPC()
 	b.explain()

@@ -534,3 +534,48 @@ func TestLoginScope(t *testing.T) {
 		}
 	}
 }
+
+// TestNameLookups: the CLI asks for a name as an id first (404) and then
+// lists by name: that 404 is a lookup that found nothing, not an error,
+// when the listing found the name. A 404 on an id stays an error, and so
+// does one whose name the listing did not find either (the command
+// failed).
+func TestNameLookups(t *testing.T) {
+	m := model(t, filepath.Join(truth.Root(), "testdata", "captures", "image-create-delete.pcapng"))
+	looked := 0
+	m.Walk(func(n *Node, _ int) {
+		if n.Proto != "http" || n.Status != 404 {
+			return
+		}
+		path, _, _ := strings.Cut(n.Target, "?")
+		name := path[strings.LastIndexByte(path, '/')+1:]
+		switch {
+		case isID(name) && n.Outcome != Failed:
+			t.Errorf("%s: a 404 on an id is %q, want an error", n.Summary, n.Outcome)
+		case !isID(name) && n.Outcome != Miss:
+			t.Errorf("%s: %q, want a miss (the name was found by listing)", n.Summary, n.Outcome)
+		case !isID(name):
+			looked++
+		}
+	})
+	if looked == 0 {
+		t.Fatal("no name lookup: the test checks nothing")
+	}
+}
+
+func TestNameLookupNotFound(t *testing.T) {
+	tok := [][2]string{{"X-Auth-Token", "gAAAAABnameLookupTokenXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"}}
+	for _, c := range []struct {
+		body string
+		want Outcome
+	}{{`{"images": []}`, Failed}, {`{"images": [{"name": "nope", "id": "x"}]}`, Miss}} {
+		byID := exchange(1, "10.0.0.1:40000", "10.0.0.2:9292", 0, 0.1,
+			&http.Request{Method: "GET", Target: "/v2/images/nope", Headers: tok}, &http.Response{Status: 404})
+		byName := exchange(1, "10.0.0.1:40000", "10.0.0.2:9292", 0.2, 0.3,
+			&http.Request{Method: "GET", Target: "/v2/images?name=nope", Headers: tok}, &http.Response{Status: 200, Body: c.body})
+		m := Build([]*decoder.Exchange{byID, byName}, Options{})
+		if n := nodeOf(m, byID); n.Outcome != c.want {
+			t.Errorf("listing %s: the 404 is %q, want %q", c.body, n.Outcome, c.want)
+		}
+	}
+}

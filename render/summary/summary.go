@@ -27,7 +27,10 @@ type Summary struct {
 	Sessions     []Session     `json:"sessions"`
 	Slowest      []Tree        `json:"slowest"`
 	Errors       []Error       `json:"errors"`
-	Findings     []Finding     `json:"findings"`
+	// NamesLookedUp are the 404s a client expects, not errors: a name
+	// asked for as an id, then found by listing (flow's Miss on HTTP).
+	NamesLookedUp int       `json:"names_looked_up"`
+	Findings      []Finding `json:"findings"`
 }
 
 // Capture is the whole: when, how long, how much.
@@ -465,6 +468,9 @@ func (s *Summary) errors(m *flow.Model, origin time.Time) {
 	for _, r := range m.Roots {
 		var visit func(n *flow.Node, depth int)
 		visit = func(n *flow.Node, depth int) {
+			if n.Outcome == flow.Miss && n.Proto == "http" {
+				s.NamesLookedUp++
+			}
 			if n.Outcome == flow.Failed {
 				e := Error{Session: r.Session, Call: call(n, origin), Depth: depth}
 				if c := Cause(n); c != nil {

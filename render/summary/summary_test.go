@@ -189,8 +189,8 @@ func TestAgainstDecode(t *testing.T) {
 					t.Errorf("hit ratio: summary %v, jsonl %v", got, want)
 				}
 			}
-			if len(s.Errors) != errs {
-				t.Errorf("errors: summary %d, jsonl %d (HTTP 4xx/5xx and SQL errors)", len(s.Errors), errs)
+			if len(s.Errors)+s.NamesLookedUp != errs {
+				t.Errorf("errors: summary %d and %d expected 404s, jsonl %d (HTTP 4xx/5xx and SQL errors)", len(s.Errors), s.NamesLookedUp, errs)
 			}
 			if s.Capture.Sessions != m.Sessions {
 				t.Errorf("sessions: summary %d, model %d", s.Capture.Sessions, m.Sessions)

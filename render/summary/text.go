@@ -205,7 +205,11 @@ func WriteText(w io.Writer, s *Summary, opts TextOptions) error {
 		}
 		t.print(bw, st)
 	}
-	section(fmt.Sprintf("Errors (%d)", len(s.Errors)))
+	head := fmt.Sprintf("Errors (%d)", len(s.Errors))
+	if s.NamesLookedUp > 0 {
+		head += fmt.Sprintf(" · %s not counted (a name asked for as an id, then found by listing)", story.Plural(int64(s.NamesLookedUp), "expected 404", "expected 404s"))
+	}
+	section(head)
 	if len(s.Errors) == 0 {
 		fmt.Fprintln(bw, "  none")
 	}
