@@ -89,13 +89,19 @@ func (b *builder) linkParents() {
 		if db {
 			p.cands, broken = b.causal(p.cands, first)
 		}
-		if b.linkAccepted(g, accepted, p.cands) {
-			continue
-		}
-		if len(p.cands) == 0 {
+		done, rivals := b.linkAccepted(g, accepted, p.cands, func(r *Node) bool { return p.score(ByLink, r) > 0 })
+		if done || len(p.cands) == 0 {
 			continue
 		}
 		best, placed, tied := p.choose()
+		if len(rivals) > 0 && placed != ByLink {
+			// a request answered 202 before may be the one whose work
+			// this is: a guess among them all
+			if len(tied) == 0 {
+				tied = []*Node{best}
+			}
+			placed, tied = ByTiming, append(slices.Clone(tied), rivals...)
+		}
 		for _, n := range g {
 			n.Placed = placed
 			if len(tied) > 1 {
@@ -554,21 +560,31 @@ func (a *accepted) placed(r *Node, g []*Node) {
 // /v2/images/{id}/import). It reports whether it placed g.
 //
 // When requests are in progress too (cands), g goes to the answered one
-// only when none of them names any of g's ids: two imports at once, the
-// first one's work running while the second is being answered, are told
-// apart by their images. With no request in progress and several
-// answered ones naming its ids, g goes under the latest, a guess among
-// them. An id every request involved names tells none of them apart.
-func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
+// only when each of them is about something else: its target names ids,
+// none of them g's (two imports at once, the first one's work running
+// while the second is being answered, are told apart by their images),
+// and no link ties g to it. Otherwise the answered requests that name
+// g's ids are returned as rivals: g is placed as usual, and when no link
+// decided, as a guess among them all (an image list while an import goes
+// on looks the importing image's tags up too). With no request in
+// progress and several answered ones naming its ids, g goes under the
+// latest, a guess among them. An id every request involved names tells
+// none of them apart.
+func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node, linked func(*Node) bool) (done bool, rivals []*Node) {
 	first := g[0]
 	if !a.services[first.caller] {
-		return false
+		return false, nil
 	}
 	ids := map[string]bool{}
 	b.namedIDs(ids, g)
 	a.drop(ids, g...)
+	for id := range ids {
+		if len(id) != 36 {
+			delete(ids, id) // 32 hex digits: keystone's ids, checksums (md5): not the resources a 202 goes on with
+		}
+	}
 	if len(ids) == 0 {
-		return false
+		return false, nil
 	}
 	host := first.Ex.Conn.Client.Addr()
 	var match []*Node
@@ -582,7 +598,7 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
 		}
 	}
 	if len(match) == 0 {
-		return false
+		return false, nil
 	}
 	slices.SortFunc(match, func(x, y *Node) int { return y.End.Compare(x.End) }) // the latest answered first
 	named := func(r *Node) map[string]bool {
@@ -612,7 +628,7 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
 		return false
 	}
 	if slices.ContainsFunc(cs, tells) {
-		return false // a request in progress names it too: weighed as usual
+		return false, nil // a request in progress names it too: weighed as usual
 	}
 	kept := match[:0]
 	for k, r := range match {
@@ -621,8 +637,27 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
 		}
 	}
 	match = kept
-	if len(match) == 0 || len(cands) > 0 && len(match) > 1 {
-		return false // timing among the requests in progress, as before
+	if len(match) == 0 {
+		return false, nil
+	}
+	if len(cands) > 0 {
+		if slices.ContainsFunc(cands, linked) {
+			return false, nil // a link decides
+		}
+		elsewhere := func(c *Node) bool { // its target names ids, none of g's
+			own := map[string]bool{}
+			b.namedIDs(own, []*Node{c})
+			a.drop(own, c)
+			for id := range own {
+				if ids[id] {
+					return false
+				}
+			}
+			return len(own) > 0
+		}
+		if len(match) > 1 || !every(cands, elsewhere) {
+			return false, match
+		}
 	}
 	best := match[0]
 	placed := ByContent
@@ -638,6 +673,15 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node) bool {
 		best.Children = append(best.Children, n)
 	}
 	a.placed(best, g)
+	return true, nil
+}
+
+func every[T any](s []T, f func(T) bool) bool {
+	for _, v := range s {
+		if !f(v) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -1,9 +1,15 @@
 package flow
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/mysql"
 
 	"github.com/flowmap/flowmap/internal/truth"
 )
@@ -99,5 +105,33 @@ func TestAcceptedWorkConcurrent(t *testing.T) {
 		if after[img] == 0 {
 			t.Errorf("no query naming %s told after its import's answer", img[:8])
 		}
+	}
+}
+
+// TestAcceptedWorkOrListing: while an import goes on after its 202, an
+// image list is in progress and looks the importing image's tags up
+// too. Nothing tells whose that query is: it is a guess (≈) among the
+// list and the import, never the import's for certain.
+func TestAcceptedWorkOrListing(t *testing.T) {
+	const img = "0b7e6c2a-1111-4222-8333-944455556666"
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	glance, client := netip.MustParseAddr("10.0.20.11"), netip.MustParseAddr("10.0.20.100")
+	ex := func(id int, c, s netip.AddrPort, start, end float64, req, resp decoder.Message, proto string) *decoder.Exchange {
+		at := func(v float64) time.Time { return t0.Add(time.Duration(v * float64(time.Second))) }
+		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
+			ReqStart: at(start), ReqEnd: at(start), RespStart: at(end), RespEnd: at(end)}
+	}
+	imp := ex(1, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(glance, 9292), 0, 0.05,
+		&http.Request{Method: "POST", Target: "/v2/images/" + img + "/import"}, &http.Response{Status: 202}, "http")
+	list := ex(2, netip.AddrPortFrom(client, 40002), netip.AddrPortFrom(glance, 9292), 0.1, 0.5,
+		&http.Request{Method: "GET", Target: "/v2/images"}, &http.Response{Status: 200}, "http")
+	tags := ex(3, netip.AddrPortFrom(glance, 50000), netip.AddrPortFrom(glance, 3306), 0.2, 0.21,
+		&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: "SELECT image_tags.value FROM image_tags WHERE image_tags.image_id = '" + img + "'"},
+		&mysql.Response{Result: "rows"}, "mysql")
+	m := Build([]*decoder.Exchange{imp, list, tags}, Options{})
+	n := nodeOf(m, tags)
+	if n.AfterAnswer() || !n.Ambiguous() || len(n.CandidatesP()) != 2 {
+		t.Errorf("tag lookup under %v, placed by %q, after the answer %v, candidates %d: want a guess between the list and the import",
+			n.Parent(), n.Placed, n.AfterAnswer(), len(n.CandidatesP()))
 	}
 }
