@@ -359,6 +359,9 @@ func TestMessage(t *testing.T) {
 		{"bad request: secret=s3cr3tv4lue here", "bad request: secret …"},
 		{"URI for web-download does not pass filtering: http://client:8000/img2.raw", "URI for web-download does not pass filtering: http://client:8000/img2.raw"},
 		{"The password does not meet the requirements", "The password does not meet the requirements"},
+		{"Token has expired.", "Token has expired."},
+		{"Password expired for user 1234abcd. Please change it", "Password expired for user 1234abcd. Please change it"},
+		{"Password: Hunter2hunter2", "Password …"},
 		{"Invalid input for field 'password': 'abc' is too short", "Invalid input for field 'password …"},
 		{"Invalid input for field/attribute password. Value: abcdefgh.", "Invalid input for field/attribute password …"},
 	} {

@@ -213,10 +213,11 @@ func (p *Policy) Message(s string) string {
 	return s
 }
 
-// prose reports whether w is a plain lower-case word.
+// prose reports whether w is a plain word: lower case, or capitalised
+// at the start of a sentence ("Token has expired.").
 func prose(w string) bool {
 	for i := 0; i < len(w); i++ {
-		if !isLower(w[i]) {
+		if !isLower(w[i]) && !(i == 0 && isUpper(w[i])) {
 			return false
 		}
 	}
