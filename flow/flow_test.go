@@ -579,3 +579,29 @@ func TestNameLookupNotFound(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenMethod404NotAboutToken: keystone's token method answers 404
+// for what it cannot find besides the token (a trust): the token
+// presented is then not marked invalid, nor said to be.
+func TestTokenMethod404NotAboutToken(t *testing.T) {
+	const tok = "gAAAAABtokenMethodTrustXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+	for _, c := range []struct {
+		msg     string
+		invalid bool
+	}{{"Could not find trust: 7f3c.", false}, {"Failed to validate token", true}} {
+		login := exchange(1, "10.0.0.1:40000", "10.0.0.2:5000", 0, 0.1,
+			&http.Request{Method: "POST", Target: "/v3/auth/tokens", Headers: [][2]string{{"X-Auth-Token", tok}},
+				Body: `{"auth": {"identity": {"methods": ["token"], "token": {"id": "` + tok + `"}}}}`},
+			&http.Response{Status: 404, Headers: [][2]string{{"Content-Type", "application/json"}},
+				Body: `{"error": {"code": 404, "title": "Not Found", "message": "` + c.msg + `"}}`})
+		m := Build([]*decoder.Exchange{login}, Options{})
+		n := nodeOf(m, login)
+		said := false
+		for _, nt := range n.Notes {
+			said = said || strings.HasPrefix(nt.Text, "token not valid")
+		}
+		if n.TokenP() == nil || n.TokenP().Invalid != c.invalid || said != c.invalid {
+			t.Errorf("%q: token invalid %v, said %v; want %v", c.msg, n.TokenP() != nil && n.TokenP().Invalid, said, c.invalid)
+		}
+	}
+}

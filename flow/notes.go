@@ -1,6 +1,9 @@
 package flow
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // explain adds the notes an operator would write beside the arrows: a
 // service logging in on its own behalf, a token keystone refused, a failed
@@ -14,7 +17,7 @@ func (b *builder) explain() {
 			}
 			switch {
 			case relays(n):
-			case n.token != nil && n.Status == 404:
+			case n.token != nil && n.Status == 404 && strings.Contains(strings.ToLower(n.Message), "token"):
 				// keystone's token method: the token given is revoked,
 				// expired or unknown
 				n.note(n.to, false, "token not valid: "+n.token.Fingerprint)

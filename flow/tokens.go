@@ -26,13 +26,15 @@ func (b *builder) findTokens() {
 		resp, _ := e.Response.(*http.Response)
 		switch {
 		case registry.Authentication(req.Method, req.Target):
-			if resp != nil && resp.Status == 404 {
-				// the token method refused the token it was given
+			if resp != nil && resp.Status == 404 && strings.Contains(strings.ToLower(errorMessage(resp.Header("Content-Type"), resp.Body)), "token") {
+				// the token method refused the token it was given (not a
+				// trust or anything else it could not find)
 				if a := b.token(req.Header(registry.AuthTokenHeader)); a != nil {
 					a.Invalid = true
 				}
 			}
 			if resp == nil || resp.Status != 201 {
+				b.token(req.Header(registry.AuthTokenHeader))
 				continue
 			}
 			t := b.token(resp.Header(registry.SubjectTokenHeader))
