@@ -308,6 +308,11 @@ func TestSQLColumns(t *testing.T) {
 		{"ansi-quoted-name", `UPDATE "instances" SET "user_data"='ud40' WHERE id=1`, "ud40", `UPDATE "instances" SET "user_data"='` + sec("ud40") + `' WHERE id=1`},
 		{"backtick-like", "SELECT id FROM t WHERE `password` LIKE 'pw41'", "pw41", "SELECT id FROM t WHERE `password` LIKE '" + sec("pw41") + "'"},
 		{"binary-cast", "SELECT id FROM t WHERE password = BINARY 'pw42'", "pw42", "SELECT id FROM t WHERE password = BINARY '" + sec("pw42") + "'"},
+		{"comment-before-op", "UPDATE creds SET api_key /* c */ = 'k3yv4lue44' WHERE id=1", "k3yv4lue44", "UPDATE creds SET api_key /* c */ = '" + sec("k3yv4lue44") + "' WHERE id=1"},
+		{"paren-name", "SELECT id FROM creds WHERE (api_key)='k3yv4lue45'", "k3yv4lue45", "SELECT id FROM creds WHERE (api_key)='" + sec("k3yv4lue45") + "'"},
+		{"number", "SELECT id FROM t WHERE passcode = 12345678", "12345678", "SELECT id FROM t WHERE passcode = '" + sec("12345678") + "'"},
+		{"insert-number", "INSERT INTO t (id, passcode) VALUES (1, 87654321)", "87654321", "INSERT INTO t (id, passcode) VALUES (1, '" + sec("87654321") + "')"},
+		{"hex-prefix-then-quote", "INSERT INTO password (id, password_hash) VALUES (1, 0x'b0')", "", "INSERT INTO password (id, password_hash) VALUES (1, 0x'" + sec("b0") + "')"},
 		{"like-kept", "SELECT id FROM users WHERE name LIKE 'adm%' AND id IN ('a1', 'b2') AND created_at <> '2026-01-01'", "", ""},
 		// kept
 		{"insert-null-kept", "INSERT INTO instances (uuid, user_data, key_data) VALUES ('a1b2', NULL, 'ssh-rsa AAAAB3Nza')", "", ""},

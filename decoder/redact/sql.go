@@ -125,6 +125,15 @@ func (p *Policy) redactSQL(q string) string {
 		switch {
 		case strings.EqualFold(word, "identified"):
 			at = literalAfterWords(q, j, 4)
+		case n < len(q) && q[n] == ')' && p.column(word) != none:
+			// (api_key) = 'x'
+			m := n
+			for m < len(q) && q[m] == ')' {
+				m = skip(q, m+1)
+			}
+			if op, between := sqlOp(q, m); op >= 0 {
+				cols = mergeMarks(cols, operandMarks(q, op, p.column(word), between))
+			}
 		case (n < len(q) && (q[n] == '(' || q[n] == '\'' || q[n] == '"' || opStart[q[n]]) || setPassword) && p.column(word) != none:
 			// (what follows asked first: most names are followed by
 			// none of these, and need no look-up)
@@ -384,8 +393,21 @@ func opWord(w string) bool {
 // bare, `quoted` or "quoted", and where it starts; "" when none does.
 func nameBefore(q string, i int) (string, int) {
 	j := i
-	for j > 0 && isSpace(q[j-1]) {
-		j--
+	for {
+		for j > 0 && isSpace(q[j-1]) {
+			j--
+		}
+		switch {
+		case j > 1 && q[j-1] == '/' && q[j-2] == '*': // api_key /* c */ =
+			if o := strings.LastIndex(q[:j-2], "/*"); o >= 0 {
+				j = o
+				continue
+			}
+		case j > 0 && q[j-1] == ')': // (api_key) =
+			j--
+			continue
+		}
+		break
 	}
 	if j > 0 && (q[j-1] == '`' || q[j-1] == '"') {
 		if o := strings.LastIndexByte(q[:j-1], q[j-1]); o >= 0 {
@@ -561,7 +583,7 @@ func sqlName(q string, i int) (string, int) {
 
 // valueStop marks the bytes valueEnd looks at.
 var valueStop = func() (t [256]bool) {
-	for _, c := range "'\"`(),/#-0" {
+	for _, c := range "'\"`(),/#-0123456789" {
 		t[c] = true
 	}
 	return t
@@ -601,8 +623,8 @@ func valueEnd(q string, i int, k kind, marks []sqlMark) ([]sqlMark, int) {
 				i = n
 				continue
 			}
-		case c == '0' && k != none && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b') && (i == 0 || !isWord(q[i-1])):
-			marks = append(marks, sqlMark{i, k}) // 0x2432…
+		case k != none && numberAt(q, i):
+			marks = append(marks, sqlMark{i, k}) // 0x2432…, 12345678
 			_, i = sqlWord(q, i)
 			continue
 		}
@@ -845,8 +867,8 @@ func operandMarks(q string, i int, k kind, between bool) []sqlMark {
 			if i < len(q) {
 				i++ // )
 			}
-		case c == '0' && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b'):
-			marks = append(marks, sqlMark{i, k})
+		case numberAt(q, i):
+			marks = append(marks, sqlMark{i, k}) // 0x2432…, a PIN
 			_, i = sqlWord(q, i)
 		case isWord(c):
 			w, e := sqlWord(q, i)
@@ -901,4 +923,21 @@ func mergeMarks(a, b []sqlMark) []sqlMark {
 		}
 	}
 	return out
+}
+
+// numberAt reports whether a number starts at q[i] (not inside a word): a
+// decimal one, or a hex or bit one (0x2432…, 0b0110…) with at least one
+// digit after its prefix.
+func numberAt(q string, i int) bool {
+	if i >= len(q) || q[i] < '0' || q[i] > '9' || i > 0 && isWord(q[i-1]) {
+		return false
+	}
+	if q[i] == '0' && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b') {
+		return i+2 < len(q) && (isHexDigitSQL(q[i+2]) && q[i+1]|0x20 == 'x' || (q[i+2] == '0' || q[i+2] == '1') && q[i+1]|0x20 == 'b')
+	}
+	return true
+}
+
+func isHexDigitSQL(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
