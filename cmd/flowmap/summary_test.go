@@ -54,7 +54,7 @@ func TestSummaryColour(t *testing.T) {
 // documents, by object. Fields are only ever added: a field removed or
 // renamed fails here.
 var summaryContract = map[string][]string{
-	"":             {"capture", "participants", "databases", "caches", "sessions", "slowest", "errors", "findings"},
+	"":             {"capture", "participants", "databases", "caches", "sessions", "slowest", "errors", "names_looked_up", "findings"},
 	"capture":      {"start", "duration_ms", "exchanges", "trees", "sessions"},
 	"participants": {"name", "kind", "served", "errors", "unanswered", "timed", "p50_ms", "p95_ms", "max_ms", "request_bytes", "response_bytes", "calls"},
 	"databases":    {"name", "queries", "logins", "time_ms", "rows", "errors"},
