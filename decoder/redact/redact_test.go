@@ -105,8 +105,19 @@ func TestRedact(t *testing.T) {
 		// FuzzDecoder): a whole token's length still counts
 		{"text-fernet-glued", `"auth_t5300a029` + fernet + `"`, fernet, `"auth_t5300a029` + tok(fernet) + `"`, p.Text},
 		{"text-fernet-glued-short-kept", "QUJD" + fernet[:60], "", "", p.Text},
-		{"text-pem-begin-twice-cut", "-----BEGIN -----BEGIN RSA PRIV", "RSA PRIV", "-----BEGIN " + sec("-----BEGIN RSA PRIV"), p.Text},
-		{"text-pem-begin-inner-cut", "-----BEGIN ------BEGIN 00BEGIN 0--00", "0--00", "-----BEGIN -" + sec("-----BEGIN 00BEGIN 0--00"), p.Text},
+		// a BEGIN line whose dashes start another BEGIN line, or lie inside
+		// a token, was cut short: its block runs to the end (were it kept,
+		// replacing what follows would take its dashes, and a second pass
+		// would read it as cut short then; FuzzPolicy)
+		{"text-pem-begin-twice-cut", "-----BEGIN -----BEGIN RSA PRIV", "RSA PRIV", sec("-----BEGIN -----BEGIN RSA PRIV"), p.Text},
+		{"text-pem-begin-inner-cut", "-----BEGIN ------BEGIN 00BEGIN 0--00", "0--00", sec("-----BEGIN ------BEGIN 00BEGIN 0--00"), p.Text},
+		{"text-pem-line-runs-into-key", "-----BEGIN X-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter", "MIIE",
+			sec("-----BEGIN X-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter"), p.Text},
+		{"text-pem-line-dashes-in-token", "-----BEGIN " + fernet[:50] + "-----" + fernet[50:] + " after", fernet[50:],
+			sec("-----BEGIN " + fernet[:50] + "-----" + fernet[50:] + " after"), p.Text},
+		{"text-pem-token-in-kept-line", "-----BEGIN CERTIFICATE " + fernet + " -----\nMIIC", fernet, "-----BEGIN CERTIFICATE " + tok(fernet) + " -----\nMIIC", p.Text},
+		{"text-pem-bundle", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "MIIE",
+			"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" + sec("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----") + "\n", p.Text},
 		{"text-certificate-kept", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", "", "", p.Text},
 		{"sql-identified", "CREATE USER 'a'@'%' IDENTIFIED BY 'pw'", "pw", "CREATE USER 'a'@'%' IDENTIFIED BY '" + sec("pw") + "'", p.SQL},
 		{"sql-comment", "CREATE USER a IDENTIFIED/**/BY/* x */'pw1'", "pw1", "CREATE USER a IDENTIFIED/**/BY/* x */'" + sec("pw1") + "'", p.SQL},
