@@ -95,7 +95,7 @@ func (p *Policy) json(body string, depth int) string {
 				if r := p.Text(pending); r != pending {
 					edits = append(edits, jsonEdit{i, end, quote(r)})
 				}
-				i = end
+				i = j + 1
 				continue
 			}
 			raw := body[i:end]
@@ -144,19 +144,37 @@ func (p *Policy) json(body string, depth int) string {
 			hasKey = false
 		case c == ',':
 			hasKey = false
-		case hasKey && (c == '-' || '0' <= c && c <= '9' || isLower(c)):
-			// a number (or a bare word) as the value of a key
-			j := i
-			for j < len(body) && !isJSONSpace(body[j]) && body[j] != ',' && body[j] != '}' && body[j] != ']' {
-				j++
+		case hasKey && !isJSONSpace(c):
+			k := p.field(pending, parent().name)
+			if k == none {
+				if c == '-' || '0' <= c && c <= '9' || isLower(c) {
+					// a number (or a bare word) as the value: skipped
+					j := i
+					for j < len(body) && !isJSONSpace(body[j]) && body[j] != ',' && body[j] != '}' && body[j] != ']' {
+						j++
+					}
+					hasKey = false
+					i = j
+					continue
+				}
+				break // not JSON: the value may still come
+			}
+			// A credential's value that is not a string, an object or an
+			// array: a number, a bare word, or what is not JSON, all of it
+			// to the next ',', '}' or ']' outside strings and brackets.
+			// Not JSON, it is replaced from its first byte: were the value
+			// looked for further on, a pass over the text left (Form's)
+			// could put a replacement in between, and the next pass would
+			// take that for the value (FuzzPolicy).
+			j := bareEnd(body, i)
+			for j > i && isJSONSpace(body[j-1]) {
+				j--
 			}
 			lit := body[i:j]
 			// (a replacement already there stays as it is: quoting it
 			// would make the next pass take it for a value)
 			if lit != "null" && lit != "true" && lit != "false" && !isMark(lit) {
-				if k := p.field(pending, parent().name); k != none {
-					edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
-				}
+				edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
 			}
 			hasKey = false
 			i = j
@@ -186,6 +204,31 @@ func looksJSON(s string) bool {
 		i++
 	}
 	return len(s)-i > 1 && (s[i] == '{' || s[i] == '[') && strings.IndexByte(s[i:], '"') > 0
+}
+
+// bareEnd returns the index of the first ',', '}' or ']' from body[i] on
+// that is outside string literals and the brackets opened after i, or
+// len(body).
+func bareEnd(body string, i int) int {
+	depth := 0
+	for j := i; j < len(body); j++ {
+		switch body[j] {
+		case '"':
+			j = scanString(body, j) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(body)
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -89,6 +89,19 @@ func TestRedact(t *testing.T) {
 		{"json-cut", `{"auth": {"password": "hunter`, "hunter", `{"auth": {"password": "` + sec("hunter") + `"`, p.JSON},
 		{"json-token-id", `{"token": {"id": "` + fernet + `"}}`, fernet, `{"token": {"id": "` + tok(fernet) + `"}}`, p.JSON},
 		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
+		// a credential's value that is not JSON is replaced from its first
+		// byte to the next ',' or '}': looked for further on, a pass of
+		// Form (the '=' before it) put a replacement in between, taken for
+		// the value by the next pass (FuzzPolicy); nor is a first
+		// upper-case letter skipped
+		{"json-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, p.JSON},
+		{"body-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, func(s string) string { return p.Body(s, "") }},
+		{"json-bare-upper", `{"password": Hunter2, "a": [1]}`, "Hunter2", `{"password": "` + sec("Hunter2") + `", "a": [1]}`, p.JSON},
+		{"json-value-after-junk", `{"password": ( ["a,1", "b2"], "c": 1}`, "b2", `{"password": "` + sec(`( ["a,1", "b2"]`) + `", "c": 1}`, p.JSON},
+		// (junk before a value under a name that is no credential is
+		// passed over as before: what the value holds is still found)
+		{"json-personality-after-junk", `{"personality": ( [{"path": "/p", "contents": "c0ntents"}]}`, "c0ntents",
+			`{"personality": ( [{"path": "/p", "contents": "` + sec("c0ntents") + `"}]}`, New(&decoder.Secrets{Nested: [][2]string{{"personality", "contents"}}}, key).JSON},
 		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
 		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
 		// a BEGIN line cut short, the key after it: whatever the text ends in
