@@ -116,6 +116,10 @@ func TestRedact(t *testing.T) {
 		{"pairs-after-token-in-name", "/a?to ken " + fernet[:50] + "=" + fernet[50:] + " password=hunter2", "hunter2", "/a?to ken " + tok(fernet[:50]+"="+fernet[50:]) + " password=" + sec("hunter2"), func(s string) string { return p.Header("X-Thing", s) }},
 		// glued to base64 before it (a damaged capture, found by memcache's
 		// FuzzDecoder): a whole token's length still counts
+		// a replacement after a name's '=' is not part of a base64 run the
+		// name ends: the value it replaced was too short to make the run a
+		// token, and so is it (FuzzPolicy)
+		{"form-mark-after-fernet-shaped-name", "next=?gAAAAA000000000000000000000password=pw", "pw", "next=" + url.QueryEscape("?gAAAAA000000000000000000000password="+sec("pw")), func(s string) string { return p.Body(s, "") }},
 		{"text-fernet-glued", `"auth_t5300a029` + fernet + `"`, fernet, `"auth_t5300a029` + tok(fernet) + `"`, p.Text},
 		{"text-fernet-glued-short-kept", "QUJD" + fernet[:60], "", "", p.Text},
 		// a BEGIN line whose dashes start another BEGIN line, or lie inside

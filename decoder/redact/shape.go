@@ -75,6 +75,11 @@ func fernetAt(s string, i int) int {
 	for j < len(s) && isB64URL(s[j]) {
 		j++
 	}
+	// The "hmac" or "sha256" of a replacement glued after it (after a
+	// name's '=', which base64 pads with) is not part of it: the value
+	// it replaced may have been too short to make the run a token, and
+	// then redacting again would (FuzzPolicy).
+	j -= markGlued(s, i, j)
 	// Glued to what comes before (a damaged capture, a binary length
 	// byte), a run counts only as long as a whole token: inside other
 	// base64 a short one is likelier a coincidence.
@@ -82,6 +87,17 @@ func fernetAt(s string, i int) int {
 		return -1
 	}
 	return j
+}
+
+// markGlued returns the length of the start of a replacement (hmac:… or
+// sha256:…) that ends the run s[i:j] of base64, or 0.
+func markGlued(s string, i, j int) int {
+	for _, n := range [...]int{4, 6} { // hmac, sha256
+		if j-n > i && isMark(s[j-n:min(j+9, len(s))]) { // (the run stopped at its ':')
+			return n
+		}
+	}
+	return 0
 }
 
 // jwtAt returns the end of a JWT (header.payload.signature, base64url,
