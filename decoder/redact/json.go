@@ -67,6 +67,9 @@ func (p *Policy) json(body string, depth int) string {
 		stack   []jsonScope
 		pending string // last key read, waiting for its value
 		hasKey  bool
+		// what pending names, once asked
+		pendingKind kind
+		kindKnown   bool
 	)
 	parent := func() jsonScope {
 		if len(stack) == 0 {
@@ -91,7 +94,7 @@ func (p *Policy) json(body string, depth int) string {
 			}
 			if j < len(body) && body[j] == ':' {
 				lit := body[i:end]
-				pending, hasKey = unquote(lit), true
+				pending, hasKey, kindKnown = unquote(lit), true, false
 				if r := p.Text(pending); r != pending {
 					edits = append(edits, jsonEdit{i, end, quote(r)})
 				}
@@ -145,7 +148,10 @@ func (p *Policy) json(body string, depth int) string {
 		case c == ',':
 			hasKey = false
 		case hasKey && !isJSONSpace(c):
-			k := p.field(pending, parent().name)
+			if !kindKnown { // once, not for each byte of junk
+				pendingKind, kindKnown = p.field(pending, parent().name), true
+			}
+			k := pendingKind
 			if k == none {
 				if c == '-' || '0' <= c && c <= '9' || isLower(c) {
 					// a number (or a bare word) as the value: skipped
