@@ -115,17 +115,11 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 				val := unescape(v)
 				if kd := p.field(unescape(k), ""); kd != none {
 					edit(i+len(k)+1, j, p.replace(kd, val))
-				} else if r := p.Value(val); r != val {
+				} else if r := p.value(val); r != val {
 					if !isMark(r) {
 						r = url.QueryEscape(r)
 					}
 					edit(i+len(k)+1, j, r)
-				} else if strings.IndexByte(val, '=') >= 0 {
-					// a URL or query inside a value: noVNC's
-					// ?path=%3Ftoken%3D<t>
-					if r := p.Target(val); r != val {
-						edit(i+len(k)+1, j, url.QueryEscape(r))
-					}
 				}
 			}
 		} else if len(pair) >= 32 {
@@ -135,6 +129,18 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 		}
 		i = j + 1
 	}
+}
+
+// value redacts the value of a pair: by its shape (Value), and as a URL
+// or query inside it (noVNC's ?path=%3Ftoken%3D<t>), also when a shape
+// was replaced in it: were its pairs read only when nothing was, a second
+// pass would read them (FuzzPolicy).
+func (p *Policy) value(v string) string {
+	r := p.Value(v)
+	if strings.IndexByte(r, '=') >= 0 {
+		r = p.Target(r)
+	}
+	return r
 }
 
 // unescape decodes %XX and + (as a query does); s when it is not valid.
