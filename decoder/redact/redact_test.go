@@ -138,6 +138,12 @@ func TestRedact(t *testing.T) {
 		{"text-pem-token-in-kept-line", "-----BEGIN CERTIFICATE " + fernet + " -----\nMIIC", fernet, "-----BEGIN CERTIFICATE " + tok(fernet) + " -----\nMIIC", p.Text},
 		{"text-pem-bundle", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "MIIE",
 			"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" + sec("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----") + "\n", p.Text},
+		// a key glued to a token: the token runs up to the BEGIN line (its
+		// dashes and BEGIN are base64url), not through it
+		{"text-pem-after-fernet", fernet + "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", "MIIE",
+			tok(fernet) + sec("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"), p.Text},
+		{"text-pem-after-jwt", jwt + "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----", "MIIE",
+			tok(jwt) + sec("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"), p.Text},
 		{"text-certificate-kept", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", "", "", p.Text},
 		{"sql-identified", "CREATE USER 'a'@'%' IDENTIFIED BY 'pw'", "pw", "CREATE USER 'a'@'%' IDENTIFIED BY '" + sec("pw") + "'", p.SQL},
 		{"sql-comment", "CREATE USER a IDENTIFIED/**/BY/* x */'pw1'", "pw1", "CREATE USER a IDENTIFIED/**/BY/* x */'" + sec("pw1") + "'", p.SQL},

@@ -80,6 +80,7 @@ func fernetAt(s string, i int) int {
 	// it replaced may have been too short to make the run a token, and
 	// then redacting again would (FuzzPolicy).
 	j -= markGlued(s, i, j)
+	j = beforePEM(s, i, j)
 	// Glued to what comes before (a damaged capture, a binary length
 	// byte), a run counts only as long as a whole token: inside other
 	// base64 a short one is likelier a coincidence.
@@ -100,6 +101,16 @@ func markGlued(s string, i, j int) int {
 	return 0
 }
 
+// beforePEM returns the end of the run of base64 s[i:j] before a PEM
+// BEGIN line glued to it (its dashes are base64url, and its BEGIN), or j:
+// the block is not the token's, and is replaced on its own.
+func beforePEM(s string, i, j int) int {
+	if k := strings.Index(s[i:min(j+1, len(s))], pemBegin); k >= 0 {
+		return i + k
+	}
+	return j
+}
+
 // jwtAt returns the end of a JWT (header.payload.signature, base64url,
 // header starting `{"`) starting at s[i], or -1.
 func jwtAt(s string, i int) int {
@@ -115,7 +126,7 @@ func jwtAt(s string, i int) int {
 		if part < 2 && k-j < 10 {
 			return -1
 		}
-		j = k
+		j = beforePEM(s, j, k)
 		if part < 2 {
 			if j >= len(s) || s[j] != '.' {
 				return -1
