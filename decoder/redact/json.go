@@ -17,7 +17,7 @@ func (p *Policy) Body(body, contentType string) string {
 	r := body
 	t := strings.TrimLeft(body, " \t\r\n")
 	jsonStart := t != "" && (t[0] == '{' || t[0] == '[')
-	if jsonStart || strings.IndexByte(body, '"') >= 0 && strings.IndexByte(body, ':') >= 0 {
+	if jsonStart || strings.IndexByte(body, '"') >= 0 && colonOutsideMarks(body) {
 		r = p.JSON(r)
 	}
 	form := !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json")
@@ -30,6 +30,23 @@ func (p *Policy) Body(body, contentType string) string {
 		out = p.Form(out)
 	}
 	return out
+}
+
+// colonOutsideMarks reports whether s has a ':' that is not a
+// replacement's (hmac:…, sha256:…): a text not read as JSON must not be
+// on a second pass because of the ':' the first one put in (FuzzPolicy).
+func colonOutsideMarks(s string) bool {
+	for i := 0; ; i++ {
+		k := strings.IndexByte(s[i:], ':')
+		if k < 0 {
+			return false
+		}
+		i += k
+		end := min(i+9, len(s))
+		if !(i >= 4 && isMark(s[i-4:end]) || i >= 6 && isMark(s[i-6:end])) {
+			return true
+		}
+	}
 }
 
 type jsonEdit struct {
