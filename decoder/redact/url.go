@@ -116,7 +116,11 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 				if kd := p.field(unescape(k), ""); kd != none {
 					edit(i+len(k)+1, j, p.replace(kd, val))
 				} else if r := p.value(val); r != val {
-					if !isMark(r) {
+					// escaped as the value was sent, and then only when
+					// the pairs would read it otherwise: the rest of it
+					// stays byte for byte (a body read as JSON too keeps
+					// its quotes, its next reading the same: FuzzPolicy)
+					if !isMark(r) && (v != val || strings.ContainsAny(r, "&;#%+ ")) {
 						r = url.QueryEscape(r)
 					}
 					edit(i+len(k)+1, j, r)
