@@ -70,6 +70,7 @@ func TestRedact(t *testing.T) {
 		{"query-semconv", "/x?AWSAccessKeyId=AK&Signature=s1gnat&sig=abcdef&limit=20", "s1gnat", "/x?AWSAccessKeyId=" + sec("AK") + "&Signature=" + sec("s1gnat") + "&sig=" + sec("abcdef") + "&limit=20", p.Target},
 		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + tok(jwt), p.Target},
 		{"userinfo", "http://admin:s3cret!@controller:5000/v3", "s3cret!", "http://admin:" + sec("s3cret!") + "@controller:5000/v3", p.Target},
+		{"userinfo-random-whole", "http://" + random + "@controller/v3", random, "http://" + sec(random) + "@controller/v3", p.Target},
 		{"path-v2-token", "/v2.0/tokens/" + fernet, fernet, "/v2.0/tokens/" + tok(fernet), p.Target},
 		// nova's console tokens: in a path, and inside noVNC's path= value
 		{"path-console-token", "/v2.1/os-console-auth-tokens/5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12", "5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12",

@@ -39,7 +39,9 @@ func (p *Policy) Target(s string) string {
 		path = end
 		if at := strings.LastIndexByte(s[auth:end], '@'); at >= 0 {
 			ui := s[auth : auth+at]
-			if u, pw, ok := strings.Cut(ui, ":"); ok {
+			// (a userinfo replaced whole, a random user name without a
+			// password, stays: its ':' is the replacement's; FuzzPolicy)
+			if u, pw, ok := strings.Cut(ui, ":"); ok && !isMark(ui) {
 				edit(auth+len(u)+1, auth+at, p.Secret(unescape(pw)))
 			} else if r := p.Value(unescape(ui)); r != unescape(ui) {
 				edit(auth, auth+at, r)
