@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // Body redacts an HTTP (or cache) body: as JSON when it holds JSON,
@@ -127,18 +128,24 @@ func (p *Policy) json(body string, depth int) string {
 				k = p.field(sc.name, grand())
 			}
 			var r string
-			switch {
-			case k != none:
+			if k != none {
 				r = p.replace(k, val)
-			case depth < maxJSONDepth && looksJSON(val):
-				r = p.json(val, depth+1)
-				if r != val {
-					r = p.Text(r)
+			} else {
+				// checked as it would be read once written back (quote
+				// makes each byte that is not UTF-8 a U+FFFD: a value
+				// longer by 2 bytes for each may pass a length a shape
+				// needs; FuzzPolicy)
+				val = validUTF8(val)
+				if depth < maxJSONDepth && looksJSON(val) {
+					r = p.json(val, depth+1)
+					if r != val {
+						r = p.Text(r)
+					} else {
+						r = p.Value(val)
+					}
 				} else {
 					r = p.Value(val)
 				}
-			default:
-				r = p.Value(val)
 			}
 			if r != val {
 				edits = append(edits, jsonEdit{i, end, quote(r)})
@@ -283,6 +290,26 @@ func unquote(lit string) string {
 	}
 	lit = strings.TrimPrefix(lit, `"`)
 	return strings.TrimSuffix(lit, `"`)
+}
+
+// validUTF8 is s with each byte that is not UTF-8 replaced by U+FFFD, as
+// quote (encoding/json) writes it.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // quote writes s as a JSON string literal.
