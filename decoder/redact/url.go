@@ -118,14 +118,7 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 				if kd := p.field(unescape(k), ""); kd != none {
 					edit(i+len(k)+1, j, p.replace(kd, val))
 				} else if r := p.value(val); r != val {
-					// escaped as the value was sent, and then only when
-					// the pairs would read it otherwise: the rest of it
-					// stays byte for byte (a body read as JSON too keeps
-					// its quotes, its next reading the same: FuzzPolicy)
-					if !isMark(r) && (v != val || strings.ContainsAny(r, "&;#%+ ")) {
-						r = url.QueryEscape(r)
-					}
-					edit(i+len(k)+1, j, r)
+					edit(i+len(k)+1, j, pairEscape(r))
 				}
 			}
 		} else if len(pair) >= 32 {
@@ -135,6 +128,28 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 		}
 		i = j + 1
 	}
+}
+
+// pairEscape writes a redacted value back into a query or form, escaping
+// only what the pairs would read otherwise (%, +, a space, and & ; # that
+// end a pair): the rest stays byte for byte, so that a body read as JSON
+// too keeps its quotes and reads the same the next time (FuzzPolicy).
+func pairEscape(r string) string {
+	if !strings.ContainsAny(r, "%+ &;#") {
+		return r
+	}
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; c {
+		case ' ':
+			b.WriteByte('+')
+		case '%', '+', '&', ';', '#':
+			b.WriteString(url.QueryEscape(string(c)))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // value redacts the value of a pair: by its shape (Value), and as a URL
