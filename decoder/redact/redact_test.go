@@ -176,6 +176,11 @@ func TestRedact(t *testing.T) {
 		{"sql-introducer", "CREATE USER a IDENTIFIED BY _utf8mb4'pw3'", "pw3", "CREATE USER a IDENTIFIED BY _utf8mb4'" + sec("pw3") + "'", p.SQL},
 		{"sql-unterminated", "IDENTIFIED BY 'unterminated", "unterminated", "IDENTIFIED BY '" + sec("unterminated"), p.SQL},
 		{"sql-literal-token", "INSERT INTO t VALUES ('" + fernet + "')", fernet, "INSERT INTO t VALUES ('" + tok(fernet) + "')", p.SQL},
+		// a hex or bit number glued to a literal: both are the value (the
+		// number replaced by a quoted literal, a second pass joined them;
+		// FuzzPolicy). (Glued to a '…' literal, the two replacements read
+		// as one literal with a doubled quote the next time: still open.)
+		{"sql-number-then-literal", "UPDATE account SET password=0x41\"pw9\" WHERE id=1", "pw9", "", p.SQL},
 		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
 		{"sql-password-hash", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "$2b$12$x", "UPDATE password SET password_hash='" + sec("$2b$12$x") + "' WHERE id=1", p.SQL},
 		{"sql-quoted-words-kept", "SELECT 'identified by ''x'''", "", "", p.SQL},

@@ -848,6 +848,11 @@ func operandMarks(q string, i int, k kind, between bool) []sqlMark {
 		case c == '0' && i+1 < len(q) && (q[i+1]|0x20 == 'x' || q[i+1]|0x20 == 'b'):
 			marks = append(marks, sqlMark{i, k})
 			_, i = sqlWord(q, i)
+			if n := skip(q, i); n < len(q) && (q[n] == '\'' || q[n] == '"') {
+				// 0b"…": replaced by a quoted literal, the number would
+				// be joined to it on a second pass (FuzzPolicy)
+				continue
+			}
 		case isWord(c):
 			w, e := sqlWord(q, i)
 			n := skip(q, e)
