@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // Body redacts an HTTP (or cache) body: as JSON when it holds JSON,
@@ -17,7 +18,7 @@ func (p *Policy) Body(body, contentType string) string {
 	r := body
 	t := strings.TrimLeft(body, " \t\r\n")
 	jsonStart := t != "" && (t[0] == '{' || t[0] == '[')
-	if jsonStart || strings.IndexByte(body, '"') >= 0 && strings.IndexByte(body, ':') >= 0 {
+	if jsonStart || strings.IndexByte(body, '"') >= 0 && colonOutsideMarks(body) {
 		r = p.JSON(r)
 	}
 	form := !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json")
@@ -30,6 +31,23 @@ func (p *Policy) Body(body, contentType string) string {
 		out = p.Form(out)
 	}
 	return out
+}
+
+// colonOutsideMarks reports whether s has a ':' that is not a
+// replacement's (hmac:…, sha256:…): a text not read as JSON must not be
+// on a second pass because of the ':' the first one put in (FuzzPolicy).
+func colonOutsideMarks(s string) bool {
+	for i := 0; ; i++ {
+		k := strings.IndexByte(s[i:], ':')
+		if k < 0 {
+			return false
+		}
+		i += k
+		end := min(i+9, len(s))
+		if !(i >= 4 && isMark(s[i-4:end]) || i >= 6 && isMark(s[i-6:end])) {
+			return true
+		}
+	}
 }
 
 type jsonEdit struct {
@@ -67,6 +85,9 @@ func (p *Policy) json(body string, depth int) string {
 		stack   []jsonScope
 		pending string // last key read, waiting for its value
 		hasKey  bool
+		// what pending names, once asked
+		pendingKind kind
+		kindKnown   bool
 	)
 	parent := func() jsonScope {
 		if len(stack) == 0 {
@@ -91,11 +112,11 @@ func (p *Policy) json(body string, depth int) string {
 			}
 			if j < len(body) && body[j] == ':' {
 				lit := body[i:end]
-				pending, hasKey = unquote(lit), true
+				pending, hasKey, kindKnown = unquote(lit), true, false
 				if r := p.Text(pending); r != pending {
 					edits = append(edits, jsonEdit{i, end, quote(r)})
 				}
-				i = end
+				i = j + 1
 				continue
 			}
 			raw := body[i:end]
@@ -107,18 +128,24 @@ func (p *Policy) json(body string, depth int) string {
 				k = p.field(sc.name, grand())
 			}
 			var r string
-			switch {
-			case k != none:
+			if k != none {
 				r = p.replace(k, val)
-			case depth < maxJSONDepth && looksJSON(val):
-				r = p.json(val, depth+1)
-				if r != val {
-					r = p.Text(r)
+			} else {
+				// checked as it would be read once written back (quote
+				// makes each byte that is not UTF-8 a U+FFFD: a value
+				// longer by 2 bytes for each may pass a length a shape
+				// needs; FuzzPolicy)
+				val = validUTF8(val)
+				if depth < maxJSONDepth && looksJSON(val) {
+					r = p.json(val, depth+1)
+					if r != val {
+						r = p.Text(r)
+					} else {
+						r = p.Value(val)
+					}
 				} else {
 					r = p.Value(val)
 				}
-			default:
-				r = p.Value(val)
 			}
 			if r != val {
 				edits = append(edits, jsonEdit{i, end, quote(r)})
@@ -144,19 +171,40 @@ func (p *Policy) json(body string, depth int) string {
 			hasKey = false
 		case c == ',':
 			hasKey = false
-		case hasKey && (c == '-' || '0' <= c && c <= '9' || isLower(c)):
-			// a number (or a bare word) as the value of a key
-			j := i
-			for j < len(body) && !isJSONSpace(body[j]) && body[j] != ',' && body[j] != '}' && body[j] != ']' {
-				j++
+		case hasKey && !isJSONSpace(c):
+			if !kindKnown { // once, not for each byte of junk
+				pendingKind, kindKnown = p.field(pending, parent().name), true
+			}
+			k := pendingKind
+			if k == none {
+				if c == '-' || '0' <= c && c <= '9' || isLower(c) {
+					// a number (or a bare word) as the value: skipped
+					j := i
+					for j < len(body) && !isJSONSpace(body[j]) && body[j] != ',' && body[j] != '}' && body[j] != ']' {
+						j++
+					}
+					hasKey = false
+					i = j
+					continue
+				}
+				break // not JSON: the value may still come
+			}
+			// A credential's value that is not a string, an object or an
+			// array: a number, a bare word, or what is not JSON, all of it
+			// to the next ',', '}' or ']' outside strings and brackets.
+			// Not JSON, it is replaced from its first byte: were the value
+			// looked for further on, a pass over the text left (Form's)
+			// could put a replacement in between, and the next pass would
+			// take that for the value (FuzzPolicy).
+			j := bareEnd(body, i)
+			for j > i && isJSONSpace(body[j-1]) {
+				j--
 			}
 			lit := body[i:j]
 			// (a replacement already there stays as it is: quoting it
 			// would make the next pass take it for a value)
 			if lit != "null" && lit != "true" && lit != "false" && !isMark(lit) {
-				if k := p.field(pending, parent().name); k != none {
-					edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
-				}
+				edits = append(edits, jsonEdit{i, j, quote(p.replace(k, lit))})
 			}
 			hasKey = false
 			i = j
@@ -188,6 +236,31 @@ func looksJSON(s string) bool {
 	return len(s)-i > 1 && (s[i] == '{' || s[i] == '[') && strings.IndexByte(s[i:], '"') > 0
 }
 
+// bareEnd returns the index of the first ',', '}' or ']' from body[i] on
+// that is outside string literals and the brackets opened after i, or
+// len(body).
+func bareEnd(body string, i int) int {
+	depth := 0
+	for j := i; j < len(body); j++ {
+		switch body[j] {
+		case '"':
+			j = scanString(body, j) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(body)
+}
+
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // scanString returns the index just past the string literal starting at
@@ -217,6 +290,26 @@ func unquote(lit string) string {
 	}
 	lit = strings.TrimPrefix(lit, `"`)
 	return strings.TrimSuffix(lit, `"`)
+}
+
+// validUTF8 is s with each byte that is not UTF-8 replaced by U+FFFD, as
+// quote (encoding/json) writes it.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // quote writes s as a JSON string literal.

@@ -1,7 +1,6 @@
 package redact
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 
@@ -70,12 +69,13 @@ func TestRedact(t *testing.T) {
 		{"query-semconv", "/x?AWSAccessKeyId=AK&Signature=s1gnat&sig=abcdef&limit=20", "s1gnat", "/x?AWSAccessKeyId=" + sec("AK") + "&Signature=" + sec("s1gnat") + "&sig=" + sec("abcdef") + "&limit=20", p.Target},
 		{"query-unnamed-jwt", "/x?q=" + jwt, jwt, "/x?q=" + tok(jwt), p.Target},
 		{"userinfo", "http://admin:s3cret!@controller:5000/v3", "s3cret!", "http://admin:" + sec("s3cret!") + "@controller:5000/v3", p.Target},
+		{"userinfo-random-whole", "http://" + random + "@controller/v3", random, "http://" + sec(random) + "@controller/v3", p.Target},
 		{"path-v2-token", "/v2.0/tokens/" + fernet, fernet, "/v2.0/tokens/" + tok(fernet), p.Target},
 		// nova's console tokens: in a path, and inside noVNC's path= value
 		{"path-console-token", "/v2.1/os-console-auth-tokens/5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12", "5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12",
 			"/v2.1/os-console-auth-tokens/" + tok("5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12"), p.Target},
 		{"query-nested-token", "/vnc_lite.html?path=%3Ftoken%3D5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12", "5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12",
-			"/vnc_lite.html?path=" + url.QueryEscape("?token="+tok("5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12")), p.Target},
+			"/vnc_lite.html?path=?token=" + tok("5c2b1f0e-9d3a-4c5e-8f21-0a6b3c7d9e12"), p.Target},
 		{"path-random", "/v1/keys/" + random + "/x", random, "/v1/keys/" + sec(random) + "/x", p.Target},
 		{"path-uuid-kept", "/v2/images/6e6253e3-fd7d-4e67-9e99-445fe06455eb", "", "", p.Target},
 		{"target-plain", "/v2/images?limit=20&sort_key=name", "", "", p.Target},
@@ -89,6 +89,28 @@ func TestRedact(t *testing.T) {
 		{"json-cut", `{"auth": {"password": "hunter`, "hunter", `{"auth": {"password": "` + sec("hunter") + `"`, p.JSON},
 		{"json-token-id", `{"token": {"id": "` + fernet + `"}}`, fernet, `{"token": {"id": "` + tok(fernet) + `"}}`, p.JSON},
 		{"json-pem", `{"private_key": "x", "data": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}`, "MIIE", "", p.JSON},
+		// a credential's value that is not JSON is replaced from its first
+		// byte to the next ',' or '}': looked for further on, a pass of
+		// Form (the '=' before it) put a replacement in between, taken for
+		// the value by the next pass (FuzzPolicy); nor is a first
+		// upper-case letter skipped
+		{"json-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, p.JSON},
+		{"body-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, func(s string) string { return p.Body(s, "") }},
+		{"json-bare-upper", `{"password": Hunter2, "a": [1]}`, "Hunter2", `{"password": "` + sec("Hunter2") + `", "a": [1]}`, p.JSON},
+		{"json-value-after-junk", `{"password": ( ["a,1", "b2"], "c": 1}`, "b2", `{"password": "` + sec(`( ["a,1", "b2"]`) + `", "c": 1}`, p.JSON},
+		// (junk before a value under a name that is no credential is
+		// passed over as before: what the value holds is still found)
+		{"json-personality-after-junk", `{"personality": ( [{"path": "/p", "contents": "c0ntents"}]}`, "c0ntents",
+			`{"personality": ( [{"path": "/p", "contents": "` + sec("c0ntents") + `"}]}`, New(&decoder.Secrets{Nested: [][2]string{{"personality", "contents"}}}, key).JSON},
+		// the ':' of a replacement does not make a text JSON-like for the
+		// next pass (FuzzPolicy: its strings were then checked by shape)
+		{"body-mark-colon-not-json", "/v3/" + fernet + "? \"" + random, "", "/v3/" + tok(fernet) + "? \"" + random, func(s string) string { return p.Body(s, "") }},
+		// a JSON string is checked as it reads once written back: each
+		// byte that is not UTF-8 a U+FFFD (3 bytes), which made a pair of
+		// its query long enough to be looked into the next time
+		// (FuzzPolicy)
+		{"json-invalid-utf8-as-written", "[\"://:@?\xff\xff\xff\xff\xff\xff\xff\xff://u:pw@h/x\"]", "u:pw",
+			`["://:` + sec("") + `@?` + strings.Repeat("\uFFFD", 8) + `://u:` + sec("pw") + `@h/x"]`, p.JSON},
 		{"body-json-as-form", `{"auth":{"password":"curl-d"}}`, "curl-d", `{"auth":{"password":"` + sec("curl-d") + `"}}`, func(s string) string { return p.Body(s, "application/x-www-form-urlencoded") }},
 		{"text-fernet", "x " + fernet + " y", fernet, "x " + tok(fernet) + " y", p.Text},
 		// a BEGIN line cut short, the key after it: whatever the text ends in
@@ -103,10 +125,41 @@ func TestRedact(t *testing.T) {
 		{"pairs-after-token-in-name", "/a?to ken " + fernet[:50] + "=" + fernet[50:] + " password=hunter2", "hunter2", "/a?to ken " + tok(fernet[:50]+"="+fernet[50:]) + " password=" + sec("hunter2"), func(s string) string { return p.Header("X-Thing", s) }},
 		// glued to base64 before it (a damaged capture, found by memcache's
 		// FuzzDecoder): a whole token's length still counts
+		// a replacement after a name's '=' is not part of a base64 run the
+		// name ends: the value it replaced was too short to make the run a
+		// token, and so is it (FuzzPolicy)
+		{"form-mark-after-fernet-shaped-name", "next=?gAAAAA000000000000000000000password=pw", "pw", "next=?gAAAAA000000000000000000000password=" + sec("pw"), func(s string) string { return p.Body(s, "") }},
+		// a query inside a value is read also when a token in it was
+		// replaced (it was not, and a second pass did; FuzzPolicy)
+		{"form-query-in-value-after-token", "next=" + fernet + "?sig=s1gn&a=1", "s1gn", "next=" + tok(fernet) + "?sig=" + sec("s1gn") + "&a=1", func(s string) string { return p.Body(s, "") }},
+		// a value redacted in part is written back escaped only where the
+		// pairs need it: '"' and ':' stay, so that a body also read as
+		// JSON reads the same the next time (FuzzPolicy)
+		{"form-url-value-raw", "next=http://admin:pw@h/x&a=1", "", "next=http://admin:" + sec("pw") + "@h/x&a=1", p.Form},
+		{"form-url-value-escaped", "next=http%3A%2F%2Fadmin%3Apw%40h%2Fx%3Fq%3Da%26b&a=1", "", "next=http://admin:" + sec("pw") + "@h/x?q=a%26b&a=1", p.Form},
+		{"body-form-value-json-quote-space", `"://:@="0://:@ `, "", `"://:@="0://:` + sec("") + `@+`, func(s string) string { return p.Body(s, "") }},
+		{"body-form-value-json-quote", `"://:@="0://:@0`, "", `"://:@="0://:` + sec("") + `@0`, func(s string) string { return p.Body(s, "") }},
 		{"text-fernet-glued", `"auth_t5300a029` + fernet + `"`, fernet, `"auth_t5300a029` + tok(fernet) + `"`, p.Text},
 		{"text-fernet-glued-short-kept", "QUJD" + fernet[:60], "", "", p.Text},
-		{"text-pem-begin-twice-cut", "-----BEGIN -----BEGIN RSA PRIV", "RSA PRIV", "-----BEGIN " + sec("-----BEGIN RSA PRIV"), p.Text},
-		{"text-pem-begin-inner-cut", "-----BEGIN ------BEGIN 00BEGIN 0--00", "0--00", "-----BEGIN -" + sec("-----BEGIN 00BEGIN 0--00"), p.Text},
+		// a BEGIN line whose dashes start another BEGIN line, or lie inside
+		// a token, was cut short: its block runs to the end (were it kept,
+		// replacing what follows would take its dashes, and a second pass
+		// would read it as cut short then; FuzzPolicy)
+		{"text-pem-begin-twice-cut", "-----BEGIN -----BEGIN RSA PRIV", "RSA PRIV", sec("-----BEGIN -----BEGIN RSA PRIV"), p.Text},
+		{"text-pem-begin-inner-cut", "-----BEGIN ------BEGIN 00BEGIN 0--00", "0--00", sec("-----BEGIN ------BEGIN 00BEGIN 0--00"), p.Text},
+		{"text-pem-line-runs-into-key", "-----BEGIN X-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter", "MIIE",
+			sec("-----BEGIN X-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter"), p.Text},
+		{"text-pem-line-dashes-in-token", "-----BEGIN " + fernet[:50] + "-----" + fernet[50:] + " after", fernet[50:],
+			sec("-----BEGIN " + fernet[:50] + "-----" + fernet[50:] + " after"), p.Text},
+		{"text-pem-token-in-kept-line", "-----BEGIN CERTIFICATE " + fernet + " -----\nMIIC", fernet, "-----BEGIN CERTIFICATE " + tok(fernet) + " -----\nMIIC", p.Text},
+		{"text-pem-bundle", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "MIIE",
+			"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" + sec("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----") + "\n", p.Text},
+		// a key glued to a token: the token runs up to the BEGIN line (its
+		// dashes and BEGIN are base64url), not through it
+		{"text-pem-after-fernet", fernet + "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", "MIIE",
+			tok(fernet) + sec("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"), p.Text},
+		{"text-pem-after-jwt", jwt + "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----", "MIIE",
+			tok(jwt) + sec("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"), p.Text},
 		{"text-certificate-kept", "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", "", "", p.Text},
 		{"sql-identified", "CREATE USER 'a'@'%' IDENTIFIED BY 'pw'", "pw", "CREATE USER 'a'@'%' IDENTIFIED BY '" + sec("pw") + "'", p.SQL},
 		{"sql-comment", "CREATE USER a IDENTIFIED/**/BY/* x */'pw1'", "pw1", "CREATE USER a IDENTIFIED/**/BY/* x */'" + sec("pw1") + "'", p.SQL},
@@ -123,6 +176,11 @@ func TestRedact(t *testing.T) {
 		{"sql-introducer", "CREATE USER a IDENTIFIED BY _utf8mb4'pw3'", "pw3", "CREATE USER a IDENTIFIED BY _utf8mb4'" + sec("pw3") + "'", p.SQL},
 		{"sql-unterminated", "IDENTIFIED BY 'unterminated", "unterminated", "IDENTIFIED BY '" + sec("unterminated"), p.SQL},
 		{"sql-literal-token", "INSERT INTO t VALUES ('" + fernet + "')", fernet, "INSERT INTO t VALUES ('" + tok(fernet) + "')", p.SQL},
+		// a hex or bit number glued to a literal: both are the value (the
+		// number replaced by a quoted literal, a second pass joined them;
+		// FuzzPolicy). (Glued to a '…' literal, the two replacements read
+		// as one literal with a doubled quote the next time: still open.)
+		{"sql-number-then-literal", "UPDATE account SET password=0x41\"pw9\" WHERE id=1", "pw9", "", p.SQL},
 		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
 		{"sql-password-hash", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "$2b$12$x", "UPDATE password SET password_hash='" + sec("$2b$12$x") + "' WHERE id=1", p.SQL},
 		{"sql-quoted-words-kept", "SELECT 'identified by ''x'''", "", "", p.SQL},

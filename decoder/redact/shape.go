@@ -33,18 +33,7 @@ func (p *Policy) Text(s string) string {
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(s); i++ {
-		var end int
-		var k kind
-		switch s[i] {
-		case 'g':
-			end, k = fernetAt(s, i), token
-		case 'e':
-			end, k = jwtAt(s, i), token
-		case '-':
-			end, k = pemAt(s, i), secret
-		default:
-			continue
-		}
+		end, k := shapeAt(s, i)
 		if end <= i {
 			continue
 		}
@@ -62,6 +51,20 @@ func (p *Policy) Text(s string) string {
 	return b.String()
 }
 
+// shapeAt returns the end of the shaped credential starting at s[i] and
+// its kind, or -1.
+func shapeAt(s string, i int) (int, kind) {
+	switch s[i] {
+	case 'g':
+		return fernetAt(s, i), token
+	case 'e':
+		return jwtAt(s, i), token
+	case '-':
+		return pemAt(s, i), secret
+	}
+	return -1, none
+}
+
 // fernetAt returns the end of a fernet token starting at s[i], or -1.
 func fernetAt(s string, i int) int {
 	if !strings.HasPrefix(s[i:], fernetPrefix) {
@@ -72,11 +75,38 @@ func fernetAt(s string, i int) int {
 	for j < len(s) && isB64URL(s[j]) {
 		j++
 	}
+	// The "hmac" or "sha256" of a replacement glued after it (after a
+	// name's '=', which base64 pads with) is not part of it: the value
+	// it replaced may have been too short to make the run a token, and
+	// then redacting again would (FuzzPolicy).
+	j -= markGlued(s, i, j)
+	j = beforePEM(s, i, j)
 	// Glued to what comes before (a damaged capture, a binary length
 	// byte), a run counts only as long as a whole token: inside other
 	// base64 a short one is likelier a coincidence.
 	if j-i < minFernet || glued && j-i < minGluedFernet {
 		return -1
+	}
+	return j
+}
+
+// markGlued returns the length of the start of a replacement (hmac:… or
+// sha256:…) that ends the run s[i:j] of base64, or 0.
+func markGlued(s string, i, j int) int {
+	for _, n := range [...]int{4, 6} { // hmac, sha256
+		if j-n > i && isMark(s[j-n:min(j+9, len(s))]) { // (the run stopped at its ':')
+			return n
+		}
+	}
+	return 0
+}
+
+// beforePEM returns the end of the run of base64 s[i:j] before a PEM
+// BEGIN line glued to it (its dashes are base64url, and its BEGIN), or j:
+// the block is not the token's, and is replaced on its own.
+func beforePEM(s string, i, j int) int {
+	if k := strings.Index(s[i:min(j+1, len(s))], pemBegin); k >= 0 {
+		return i + k
 	}
 	return j
 }
@@ -96,7 +126,7 @@ func jwtAt(s string, i int) int {
 		if part < 2 && k-j < 10 {
 			return -1
 		}
-		j = k
+		j = beforePEM(s, j, k)
 		if part < 2 {
 			if j >= len(s) || s[j] != '.' {
 				return -1
@@ -108,22 +138,19 @@ func jwtAt(s string, i int) int {
 }
 
 // pemAt returns the end of a PEM private-key block starting at s[i] (to
-// the end of s when its END line was not kept), or -1. Certificates and
-// public keys are not secrets and stay.
+// the end of s when its BEGIN line is cut short, or its END line was not
+// kept), or -1. Certificates and public keys are not secrets and stay.
 func pemAt(s string, i int) int {
 	if !strings.HasPrefix(s[i:], pemBegin) {
 		return -1
 	}
-	line := s[i:]
-	if e := strings.Index(line[len(pemBegin):], "-----"); e >= 0 {
-		line = line[:len(pemBegin)+e]
-	} else if isMark(strings.TrimRight(strings.TrimLeft(s[i+len(pemBegin):], "- \t\r\n"), " \t\r\n")) {
-		// a BEGIN line cut short whose rest is all a replacement: a pass
-		// replaced the block it led to already, nothing is left to hide
-		return -1
-	} else {
+	label := i + len(pemBegin)
+	t := strings.Index(s[label:], "-----")
+	if t < 0 || !lineEnd(s, label, label+t) {
+		// cut short: what it begins is unknown, and may be a key
 		return len(s)
 	}
+	line := s[i : label+t]
 	if !strings.Contains(line, "PRIVATE KEY") && !strings.Contains(line, "ENCRYPTED") {
 		return -1
 	}
@@ -137,6 +164,35 @@ func pemAt(s string, i int) int {
 		return end + f + 5
 	}
 	return len(s)
+}
+
+// lineEnd reports whether the dashes at s[t] (the first after the label
+// starting at s[a]) end a BEGIN line. They do not when they start another
+// BEGIN line, or when a token that starts in the label runs on through
+// them: then the line was cut short. Its block is replaced to the end of
+// s, so that a later replacement never takes the dashes a kept line
+// (a certificate's) ended with: read again, that line would run on to
+// other dashes or to the end of s, and be another block (FuzzPolicy).
+func lineEnd(s string, a, t int) bool {
+	d := t
+	for d < len(s) && s[d] == '-' {
+		d++
+	}
+	if strings.HasPrefix(s[d:], pemBegin[5:]) {
+		return false
+	}
+	for j := a; j < t; j++ {
+		// as Text reads the label (no BEGIN line starts inside it: the
+		// dashes at t are the first)
+		end, _ := shapeAt(s, j)
+		if end > t {
+			return false
+		}
+		if end > j {
+			j = end - 1
+		}
+	}
+	return true
 }
 
 func isB64URL(c byte) bool {

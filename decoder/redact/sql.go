@@ -870,6 +870,11 @@ func operandMarks(q string, i int, k kind, between bool) []sqlMark {
 		case numberAt(q, i):
 			marks = append(marks, sqlMark{i, k}) // 0x2432…, a PIN
 			_, i = sqlWord(q, i)
+			if n := skip(q, i); n < len(q) && (q[n] == '\'' || q[n] == '"') {
+				// 0b"…": replaced by a quoted literal, the number would
+				// be joined to it on a second pass (FuzzPolicy)
+				continue
+			}
 		case isWord(c):
 			w, e := sqlWord(q, i)
 			n := skip(q, e)

@@ -39,7 +39,9 @@ func (p *Policy) Target(s string) string {
 		path = end
 		if at := strings.LastIndexByte(s[auth:end], '@'); at >= 0 {
 			ui := s[auth : auth+at]
-			if u, pw, ok := strings.Cut(ui, ":"); ok {
+			// (a userinfo replaced whole, a random user name without a
+			// password, stays: its ':' is the replacement's; FuzzPolicy)
+			if u, pw, ok := strings.Cut(ui, ":"); ok && !isMark(ui) {
 				edit(auth+len(u)+1, auth+at, p.Secret(unescape(pw)))
 			} else if r := p.Value(unescape(ui)); r != unescape(ui) {
 				edit(auth, auth+at, r)
@@ -115,17 +117,8 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 				val := unescape(v)
 				if kd := p.field(unescape(k), ""); kd != none {
 					edit(i+len(k)+1, j, p.replace(kd, val))
-				} else if r := p.Value(val); r != val {
-					if !isMark(r) {
-						r = url.QueryEscape(r)
-					}
-					edit(i+len(k)+1, j, r)
-				} else if strings.IndexByte(val, '=') >= 0 {
-					// a URL or query inside a value: noVNC's
-					// ?path=%3Ftoken%3D<t>
-					if r := p.Target(val); r != val {
-						edit(i+len(k)+1, j, url.QueryEscape(r))
-					}
+				} else if r := p.value(val); r != val {
+					edit(i+len(k)+1, j, pairEscape(r))
 				}
 			}
 		} else if len(pair) >= 32 {
@@ -135,6 +128,40 @@ func (p *Policy) pairs(s string, from, to int, edit func(from, to int, repl stri
 		}
 		i = j + 1
 	}
+}
+
+// pairEscape writes a redacted value back into a query or form, escaping
+// only what the pairs would read otherwise (%, +, a space, and & ; # that
+// end a pair): the rest stays byte for byte, so that a body read as JSON
+// too keeps its quotes and reads the same the next time (FuzzPolicy).
+func pairEscape(r string) string {
+	if !strings.ContainsAny(r, "%+ &;#") {
+		return r
+	}
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		switch c := r[i]; c {
+		case ' ':
+			b.WriteByte('+')
+		case '%', '+', '&', ';', '#':
+			b.WriteString(url.QueryEscape(string(c)))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// value redacts the value of a pair: by its shape (Value), and as a URL
+// or query inside it (noVNC's ?path=%3Ftoken%3D<t>), also when a shape
+// was replaced in it: were its pairs read only when nothing was, a second
+// pass would read them (FuzzPolicy).
+func (p *Policy) value(v string) string {
+	r := p.Value(v)
+	if strings.IndexByte(r, '=') >= 0 {
+		r = p.Target(r)
+	}
+	return r
 }
 
 // unescape decodes %XX and + (as a query does); s when it is not valid.
