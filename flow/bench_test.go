@@ -98,8 +98,7 @@ func oneTokenDay(n int, checks bool) []*decoder.Exchange {
 	client := netip.MustParseAddr("10.0.20.100")
 	balancer := netip.MustParseAddr("10.0.20.200")
 	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
-		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
-			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
+		return synthetic(t0, id, c, s, start, end, req, resp, proto)
 	}
 	var exs []*decoder.Exchange
 	for i := range n {
@@ -207,8 +206,7 @@ func imports(n int) []*decoder.Exchange {
 	glance := netip.MustParseAddr("10.0.20.11")
 	client := netip.MustParseAddr("10.0.20.100")
 	ex := func(id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
-		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
-			ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
+		return synthetic(t0, id, c, s, start, end, req, resp, proto)
 	}
 	var exs []*decoder.Exchange
 	for i := range n {
@@ -224,4 +222,12 @@ func imports(n int) []*decoder.Exchange {
 				&mysql.Response{Result: "ok"}, "mysql"))
 	}
 	return exs
+}
+
+// synthetic is an exchange of a synthetic capture: its connection, its
+// request and response, and when each began and ended after t0 (the
+// request and the answer each in one instant).
+func synthetic(t0 time.Time, id int, c, s netip.AddrPort, start, end time.Duration, req, resp decoder.Message, proto string) *decoder.Exchange {
+	return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
+		ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
 }

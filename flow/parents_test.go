@@ -117,9 +117,8 @@ func TestAcceptedWorkOrListing(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	glance, client := netip.MustParseAddr("10.0.20.11"), netip.MustParseAddr("10.0.20.100")
 	ex := func(id int, c, s netip.AddrPort, start, end float64, req, resp decoder.Message, proto string) *decoder.Exchange {
-		at := func(v float64) time.Time { return t0.Add(time.Duration(v * float64(time.Second))) }
-		return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
-			ReqStart: at(start), ReqEnd: at(start), RespStart: at(end), RespEnd: at(end)}
+		sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+		return synthetic(t0, id, c, s, sec(start), sec(end), req, resp, proto)
 	}
 	imp := ex(1, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(glance, 9292), 0, 0.05,
 		&http.Request{Method: "POST", Target: "/v2/images/" + img + "/import"}, &http.Response{Status: 202}, "http")
