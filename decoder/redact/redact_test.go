@@ -178,8 +178,9 @@ func TestRedact(t *testing.T) {
 		{"sql-literal-token", "INSERT INTO t VALUES ('" + fernet + "')", fernet, "INSERT INTO t VALUES ('" + tok(fernet) + "')", p.SQL},
 		// a hex or bit number glued to a literal: both are the value (the
 		// number replaced by a quoted literal, a second pass joined them;
-		// FuzzPolicy). (Glued to a '…' literal, the two replacements read
-		// as one literal with a doubled quote the next time: still open.)
+		// FuzzPolicy); glued to a '…' literal, before or after it, the
+		// replacements are set apart by a space, or they would read as one
+		// literal with a doubled quote the next time.
 		{"sql-number-then-literal", "UPDATE account SET password=0x41\"pw9\" WHERE id=1", "pw9", "", p.SQL},
 		{"sql-keystone-kept", "SELECT password.id FROM password WHERE password.local_user_id = 7", "", "", p.SQL},
 		{"sql-password-hash", "UPDATE password SET password_hash='$2b$12$x' WHERE id=1", "$2b$12$x", "UPDATE password SET password_hash='" + sec("$2b$12$x") + "' WHERE id=1", p.SQL},
@@ -371,6 +372,11 @@ func TestSQLColumns(t *testing.T) {
 		{"number", "SELECT id FROM t WHERE passcode = 12345678", "12345678", "SELECT id FROM t WHERE passcode = '" + sec("12345678") + "'"},
 		{"insert-number", "INSERT INTO t (id, passcode) VALUES (1, 87654321)", "87654321", "INSERT INTO t (id, passcode) VALUES (1, '" + sec("87654321") + "')"},
 		{"hex-prefix-then-quote", "INSERT INTO password (id, password_hash) VALUES (1, 0x'b0')", "", "INSERT INTO password (id, password_hash) VALUES (1, 0x'" + sec("b0") + "')"},
+		{"pipes", "UPDATE t SET password = 'Hunt' || 'er2xyz' WHERE id=1", "er2xyz", "UPDATE t SET password = '" + sec("Hunt") + "' || '" + sec("er2xyz") + "' WHERE id=1"},
+		{"plus", "SELECT id FROM t WHERE password = 'Hunt' + 'er2x' AND id=1", "er2x", "SELECT id FROM t WHERE password = '" + sec("Hunt") + "' + '" + sec("er2x") + "' AND id=1"},
+		{"reversed", "SELECT id FROM t WHERE 'Hunter2x' = password", "Hunter2x", "SELECT id FROM t WHERE '" + sec("Hunter2x") + "' = password"},
+		{"reversed-qualified", "SELECT id FROM t WHERE 'k3yv4lue46' <> t.api_key", "k3yv4lue46", "SELECT id FROM t WHERE '" + sec("k3yv4lue46") + "' <> t.api_key"},
+		{"number-glued-to-literal", "UPDATE t SET password = 0x41'pw9x' WHERE id=1", "pw9x", "UPDATE t SET password = '" + sec("0x41") + "' '" + sec("pw9x") + "' WHERE id=1"},
 		{"like-kept", "SELECT id FROM users WHERE name LIKE 'adm%' AND id IN ('a1', 'b2') AND created_at <> '2026-01-01'", "", ""},
 		// kept
 		{"insert-null-kept", "INSERT INTO instances (uuid, user_data, key_data) VALUES ('a1b2', NULL, 'ssh-rsa AAAAB3Nza')", "", ""},

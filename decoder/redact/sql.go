@@ -44,9 +44,17 @@ func (p *Policy) redactSQL(q string) string {
 				end++
 			}
 			b.WriteString(q[last:at])
+			if at > 0 && (q[at-1] == '\'' || q[at-1] == '"') {
+				b.WriteByte(' ') // ''0: likewise before it
+			}
 			b.WriteByte('\'')
 			b.WriteString(p.replace(k, q[at:end]))
 			b.WriteByte('\'')
+			if end < len(q) && (q[end] == '\'' || q[end] == '"') {
+				// 0x41'pw9': a quote glued after would double this one's
+				// and join the two on a second pass
+				b.WriteByte(' ')
+			}
 			last = end
 			return end
 		}
@@ -81,6 +89,11 @@ func (p *Policy) redactSQL(q string) string {
 						continue
 					}
 				}
+			}
+			// 'x' = password: the name after the operator
+			if k := p.nameAfterOp(q, end); k != none {
+				i = replace(i, k)
+				continue
 			}
 			if len(lit) >= 8 {
 				if r := p.Value(lit); r != lit {
@@ -350,7 +363,7 @@ func (p *Policy) assignsSecret(q string) bool {
 			continue
 		}
 		if c == '=' || c == '<' || c == '>' || (c == '!' || c == ':') && i+1 < len(q) && q[i+1] == '=' {
-			if name, _ := nameBefore(q, i); name != "" && p.column(name) != none {
+			if name, _ := nameBefore(q, i); name != "" && p.column(name) != none || p.nameAfterOp(q, i) != none {
 				return true
 			}
 			for i++; i < len(q) && (q[i] == '=' || q[i] == '>'); i++ {
@@ -896,6 +909,14 @@ func operandMarks(q string, i int, k kind, between bool) []sqlMark {
 		default:
 			return marks
 		}
+		// 'Hunt' || 'er2', 'Hunt' + 'er2': joined, one value
+		if n := skip(q, i); strings.HasPrefix(q[n:], "||") {
+			i = n + 2
+			continue
+		} else if n < len(q) && q[n] == '+' {
+			i = n + 1
+			continue
+		}
 		if !between {
 			return marks
 		}
@@ -945,4 +966,27 @@ func numberAt(q string, i int) bool {
 
 func isHexDigitSQL(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// nameAfterOp is the kind of the name after the comparison that starts
+// at or after q[i] ('x' = password, 'x' <> `api_key`): none when no
+// operator or no credential's name follows.
+func (p *Policy) nameAfterOp(q string, i int) kind {
+	n := skip(q, i)
+	if n >= len(q) || !(q[n] == '=' || q[n] == '<' || q[n] == '>' || q[n] == '!') {
+		return none
+	}
+	op, _ := sqlOp(q, n)
+	if op < 0 {
+		return none
+	}
+	m := skip(q, op)
+	name, e := sqlName(q, m)
+	for e < len(q) && q[e] == '.' { // t.password
+		name, e = sqlName(q, e+1)
+	}
+	if name == "" {
+		return none
+	}
+	return p.column(name)
 }
