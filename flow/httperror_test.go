@@ -49,3 +49,30 @@ func TestErrorMessageRedacted(t *testing.T) {
 		t.Errorf("message %q", n.Message)
 	}
 }
+
+// FuzzErrorMessage: any body, any content type: no panic, a message of at
+// most maxMessage runes on one line; and every id idsIn finds in it is
+// shaped like one.
+func FuzzErrorMessage(f *testing.F) {
+	f.Add("application/json", `{"error": {"code": 401, "message": "The request you have made requires authentication."}}`)
+	f.Add("application/json", `{"errors": [{"detail": "x"}]}`)
+	f.Add("application/json", `{"error_message": "{\"faultstring\": \"Node abc could not be found.\"}"}`)
+	f.Add("text/html", "<html><body><h1>400 Bad Request</h1>URI &amp; 8d054e43-d7fe-4d56-b110-d1c11f5c4192<br /></body></html>")
+	f.Add("text/plain", "Service Unavailable\nretry")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		m := errorMessage(ct, body)
+		if n := len([]rune(m)); n > maxMessage {
+			t.Fatalf("%d runes", n)
+		}
+		if strings.ContainsAny(m, "\n\r\t") {
+			t.Fatalf("message on several lines: %q", m)
+		}
+		ids := map[string]bool{}
+		idsIn(ids, body)
+		for id := range ids {
+			if !isID(id) || !strings.Contains(body, id) {
+				t.Fatalf("id %q", id)
+			}
+		}
+	})
+}
