@@ -484,11 +484,40 @@ const acceptedWindow = 10 * time.Minute
 // (the task glance's import inserted), by id, so that a group looks up
 // the requests that name its ids instead of reading every request's
 // tree.
+//
+// Groups come in order of start, and a request is of use only while it is
+// in progress or answered less than acceptedWindow before: sweep forgets
+// the others, so the index holds what a window of the capture names, not
+// the capture's.
 type accepted struct {
 	b        *builder
 	services map[string]bool           // services that answered 202
 	ids      map[*Node]map[string]bool // what each request names
-	byID     map[string][]*Node        // the requests naming each id, in order of start
+	byID     map[string][]*Node        // the requests naming each id
+	swept    int                       // len(ids) after the last sweep
+}
+
+// sweep forgets the requests answered more than acceptedWindow before
+// now, when the index has doubled since the last sweep (each sweep reads
+// it whole: linear over the capture).
+func (a *accepted) sweep(now time.Time) {
+	if len(a.ids) < 2*a.swept+64 {
+		return
+	}
+	for r := range a.ids {
+		if now.Sub(r.End) > acceptedWindow {
+			delete(a.ids, r)
+		}
+	}
+	for id, rs := range a.byID {
+		rs = slices.DeleteFunc(rs, func(r *Node) bool { _, ok := a.ids[r]; return !ok })
+		if len(rs) == 0 {
+			delete(a.byID, id)
+		} else {
+			a.byID[id] = rs
+		}
+	}
+	a.swept = len(a.ids)
 }
 
 func (b *builder) acceptedBy() *accepted {
@@ -575,6 +604,7 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node, linked fun
 	if !a.services[first.caller] {
 		return false, nil
 	}
+	a.sweep(first.Start)
 	ids := map[string]bool{}
 	b.namedIDs(ids, g)
 	a.drop(ids, g...)

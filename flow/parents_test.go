@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,26 @@ func TestAcceptedWorkOrListing(t *testing.T) {
 	if n.AfterAnswer() || !n.Ambiguous() || len(n.CandidatesP()) != 2 {
 		t.Errorf("tag lookup under %v, placed by %q, after the answer %v, candidates %d: want a guess between the list and the import",
 			n.Parent(), n.Placed, n.AfterAnswer(), len(n.CandidatesP()))
+	}
+}
+
+// TestAcceptedSweep: the index of what requests name forgets those
+// answered more than acceptedWindow ago, once it has doubled: it holds a
+// window of the capture, not the capture.
+func TestAcceptedSweep(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	a := &accepted{ids: map[*Node]map[string]bool{}, byID: map[string][]*Node{}}
+	for i := range 1000 {
+		r := &Node{End: t0.Add(time.Duration(i) * time.Minute)}
+		id := fmt.Sprint(i)
+		a.ids[r] = map[string]bool{id: true}
+		a.byID[id] = []*Node{r}
+		a.sweep(r.End)
+		if len(a.ids) > 2*int(acceptedWindow/time.Minute)+130 {
+			t.Fatalf("after %d requests a minute apart the index holds %d", i+1, len(a.ids))
+		}
+	}
+	if len(a.byID) > len(a.ids) {
+		t.Errorf("%d ids for %d requests: postings of forgotten requests kept", len(a.byID), len(a.ids))
 	}
 }
