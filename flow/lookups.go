@@ -50,7 +50,10 @@ func (b *builder) nameLookups() {
 					continue
 				}
 				n.Outcome = Miss
-				n.note(n.to, false, "not an id: the client looks "+name+" up by name next")
+				// (the name as printed: Target is redacted)
+				shown, _, _ := strings.Cut(n.Target, "?")
+				shown = shown[strings.LastIndexByte(shown, '/')+1:]
+				n.note(n.to, false, "not an id: the client looks "+shown+" up by name next")
 				break
 			}
 		}
