@@ -231,3 +231,31 @@ func synthetic(t0 time.Time, id int, c, s netip.AddrPort, start, end time.Durati
 	return &decoder.Exchange{Proto: proto, Conn: &decoder.Conn{ID: id, Client: c, Server: s}, Request: req, Response: resp,
 		ReqStart: t0.Add(start), ReqEnd: t0.Add(start), RespStart: t0.Add(end), RespEnd: t0.Add(end)}
 }
+
+// BenchmarkProxyUnanswered is n identical client requests through a
+// proxy, each with its leg, the first one never answered: twice the
+// requests should cost about twice as much (the unanswered one, lasting
+// to the end of the capture, used to make every leg walk back over all
+// the client's requests: 16,000 took 18 s).
+func BenchmarkProxyUnanswered(b *testing.B) {
+	decodertest.Doubling(b, 4000, func(n int) func() {
+		t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+		client, vip, proxy, keystone := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.11")
+		var exs []*decoder.Exchange
+		for i := range n {
+			at := time.Duration(i) * 10 * time.Millisecond
+			port := uint16(10000 + i%40000)
+			var resp decoder.Message = &http.Response{Status: 200}
+			if i == 0 {
+				resp = nil
+			}
+			exs = append(exs,
+				synthetic(t0, 2*i+1, netip.AddrPortFrom(client, port), netip.AddrPortFrom(vip, 5000), at, at+5*time.Millisecond,
+					&http.Request{Method: "GET", Target: "/v3/projects", Headers: [][2]string{{"Host", "vip:5000"}}}, resp, "http"),
+				synthetic(t0, 2*i+2, netip.AddrPortFrom(proxy, port), netip.AddrPortFrom(keystone, 5000), at+time.Millisecond, at+4*time.Millisecond,
+					&http.Request{Method: "GET", Target: "/v3/projects", Headers: [][2]string{{"Host", "vip:5000"}, {"X-Forwarded-For", "10.0.0.1"}}},
+					&http.Response{Status: 200}, "http"))
+		}
+		return func() { Build(exs, Options{}) }
+	})
+}

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
@@ -49,24 +47,20 @@ func (b *builder) findProxies() {
 	if len(relayed) == 0 {
 		return // (the index below is built only when needed)
 	}
-	// each key's requests come in order of start (b.exs is); longest is
-	// how long the longest of them lasted, so that a leg's walk back over
-	// them stops where none could still be in progress
-	type requests struct {
-		exs     []*decoder.Exchange
-		longest time.Duration
-	}
-	byKey := map[key]*requests{}
+	// each key's requests, for "which were in progress when the leg
+	// began" (b.exs comes in order of start); a request never answered
+	// lasts to the end of the capture, which the timeline's tree of
+	// latest ends keeps from making every later walk go back to it
+	byKey := map[key]*timeline[*decoder.Exchange]{}
 	for _, e := range b.exs {
 		if req, ok := e.Request.(*http.Request); ok {
 			k := key{e.Conn.Client.Addr(), req.Method, req.Target}
 			rs := byKey[k]
 			if rs == nil {
-				rs = &requests{}
+				rs = &timeline[*decoder.Exchange]{}
 				byKey[k] = rs
 			}
-			rs.exs = append(rs.exs, e)
-			rs.longest = max(rs.longest, b.until(e).Sub(e.Start()))
+			rs.add(e, e.Start(), b.until(e))
 		}
 	}
 	b.front = map[*decoder.Exchange][]*decoder.Exchange{}
@@ -77,26 +71,22 @@ func (b *builder) findProxies() {
 		req := e.Request.(*http.Request)
 		client := forwardedFor(req)
 		var cands []*decoder.Exchange
-		if rs := byKey[key{client, req.Method, req.Target}]; rs != nil {
-			// latest begun first, from the last begun by the leg's start
-			i := sort.Search(len(rs.exs), func(i int) bool { return rs.exs[i].Start().After(e.Start()) })
-			for i--; i >= 0 && e.Start().Sub(rs.exs[i].Start()) <= rs.longest; i-- {
-				f := rs.exs[i]
-				freq := f.Request.(*http.Request)
-				switch {
-				case f.Conn == e.Conn || f.Conn.Server == e.Conn.Server:
-				case f.Response != nil && e.Response != nil && f.End().Before(e.End()):
-					// answered before the leg was: not what it relays
-				case forwardedFor(freq) == client:
-					// another leg relayed for the same client (a proxy
-					// on its client's host): not the client's request
-				case !strings.EqualFold(freq.Header("Host"), req.Header("Host")):
-					// the proxy passes Host on: another service's
-				default:
-					cands = append(cands, f)
-				}
+		// in progress when the leg began, latest begun first
+		byKey[key{client, req.Method, req.Target}].around(e.Start(), func(f *decoder.Exchange) {
+			freq := f.Request.(*http.Request)
+			switch {
+			case f.Conn == e.Conn || f.Conn.Server == e.Conn.Server:
+			case f.Response != nil && e.Response != nil && f.End().Before(e.End()):
+				// answered before the leg was: not what it relays
+			case forwardedFor(freq) == client:
+				// another leg relayed for the same client (a proxy
+				// on its client's host): not the client's request
+			case !strings.EqualFold(freq.Header("Host"), req.Header("Host")):
+				// the proxy passes Host on: another service's
+			default:
+				cands = append(cands, f)
 			}
-		}
+		})
 		cands = sameAnswer(e, cands)
 		if len(cands) == 0 {
 			unseen++
