@@ -70,7 +70,7 @@ func (b *builder) findProxies() {
 	for _, e := range relayed {
 		req := e.Request.(*http.Request)
 		client := forwardedFor(req)
-		var cands []*decoder.Exchange
+		var cands, rewritten []*decoder.Exchange
 		// in progress when the leg began, latest begun first
 		byKey[key{client, req.Method, req.Target}].around(e.Start(), func(f *decoder.Exchange) {
 			freq := f.Request.(*http.Request)
@@ -82,12 +82,18 @@ func (b *builder) findProxies() {
 				// another leg relayed for the same client (a proxy
 				// on its client's host): not the client's request
 			case !strings.EqualFold(freq.Header("Host"), req.Header("Host")):
-				// the proxy passes Host on: another service's
+				// a proxy that passes Host on (HAProxy) says another
+				// service's; one that sets it (nginx's default) does not:
+				// kept aside, for an answer that proves it
+				rewritten = append(rewritten, f)
 			default:
 				cands = append(cands, f)
 			}
 		})
 		cands = sameAnswer(e, cands)
+		if len(cands) == 0 {
+			cands = provenBy(e, rewritten)
+		}
 		if len(cands) == 0 {
 			unseen++
 			via[e.Conn.Client.Addr()] = true
@@ -139,6 +145,27 @@ func (b *builder) findProxies() {
 // answer: the request id the service drew for it, the token keystone
 // issued in it.
 var answerIDs = [...]string{"X-OpenStack-Request-ID", "X-Compute-Request-ID", "X-Subject-Token"}
+
+// provenBy keeps, of the client's requests a leg may relay, only those
+// whose answer carries the leg's answer's request id (or issued token):
+// for those another Host set by the proxy would otherwise rule out.
+func provenBy(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exchange {
+	resp, ok := leg.Response.(*http.Response)
+	if !ok || len(cands) == 0 {
+		return nil
+	}
+	var same []*decoder.Exchange
+	for _, h := range answerIDs {
+		if id := resp.Header(h); id != "" {
+			for _, c := range cands {
+				if r, ok := c.Response.(*http.Response); ok && r.Header(h) == id && !slices.Contains(same, c) {
+					same = append(same, c)
+				}
+			}
+		}
+	}
+	return same
+}
 
 // sameAnswer keeps, of the client's requests a leg may relay, those whose
 // answer carries the leg's answer's request id (or issued token), which the

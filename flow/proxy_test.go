@@ -209,3 +209,30 @@ func TestProxyNotFooled(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyHostRewritten: a proxy that sets Host itself (nginx's
+// default) relays a request with another Host than the client's: the
+// leg is paired with it when their answers carry the same request id,
+// and not on method and target alone.
+func TestProxyHostRewritten(t *testing.T) {
+	for _, c := range []struct {
+		id     string
+		paired bool
+	}{{"req-1111", true}, {"", false}} {
+		var hdr [][2]string
+		if c.id != "" {
+			hdr = [][2]string{{"X-OpenStack-Request-ID", c.id}}
+		}
+		client := exchange(1, "10.0.0.1:40000", "10.0.0.12:5000", 0, 1,
+			&http.Request{Method: "GET", Target: "/v3/projects", Headers: [][2]string{{"Host", "keystone.example:5000"}}},
+			&http.Response{Status: 200, Headers: hdr})
+		leg := exchange(2, "10.0.0.12:50000", "10.0.0.11:5000", 0.1, 0.9,
+			&http.Request{Method: "GET", Target: "/v3/projects", Headers: [][2]string{{"Host", "10.0.0.11:5000"}, {"X-Forwarded-For", "10.0.0.1"}}},
+			&http.Response{Status: 200, Headers: hdr})
+		m := Build([]*decoder.Exchange{client, leg}, Options{})
+		n := nodeOf(m, leg)
+		if got := n.Parent() != nil && n.Parent().Ex == client; got != c.paired {
+			t.Errorf("answer id %q: leg under the client's request %v, want %v", c.id, got, c.paired)
+		}
+	}
+}
