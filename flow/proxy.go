@@ -19,12 +19,16 @@ import (
 //
 // A leg to a service is matched to the client's request it relays: the
 // same method and target, sent by the address its X-Forwarded-For (or
-// Forwarded: for=) names last, on another connection, begun no later and
-// ended no sooner. The relayed leg goes under the client's request, from
-// the proxy's lifeline: the client calls the proxy, the proxy the service.
-// When several of the client's requests could be the one (identical
-// concurrent calls), the latest begun is chosen and the choice is marked
-// as timing's, with the others as candidates.
+// Forwarded: for=) names last, on another connection, in progress when
+// the leg began and ended no sooner, with the same Host (a proxy that
+// sets Host itself, as nginx does by default, is paired only by the
+// answers' request ids). The answers' request ids (or issued tokens),
+// which the proxy relays unchanged, tell identical requests apart. The
+// relayed leg goes under the client's request, from the proxy's
+// lifeline: the client calls the proxy, the proxy the service. When
+// several of the client's requests could still be the one, the latest
+// begun is chosen and the choice is marked as timing's, with the others
+// as candidates.
 
 // proxyName is the lifeline of the proxies, or of each proxy address when
 // a capture has several ("proxy 10.0.0.5").
