@@ -36,8 +36,14 @@ func midStream(b []byte) decoder.Verdict {
 	at := 0
 	for n := 0; n < 2; n++ {
 		if len(b) < at+5 {
-			if n == 1 && len(b) >= 4<<10 {
-				return decoder.Yes // a whole first record's worth seen: the sniff buffer may end before the next
+			if n == 1 && len(b) >= 4<<10 && b[0] == applicationData && b[2] == 3 {
+				// a whole first record's worth seen and the sniff buffer
+				// ends before the next: only the record TLS 1.2 and 1.3
+				// send data in (23, version 3.3), whose header other
+				// protocols' bytes match by chance far less often than
+				// any record's (a MySQL packet would have to be 197,399
+				// bytes long)
+				return decoder.Yes
 			}
 			return decoder.NeedMore
 		}
