@@ -2,8 +2,6 @@ package flow
 
 import (
 	"cmp"
-	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -14,57 +12,95 @@ import (
 )
 
 type builder struct {
-	opts    Options
-	exs     []*decoder.Exchange
-	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
-	hosts   map[netip.Addr]bool       // addresses that serve something
-	tokens  map[string]*Token         // by value
-	bySHA   map[string]*Token         // by cache key suffix
-	order   []*Token
-	caller  map[int]string // conn ID -> calling service (or client label)
-	// callerByTiming: connections whose caller only timing named
-	callerByTiming map[int]bool
-	parts          map[string]*Participant
-	nodes          []*Node
-	grouped        [][]*Node                 // groups of nodes (parents.go), by linkParents
-	lits           map[*Node]map[string]bool // literals of requests (evidence.go)
-	checks         map[*Node]time.Time       // end of each request's token check
-	traces         map[*Node]string          // osprofiler base id of each request
-	noContent      bool                      // tests: weigh no content evidence
-	hmacKeys       map[string]bool           // MAC/ENCRYPT token cache keys no token matched
-	hmacMatched    bool                      // some MAC/ENCRYPT key matched a token
-	bySubject      map[*Token][]*Node        // nodes about each token
+	opts Options
+	exs  []*decoder.Exchange
+	// facts are what a segmented build (segments.go) carries from one
+	// segment to the next; the rest is the segment's own.
+	*facts
+	nodes     []*Node
+	grouped   [][]*Node                 // groups of nodes (parents.go), by linkParents
+	lits      map[*Node]map[string]bool // literals of requests (evidence.go)
+	checks    map[*Node]time.Time       // end of each request's token check
+	traces    map[*Node]string          // osprofiler base id of each request
+	noContent bool                      // tests: weigh no content evidence
+	bySubject map[*Token][]*Node        // nodes about each token
 	// lastOnConn is the last exchange of each connection (lastOn).
 	lastOnConn map[int]*decoder.Exchange
-	last       time.Time      // end of the last exchange: the end of the capture
-	fileNotes  []string       // the model's notes: request-less responses, strace files (files.go), unread AMQP messages (rpc.go)
-	rpc        *rpcState      // rpc.go
-	schemas    map[int]string // dbschema.go: MySQL connection -> schema
+	last       time.Time // end of the last exchange: the end of the capture
+	fileNotes  []string  // the model's notes: strace files (files.go)
+	// tally counts what the model's counted notes say, by exchange
+	// (notes.go): a segmented build counts only its segment's
+	tally []tallied
+	rpc   *rpcState // rpc.go
 	// sqlOf are the facts of each MySQL exchange's SQL, by index in exs
 	// (read by findCallers, kept for makeNodes).
 	sqlOf []*sqlFacts
 	auths map[string]authFacts // keystone auth request bodies, read (tokens.go)
 	// front: each leg a reverse proxy relayed, and the client requests it
-	// may relay, the likeliest first; proxies: the proxies' lifelines
-	// (proxy.go)
-	front   map[*decoder.Exchange][]*decoder.Exchange
-	proxies map[string]bool
+	// may relay, the likeliest first (proxy.go)
+	front  map[*decoder.Exchange][]*decoder.Exchange
+	issued map[string]tokenFacts // token responses to logins, read (services.go)
+	// schemasFound: findSchemas ran (dbschema.go)
+	schemasFound bool
+	firstID      int // the node IDs before this segment's (segments.go)
+}
+
+// facts are what the passes learn of the capture beyond one exchange:
+// names, tokens, who is behind each connection, the participants.
+type facts struct {
+	srvName map[netip.AddrPort]string // HTTP server endpoint -> service
+	hosts   map[netip.Addr]bool       // addresses that serve something
+	// hostHdr and catalog: Host headers seen ("controller:9292" -> the
+	// server) and the catalogs' endpoints ("controller:9292" -> glance)
+	hostHdr map[string]netip.AddrPort
+	catalog map[string]string
+	tokens  map[string]*Token // by value
+	bySHA   map[string]*Token // by cache key suffix
+	order   []*Token
+	caller  map[int]string // conn ID -> calling service (or client label)
+	// callerByTiming: connections whose caller only timing named
+	callerByTiming map[int]bool
+	// decided and named: the callers of connections and the names of
+	// endpoints that an earlier segment drew (segments.go): they hold
+	decided     map[int]decision
+	named       map[netip.AddrPort]string
+	parts       map[string]*Participant
+	hmacKeys    map[string]bool // MAC/ENCRYPT token cache keys no token matched
+	hmacMatched bool            // some MAC/ENCRYPT key matched a token
+	schemas     map[int]string  // dbschema.go: MySQL connection -> schema
+	proxies     map[string]bool // the proxies' lifelines (proxy.go)
 	// relayedFor: connections of a proxy relaying one client's requests
 	// whose own leg the capture lacks, and that client (invalid: several)
 	relayedFor map[int]netip.Addr
-	issued     map[string]tokenFacts // token responses to logins, read (services.go)
+}
+
+// decision is the caller a segment drew for a connection.
+type decision struct {
+	caller   string
+	byTiming bool
+}
+
+func newFacts() *facts {
+	return &facts{
+		srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{}, hostHdr: map[string]netip.AddrPort{}, catalog: map[string]string{},
+		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{}, decided: map[int]decision{}, named: map[netip.AddrPort]string{},
+		parts: map[string]*Participant{}, hmacKeys: map[string]bool{}, schemas: map[int]string{},
+	}
 }
 
 func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
+	return newBuilderWith(exs, opts, newFacts())
+}
+
+// newBuilderWith is a builder of exs that starts from what earlier
+// segments learned.
+func newBuilderWith(exs []*decoder.Exchange, opts Options, f *facts) *builder {
 	b := &builder{
-		opts: opts, srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{},
-		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{},
-		parts: map[string]*Participant{},
-		lits:  map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{}, hmacKeys: map[string]bool{},
+		opts: opts, facts: f,
+		lits: map[*Node]map[string]bool{}, checks: map[*Node]time.Time{}, traces: map[*Node]string{}, bySubject: map[*Token][]*Node{},
 		auths: map[string]authFacts{}, issued: map[string]tokenFacts{},
 	}
 	b.exs = make([]*decoder.Exchange, 0, len(exs))
-	var requestless map[string]int // responses whose request was not captured, by protocol
 	for _, e := range exs {
 		if e != nil && e.Conn != nil && e.Request != nil {
 			b.exs = append(b.exs, e)
@@ -72,20 +108,8 @@ func newBuilder(exs []*decoder.Exchange, opts Options) *builder {
 				b.last = e.End()
 			}
 		} else if e != nil && e.Conn != nil && e.Response != nil {
-			if requestless == nil {
-				requestless = map[string]int{}
-			}
-			requestless[e.Proto]++
+			b.count(e, requestless, e.Proto, netip.Addr{})
 		}
-	}
-	// Nothing says who asked them or what for, so they are not drawn:
-	// said, not dropped silently.
-	for _, proto := range slices.Sorted(maps.Keys(requestless)) {
-		n, what := requestless[proto], "response"
-		if n > 1 {
-			what = "responses"
-		}
-		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d %s %s whose request the capture missed (sent before it began, or lost) not drawn: decode lists them", n, proto, what))
 	}
 	// (the pipeline delivers them in this order already: checked first)
 	byStart := func(x, y *decoder.Exchange) int {

@@ -132,6 +132,22 @@ func (b *builder) findCallers() {
 			// only timing named it: another process on that host (one
 			// with no request in progress, a periodic task) may be it
 			b.callerByTiming[id] = true
+		} else {
+			delete(b.callerByTiming, id)
+		}
+	}
+	// A connection is one process's: what an earlier segment decided
+	// (segments.go) holds.
+	if len(b.decided) > 0 {
+		for _, e := range b.exs {
+			if d, ok := b.decided[e.Conn.ID]; ok {
+				b.caller[e.Conn.ID] = d.caller
+				if d.byTiming {
+					b.callerByTiming[e.Conn.ID] = true
+				} else {
+					delete(b.callerByTiming, e.Conn.ID)
+				}
+			}
 		}
 	}
 	// A cache connection nothing placed is keystonemiddleware's in the

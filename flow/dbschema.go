@@ -16,7 +16,8 @@ func (b *builder) dbName(n *Node) string {
 	if !registry.HasSchemas(owner) {
 		return owner + " DB"
 	}
-	if b.schemas == nil {
+	if !b.schemasFound {
+		b.schemasFound = true
 		b.findSchemas()
 	}
 	if s := b.schemas[n.Ex.Conn.ID]; s != "" && registry.ByDBName(s) == owner {
@@ -29,7 +30,6 @@ func (b *builder) dbName(n *Node) string {
 // or COM_INIT_DB named, else the one most of its queries' tables belong
 // to (a pooled connection serves one engine, one schema).
 func (b *builder) findSchemas() {
-	b.schemas = map[int]string{}
 	votes := map[int]map[string]int{}
 	for _, e := range b.exs {
 		req, ok := e.Request.(*mysql.Request)

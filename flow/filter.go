@@ -43,7 +43,12 @@ func (f Filter) matches(r *Node, origin time.Time) bool {
 // session stays whole (its discovery and login with it) when any of its
 // trees matches every criterion.
 func (m *Model) Filter(f Filter) *Model {
-	origin := m.Origin()
+	return m.filterAt(f, m.Origin()).Prune()
+}
+
+// filterAt is Filter with the offsets of From and To counted from origin,
+// before Prune.
+func (m *Model) filterAt(f Filter, origin time.Time) *Model {
 	keep := map[int]bool{}
 	for _, r := range m.Roots {
 		if keep[r.Session] || !f.matches(r, origin) {
@@ -57,7 +62,7 @@ func (m *Model) Filter(f Filter) *Model {
 			out.Roots = append(out.Roots, r)
 		}
 	}
-	return out.Prune()
+	return out
 }
 
 // Origin is the start of the first tree.
@@ -98,6 +103,12 @@ func (m *Model) Prune() *Model {
 		used[n.from], used[n.to] = true, true
 		toks[n.Token], toks[n.SubjectToken] = true, true
 	})
+	return m.pruneTo(used, toks)
+}
+
+// pruneTo keeps the participants in used and the tokens whose
+// fingerprints are in toks.
+func (m *Model) pruneTo(used map[*Participant]bool, toks map[string]bool) *Model {
 	out := &Model{Roots: m.Roots, Sessions: m.Sessions, Notes: m.Notes}
 	for _, p := range m.Participants {
 		if used[p] {

@@ -78,6 +78,8 @@ type Token struct {
 	Invalid bool `json:"invalid,omitempty"`
 	sha     string
 	ids     []string // keystone ids of its user, user's domain and project
+	// heldBy is the service that presents it to validate others (makeNodes)
+	heldBy string
 }
 
 // Label is how a token is named in output: "admin token sha256:67e8e033".
@@ -364,6 +366,11 @@ func (b *builder) build() *Model {
 	b.explain()
 	b.fileNodes()
 	m := b.model()
+	var c tallyCounter
+	for _, t := range b.tally {
+		c.add(t)
+	}
+	m.Notes = append(m.Notes, c.notes()...)
 	m.Notes = append(m.Notes, b.fileNotes...)
 	return m
 }

@@ -123,6 +123,7 @@ func (b *builder) makeNodes() {
 	// own, even when it was issued before the capture.
 	for _, n := range b.nodes {
 		if t := n.token; n.Role == RoleValidate && t != nil && t.User == "" && n.caller != "" {
+			t.heldBy = n.caller
 			t.Owner = n.caller + " token"
 		}
 	}

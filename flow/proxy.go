@@ -69,8 +69,6 @@ func (b *builder) findProxies() {
 	}
 	b.front = map[*decoder.Exchange][]*decoder.Exchange{}
 	fronts := map[netip.AddrPort]bool{}
-	unseen := 0                  // legs whose client request is not in the capture
-	via := map[netip.Addr]bool{} // the addresses they came from
 	for _, e := range relayed {
 		req := e.Request.(*http.Request)
 		client := forwardedFor(req)
@@ -99,20 +97,12 @@ func (b *builder) findProxies() {
 			cands = provenBy(e, rewritten)
 		}
 		if len(cands) == 0 {
-			unseen++
-			via[e.Conn.Client.Addr()] = true
+			b.count(e, unseenLeg, "", e.Conn.Client.Addr()) // its client request is not in the capture
 			b.relayedClient(e.Conn.ID, forwardedFor(req))
 			continue
 		}
 		b.front[e] = cands
 		fronts[cands[0].Conn.Server] = true
-	}
-	if unseen > 0 {
-		what := "requests"
-		if unseen == 1 {
-			what = "request"
-		}
-		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d %s came through a proxy (from %s, naming their client in X-Forwarded-For) whose leg from the client the capture does not have (encrypted, captured elsewhere, or its target rewritten): drawn as the client's own calls", unseen, what, addrList(via)))
 	}
 	if len(b.front) == 0 {
 		b.front = nil
@@ -122,7 +112,9 @@ func (b *builder) findProxies() {
 	for ap := range fronts {
 		addrs[ap.Addr()] = true
 	}
-	b.proxies = map[string]bool{}
+	if b.proxies == nil {
+		b.proxies = map[string]bool{}
+	}
 	name := func(ap netip.AddrPort) string {
 		if o := b.override(ap); o != "" {
 			return o

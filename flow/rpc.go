@@ -1,8 +1,7 @@
 package flow
 
 import (
-	"fmt"
-	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -107,18 +106,10 @@ func (b *builder) splitAMQP() {
 		kept = append(kept, e)
 	}
 	b.exs = kept
-	unread := map[string]int{} // envelopes that could not be read, by why
 	for _, e := range b.rpc.exs {
 		if m, ok := e.Request.(*amqp.Message); ok && m.Kind == "publish" && m.Oslo != nil && m.Oslo.Error != "" {
-			unread[m.Oslo.Error]++
+			b.count(e, unreadAMQP, m.Oslo.Error, netip.Addr{}) // an envelope that could not be read
 		}
-	}
-	for _, why := range slices.Sorted(maps.Keys(unread)) {
-		what := "messages"
-		if unread[why] == 1 {
-			what = "message"
-		}
-		b.fileNotes = append(b.fileNotes, fmt.Sprintf("%d AMQP %s not drawn: %s (message bodies are kept up to 1 MiB)", unread[why], what, why))
 	}
 	for _, e := range b.rpc.exs {
 		m, o := osloOf(e)

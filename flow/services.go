@@ -14,8 +14,7 @@ import (
 // the port.
 func (b *builder) nameServices() {
 	votes := map[netip.AddrPort]map[string]int{}
-	hostHdr := map[string]netip.AddrPort{} // "controller:9292" -> server
-	catalog := map[string]string{}         // "controller:9292" -> "glance"
+	hostHdr, catalog := b.hostHdr, b.catalog // kept for later segments
 	for _, e := range b.exs {
 		b.hosts[e.Conn.Server.Addr()] = true
 		req, ok := e.Request.(*http.Request)
@@ -43,7 +42,7 @@ func (b *builder) nameServices() {
 		}
 	}
 	for hp, name := range catalog {
-		if srv, ok := hostHdr[hp]; ok {
+		if srv, ok := hostHdr[hp]; ok && votes[srv] != nil {
 			votes[srv][name] += 100
 		}
 	}
@@ -57,6 +56,9 @@ func (b *builder) nameServices() {
 		}
 		if o := b.override(srv); o != "" {
 			name = o
+		}
+		if n, ok := b.named[srv]; ok {
+			name = n // drawn so in an earlier segment (segments.go)
 		}
 		b.srvName[srv] = name
 	}

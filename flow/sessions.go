@@ -16,18 +16,9 @@ import (
 // returns the trees.
 func (b *builder) model() *Model {
 	m := &Model{Tokens: b.order}
-	if n := len(b.hmacKeys); n > 0 {
-		switch {
-		case b.opts.MemcacheSecret == "":
-			m.Notes = append(m.Notes, fmt.Sprintf("%d token cache keys are HMAC-derived (keystonemiddleware's memcache_security_strategy MAC or ENCRYPT): give --memcache-secret to tie them to their tokens", n))
-		case !b.hmacMatched:
-			m.Notes = append(m.Notes, fmt.Sprintf("%d token cache keys are HMAC-derived and the --memcache-secret given matches none of them: is it the service's memcache_secret_key?", n))
-		default:
-			m.Notes = append(m.Notes, fmt.Sprintf("%d HMAC-derived token cache keys are of tokens not seen whole in the capture (issued before it or cut)", n))
-		}
-	}
+	m.Notes = append(m.Notes, b.hmacNotes()...)
 	for i, n := range b.nodes {
-		n.ID = i + 1
+		n.ID = b.firstID + i + 1
 	}
 	// Every node's Candidates is cut from one array.
 	total := 0
@@ -50,43 +41,75 @@ func (b *builder) model() *Model {
 	}
 	sortNodes(m.Roots)
 	m.sessions()
-	// Participants in order of first appearance in the client sessions'
-	// trees, then in background work (periodic tasks, service reports): a
-	// service report caught before the first command does not put its
-	// services before the ones the commands called.
-	first := map[*Participant]int{}
-	i := 0
-	// Once every participant has been seen, the rest of the walk would
-	// change nothing: it stops.
-	unseen := len(b.parts)
-	var see func(n *Node)
-	see = func(n *Node) {
-		if unseen == 0 {
-			return
+	var seen appearance
+	seen.see(m.Roots)
+	m.Participants = seen.participants(b.parts)
+	return m
+}
+
+// hmacNotes say what is known of the HMAC-derived token cache keys.
+func (b *builder) hmacNotes() []string {
+	n := len(b.hmacKeys)
+	switch {
+	case n == 0:
+		return nil
+	case b.opts.MemcacheSecret == "":
+		return []string{fmt.Sprintf("%d token cache keys are HMAC-derived (keystonemiddleware's memcache_security_strategy MAC or ENCRYPT): give --memcache-secret to tie them to their tokens", n)}
+	case !b.hmacMatched:
+		return []string{fmt.Sprintf("%d token cache keys are HMAC-derived and the --memcache-secret given matches none of them: is it the service's memcache_secret_key?", n)}
+	}
+	return []string{fmt.Sprintf("%d HMAC-derived token cache keys are of tokens not seen whole in the capture (issued before it or cut)", n)}
+}
+
+// appearance is the order in which participants first appear in the
+// trees of client sessions, and apart from it in background work
+// (periodic tasks, service reports): a service report caught before the
+// first command does not put its services before the ones the commands
+// called. Roots are seen in the model's order, which a segmented build
+// (segments.go) keeps by seeing each segment's in turn.
+type appearance struct {
+	client, background map[*Participant]int
+}
+
+func (a *appearance) see(roots []*Node) {
+	if a.client == nil {
+		a.client, a.background = map[*Participant]int{}, map[*Participant]int{}
+	}
+	for _, r := range roots {
+		seen := a.client
+		if r.background {
+			seen = a.background
 		}
-		for _, p := range [...]*Participant{n.from, n.to} {
-			if _, ok := first[p]; !ok {
-				first[p] = i
-				i++
-				if p != nil && b.parts[p.Name] == p {
-					unseen--
+		walk(r, func(n *Node) {
+			for _, p := range [...]*Participant{n.from, n.to} {
+				if _, ok := seen[p]; !ok && p != nil {
+					seen[p] = len(seen)
 				}
 			}
-		}
-		for _, c := range n.Children {
-			see(c)
+		})
+	}
+}
+
+// participants are those of parts seen, in the diagrams' order: clients
+// (each proxy after the client that first calls it), services with each
+// DB right after its service, caches, the other DBs, then files; each
+// group in order of first appearance, and the lifelines only background
+// work uses after all the others, in the same order among themselves.
+func (a *appearance) participants(parts map[string]*Participant) []*Participant {
+	first := make(map[*Participant]int, len(a.client)+len(a.background))
+	for p, i := range a.client {
+		first[p] = i
+	}
+	inClient := len(first)
+	var later []*Participant
+	for p := range a.background {
+		if _, ok := first[p]; !ok {
+			later = append(later, p)
 		}
 	}
-	inClient := 0 // participants seen in the client sessions' trees
-	for _, background := range []bool{false, true} {
-		for _, r := range m.Roots {
-			if r.background == background {
-				see(r)
-			}
-		}
-		if !background {
-			inClient = i
-		}
+	slices.SortFunc(later, func(x, y *Participant) int { return cmp.Compare(a.background[x], a.background[y]) })
+	for i, p := range later {
+		first[p] = inClient + i
 	}
 	base := func(p *Participant) (int, int) {
 		switch p.Kind {
@@ -96,7 +119,7 @@ func (b *builder) model() *Model {
 			return 1, first[p]
 		case DB:
 			// right after its service
-			if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; s != nil && s != p {
+			if s := parts[strings.TrimSuffix(p.Name, " DB")]; s != nil && s != p {
 				return 1, first[s]
 			}
 			return 3, first[p]
@@ -107,12 +130,10 @@ func (b *builder) model() *Model {
 		}
 		return 4, first[p]
 	}
-	// Lifelines only background work uses come after all the others, in
-	// the same order among themselves.
 	rank := func(p *Participant) (int, int) {
 		r, f := base(p)
 		owner := p
-		if s := b.parts[strings.TrimSuffix(p.Name, " DB")]; p.Kind == DB && s != nil {
+		if s := parts[strings.TrimSuffix(p.Name, " DB")]; p.Kind == DB && s != nil {
 			owner = s
 		}
 		if first[owner] >= inClient && p.Kind != Files {
@@ -120,13 +141,14 @@ func (b *builder) model() *Model {
 		}
 		return r, f
 	}
-	for _, p := range b.parts {
+	var ps []*Participant
+	for _, p := range parts {
 		if _, ok := first[p]; ok {
-			m.Participants = append(m.Participants, p)
+			ps = append(ps, p)
 		}
 	}
-	sort.SliceStable(m.Participants, func(i, j int) bool {
-		a, b := m.Participants[i], m.Participants[j]
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
 		ra, fa := rank(a)
 		rb, fb := rank(b)
 		if ra != rb {
@@ -137,7 +159,7 @@ func (b *builder) model() *Model {
 		}
 		return a.Kind != DB && b.Kind == DB
 	})
-	return m
+	return ps
 }
 
 // sessions groups the roots into client sessions (one CLI command: its

@@ -66,6 +66,8 @@ func (b *builder) findTokens() {
 		switch {
 		case t.User != "":
 			t.Owner = t.User + " token"
+		case t.heldBy != "": // (makeNodes, in an earlier segment)
+			t.Owner = t.heldBy + " token"
 		case t.Invalid:
 			t.Owner = "invalid token"
 		default:
