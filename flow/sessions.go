@@ -162,6 +162,21 @@ func (a *appearance) participants(parts map[string]*Participant) []*Participant 
 	return ps
 }
 
+// SessionIdle is how long a token may go unused and its session go on: a
+// client that uses it again later (Horizon, a script that keeps its
+// token) starts a new session, headed with the same token. It also
+// bounds how long a session stays open to a segmented build
+// (segments.go).
+const SessionIdle = 30 * time.Second
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // sessions groups the roots into client sessions (one CLI command: its
 // discovery, its authentication and the requests made with the token it
 // got) and orders the roots session by session, so that concurrent clients
@@ -173,6 +188,7 @@ func (m *Model) sessions() {
 	// A session's key is the token its requests present (or a login was
 	// issued); a failed login, which got none, is a session of its own.
 	byKey := map[any]int{}
+	lastEnd := map[any]time.Time{} // the end of each key's latest root
 	next := 1
 	key := func(r *Node) any {
 		switch {
@@ -228,11 +244,15 @@ func (m *Model) sessions() {
 			continue
 		}
 		s, ok := byKey[key]
+		if ok && r.Start.Sub(lastEnd[key]) > SessionIdle {
+			ok = false // the same token after a pause: a session of its own
+		}
 		if !ok {
 			s = next
 			next++
 			byKey[key] = s
 		}
+		lastEnd[key] = later(lastEnd[key], r.End)
 		r.Session = s
 		left[key]--
 		// What went before on a connection of this key (glance's GET / on
