@@ -59,34 +59,53 @@ func (fs formats[W]) flag(cmd *cobra.Command, f *pflag.FlagSet, p *string) {
 	})
 }
 
-// traceWriter writes a model in one format.
-type traceWriter func(w io.Writer, m *flow.Model, o *traceOptions) error
+// traceWriter writes a model in one format: a printer of one session at
+// a time (stream), which trace feeds as the capture is built segment by
+// segment (flow.Segments), or, for a format that needs the whole model,
+// whole.
+type traceWriter struct {
+	stream func(w io.Writer, o *traceOptions) story.SessionPrinter
+	whole  func(w io.Writer, m *flow.Model, o *traceOptions) error
+}
+
+// write writes m.
+func (t traceWriter) write(w io.Writer, m *flow.Model, o *traceOptions) error {
+	if t.whole != nil {
+		return t.whole(w, m, o)
+	}
+	p := t.stream(w, o)
+	if err := story.PrintSessions(p, m); err != nil {
+		return err
+	}
+	warnSize(p, o)
+	return nil
+}
 
 // traceFormats are trace's output formats.
 func traceFormats() formats[traceWriter] {
 	return formats[traceWriter]{
-		{"mermaid", "sequenceDiagram, the default", writeMermaid},
-		{"plantuml", "@startuml sequence diagram", writePlantUML},
-		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", writeOTLP},
-		{"json", "the model: participants, tokens, request trees", func(w io.Writer, m *flow.Model, _ *traceOptions) error {
-			return story.PrintSessions(jsonr.NewStream(w), m)
-		}},
+		{"mermaid", "sequenceDiagram, the default", traceWriter{stream: func(w io.Writer, o *traceOptions) story.SessionPrinter {
+			return mermaid.NewStream(w, mermaid.Options{Detail: o.Detail, Title: o.Title})
+		}}},
+		{"plantuml", "@startuml sequence diagram", traceWriter{stream: func(w io.Writer, o *traceOptions) story.SessionPrinter {
+			return plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title})
+		}}},
+		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", traceWriter{whole: writeOTLP}},
+		{"json", "the model: participants, tokens, request trees", traceWriter{stream: func(w io.Writer, _ *traceOptions) story.SessionPrinter {
+			return jsonr.NewStream(w)
+		}}},
 	}
 }
 
-func writeMermaid(w io.Writer, m *flow.Model, o *traceOptions) error {
-	s := mermaid.NewStream(w, mermaid.Options{Detail: o.Detail, Title: o.Title})
-	if err := story.PrintSessions(s, m); err != nil {
-		return err
+// warnSize warns when a Mermaid diagram p printed is over Mermaid's limit.
+func warnSize(p story.SessionPrinter, o *traceOptions) {
+	s, ok := p.(*mermaid.Stream)
+	if !ok {
+		return
 	}
 	if n := s.TextSize(); n > mermaid.MaxText {
 		fmt.Fprintf(o.IO.Err, "flowmap: warning: the diagram has %d characters, over Mermaid's default limit of %d: renderers with the default configuration will show an error box. Use --split DIR, or narrow it with --from/--to, --token, --participant or --path.\n", n, mermaid.MaxText)
 	}
-	return nil
-}
-
-func writePlantUML(w io.Writer, m *flow.Model, o *traceOptions) error {
-	return story.PrintSessions(plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title}), m)
 }
 
 func writeOTLP(w io.Writer, m *flow.Model, _ *traceOptions) error {

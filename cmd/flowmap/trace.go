@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +34,11 @@ type traceOptions struct {
 	ShowSecrets    bool
 	Progress       string
 	Strace         []string
+	// segment and window, when set, are flow.Segments' Size and Window
+	// (tests: small segments)
+	segment int
+	window  time.Duration
+	told    int // segments printed (streamTrace)
 }
 
 func newTraceCmd(ios *IO, runF func(*traceOptions) error) *cobra.Command {
@@ -165,21 +172,29 @@ func runTrace(opts *traceOptions) error {
 	if err != nil {
 		return err
 	}
-	var exs []*decoder.Exchange
+	f, err := traceFormats().lookup(opts.Format)
+	if err != nil {
+		return err
+	}
+	fopts := flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret}
 	popts := pipelineOptions(opts.IO, opts.ShowSecrets)
 	bar := newProgress(opts.IO, opts.Progress)
 	popts.Progress = bar.update
+	if f.write.stream != nil && opts.Split == "" && len(opts.Strace) == 0 {
+		return streamTrace(opts, f.write, fopts, popts, bar)
+	}
+	var exs []*decoder.Exchange
 	popts.Streams = straceStreams(opts.Strace)
 	res, err := pipeline.Run(opts.Files, popts, func(e *decoder.Exchange) { exs = append(exs, e) })
 	bar.done()
 	if err != nil {
 		return inputError{err}
 	}
-	files := alignStrace(popts.Streams, opts.Strace, res)
-	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: opts.MemcacheSecret, Strace: files})
+	fopts.Strace = alignStrace(popts.Streams, opts.Strace, res)
+	all := flow.Build(exs, fopts)
 	m := all.Filter(opts.Filter)
 	if len(m.Roots) == 0 && len(all.Roots) > 0 {
-		m.Notes = append(m.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))
+		m.Notes = append(m.Notes, noneMatch(all.Sessions))
 	}
 	for _, n := range m.Notes {
 		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
@@ -198,14 +213,76 @@ func runTrace(opts *traceOptions) error {
 			}
 			fmt.Fprintln(out, p)
 		}
-	} else {
-		f, err := traceFormats().lookup(opts.Format)
-		if err != nil {
-			return err
-		}
-		if err := f.write(out, m, opts); err != nil {
-			return err
-		}
+	} else if err := f.write.write(out, m, opts); err != nil {
+		return err
 	}
 	return report(opts.IO, res)
+}
+
+func noneMatch(sessions int) string {
+	return fmt.Sprintf("no client session matches the filters (the capture has %d)", sessions)
+}
+
+// streamTrace builds the model segment by segment while the capture is
+// decoded (flow.Segments) and prints each segment's sessions as they
+// come: memory holds what is open, not the whole capture. The printers
+// keep the body in a temporary file until the end, where the header
+// (participants, "of N") is known; nothing reaches the output before.
+func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts pipeline.Options, bar *progress) error {
+	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
+	defer out.Flush()
+	gate := &gateWriter{w: out}
+	p := tw.stream(gate, opts)
+	var perr error
+	told := false
+	seg := flow.NewSegments(fopts, func(roots []*flow.Node) {
+		told = true
+		opts.told++
+		if perr == nil {
+			perr = p.Session(roots)
+		}
+	})
+	seg.Filter = opts.Filter
+	if opts.segment > 0 {
+		seg.Size, seg.Window = opts.segment, opts.window
+	}
+	res, err := pipeline.Run(opts.Files, popts, seg.Add)
+	bar.done()
+	if err != nil {
+		gate.shut = true
+		_ = p.Close(&flow.Model{}) // removes its temporary file
+		return inputError{err}
+	}
+	tail := seg.Close()
+	if !told && seg.Built() {
+		tail.Notes = append(tail.Notes, noneMatch(tail.Sessions))
+	}
+	for _, n := range tail.Notes {
+		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
+	}
+	if perr != nil {
+		gate.shut = true
+	}
+	if err := p.Close(tail); perr == nil {
+		perr = err
+	}
+	if perr != nil {
+		return perr
+	}
+	warnSize(p, opts)
+	return report(opts.IO, res)
+}
+
+// gateWriter passes writes on until it is shut: a printer closed after a
+// failure writes nothing.
+type gateWriter struct {
+	w    io.Writer
+	shut bool
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	if g.shut {
+		return len(p), nil
+	}
+	return g.w.Write(p)
 }
