@@ -246,7 +246,7 @@ func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts p
 	if opts.segment > 0 {
 		seg.Size, seg.Window = opts.segment, opts.window
 	}
-	res, err := pipeline.Run(opts.Files, popts, seg.Add)
+	res, err := buildWhileDecoding(opts.Files, popts, seg.Add)
 	bar.done()
 	if err != nil {
 		gate.shut = true
@@ -271,6 +271,35 @@ func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts p
 	}
 	warnSize(p, opts)
 	return report(opts.IO, res)
+}
+
+// buildWhileDecoding runs the pipeline and hands its exchanges to add on
+// a goroutine of their own, in batches, so that building a segment (and
+// printing it) overlaps with decoding the next. At most a few batches
+// wait: memory stays bounded when building is the slower.
+func buildWhileDecoding(files []string, popts pipeline.Options, add func(*decoder.Exchange)) (*pipeline.Result, error) {
+	const batch = 512
+	ch := make(chan []*decoder.Exchange, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range ch {
+			for _, e := range b {
+				add(e)
+			}
+		}
+	}()
+	cur := make([]*decoder.Exchange, 0, batch)
+	res, err := pipeline.Run(files, popts, func(e *decoder.Exchange) {
+		if cur = append(cur, e); len(cur) == batch {
+			ch <- cur
+			cur = make([]*decoder.Exchange, 0, batch)
+		}
+	})
+	ch <- cur
+	close(ch)
+	<-done
+	return res, err
 }
 
 // gateWriter passes writes on until it is shut: a printer closed after a
