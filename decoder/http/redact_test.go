@@ -347,6 +347,30 @@ func TestResponseWithoutRequest(t *testing.T) {
 	}
 }
 
+// TestEarlyAnswerSecretBody: a server that answers before the request's
+// body has all come (an error, or a proxy's early answer) answers a
+// request whose target is known from its request line: a stored secret's
+// path hides the answer's body as it does after a finished request.
+func TestEarlyAnswerSecretBody(t *testing.T) {
+	const secret = "db-password-42"
+	req := "GET /v1/secrets/5f1c3a7e-8d0b-4b1e-9c62-0d1f4e2a9b37/payload HTTP/1.1\r\nHost: controller:9311\r\nContent-Length: 100\r\n\r\n0123456789"
+	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n" + secret
+	var col collector
+	opts := Options{Redact: redact.New(&decoder.Secrets{Bodies: []string{"secrets/*/payload"}}, []byte("k"))}
+	d := New(&decoder.Conn{ID: 1}, col.emit, opts)
+	t0 := time.Date(2026, 11, 29, 19, 0, 0, 0, time.UTC)
+	d.Data(decoder.ClientToServer, []byte(req), t0)
+	d.Data(decoder.ServerToClient, []byte(answer), t0.Add(time.Millisecond))
+	d.Close(t0.Add(2 * time.Millisecond))
+	if len(col.out) != 1 {
+		t.Fatalf("%d exchanges", len(col.out))
+	}
+	r := resp(t, col.out[0]).Redacted().(*Response)
+	if r.Body == secret || strings.Contains(r.Body, secret) || !strings.HasPrefix(r.Body, "hmac:") {
+		t.Errorf("early answer's body printed as %q, want its keyed fingerprint", r.Body)
+	}
+}
+
 // TestResponseWithoutRequestReal: real connections replayed from their
 // first response on (the client's bytes before it not captured): their
 // JSON bodies are still printed, field-redacted, as after their request.

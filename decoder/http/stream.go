@@ -66,6 +66,7 @@ const (
 type exchange struct {
 	x         decoder.Exchange
 	method    string // of the request, for the response's framing
+	target    string // of the request, for an answer that comes before its end
 	reqDone   bool   // request finished (or there is none)
 	respBegun bool   // a status line (maybe 1xx) was seen
 	respDone  bool   // final response finished
@@ -463,7 +464,7 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 			d.forceEmit()
 		}
 		m.method, m.target, m.version = string(method), string(target), string(version)
-		e = &exchange{method: m.method}
+		e = &exchange{method: m.method, target: m.target}
 		e.x.ReqStart = lt
 		d.queue = append(d.queue, e)
 	} else {
@@ -760,6 +761,10 @@ func (d *stream) finish(s *side) {
 		}
 		if req, _ := e.x.Request.(*Request); req != nil && len(m.body) > 0 {
 			resp.bodySecret = d.policy.SecretBody(req.Target)
+		} else if e.x.Request == nil && e.method != "" && len(m.body) > 0 {
+			// answered before its request's body ended: the target is
+			// known from the request line
+			resp.bodySecret = d.policy.SecretBody(e.target)
 		} else if e.x.Request == nil && e.method == "" && len(m.body) > 0 {
 			// The capture began after the request (or lost it): nothing
 			// tells this body from a stored secret (barbican's GET
