@@ -61,8 +61,9 @@ func (fs formats[W]) flag(cmd *cobra.Command, f *pflag.FlagSet, p *string) {
 
 // traceWriter writes a model in one format: a printer of one session at
 // a time (stream), which trace feeds as the capture is built segment by
-// segment (flow.Segments), or, for a format that needs the whole model,
-// whole.
+// segment (flow.Segments); whole, when set, writes a whole model instead
+// (OTLP: its stream needs whole segments, where the requests timing chose
+// among are all).
 type traceWriter struct {
 	stream func(w io.Writer, o *traceOptions) story.SessionPrinter
 	whole  func(w io.Writer, m *flow.Model, o *traceOptions) error
@@ -90,7 +91,10 @@ func traceFormats() formats[traceWriter] {
 		{"plantuml", "@startuml sequence diagram", traceWriter{stream: func(w io.Writer, o *traceOptions) story.SessionPrinter {
 			return plantuml.NewStream(w, plantuml.Options{Detail: o.Detail, Title: o.Title})
 		}}},
-		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", traceWriter{whole: writeOTLP}},
+		// whole: Write; trace's segments go to the stream
+		{"otlp", "OpenTelemetry OTLP/JSON traces, e.g. for Jaeger", traceWriter{whole: writeOTLP, stream: func(w io.Writer, _ *traceOptions) story.SessionPrinter {
+			return otlp.NewStream(w, otlp.Options{Version: version})
+		}}},
 		{"json", "the model: participants, tokens, request trees", traceWriter{stream: func(w io.Writer, _ *traceOptions) story.SessionPrinter {
 			return jsonr.NewStream(w)
 		}}},

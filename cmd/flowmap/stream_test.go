@@ -48,6 +48,7 @@ func TestTraceSegments(t *testing.T) {
 		{Format: "mermaid", Detail: "full"},
 		{Format: "plantuml"},
 		{Format: "json"},
+		{Format: "otlp"},
 		{Format: "mermaid", Filter: flow.Filter{Participant: "glance"}},
 		{Format: "json", Filter: flow.Filter{Path: "/v2/images", From: time.Second}},
 	}

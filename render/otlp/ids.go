@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -27,34 +28,93 @@ import (
 type ids struct {
 	trace map[*flow.Node][]byte
 	span  map[*flow.Node][]byte
+	// what a stream (Stream) keeps from one call to the next:
+	seen     map[string]int  // identity -> nodes with it so far
+	since    []seenAt        // the identities in seen, in the order seen
+	spans    map[uint64]bool // span ids taken
+	traceIDs map[[16]byte]bool
+	traces   map[int][]byte // session -> trace id
+}
+
+type seenAt struct {
+	start time.Time
+	id    string
 }
 
 // idVersion separates this derivation from any later one.
 const idVersion = "flowmap-otlp-1"
 
+func newIDState() *ids {
+	return &ids{trace: map[*flow.Node][]byte{}, span: map[*flow.Node][]byte{}, seen: map[string]int{},
+		spans: map[uint64]bool{}, traceIDs: map[[16]byte]bool{}, traces: map[int][]byte{}}
+}
+
 // newIDs gives every node of m its span id and its session's trace id.
 func newIDs(m *flow.Model) *ids {
-	out := &ids{trace: map[*flow.Node][]byte{}, span: map[*flow.Node][]byte{}}
-	seen := map[string]int{}      // identity -> nodes with it so far
-	spans := map[string]bool{}    // span ids taken
-	traceIDs := map[string]bool{} // trace ids taken
-	traces := map[int][]byte{}    // session -> trace id
-	session := 0
-	m.Walk(func(n *flow.Node, depth int) {
-		id := identity(n)
-		k := seen[id]
-		seen[id]++
-		id += "\x00" + strconv.Itoa(k)
-		out.span[n] = unique(spans, "span", id, 8)
-		if depth == 0 {
-			session = n.Session
-			if _, ok := traces[session]; !ok {
-				traces[session] = unique(traceIDs, "trace", id+"\x00session "+strconv.Itoa(session), 16)
-			}
-		}
-		out.trace[n] = traces[session]
-	})
+	out := newIDState()
+	out.add(m.Roots)
 	return out
+}
+
+// add gives the nodes under roots, which come after every tree given
+// before in the model's order, their ids.
+func (out *ids) add(roots []*flow.Node) {
+	session := 0
+	for _, r := range roots {
+		walkTree(r, func(n *flow.Node) {
+			id := identity(n)
+			k, ok := out.seen[id]
+			out.seen[id]++
+			if !ok {
+				out.since = append(out.since, seenAt{n.Start, id})
+			}
+			id += "\x00" + strconv.Itoa(k)
+			out.span[n] = unique(out.takeSpan, "span", id, 8)
+			if n == r {
+				session = n.Session
+				if _, ok := out.traces[session]; !ok {
+					out.traces[session] = unique(out.takeTrace, "trace", id+"\x00session "+strconv.Itoa(session), 16)
+				}
+			}
+			out.trace[n] = out.traces[session]
+		})
+	}
+}
+
+// drop forgets the nodes' ids (a Stream, once it printed them).
+func (out *ids) drop() {
+	clear(out.trace)
+	clear(out.span)
+}
+
+// forget drops the identities of nodes that began before t, which no tree
+// from t on can have (an identity holds its start). The ids taken stay
+// taken.
+func (out *ids) forget(t time.Time) {
+	i := 0
+	for i < len(out.since) && out.since[i].start.Before(t) {
+		delete(out.seen, out.since[i].id)
+		i++
+	}
+	out.since = append(out.since[:0], out.since[i:]...)
+}
+
+// spanOf is n's span id; for a node not given (a Stream handed one
+// session of several that timing chose among), the id it gets when its
+// identity is its own and its hash free, as nearly always.
+func (out *ids) spanOf(n *flow.Node) []byte {
+	if b, ok := out.span[n]; ok {
+		return b
+	}
+	sum := sha256.Sum256([]byte(idVersion + "\x00span\x00" + identity(n) + "\x000"))
+	return sum[:8]
+}
+
+func walkTree(n *flow.Node, fn func(*flow.Node)) {
+	fn(n)
+	for _, c := range n.Children {
+		walkTree(c, fn)
+	}
 }
 
 // identity is n's exchange, in words that do not change between runs.
@@ -63,10 +123,10 @@ func identity(n *flow.Node) string {
 		strconv.FormatInt(n.Start.UnixNano(), 10) + "\x00" + n.Op
 }
 
-// unique is the first size bytes of SHA-256 over kind and id, hashed again
-// with a counter until it is neither taken nor all zero; it marks the
-// result taken.
-func unique(taken map[string]bool, kind, id string, size int) []byte {
+// unique is the first size bytes of SHA-256 over kind and id, hashed
+// again with a counter until it is neither taken nor all zero; take
+// reports whether it was free and marks it taken.
+func unique(take func([]byte) bool, kind, id string, size int) []byte {
 	for salt := 0; ; salt++ {
 		in := idVersion + "\x00" + kind + "\x00" + id
 		if salt > 0 {
@@ -74,11 +134,28 @@ func unique(taken map[string]bool, kind, id string, size int) []byte {
 		}
 		sum := sha256.Sum256([]byte(in))
 		b := sum[:size]
-		if !taken[string(b)] && !zero(b) {
-			taken[string(b)] = true
+		if !zero(b) && take(b) {
 			return b
 		}
 	}
+}
+
+func (out *ids) takeSpan(b []byte) bool {
+	k := binary.BigEndian.Uint64(b)
+	if out.spans[k] {
+		return false
+	}
+	out.spans[k] = true
+	return true
+}
+
+func (out *ids) takeTrace(b []byte) bool {
+	k := [16]byte(b)
+	if out.traceIDs[k] {
+		return false
+	}
+	out.traceIDs[k] = true
+	return true
 }
 
 func zero(b []byte) bool {

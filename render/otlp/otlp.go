@@ -204,7 +204,7 @@ func span(n *flow.Node, session int, ids *ids, bursts map[*flow.Node]burst) *tra
 		// the parent is a guess among these requests' spans
 		var c []string
 		for _, r := range n.CandidatesP() {
-			c = append(c, hex.EncodeToString(ids.span[r]))
+			c = append(c, hex.EncodeToString(ids.spanOf(r)))
 		}
 		a := attrs(s.Attributes)
 		a.strs("flowmap.candidates", c)

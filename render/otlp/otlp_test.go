@@ -384,14 +384,15 @@ func TestDuplicateExchanges(t *testing.T) {
 // TestUniqueClash: an id already taken is hashed again, and the result is
 // still the same on every run.
 func TestUniqueClash(t *testing.T) {
-	taken := map[string]bool{}
-	first := unique(taken, "span", "a", 8)
-	again := unique(taken, "span", "a", 8)
+	ids := newIDState()
+	first := unique(ids.takeSpan, "span", "a", 8)
+	again := unique(ids.takeSpan, "span", "a", 8)
 	if len(again) != 8 || bytes.Equal(first, again) {
 		t.Fatalf("clash not resolved: %x %x", first, again)
 	}
-	taken = map[string]bool{string(first): true}
-	if b := unique(taken, "span", "a", 8); !bytes.Equal(b, again) {
+	ids = newIDState()
+	ids.takeSpan(first)
+	if b := unique(ids.takeSpan, "span", "a", 8); !bytes.Equal(b, again) {
 		t.Errorf("resolution not deterministic: %x, then %x", again, b)
 	}
 }
