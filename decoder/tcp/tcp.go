@@ -113,6 +113,7 @@ type Assembler struct {
 	pool      *reassembly.StreamPool
 	asm       *reassembly.Assembler
 	tcp       layers.TCP
+	hdr       [20]byte // the current segment's fixed header (decodeTCP)
 	pad       []byte
 	ctxs      []context // the rest of the current slab (newContext)
 	now       time.Time
@@ -314,7 +315,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		a.stats.Malformed++
 		return
 	}
-	if err := a.tcp.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
+	if !a.decodeTCP(payload) {
 		a.stats.Malformed++
 		return
 	}
@@ -353,6 +354,33 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		a.flush()
 		a.do(op{kind: opExpire, t: a.now, bytes: a.bytes})
 	}
+}
+
+// decodeTCP fills a.tcp from seg, a TCP header and its payload, and
+// reports whether the header is whole. The options are not decoded:
+// nothing here or in reassembly reads them, and gopacket's parsing of them
+// (a TCPOption appended per option, three on most segments) was two
+// thirds of the header's decoding. gopacket decodes the fixed 20 bytes,
+// copied with a data offset of 5 (a.hdr, where its port slices point until
+// the next packet); the real offset, header and payload are set after.
+// An option gopacket cannot follow never made the segment malformed (it
+// stops reading options there), so the segments accepted are the same.
+func (a *Assembler) decodeTCP(seg []byte) bool {
+	if len(seg) < 20 {
+		return false
+	}
+	off := int(seg[12]>>4) * 4
+	if off < 20 || off > len(seg) {
+		return false
+	}
+	copy(a.hdr[:], seg[:20])
+	a.hdr[12] = 5<<4 | seg[12]&0x0f
+	if a.tcp.DecodeFromBytes(a.hdr[:], gopacket.NilDecodeFeedback) != nil {
+		return false
+	}
+	a.tcp.DataOffset = seg[12] >> 4
+	a.tcp.Contents, a.tcp.Payload = seg[:off:off], seg[off:]
+	return true
 }
 
 // flush pushes out-of-order segments older than Options.Reorder as gaps
