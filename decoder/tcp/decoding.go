@@ -40,6 +40,7 @@ type op struct {
 	dir     decoder.Dir
 	evicted bool // opFinish: closed to keep MaxConns
 	kept    bool // opData: data stays valid until a later opSync has run
+	upd     bool // then an opUpdate of s (worker.add merges the two)
 	s       *decStream
 	data    []byte
 	n       int
@@ -58,6 +59,7 @@ type batched struct {
 	kind    opKind
 	dir     decoder.Dir
 	evicted bool
+	upd     bool
 	s       *decStream
 	off, n  int // data: slab[off:off+n], or big[-off-1] when off < 0; gap: n
 	t, now  int64
@@ -138,6 +140,9 @@ func (d *decoding) exec(o *op) {
 		d.expire(o.t, o.bytes)
 	case opSync:
 		o.fn(o.t, d.oldest())
+	}
+	if o.upd {
+		d.update(s)
 	}
 	d.cur = nil // a panic past here is no decoder's
 }
@@ -555,7 +560,7 @@ func (b *opBatch) runFrom(d *decoding, i int, fns []func(now, pending time.Time)
 	}()
 	for ; next < len(b.ops); next++ {
 		x := &b.ops[next]
-		o := op{kind: x.kind, dir: x.dir, evicted: x.evicted, s: x.s, n: x.n, t: fromNanos(x.t), now: fromNanos(x.now), bytes: x.bytes}
+		o := op{kind: x.kind, dir: x.dir, evicted: x.evicted, upd: x.upd, s: x.s, n: x.n, t: fromNanos(x.t), now: fromNanos(x.now), bytes: x.bytes}
 		switch {
 		case x.kind == opData && x.off >= 0:
 			o.data = b.slab[x.off : x.off+x.n]
@@ -600,6 +605,17 @@ func newWorker(d *decoding) *worker {
 }
 
 func (w *worker) add(o *op) {
+	if o.kind == opUpdate {
+		// Nearly every update follows a chunk's last op on the same
+		// stream: it rides on that op (half the ops of a batch were
+		// updates, each written here and read back on the other core).
+		if n := len(w.cur.ops); n > 0 {
+			if l := &w.cur.ops[n-1]; l.s == o.s && (l.kind == opData || l.kind == opGap || l.kind == opEnd) {
+				l.upd = true
+				return
+			}
+		}
+	}
 	x := batched{kind: o.kind, dir: o.dir, evicted: o.evicted, s: o.s, n: o.n, t: nanos(o.t), now: nanos(o.now), bytes: o.bytes}
 	switch o.kind {
 	case opData:
