@@ -334,3 +334,80 @@ func TestMidStreamTrustsThePort(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedSegmentKeepsItsTime: when a segment is lost, the segments
+// after it wait in reassembly with their capture data; once reassembly
+// gives up on the hole, the bytes go on with the time of the first of
+// them, not that of a packet which came later.
+func TestQueuedSegmentKeepsItsTime(t *testing.T) {
+	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].t.Before(ps[j].t) })
+	drop, n := -1, 0
+	for i, p := range ps {
+		if payloadLen(p.data) > 1000 {
+			if n++; n == 10 {
+				drop = i
+				break
+			}
+		}
+	}
+	if drop < 0 {
+		t.Fatal("no segment to drop")
+	}
+	// the next segment with data of the same connection and direction
+	// (IPv4 addresses and TCP ports)
+	tuple := func(ip []byte) string {
+		ihl := int(ip[0]&0x0f) * 4
+		return string(ip[12:20]) + string(ip[ihl:ihl+4])
+	}
+	next := -1
+	for i := drop + 1; i < len(ps); i++ {
+		if tuple(ps[i].data) == tuple(ps[drop].data) && payloadLen(ps[i].data) > 0 {
+			next = i
+			break
+		}
+	}
+	if next < 0 {
+		t.Fatal("no segment after the dropped one")
+	}
+	var after []time.Time // times of the Data calls right after a Gap
+	gapSeen := false
+	p := decoder.Protocol{
+		Name:  "rec",
+		Sniff: func(*decoder.Conn, decoder.Dir, []byte) decoder.Verdict { return decoder.Yes },
+		New: func(c *decoder.Conn, emit decoder.Emit) decoder.StreamDecoder {
+			return &timeRec{gap: &gapSeen, after: &after}
+		},
+	}
+	for _, concurrent := range []bool{false, true} {
+		after, gapSeen = nil, false
+		a := New(Options{Protocols: []decoder.Protocol{p}, Concurrent: concurrent}, func(*decoder.Exchange) {})
+		for i, p := range ps {
+			if i != drop {
+				a.Packet(p.data, p.t, "lo")
+			}
+		}
+		a.Close()
+		if len(after) != 1 || !after[0].Equal(ps[next].t) {
+			t.Errorf("concurrent %v: bytes after the hole delivered at %v, want once at %v (the first segment queued)", concurrent, after, ps[next].t)
+		}
+	}
+}
+
+// timeRec records the time of the first Data after a Gap.
+type timeRec struct {
+	gap   *bool
+	after *[]time.Time
+}
+
+func (r *timeRec) Data(d decoder.Dir, b []byte, t time.Time) {
+	if *r.gap {
+		*r.after = append(*r.after, t)
+		*r.gap = false
+	}
+}
+func (r *timeRec) Gap(decoder.Dir, int, time.Time) { *r.gap = true }
+func (r *timeRec) End(decoder.Dir, time.Time)      {}
+func (r *timeRec) Close(time.Time)                 {}
+func (r *timeRec) Pending() time.Time              { return time.Time{} }
+func (r *timeRec) Expire(time.Time, string)        {}
