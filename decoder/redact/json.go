@@ -15,13 +15,22 @@ func (p *Policy) Body(body, contentType string) string {
 	if p.Shows() || body == "" {
 		return body
 	}
+	// Only whether the type names JSON matters (forms below).
+	jsonType := strings.Contains(strings.ToLower(contentType), "json")
+	if p == nil || len(body) > maxBodyCached {
+		return p.body(body, jsonType)
+	}
+	return p.bodies.get(body, jsonType, p.body)
+}
+
+func (p *Policy) body(body string, jsonType bool) string {
 	r := body
 	t := strings.TrimLeft(body, " \t\r\n")
 	jsonStart := t != "" && (t[0] == '{' || t[0] == '[')
 	if jsonStart || strings.IndexByte(body, '"') >= 0 && colonOutsideMarks(body) {
 		r = p.JSON(r)
 	}
-	form := !jsonStart && strings.IndexByte(r, '=') >= 0 && !strings.Contains(strings.ToLower(contentType), "json")
+	form := !jsonStart && strings.IndexByte(r, '=') >= 0 && !jsonType
 	if form {
 		r = p.Form(r)
 	}

@@ -46,6 +46,8 @@ type Policy struct {
 	fieldLens, fieldFirst uint64
 	// cols remembers what the names of INSERTs' column lists say.
 	cols memo.Table[[]kind]
+	// bodies remembers Body's last results (bodies.go).
+	bodies bodyCache
 }
 
 // processKey is drawn once per process from crypto/rand and never changes:
