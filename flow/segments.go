@@ -1,8 +1,8 @@
 package flow
 
 import (
+	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -42,17 +42,21 @@ type Segments struct {
 	// Filter selects the sessions handed over (Model.Filter).
 	Filter Filter
 
-	opts   Options
-	emit   func(roots []*Node)
-	facts  *facts
-	buf    []*decoder.Exchange
-	tryAt  int       // build when this many wait
-	after  time.Time // and an exchange starts after this
-	nodes  int       // node IDs given
-	count  int       // sessions handed over or filtered out
-	tally  tallyCounter
-	seen   appearance
-	origin time.Time // the first tree's start (Filter)
+	opts  Options
+	emit  func(roots []*Node)
+	facts *facts
+	buf   []*decoder.Exchange
+	tryAt int       // build when this many wait
+	after time.Time // and an exchange starts after this
+	// first and latest: the earliest and the latest start waiting;
+	// drawn: the last cut; late: exchanges that came after it began
+	first, latest, drawn time.Time
+	late                 int
+	nodes                int // node IDs given
+	count                int // sessions handed over or filtered out
+	tally                tallyCounter
+	seen                 appearance
+	origin               time.Time // the first tree's start (Filter)
 	// used: the participants and tokens of the trees handed over, when
 	// Filter drops some (Model.Prune)
 	used map[*Participant]bool
@@ -78,14 +82,22 @@ func NewSegments(opts Options, emit func(roots []*Node)) *Segments {
 
 // Add takes the next exchange.
 func (s *Segments) Add(e *decoder.Exchange) {
+	t := e.Start()
+	if len(s.buf) == 0 || t.Before(s.first) {
+		s.first = t
+	}
+	s.latest = later(s.latest, t)
+	if t.Before(s.drawn) {
+		s.late++ // its clock jumped back: what it belongs to is drawn
+	}
 	s.buf = append(s.buf, e)
 	if s.tryAt == 0 {
 		s.tryAt = s.Size
 	}
-	if len(s.buf) < s.tryAt || e.Start().Before(s.after) {
+	if len(s.buf) < s.tryAt || s.latest.Before(s.after) {
 		return
 	}
-	if e.Start().Sub(s.buf[0].Start()) <= s.Window {
+	if s.latest.Sub(s.first) <= s.Window {
 		// no cut can be a window behind yet: wait, without building
 		s.tryAt = len(s.buf) + max(s.Size/4, 1)
 		return
@@ -102,6 +114,10 @@ func (s *Segments) Close() *Model {
 	tail.Participants = s.seen.participants(s.facts.parts)
 	b := &builder{opts: s.opts, facts: s.facts}
 	tail.Notes = append(b.hmacNotes(), s.tally.notes()...)
+	if s.late > 0 {
+		// (decode's note says where the clock jumped)
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d exchanges came after the part of the capture their start times fall in was drawn (a merged capture's clock jumped back): drawn with the part they came with", s.late))
+	}
 	if s.filtering() {
 		tail = (&Model{Participants: tail.Participants, Tokens: tail.Tokens, Sessions: tail.Sessions, Notes: tail.Notes}).pruneTo(s.used, s.toks)
 	}
@@ -139,9 +155,20 @@ func (s *Segments) build(last bool) {
 			return
 		}
 	}
-	keep := len(s.buf)
-	if cut < len(m.Roots) {
-		keep, _ = slices.BinarySearchFunc(s.buf, at, func(e *decoder.Exchange, t time.Time) int { return e.Start().Compare(t) })
+	// the exchanges before the cut are drawn; the others wait (they come
+	// in start order, unless a merged capture's clock jumped back)
+	var done, kept []*decoder.Exchange
+	if cut == len(m.Roots) {
+		done = s.buf
+	} else {
+		for _, e := range s.buf {
+			if e.Start().Before(at) {
+				done = append(done, e)
+			} else {
+				kept = append(kept, e)
+			}
+		}
+		s.drawn = at
 	}
 	for _, t := range b.tally {
 		if cut == len(m.Roots) || t.e.Start().Before(at) {
@@ -150,7 +177,7 @@ func (s *Segments) build(last bool) {
 	}
 	// what the segment drew of each connection and endpoint holds for
 	// the next
-	for _, e := range s.buf[:keep] {
+	for _, e := range done {
 		if e.Conn == nil {
 			continue
 		}
@@ -178,9 +205,14 @@ func (s *Segments) build(last bool) {
 		s.some = true
 	}
 	s.seen.see(roots)
-	// the rest is built again with the next segment: a new array lets the
-	// handed-over exchanges go
-	s.buf = append([]*decoder.Exchange(nil), s.buf[keep:]...)
+	// the rest is built again with the next segment (a new array: the
+	// handed-over exchanges go)
+	s.buf = kept
+	for i, e := range s.buf {
+		if i == 0 || e.Start().Before(s.first) {
+			s.first = e.Start()
+		}
+	}
 	s.tryAt = len(s.buf) + s.Size
 	if s.filtering() {
 		if s.origin.IsZero() && len(roots) > 0 {
@@ -225,7 +257,7 @@ func (s *Segments) cut(m *Model) (int, time.Time, time.Time) {
 			}
 		})
 	}
-	limit := s.buf[len(s.buf)-1].Start().Add(-s.Window)
+	limit := s.latest.Add(-s.Window)
 	// suffix minimum of the sessions' earliest starts
 	minFrom := make([]time.Time, len(spans)+1)
 	for j := len(spans) - 1; j >= 0; j-- {

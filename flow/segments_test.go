@@ -128,3 +128,46 @@ func TestSegmentsAsWholeLong(t *testing.T) {
 		})
 	}
 }
+
+// TestSegmentsLate: an exchange that comes after the cut its start falls
+// before (a merged capture whose clock jumped back) is drawn with the
+// segment it came with, never lost nor drawn twice, and a note says so.
+func TestSegmentsLate(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "captures", "*.pcapng"))
+	tried := 0
+	for _, p := range paths {
+		exs := decodeAll(t, p)
+		if _, parts := segmented(exs, 5, 2*time.Second, Filter{}); parts < 2 || len(exs) < 10 {
+			continue
+		}
+		tried++
+		nodes := func(m *Model) int {
+			n := 0
+			m.Walk(func(*Node, int) { n++ })
+			return n
+		}
+		want := nodes(Build(exs, Options{}))
+		// one exchange comes a third of the capture later: every node
+		// drawn once, wherever it came; the note when it came after its
+		// part was drawn
+		noted := false
+		for k := 1; k < len(exs)-1; k += max(len(exs)/20, 1) {
+			to := min(len(exs)-1, k+len(exs)/3)
+			late := append([]*decoder.Exchange(nil), exs[:k]...)
+			late = append(late, exs[k+1:to+1]...)
+			late = append(late, exs[k])
+			late = append(late, exs[to+1:]...)
+			m, parts := segmented(late, 5, 2*time.Second, Filter{})
+			if got := nodes(m); got != want {
+				t.Errorf("%s: exchange %d moved to %d: %d nodes in %d segments, want %d", p, k, to, got, parts, want)
+			}
+			noted = noted || strings.Contains(strings.Join(m.Notes, "\n"), "1 exchanges came after the part of the capture their start times fall in was drawn")
+		}
+		if !noted {
+			t.Errorf("%s: no exchange moved last was noted as late", p)
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no capture was cut in segments")
+	}
+}
