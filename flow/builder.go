@@ -43,6 +43,18 @@ type builder struct {
 	// schemasFound: findSchemas ran (dbschema.go)
 	schemasFound bool
 	firstID      int // the node IDs before this segment's (segments.go)
+	// at is the start of the exchange whose node is being made; regs,
+	// when set, logs each address a participant gains, and when
+	// (segments.go: only those before a cut are kept)
+	at   time.Time
+	regs *[]reg
+}
+
+// reg is an address participant p gained for a node that began at at.
+type reg struct {
+	p    *Participant
+	addr string
+	at   time.Time
 }
 
 // facts are what the passes learn of the capture beyond one exchange:
@@ -67,6 +79,7 @@ type facts struct {
 	parts       map[string]*Participant
 	hmacKeys    map[string]bool // MAC/ENCRYPT token cache keys no token matched
 	hmacMatched bool            // some MAC/ENCRYPT key matched a token
+	amqp        bool            // the capture has AMQP: RPC passes run (rpc.go)
 	schemas     map[int]string  // dbschema.go: MySQL connection -> schema
 	proxies     map[string]bool // the proxies' lifelines (proxy.go)
 	// relayedFor: connections of a proxy relaying one client's requests

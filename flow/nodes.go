@@ -30,6 +30,7 @@ func (b *builder) makeNodes() {
 	// out, and their address strings formatted, once per connection.
 	ends := map[int]connEnds{}
 	for i, e := range b.exs {
+		b.at = e.Start()
 		if len(chunk) == 0 {
 			chunk = make([]Node, min(nodeChunk, len(b.exs)-i))
 		}
@@ -176,6 +177,9 @@ func (b *builder) participant(name string, kind Kind, addr string) *Participant 
 			}
 		}
 		p.Addrs = append(p.Addrs, addr)
+		if b.regs != nil {
+			*b.regs = append(*b.regs, reg{p, addr, b.at})
+		}
 	}
 	return p
 }

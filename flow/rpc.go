@@ -313,6 +313,7 @@ func (b *builder) makeRPCNodes() {
 		if o == nil || m.Kind != "publish" || o.Kind() == "reply" {
 			continue
 		}
+		b.at = e.Start()
 		if broker == nil {
 			name := b.override(e.Conn.Server)
 			if name == "" {
@@ -420,7 +421,10 @@ func (n *Node) requestID() string {
 // handling, by timing, and is drawn from that process. An RPC whose
 // request id no request carries is background work: a root.
 func (b *builder) linkRPC() {
-	if len(b.rpc.exs) == 0 {
+	if len(b.rpc.exs) > 0 {
+		b.amqp = true // for the later segments (segments.go)
+	}
+	if !b.amqp {
 		return
 	}
 	type handling struct {

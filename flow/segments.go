@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -52,11 +53,15 @@ type Segments struct {
 	// drawn: the last cut; late: exchanges that came after it began
 	first, latest, drawn time.Time
 	late                 int
-	nodes                int // node IDs given
-	count                int // sessions handed over or filtered out
-	tally                tallyCounter
-	seen                 appearance
-	origin               time.Time // the first tree's start (Filter)
+	// unnamed: connections drawn with no caller; namedLater: how many of
+	// them a later segment named
+	unnamed    map[int]bool
+	namedLater int
+	nodes      int // node IDs given
+	count      int // sessions handed over or filtered out
+	tally      tallyCounter
+	seen       appearance
+	origin     time.Time // the first tree's start (Filter)
 	// used: the participants and tokens of the trees handed over, when
 	// Filter drops some (Model.Prune)
 	used map[*Participant]bool
@@ -77,7 +82,7 @@ const (
 // NewSegments returns a segmented build that hands each segment's
 // sessions, in order, their trees' roots in the model's order, to emit.
 func NewSegments(opts Options, emit func(roots []*Node)) *Segments {
-	return &Segments{Size: DefaultSegment, Window: DefaultWindow, opts: opts, emit: emit, facts: newFacts()}
+	return &Segments{Size: DefaultSegment, Window: DefaultWindow, opts: opts, emit: emit, facts: newFacts(), unnamed: map[int]bool{}}
 }
 
 // Add takes the next exchange.
@@ -114,6 +119,9 @@ func (s *Segments) Close() *Model {
 	tail.Participants = s.seen.participants(s.facts.parts)
 	b := &builder{opts: s.opts, facts: s.facts}
 	tail.Notes = append(b.hmacNotes(), s.tally.notes()...)
+	if s.namedLater > 0 {
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d connections are drawn from the host they come from in the first part of the diagram, and from the process behind them once later traffic named it (the capture began after they were opened; a diagram built whole names them from the start)", s.namedLater))
+	}
 	if s.late > 0 {
 		// (decode's note says where the clock jumped)
 		tail.Notes = append(tail.Notes, fmt.Sprintf("%d exchanges came after the part of the capture their start times fall in was drawn (a merged capture's clock jumped back): drawn with the part they came with", s.late))
@@ -138,6 +146,10 @@ func (s *Segments) build(last bool) {
 	}
 	b := newBuilderWith(s.buf, s.opts, s.facts)
 	b.firstID = s.nodes
+	var regs []reg
+	if !last {
+		b.regs = &regs
+	}
 	m := b.build()
 	cut, at := len(m.Roots), time.Time{}
 	if !last {
@@ -169,6 +181,21 @@ func (s *Segments) build(last bool) {
 			}
 		}
 		s.drawn = at
+		// a participant's addresses are those of the nodes drawn: what
+		// the part after the cut added goes (it is built again)
+		for p, v := range saved.parts {
+			p.Addrs = v.Addrs
+		}
+		for _, r := range regs {
+			if _, ok := saved.parts[r.p]; !ok {
+				r.p.Addrs = nil
+			}
+		}
+		for _, r := range regs {
+			if r.at.Before(at) && !slices.Contains(r.p.Addrs, r.addr) {
+				r.p.Addrs = append(r.p.Addrs, r.addr)
+			}
+		}
 	}
 	for _, t := range b.tally {
 		if cut == len(m.Roots) || t.e.Start().Before(at) {
@@ -182,9 +209,18 @@ func (s *Segments) build(last bool) {
 			continue
 		}
 		id := e.Conn.ID
+		// (what only timing named, or nothing, is decided again with
+		// the next segment's traffic)
 		if _, ok := s.facts.decided[id]; !ok {
-			if c, ok := b.caller[id]; ok {
-				s.facts.decided[id] = decision{c, b.callerByTiming[id]}
+			switch c := b.caller[id]; {
+			case c != "" && !b.callerByTiming[id]:
+				s.facts.decided[id] = decision{c, false}
+				if s.unnamed[id] {
+					delete(s.unnamed, id)
+					s.namedLater++
+				}
+			case c == "":
+				s.unnamed[id] = true
 			}
 		}
 		if n, ok := b.srvName[e.Conn.Server]; ok {

@@ -1,8 +1,13 @@
 package flow
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
+	"slices"
 
 	"path/filepath"
 	"strings"
@@ -10,6 +15,8 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/flow/registry"
 )
@@ -169,5 +176,186 @@ func TestSegmentsLate(t *testing.T) {
 	}
 	if tried == 0 {
 		t.Fatal("no capture was cut in segments")
+	}
+}
+
+// retime moves every time of exs (and their connections' first packets)
+// by at(t).
+func retime(exs []*decoder.Exchange, at func(time.Time) time.Time) {
+	move := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return at(t)
+	}
+	conns := map[*decoder.Conn]bool{}
+	for _, e := range exs {
+		e.ReqStart, e.ReqEnd, e.RespStart, e.RespEnd = move(e.ReqStart), move(e.ReqEnd), move(e.RespStart), move(e.RespEnd)
+		if e.Conn != nil && !conns[e.Conn] {
+			conns[e.Conn] = true
+			e.Conn.First = move(e.Conn.First)
+		}
+	}
+}
+
+// stretched puts gap into exs at quiet moments (no exchange in flight) at
+// least every apart: a capture whose commands and pauses last minutes.
+func stretched(exs []*decoder.Exchange, gap, apart time.Duration) int {
+	var quiet []time.Time
+	var reach, last time.Time
+	for i, e := range exs {
+		if i > 0 && reach.Before(e.Start()) && (last.IsZero() || e.Start().Sub(last) >= apart) {
+			last = reach.Add(e.Start().Sub(reach) / 2)
+			quiet = append(quiet, last)
+		}
+		reach = later(reach, e.End())
+	}
+	retime(exs, func(t time.Time) time.Time {
+		n, _ := slices.BinarySearchFunc(quiet, t, time.Time.Compare)
+		return t.Add(time.Duration(n) * gap)
+	})
+	return len(quiet)
+}
+
+// TestSegmentsAsWholeStretched: every capture in testdata, its pauses
+// stretched to 70 s (a gap at a quiet moment at least every 300 ms) or
+// its clock slowed 100 times, built in segments with trace's window of a
+// minute: the whole build's model, node for node. Pooled connections then
+// idle for minutes, RPC calls and casts span minutes, sessions follow
+// each other minutes apart.
+func TestSegmentsAsWholeStretched(t *testing.T) {
+	var paths []string
+	for _, dir := range []string{"captures", "nova", "attribution"} {
+		ps, _ := filepath.Glob(filepath.Join("..", "testdata", dir, "*.pcapng"))
+		paths = append(paths, ps...)
+	}
+	cut := 0
+	for _, p := range paths {
+		for _, how := range []string{"stretched", "slowed"} {
+			exs := decodeAll(t, p)
+			if how == "stretched" {
+				stretched(exs, 70*time.Second, 300*time.Millisecond)
+			} else {
+				t0 := exs[0].Start()
+				retime(exs, func(t time.Time) time.Time { return t0.Add(100 * t.Sub(t0)) })
+			}
+			want := dump(t, Build(exs, Options{}))
+			for _, size := range []int{20, 200} {
+				m, parts := segmented(exs, size, DefaultWindow, Filter{})
+				if got := dump(t, m); got != want {
+					// only a connection opened before the capture, which
+					// later traffic names, may differ: drawn from its host
+					// until then, and said so
+					if err := namedLater(Build(exs, Options{}), m); err != "" {
+						t.Errorf("%s %s, size %d, %d segments: %s\n%s", filepath.Base(p), how, size, parts, err, firstDiff(want, got))
+					}
+				}
+				if parts > 1 {
+					cut++
+				}
+			}
+		}
+	}
+	if cut < 20 {
+		t.Errorf("only %d builds were cut", cut)
+	}
+	t.Logf("%d of %d builds were cut", cut, 4*len(paths))
+}
+
+// namedLater compares a segmented build m with the whole one: the same
+// nodes (ids, what they say, whom they go to, their sessions and parents),
+// drawn from the same callers except connections drawn from their host in
+// an earlier segment, which a note counts. It returns what else differs.
+func namedLater(whole, m *Model) string {
+	type seen struct {
+		n      *Node
+		parent int
+	}
+	index := func(m *Model) map[int]seen {
+		out := map[int]seen{}
+		var walkP func(n *Node, parent int)
+		walkP = func(n *Node, parent int) {
+			out[n.ID] = seen{n, parent}
+			for _, c := range n.Children {
+				walkP(c, n.ID)
+			}
+		}
+		for _, r := range m.Roots {
+			walkP(r, 0)
+		}
+		return out
+	}
+	w, g := index(whole), index(m)
+	if len(w) != len(g) || whole.Sessions != m.Sessions {
+		return fmt.Sprintf("%d nodes in %d sessions, want %d in %d", len(g), m.Sessions, len(w), whole.Sessions)
+	}
+	conns := map[int]bool{}
+	for id, x := range w {
+		y, ok := g[id]
+		switch {
+		case !ok:
+			return fmt.Sprintf("node %d missing", id)
+		case x.parent != y.parent || x.n.Summary != y.n.Summary || x.n.Session != y.n.Session ||
+			x.n.To != y.n.To && !(x.n.From != y.n.From && y.n.To == "database"): // (a DB is named after its caller)
+			return fmt.Sprintf("node %d: %s → %s %q under %d in session %d, want %s → %s %q under %d in session %d", id,
+				y.n.From, y.n.To, y.n.Summary, y.parent, y.n.Session, x.n.From, x.n.To, x.n.Summary, x.parent, x.n.Session)
+		case x.n.From != y.n.From:
+			if y.n.from == nil || y.n.from.Kind != Host || !slices.Contains(y.n.from.Addrs, y.n.Ex.Conn.Client.Addr().String()) {
+				return fmt.Sprintf("node %d (conn %d) from %s, want %s", id, y.n.Conn, y.n.From, x.n.From)
+			}
+			conns[y.n.Conn] = true
+		}
+	}
+	for _, n := range m.Notes {
+		var k int
+		if _, err := fmt.Sscanf(n, "%d connections are drawn from the host they come from in the first part", &k); err == nil && k >= len(conns) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("no note of %d connections drawn from their host at first: %q", len(conns), m.Notes)
+}
+
+// TestSegmentsTokenByKeyFirst: a token first met by its cache key (a
+// cache hit, its value not on the wire), its value and owner only minutes
+// later, in another segment, is one token, as in the whole build, not
+// one by its key and another by its value.
+func TestSegmentsTokenByKeyFirst(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	id := 0
+	conn := func(client, server string) *decoder.Conn {
+		id++
+		return &decoder.Conn{ID: id, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server), SawSYN: true, First: t0}
+	}
+	value := "gAAAAAB" + strings.Repeat("v", 170)
+	sum := sha256.Sum256([]byte(value))
+	get := func(c *decoder.Conn, s float64, target string, headers ...[2]string) *decoder.Exchange {
+		return &decoder.Exchange{Proto: "http", Conn: c, ReqStart: at(s), ReqEnd: at(s + 0.001), RespStart: at(s + 0.01), RespEnd: at(s + 0.02),
+			Request:  &http.Request{Method: "GET", Target: target, Version: "HTTP/1.1", Headers: append([][2]string{{"User-Agent", "openstacksdk/0.101.0 keystoneauth1/5.0.0"}}, headers...)},
+			Response: &http.Response{Version: "HTTP/1.1", Status: 200, Headers: [][2]string{{"Content-Type", "application/json"}}, Body: "{}"}}
+	}
+	client := func(s float64, tok string) *decoder.Exchange {
+		return get(conn(fmt.Sprintf("10.0.20.100:%d", 50000+id), "10.0.20.11:9292"), s, "/v2/images", [2]string{"X-Auth-Token", tok})
+	}
+	exs := []*decoder.Exchange{
+		client(0, "a"+strings.Repeat("1", 170)),
+		{Proto: "memcache", Conn: conn("10.0.20.11:40000", "10.0.20.11:11211"), ReqStart: at(0.005), ReqEnd: at(0.005), RespStart: at(0.006), RespEnd: at(0.006),
+			Request: &memcache.Request{Command: "get", Keys: []string{"tokens/" + hex.EncodeToString(sum[:])}}, Response: &memcache.Response{Result: "hit"}},
+		client(10, "b"+strings.Repeat("2", 170)),
+		client(75, "c"+strings.Repeat("4", 170)),
+		client(300, value),
+	}
+	// glance validates it: its owner comes with keystone's answer
+	v := get(conn("10.0.20.11:41000", "10.0.20.11:5000"), 300.005, "/v3/auth/tokens",
+		[2]string{"X-Auth-Token", "g" + strings.Repeat("3", 170)}, [2]string{"X-Subject-Token", value})
+	v.Response.(*http.Response).Body = `{"token": {"user": {"name": "admin", "id": "u1", "domain": {"name": "Default", "id": "default"}}, "project": {"name": "admin", "id": "p1"}}}`
+	exs = append(exs, v)
+	want := dump(t, Build(exs, Options{}))
+	m, parts := segmented(exs, 1, DefaultWindow, Filter{})
+	if parts < 2 {
+		t.Fatalf("%d segments", parts)
+	}
+	if got := dump(t, m); got != want {
+		t.Errorf("%d segments: %s", parts, firstDiff(want, got))
 	}
 }

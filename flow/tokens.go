@@ -84,19 +84,35 @@ func (b *builder) token(value string) *Token {
 		return t
 	}
 	sum := sha256.Sum256([]byte(value))
-	t := &Token{Value: value, Fingerprint: decoder.Fingerprint(value), sha: hex.EncodeToString(sum[:])}
+	sha := hex.EncodeToString(sum[:])
+	t := b.bySHA[sha]
+	if t != nil && t.Value == "" {
+		// known by its cache key only, in an earlier segment
+		// (segments.go): the same token, now whole
+		t.Value = value
+		b.tokens[value] = t
+		b.secureKeys(t)
+		return t
+	}
+	t = &Token{Value: value, Fingerprint: decoder.Fingerprint(value), sha: sha}
 	b.tokens[value] = t
 	b.bySHA[t.sha] = t
+	b.secureKeys(t)
+	b.order = append(b.order, t)
+	return t
+}
+
+// secureKeys files t under its MAC and ENCRYPT cache keys, when the
+// secret is given.
+func (b *builder) secureKeys(t *Token) {
 	if s := b.opts.MemcacheSecret; s != "" {
 		for _, strategy := range []string{"MAC", "ENCRYPT"} {
-			k := secureKey(value, s, strategy)
+			k := secureKey(t.Value, s, strategy)
 			// Python 3 keystonemiddleware formats the key's bytes:
 			// tokens/b'W+NmpHZBL2gZcuzknosBHg=='
 			b.bySHA[k], b.bySHA["b'"+k+"'"] = t, t
 		}
 	}
-	b.order = append(b.order, t)
-	return t
 }
 
 // secureKey is keystonemiddleware's cache key under memcache_security_strategy
