@@ -124,7 +124,9 @@ func rpcReply(n *flow.Node) string {
 	case n.Outcome == flow.InProgress:
 		return "no reply captured (capture ended)"
 	case n.Outcome == flow.Lost:
-		return "no reply captured"
+		// (a reply later than that, which nova's long_rpc_timeout allows,
+		// is not looked for past a minute when trace builds in segments)
+		return "no reply captured within a minute"
 	case r != nil && r.Failure != "":
 		s := r.Failure
 		if n.Message != "" {
