@@ -16,6 +16,7 @@ import (
 	"github.com/flowmap/flowmap/decoder/redact"
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/flow/registry"
+	"github.com/flowmap/flowmap/internal/gcpace"
 	"github.com/flowmap/flowmap/render/mermaid"
 	"github.com/flowmap/flowmap/render/story"
 )
@@ -165,6 +166,7 @@ func defaultNamesFile() string {
 }
 
 func runTrace(opts *traceOptions) error {
+	gcpace.SetBudget(traceHeapBudget)
 	if opts.NamesFile == "" {
 		opts.NamesFile = defaultNamesFile()
 	}

@@ -33,14 +33,32 @@ func Start(budget uint64) (stop func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || budget == 0 {
 		return func() {}
 	}
-	p := &pacer{budget: budget, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p := &pacer{sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p.budget.Store(budget)
 	debug.SetGCPercent(p.percent(p.live()))
 	p.arm()
-	return func() { p.stopped.Store(true) }
+	active.Store(p)
+	return func() { p.stopped.Store(true); active.CompareAndSwap(p, nil) }
+}
+
+// active is the pacer Start started, if any.
+var active atomic.Pointer[pacer]
+
+// SetBudget changes the budget of the pacing Start began, from the next
+// collection on (and the current pace at once); without one (GOGC or
+// GOMEMLIMIT set, a test) it does nothing. A command whose heap holds a
+// growing model (trace) spends less on collections with a larger one.
+func SetBudget(budget uint64) {
+	p := active.Load()
+	if p == nil || budget == 0 {
+		return
+	}
+	p.budget.Store(budget)
+	debug.SetGCPercent(p.percent(p.live()))
 }
 
 type pacer struct {
-	budget  uint64
+	budget  atomic.Uint64
 	sample  []metrics.Sample
 	stopped atomic.Bool
 }
@@ -76,8 +94,9 @@ func (p *pacer) percent(live uint64) int {
 	// the first goal the budget too, not a multiple of it.
 	const floor = 4 << 20
 	live = max(live, floor)
-	if live*2 >= p.budget {
+	budget := p.budget.Load()
+	if live*2 >= budget {
 		return minPercent
 	}
-	return int(min(maxPercent, (p.budget-live)*100/live))
+	return int(min(maxPercent, (budget-live)*100/live))
 }

@@ -6,7 +6,8 @@ import (
 )
 
 func TestPercent(t *testing.T) {
-	p := &pacer{budget: 64 << 20}
+	p := &pacer{}
+	p.budget.Store(64 << 20)
 	for _, c := range []struct {
 		live uint64
 		want int
@@ -22,7 +23,8 @@ func TestPercent(t *testing.T) {
 			t.Errorf("percent(%d) = %d, want %d", c.live, got, c.want)
 		}
 	}
-	tiny := &pacer{budget: 1 << 40}
+	tiny := &pacer{}
+	tiny.budget.Store(1 << 40)
 	if got := tiny.percent(4 << 20); got != maxPercent {
 		t.Errorf("percent capped at %d, got %d", maxPercent, got)
 	}
@@ -44,5 +46,26 @@ func TestStartSetsThePace(t *testing.T) {
 	Start(1 << 30)()
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Fatalf("with GOGC set, Start changed the GC percent to %d", got)
+	}
+}
+
+// TestSetBudget: a command changes the budget of the pacing started: the
+// pace follows at once; once stopped, or never started, nothing changes.
+func TestSetBudget(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	stop := Start(1 << 30)
+	p := active.Load()
+	SetBudget(16 << 20)
+	got := debug.SetGCPercent(100)
+	if want := p.percent(p.live()); got != want || got >= maxPercent {
+		t.Errorf("GC percent after SetBudget(16 MiB) = %d, want %d (below %d)", got, want, maxPercent)
+	}
+	stop()
+	debug.SetGCPercent(77)
+	SetBudget(1 << 30)
+	if got := debug.SetGCPercent(100); got != 77 {
+		t.Errorf("SetBudget after stop changed the GC percent to %d", got)
 	}
 }
