@@ -110,7 +110,7 @@ func (b *builder) findCallers() {
 			if mreq, ok := e.Request.(*memcache.Request); ok {
 				if rq, ok := r.Request.(*http.Request); ok {
 					for _, k := range mreq.Keys {
-						if t := b.cacheToken(k); t != nil && t.Value == rq.Header(registry.AuthTokenHeader) {
+						if t := b.cacheToken(k); t != nil && t.Value != "" && t.Value == rq.Header(registry.AuthTokenHeader) {
 							w = 20
 						}
 					}

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/http"
+	"github.com/flowmap/flowmap/decoder/memcache"
 	"github.com/flowmap/flowmap/decoder/pipeline"
 	"github.com/flowmap/flowmap/internal/truth"
 )
@@ -602,6 +605,43 @@ func TestTokenMethod404NotAboutToken(t *testing.T) {
 		}
 		if n.TokenP() == nil || n.TokenP().Invalid != c.invalid || said != c.invalid {
 			t.Errorf("%q: token invalid %v, said %v; want %v", c.msg, n.TokenP() != nil && n.TokenP().Invalid, said, c.invalid)
+		}
+	}
+}
+
+// TestNoTokenIsNoEvidence: a cache lookup of a token never seen whole,
+// on a host serving a request that presents no token (a health check, a
+// discovery): the two "" do not match, so the cache's caller is timing's
+// guess (≈), as with a request presenting another token. (Review: the
+// empty header matched the token known by its key only.)
+func TestNoTokenIsNoEvidence(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	sum := sha256.Sum256([]byte("gAAAAAB" + strings.Repeat("z", 170)))
+	for _, hdr := range [][][2]string{nil, {{"X-Auth-Token", "a" + strings.Repeat("1", 170)}}} {
+		id := 0
+		conn := func(client, server string) *decoder.Conn {
+			id++
+			return &decoder.Conn{ID: id, Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server), SawSYN: true, First: t0}
+		}
+		exs := []*decoder.Exchange{
+			{Proto: "http", Conn: conn("10.0.20.100:50000", "10.0.20.11:9292"), ReqStart: at(0), ReqEnd: at(0.001), RespStart: at(0.02), RespEnd: at(0.03),
+				Request:  &http.Request{Method: "GET", Target: "/v2/images", Version: "HTTP/1.1", Headers: append([][2]string{{"User-Agent", "curl/8"}}, hdr...)},
+				Response: &http.Response{Version: "HTTP/1.1", Status: 200, Headers: [][2]string{{"Content-Type", "application/json"}}, Body: "{}"}},
+			{Proto: "memcache", Conn: conn("10.0.20.11:40000", "10.0.20.11:11211"), ReqStart: at(0.005), ReqEnd: at(0.005), RespStart: at(0.006), RespEnd: at(0.006),
+				Request: &memcache.Request{Command: "get", Keys: []string{"tokens/" + hex.EncodeToString(sum[:])}}, Response: &memcache.Response{Result: "hit"}},
+		}
+		found := false
+		Build(exs, Options{}).Walk(func(n *Node, _ int) {
+			if n.Proto == "memcache" {
+				found = true
+				if !n.CallerByTiming {
+					t.Errorf("token header %v: the cache lookup drawn from %s as certain; only timing names it", hdr != nil, n.From)
+				}
+			}
+		})
+		if !found {
+			t.Fatal("no cache node")
 		}
 	}
 }
