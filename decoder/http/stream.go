@@ -80,8 +80,11 @@ func (e *exchange) note(format string, args ...any) {
 
 // message is the request or response a side is parsing.
 type message struct {
-	ex       *exchange
-	resp     bool
+	ex   *exchange
+	resp bool
+	// unsure: a response that followed lost bytes while later requests
+	// waited too: which one it answers is not certain (finish)
+	unsure   bool
 	method   string // request method (of the paired request for a response)
 	target   string
 	version  string
@@ -143,6 +146,7 @@ type side struct {
 	bad   int64
 	notes []string // for the next message of this side
 	ended bool
+	lost  bool      // bytes were lost since this side's last message began
 	next  *exchange // response side: exchange whose 1xx was just seen
 }
 
@@ -501,12 +505,24 @@ func (d *stream) startLine(s *side, line []byte, bare bool, lt time.Time) {
 			e.note("response without request")
 			d.queue = append(d.queue, e)
 		}
+		if s.lost {
+			// Lost bytes may have held whole responses: when later
+			// requests wait too, this one may answer one of them.
+			for _, q := range d.queue {
+				if q != e && !q.respBegun && q.x.ReqStart.After(e.x.ReqStart) {
+					m.unsure = true
+					e.note("this response followed lost bytes while later requests waited: it may answer one of them")
+					break
+				}
+			}
+		}
 		if !e.respBegun {
 			e.x.RespStart = lt
 		}
 		e.respBegun = true
 		m.method = e.method
 	}
+	s.lost = false
 	m.ex = e
 	if s.skipped > 0 {
 		e.note("skipped %d bytes before this %s (not at a message start)", s.skipped, s.kind())
@@ -759,19 +775,29 @@ func (d *stream) finish(s *side) {
 			BodyBytes: m.bodyLen, Body: string(m.body), BodyTruncated: truncated,
 			Chunked: m.chunked, Trailers: m.trailers, Interim: e.interim, policy: d.policy,
 		}
-		if req, _ := e.x.Request.(*Request); req != nil && len(m.body) > 0 {
+		req, _ := e.x.Request.(*Request)
+		switch {
+		case len(m.body) == 0:
+		case req != nil:
 			resp.bodySecret = d.policy.SecretBody(req.Target)
-		} else if e.x.Request == nil && e.method != "" && len(m.body) > 0 {
+		case e.method != "":
 			// answered before its request's body ended: the target is
 			// known from the request line
 			resp.bodySecret = d.policy.SecretBody(e.target)
-		} else if e.x.Request == nil && e.method == "" && len(m.body) > 0 {
+		default:
 			// The capture began after the request (or lost it): nothing
 			// tells this body from a stored secret (barbican's GET
 			// …/payload), so it is redacted as one, and the note says why.
 			resp.bodySecret = true
 			if redact.WholeSecret(resp.Body, headerValue(m.headers, "Content-Type")) {
 				e.note("response body (%d bytes) printed as its fingerprint unless --show-secrets: without its request it cannot be told from a stored secret", m.bodyLen)
+			}
+		}
+		if m.unsure && len(m.body) > 0 {
+			// the request it answers may be a later one: a stored
+			// secret's path among them hides it
+			for _, q := range d.queue {
+				resp.bodySecret = resp.bodySecret || q.target != "" && d.policy.SecretBody(q.target)
 			}
 		}
 		e.x.Response = resp
@@ -879,6 +905,7 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 		s.addNote("lost %s before this %s", lost, s.kind())
 		s.st = stResync
 	case stResync:
+		s.addNote("lost %s before this %s", lost, s.kind())
 	case stChunkSize, stChunkDataEnd:
 		d.fail(s, t, true, "lost %s in chunked %s body", lost, s.m.kind())
 	case stTrailers:
@@ -888,6 +915,7 @@ func (d *stream) Gap(dir decoder.Dir, n int, t time.Time) {
 	}
 	s.buf = s.buf[:0]
 	s.st, s.atLineStart = stResync, true
+	s.lost = true
 }
 
 // End implements decoder.StreamDecoder.
