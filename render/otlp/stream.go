@@ -14,15 +14,14 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 
 	"github.com/flowmap/flowmap/flow"
-	"github.com/flowmap/flowmap/render/internal/spool"
 )
 
 // Stream writes a model as Write does, handed a run of sessions at a time
 // (story.SessionPrinter): trace hands it each segment of the capture as
 // it is built (flow.Segments), whose requests timing chose among are all
 // in the segment. Each span is printed as it comes into the body of the
-// participant that serves it (in memory up to partLimit, then a temporary
-// file), and Close writes the resources in the model's participant order
+// participant that serves it (one store for all: in memory up to
+// bodyLimit, then a temporary file), and Close writes the resources in the model's participant order
 // around those bodies: the same bytes as Write. Between calls it keeps
 // the ids taken and the identities of nodes that may still recur (those
 // that began at or after the earliest tree given last), never a node.
@@ -30,15 +29,14 @@ type Stream struct {
 	w     io.Writer
 	opts  Options
 	ids   *ids
-	parts map[*flow.Participant]*spool.Spool
+	body  bodies
 	order []*flow.Participant // serving participants, first seen first
 	err   error
 	buf   bytes.Buffer
-	limit int // of a body in memory (tests: small)
 }
 
-// partLimit is how much of one participant's spans stays in memory.
-const partLimit = 32 << 10
+// bodyLimit is how much of the spans stays in memory.
+const bodyLimit = 1 << 20
 
 // spanIndent is where a span starts in the document: resourceSpans,
 // a resource, scopeSpans, a scope, spans.
@@ -46,7 +44,7 @@ const spanIndent = 12
 
 // NewStream returns a Stream writing to w.
 func NewStream(w io.Writer, opts Options) *Stream {
-	return &Stream{w: w, opts: opts, ids: newIDState(), parts: map[*flow.Participant]*spool.Spool{}, limit: partLimit}
+	return &Stream{w: w, opts: opts, ids: newIDState(), body: bodies{limit: bodyLimit, runs: map[*flow.Participant][]run{}}}
 }
 
 // Session prints the trees under roots (in the model's order, after every
@@ -65,18 +63,15 @@ func (s *Stream) Session(roots []*flow.Node) error {
 				return
 			}
 			p := n.ToP()
-			body := s.parts[p]
-			if body == nil {
-				body = &spool.Spool{Limit: s.limit}
-				s.parts[p] = body
+			s.buf.Reset()
+			if _, ok := s.body.runs[p]; !ok {
 				s.order = append(s.order, p)
 			} else {
-				body.WriteString(",\n" + strings.Repeat(" ", spanIndent))
+				s.buf.WriteString(",\n" + strings.Repeat(" ", spanIndent))
 			}
-			s.buf.Reset()
 			if s.err = printed(&s.buf, span(n, r.Session, s.ids, bursts), spanIndent, true); s.err == nil {
-				body.WriteString(s.buf.String())
-				s.err = body.Err()
+				s.body.add(p, s.buf.Bytes())
+				s.err = s.body.err
 			}
 		})
 	}
@@ -109,25 +104,14 @@ func printed(b *bytes.Buffer, m proto.Message, indent int, span bool) error {
 	return pretty(b, v, indent)
 }
 
-// spilled names a body that moved to its temporary file, if one did.
-func (s *Stream) spilled() (string, bool) {
-	for _, p := range s.order {
-		if name, ok := s.parts[p].Spilled(); ok {
-			return name, true
-		}
-	}
-	return "", false
-}
+// spilled names the temporary file of the spans, if they moved to one.
+func (s *Stream) spilled() (string, bool) { return s.body.spilled() }
 
 // Close writes the document: tail is the model without its trees (its
 // participants in their final order). The temporary files are removed
 // whatever happens.
 func (s *Stream) Close(tail *flow.Model) error {
-	defer func() {
-		for _, b := range s.parts {
-			b.Close()
-		}
-	}()
+	defer s.body.close()
 	if s.err != nil {
 		return s.err
 	}
@@ -135,7 +119,7 @@ func (s *Stream) Close(tail *flow.Model) error {
 	listed := map[*flow.Participant]bool{}
 	for _, p := range tail.Participants {
 		listed[p] = true
-		if s.parts[p] != nil {
+		if _, ok := s.body.runs[p]; ok {
 			ps = append(ps, p)
 		}
 	}
@@ -165,7 +149,7 @@ func (s *Stream) Close(tail *flow.Model) error {
 		bw.WriteString(",\n      \"schemaUrl\": " + url + ",\n      \"scopeSpans\": [\n        {\n          \"schemaUrl\": " + url + ",\n          \"scope\": ")
 		bw.Write(scope.Bytes())
 		bw.WriteString(",\n          \"spans\": [\n" + strings.Repeat(" ", spanIndent))
-		if err := s.parts[p].Copy(bw, func(*bufio.Writer, byte, uint64, []byte) error { return fmt.Errorf("otlp: placeholder in a body") }); err != nil {
+		if err := s.body.copy(bw, p); err != nil {
 			return err
 		}
 		bw.WriteString("\n          ]\n        }\n      ]\n    }")

@@ -23,7 +23,7 @@ func TestStream(t *testing.T) {
 		}
 		var b bytes.Buffer
 		s := NewStream(&b, Options{Version: version})
-		s.limit = 2048
+		s.body.limit = 2048
 		spill := modeltest.Feed(t, c.Name, c.Model, s, s.spilled)
 		return modeltest.Streamed{Where: c.Name + " " + version, Got: b.String(), Want: want.String(), Spilled: spill, MustSpill: want.Len() > 64<<10}
 	})
