@@ -171,15 +171,17 @@ func (b *builder) participant(name string, kind Kind, addr string) *Participant 
 		b.parts[name] = p
 	}
 	if addr != "" {
+		if b.regs != nil {
+			// every time, not only the first: a node before a cut may
+			// name an address a node after it named first (segments.go)
+			*b.regs = append(*b.regs, reg{p, addr, b.at})
+		}
 		for _, a := range p.Addrs {
 			if a == addr {
 				return p
 			}
 		}
 		p.Addrs = append(p.Addrs, addr)
-		if b.regs != nil {
-			*b.regs = append(*b.regs, reg{p, addr, b.at})
-		}
 	}
 	return p
 }

@@ -120,11 +120,19 @@ func (s *Segments) Close() *Model {
 	b := &builder{opts: s.opts, facts: s.facts}
 	tail.Notes = append(b.hmacNotes(), s.tally.notes()...)
 	if s.namedLater > 0 {
-		tail.Notes = append(tail.Notes, fmt.Sprintf("%d connections are drawn from the host they come from in the first part of the diagram, and from the process behind them once later traffic named it (the capture began after they were opened; a diagram built whole names them from the start)", s.namedLater))
+		what := "connections are"
+		if s.namedLater == 1 {
+			what = "connection is"
+		}
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s drawn from the host they come from in the first part of the diagram, and from the process behind them once later traffic named it (the capture began after they were opened; a diagram built whole names them from the start)", s.namedLater, what))
 	}
 	if s.late > 0 {
 		// (decode's note says where the clock jumped)
-		tail.Notes = append(tail.Notes, fmt.Sprintf("%d exchanges came after the part of the capture their start times fall in was drawn (a merged capture's clock jumped back): drawn with the part they came with", s.late))
+		what := "exchanges came"
+		if s.late == 1 {
+			what = "exchange came"
+		}
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s after the part of the capture their start times fall in was drawn (a merged capture's clock jumped back): drawn with the part they came with", s.late, what))
 	}
 	if s.filtering() {
 		tail = (&Model{Participants: tail.Participants, Tokens: tail.Tokens, Sessions: tail.Sessions, Notes: tail.Notes}).pruneTo(s.used, s.toks)
@@ -212,13 +220,14 @@ func (s *Segments) build(last bool) {
 		// (what only timing named, or nothing, is decided again with
 		// the next segment's traffic)
 		if _, ok := s.facts.decided[id]; !ok {
-			switch c := b.caller[id]; {
-			case c != "" && !b.callerByTiming[id]:
+			c := b.caller[id]
+			if c != "" && !b.callerByTiming[id] {
 				s.facts.decided[id] = decision{c, false}
-				if s.unnamed[id] {
-					delete(s.unnamed, id)
-					s.namedLater++
-				}
+			}
+			switch {
+			case c != "" && s.unnamed[id]:
+				delete(s.unnamed, id)
+				s.namedLater++
 			case c == "":
 				s.unnamed[id] = true
 			}
