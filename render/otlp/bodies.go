@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/render/internal/spool"
 )
 
 // bodies keeps the printed spans of every serving participant in one
@@ -59,12 +60,12 @@ func (b *bodies) add(p *flow.Participant, text []byte) {
 }
 
 func (b *bodies) spill() {
-	f, err := os.CreateTemp("", "flowmap-otlp-*")
+	f, removed, err := spool.OpenTemp("flowmap-otlp-*")
 	if err != nil {
 		b.err = fmt.Errorf("otlp: %w", err)
 		return
 	}
-	b.removed = os.Remove(f.Name()) == nil
+	b.removed = removed
 	b.f, b.fw = f, bufio.NewWriterSize(f, 64<<10)
 	if _, err := b.fw.Write(b.mem); err != nil {
 		b.err = fmt.Errorf("otlp: %w", err)
@@ -110,13 +111,7 @@ func (b *bodies) close() error {
 	if b.f == nil {
 		return nil
 	}
-	name := b.f.Name()
-	err := b.f.Close()
-	if !b.removed {
-		if rerr := os.Remove(name); err == nil {
-			err = rerr
-		}
-	}
+	err := spool.CloseTemp(b.f, b.removed)
 	b.f, b.fw = nil, nil
 	return err
 }

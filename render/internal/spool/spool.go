@@ -118,12 +118,12 @@ func (s *Spool) toMem(n int) bool {
 // where the system allows it (the open file lives on), so that a run
 // killed before Close leaves nothing behind; elsewhere Close removes it.
 func (s *Spool) spill() {
-	f, err := os.CreateTemp("", "flowmap-body-*")
+	f, removed, err := OpenTemp("flowmap-body-*")
 	if err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
 		return
 	}
-	s.removed = os.Remove(f.Name()) == nil
+	s.removed = removed
 	s.f, s.fw = f, bufio.NewWriterSize(f, 64<<10)
 	if _, err := s.fw.Write(s.mem.Bytes()); err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
@@ -219,18 +219,37 @@ func (s *Spool) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	name := s.f.Name()
-	err := s.f.Close()
-	if !s.removed {
-		if rerr := os.Remove(name); err == nil {
-			err = rerr
-		}
-	}
+	err := CloseTemp(s.f, s.removed)
 	s.f, s.fw = nil, nil
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	return nil
+}
+
+// OpenTemp opens a new temporary file named after pattern (os.CreateTemp)
+// and removes its name at once where the system allows it (the open file
+// lives on), so that a run killed before CloseTemp leaves nothing behind.
+// removed says whether it did.
+func OpenTemp(pattern string) (f *os.File, removed bool, err error) {
+	f, err = os.CreateTemp("", pattern)
+	if err != nil {
+		return nil, false, err
+	}
+	return f, os.Remove(f.Name()) == nil, nil
+}
+
+// CloseTemp closes a file of OpenTemp and removes it if it still has its
+// name.
+func CloseTemp(f *os.File, removed bool) error {
+	name := f.Name()
+	err := f.Close()
+	if !removed {
+		if rerr := os.Remove(name); err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 var errUnknown = errors.New("spool: unknown placeholder")
