@@ -26,35 +26,38 @@ fi
 if [ ! -f "$cap" ]; then echo "bench: $cap absent, skipping the binary benchmarks"; exit 0; fi
 
 # measure NAME FILE CMD...: runs CMD under /usr/bin/time -v, REPEAT times
-# (default 3) on a file under 200 MB, and keeps the run of least wall time
-# (other work on the machine only makes a run slower); sets CPU (seconds)
-# for the caller.
+# (default 3) on a file under 200 MB, once on a bigger one, and reports
+# the means of wall and CPU time over the runs (/usr/bin/time counts in
+# 10 ms: a mean of many runs is the better figure for a 0.2 s run) and
+# the largest peak RSS; sets CPU (seconds), WALL, RSS and MBCPU for the
+# caller.
 CPU=0 WALL=0 RSS=0 MBCPU=0
 measure() {
   local name=$1 file=$2; shift 2
   local size; size=$(stat -c %s "$file")
   local n=${REPEAT:-3}; [ "$size" -lt 200000000 ] || n=1
   local out; out=$(mktemp)
-  local best="" wall user sys rss i
+  local wsum=0 csum=0 rss=0 i
   for ((i = 0; i < n; i++)); do
     if ! /usr/bin/time -v -o "$out" "$@" >/dev/null 2>&1; then
       echo "$name: failed (exit status above 1 or killed)"; grep -E 'Exit status|signal' "$out" || true
     fi
-    local w; w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out")
-    if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best=$w wall=$w
-      user=$(awk -F': ' '/User time/ { print $2 }' "$out")
-      sys=$(awk -F': ' '/System time/ { print $2 }' "$out")
-      rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out")
-    fi
+    local w u s r
+    w=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$out")
+    u=$(awk -F': ' '/User time/ { print $2 }' "$out")
+    s=$(awk -F': ' '/System time/ { print $2 }' "$out")
+    r=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out")
+    wsum=$(awk -v a="$wsum" -v b="$w" 'BEGIN { print a + b }')
+    csum=$(awk -v a="$csum" -v u="$u" -v s="$s" 'BEGIN { print a + u + s }')
+    rss=$(awk -v a="$rss" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
   done
   rm -f "$out"
-  CPU=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
-  WALL=$wall
+  CPU=$(awk -v c="$csum" -v n="$n" 'BEGIN { printf "%.4f", c / n }')
+  WALL=$(awk -v w="$wsum" -v n="$n" 'BEGIN { printf "%.4f", w / n }')
   RSS=$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')
   MBCPU=$(awk -v b="$size" -v c="$CPU" 'BEGIN { printf "%.0f", (c > 0 ? b/1e6/c : 0) }')
-  awk -v n="$name" -v w="$wall" -v c="$CPU" -v r="$rss" -v b="$size" \
-    'BEGIN { printf "%-30s wall %7.2fs  cpu %7.2fs  wall/cpu %4.2f  %7.1f MB/s wall  %7.1f MB/s cpu  peak RSS %7.1f MiB\n", n, w, c, (c > 0 ? w/c : 0), (w > 0 ? b/1e6/w : 0), (c > 0 ? b/1e6/c : 0), r/1024 }'
+  awk -v n="$name" -v w="$WALL" -v c="$CPU" -v r="$rss" -v b="$size" -v k="$n" \
+    'BEGIN { printf "%-30s wall %7.3fs  cpu %7.3fs  wall/cpu %4.2f  %7.1f MB/s wall  %7.1f MB/s cpu  peak RSS %7.1f MiB  (mean of %d)\n", n, w, c, (c > 0 ? w/c : 0), (w > 0 ? b/1e6/w : 0), (c > 0 ? b/1e6/c : 0), r/1024, k }'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -67,14 +70,15 @@ goal() {
 }
 
 echo "== long capture: $cap ($(( $(stat -c %s "$cap") / 1000000 )) MB)"
-measure "flowmap decode jsonl" "$cap" "$BIN" decode --format jsonl --progress never "$cap"; dec=$CPU
+# flowmap's runs on the long capture last 0.2 s: 12 of each
+REPEAT=${REPEAT:-12} measure "flowmap decode jsonl" "$cap" "$BIN" decode --format jsonl --progress never "$cap"; dec=$CPU
 dec_mbs=$MBCPU dec_wc=$(ratio "$WALL" "$CPU")
-measure "flowmap trace" "$cap" "$BIN" trace --progress never "$cap"; trc=$CPU
+REPEAT=${REPEAT:-12} measure "flowmap trace" "$cap" "$BIN" trace --progress never "$cap"; trc=$CPU
 trc_wc=$(ratio "$WALL" "$CPU")
 # The pipeline's stages (read, decode, out) share the cores; on one core
 # (GOMAXPROCS=1) they run on one goroutine: the same output, the serial cost.
-measure "flowmap decode jsonl, 1 core" "$cap" env GOMAXPROCS=1 "$BIN" decode --format jsonl --progress never "$cap"
-measure "flowmap trace, 1 core" "$cap" env GOMAXPROCS=1 "$BIN" trace --progress never "$cap"
+REPEAT=${REPEAT:-12} measure "flowmap decode jsonl, 1 core" "$cap" env GOMAXPROCS=1 "$BIN" decode --format jsonl --progress never "$cap"
+REPEAT=${REPEAT:-12} measure "flowmap trace, 1 core" "$cap" env GOMAXPROCS=1 "$BIN" trace --progress never "$cap"
 
 if ! command -v tshark >/dev/null; then
   echo "tshark absent: installing it"
