@@ -32,8 +32,13 @@ import (
 //
 // What a later segment learns does not go back to an earlier one: an
 // endpoint named only by a later catalog keeps its earlier name, and a
-// token used again more than Window after its session's last request
-// starts a new session.
+// connection drawn from its host before later traffic named its process
+// keeps that (a note counts them).
+//
+// What it keeps between segments grows with the endpoints, participants
+// and tokens of the capture (the tokens are the model's tail, printed at
+// the end), and per connection with those seen in the last hour of
+// capture: a connection silent longer is forgotten (forgetConn).
 type Segments struct {
 	// Size is how many exchanges wait before a cut is looked for (and
 	// again each time half as many more came, while none is found).
@@ -57,11 +62,14 @@ type Segments struct {
 	// them a later segment named
 	unnamed    map[int]bool
 	namedLater int
-	nodes      int // node IDs given
-	count      int // sessions handed over or filtered out
-	tally      tallyCounter
-	seen       appearance
-	origin     time.Time // the first tree's start (Filter)
+	// lastSeen: the last start of each connection drawn (forgetConn)
+	lastSeen map[int]time.Time
+	forgot   time.Time // when connections were last forgotten
+	nodes    int       // node IDs given
+	count    int       // sessions handed over or filtered out
+	tally    tallyCounter
+	seen     appearance
+	origin   time.Time // the first tree's start (Filter)
 	// used: the participants and tokens of the trees handed over, when
 	// Filter drops some (Model.Prune)
 	used map[*Participant]bool
@@ -82,7 +90,7 @@ const (
 // NewSegments returns a segmented build that hands each segment's
 // sessions, in order, their trees' roots in the model's order, to emit.
 func NewSegments(opts Options, emit func(roots []*Node)) *Segments {
-	return &Segments{Size: DefaultSegment, Window: DefaultWindow, opts: opts, emit: emit, facts: newFacts(), unnamed: map[int]bool{}}
+	return &Segments{Size: DefaultSegment, Window: DefaultWindow, opts: opts, emit: emit, facts: newFacts(), unnamed: map[int]bool{}, lastSeen: map[int]time.Time{}}
 }
 
 // Add takes the next exchange.
@@ -235,6 +243,10 @@ func (s *Segments) build(last bool) {
 		if n, ok := b.srvName[e.Conn.Server]; ok {
 			s.facts.named[e.Conn.Server] = n
 		}
+		s.lastSeen[id] = later(s.lastSeen[id], e.Start())
+	}
+	if cut < len(m.Roots) {
+		s.forget(at, kept)
 	}
 	roots := m.Roots[:cut]
 	for _, r := range roots {
@@ -267,6 +279,42 @@ func (s *Segments) build(last bool) {
 	}
 	if len(roots) > 0 {
 		s.emit(roots)
+	}
+}
+
+// forgetConn is how long a connection may be silent before what the
+// segments learned of it is forgotten: per connection, the facts would
+// otherwise grow with the capture (and be copied at every build). A
+// connection back after that is decided again from its own traffic;
+// oslo.db recycles a pooled connection after an hour
+// (connection_recycle_time), so few are.
+const forgetConn = time.Hour
+
+// forget drops the facts of the connections silent for forgetConn before
+// the cut at, every tenth of that, but of none still waiting in kept.
+func (s *Segments) forget(at time.Time, kept []*decoder.Exchange) {
+	if at.Sub(s.forgot) < forgetConn/10 {
+		return
+	}
+	s.forgot = at
+	waiting := map[int]bool{}
+	for _, e := range kept {
+		if e.Conn != nil {
+			waiting[e.Conn.ID] = true
+		}
+	}
+	f := s.facts
+	for id, t := range s.lastSeen {
+		if at.Sub(t) <= forgetConn || waiting[id] {
+			continue
+		}
+		delete(s.lastSeen, id)
+		delete(s.unnamed, id)
+		delete(f.caller, id)
+		delete(f.callerByTiming, id)
+		delete(f.decided, id)
+		delete(f.schemas, id)
+		delete(f.relayedFor, id)
 	}
 }
 

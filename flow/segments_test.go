@@ -359,3 +359,47 @@ func TestSegmentsTokenByKeyFirst(t *testing.T) {
 		t.Errorf("%d segments: %s", parts, firstDiff(want, got))
 	}
 }
+
+// TestSegmentsForget: what the segments keep per connection is bounded
+// by the connections of the last forgetConn of capture: on captures
+// whose pauses last two hours, the connections silent that long are
+// forgotten, and every node is still drawn once.
+func TestSegmentsForget(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "captures", "*.pcapng"))
+	nodes := func(roots []*Node) int {
+		n := 0
+		for _, r := range roots {
+			walk(r, func(*Node) { n++ })
+		}
+		return n
+	}
+	forgot := 0
+	for _, p := range paths {
+		exs := decodeAll(t, p)
+		stretched(exs, 2*time.Hour, 300*time.Millisecond)
+		conns := map[int]bool{}
+		for _, e := range exs {
+			conns[e.Conn.ID] = true
+		}
+		want := nodes(Build(exs, Options{}).Roots)
+		got := 0
+		s := NewSegments(Options{}, func(rs []*Node) { got += nodes(rs) })
+		s.Size = 20
+		kept := 0
+		for _, e := range exs {
+			s.Add(e)
+			kept = max(kept, len(s.lastSeen))
+		}
+		s.Close()
+		if got != want {
+			t.Errorf("%s: %d nodes drawn, want %d", filepath.Base(p), got, want)
+		}
+		if kept > 0 && kept < len(conns) && len(s.lastSeen) < len(conns) {
+			forgot++
+		}
+	}
+	if forgot == 0 {
+		t.Fatal("no capture had a connection forgotten")
+	}
+	t.Logf("%d of %d captures forgot connections", forgot, len(paths))
+}
