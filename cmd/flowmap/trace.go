@@ -39,7 +39,7 @@ type traceOptions struct {
 	// (tests: small segments)
 	segment int
 	window  time.Duration
-	told    int // segments printed (streamTrace)
+	told    int // segments printed, filtered (streamTrace)
 }
 
 func newTraceCmd(ios *IO, runF func(*traceOptions) error) *cobra.Command {
@@ -236,9 +236,7 @@ func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts p
 	gate := &gateWriter{w: out}
 	p := tw.stream(gate, opts)
 	var perr error
-	told := false
 	seg := flow.NewSegments(fopts, func(roots []*flow.Node) {
-		told = true
 		opts.told++
 		if perr == nil {
 			perr = p.Session(roots)
@@ -256,7 +254,7 @@ func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts p
 		return inputError{err}
 	}
 	tail := seg.Close()
-	if !told && seg.Built() {
+	if opts.told == 0 && seg.Built() {
 		tail.Notes = append(tail.Notes, noneMatch(tail.Sessions))
 	}
 	for _, n := range tail.Notes {

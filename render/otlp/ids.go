@@ -29,9 +29,12 @@ type ids struct {
 	trace map[*flow.Node][]byte
 	span  map[*flow.Node][]byte
 	// what a stream (Stream) keeps from one call to the next:
-	seen     map[string]int  // identity -> nodes with it so far
-	since    []seenAt        // the identities in seen, in the order seen
-	spans    map[uint64]bool // span ids taken
+	seen  map[string]int // identity -> nodes with it so far
+	since []seenAt       // the identities in seen, in the order seen
+	// spans: the span ids taken, kept for the whole document so that ids
+	// are unique in it, as Write makes them: 8 bytes and a map entry a
+	// span, against the span's own few hundred bytes of output
+	spans    map[uint64]bool
 	traceIDs map[[16]byte]bool
 	traces   map[int][]byte // session -> trace id
 }
