@@ -72,9 +72,10 @@ type facts struct {
 	caller  map[int]string // conn ID -> calling service (or client label)
 	// callerByTiming: connections whose caller only timing named
 	callerByTiming map[int]bool
-	// decided and named: the callers of connections and the names of
-	// endpoints that an earlier segment drew (segments.go): they hold
-	decided     map[int]decision
+	// decided and named: the callers that evidence named for connections
+	// and the names of endpoints that an earlier segment drew
+	// (segments.go): they hold
+	decided     map[int]string
 	named       map[netip.AddrPort]string
 	parts       map[string]*Participant
 	hmacKeys    map[string]bool // MAC/ENCRYPT token cache keys no token matched
@@ -87,16 +88,10 @@ type facts struct {
 	relayedFor map[int]netip.Addr
 }
 
-// decision is the caller a segment drew for a connection.
-type decision struct {
-	caller   string
-	byTiming bool
-}
-
 func newFacts() *facts {
 	return &facts{
 		srvName: map[netip.AddrPort]string{}, hosts: map[netip.Addr]bool{}, hostHdr: map[string]netip.AddrPort{}, catalog: map[string]string{},
-		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{}, decided: map[int]decision{}, named: map[netip.AddrPort]string{},
+		tokens: map[string]*Token{}, bySHA: map[string]*Token{}, caller: map[int]string{}, callerByTiming: map[int]bool{}, decided: map[int]string{}, named: map[netip.AddrPort]string{},
 		parts: map[string]*Participant{}, hmacKeys: map[string]bool{}, schemas: map[int]string{},
 	}
 }

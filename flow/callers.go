@@ -140,13 +140,9 @@ func (b *builder) findCallers() {
 	// (segments.go) holds.
 	if len(b.decided) > 0 {
 		for _, e := range b.exs {
-			if d, ok := b.decided[e.Conn.ID]; ok {
-				b.caller[e.Conn.ID] = d.caller
-				if d.byTiming {
-					b.callerByTiming[e.Conn.ID] = true
-				} else {
-					delete(b.callerByTiming, e.Conn.ID)
-				}
+			if c, ok := b.decided[e.Conn.ID]; ok {
+				b.caller[e.Conn.ID] = c
+				delete(b.callerByTiming, e.Conn.ID)
 			}
 		}
 	}

@@ -230,7 +230,7 @@ func (s *Segments) build(last bool) {
 		if _, ok := s.facts.decided[id]; !ok {
 			c := b.caller[id]
 			if c != "" && !b.callerByTiming[id] {
-				s.facts.decided[id] = decision{c, false}
+				s.facts.decided[id] = c
 			}
 			switch {
 			case c != "" && s.unnamed[id]:
