@@ -797,7 +797,9 @@ func (d *stream) finish(s *side) {
 			// the request it answers may be a later one: a stored
 			// secret's path among them hides it
 			for _, q := range d.queue {
-				resp.bodySecret = resp.bodySecret || q.target != "" && d.policy.SecretBody(q.target)
+				if q == e || !q.respBegun {
+					resp.bodySecret = resp.bodySecret || q.target != "" && d.policy.SecretBody(q.target)
+				}
 			}
 		}
 		e.x.Response = resp
