@@ -145,16 +145,7 @@ func (p *Policy) json(body string, depth int) string {
 				// longer by 2 bytes for each may pass a length a shape
 				// needs; FuzzPolicy)
 				val = validUTF8(val)
-				if depth < maxJSONDepth && looksJSON(val) {
-					r = p.json(val, depth+1)
-					if r != val {
-						r = p.Text(r)
-					} else {
-						r = p.Value(val)
-					}
-				} else {
-					r = p.Value(val)
-				}
+				r = p.inString(val, depth)
 			}
 			if r != val {
 				edits = append(edits, jsonEdit{i, end, quote(r)})
@@ -234,6 +225,18 @@ func (p *Policy) json(body string, depth int) string {
 	}
 	b.WriteString(body[last:])
 	return b.String()
+}
+
+// inString redacts a string value: JSON held in it (the EC2 credential's
+// "blob", a DB column of JSON such as nova's connection_info) by its
+// fields, in turn, up to maxJSONDepth; any other by its shape (Value).
+func (p *Policy) inString(val string, depth int) string {
+	if depth < maxJSONDepth && looksJSON(val) {
+		if r := p.json(val, depth+1); r != val {
+			return p.Text(r)
+		}
+	}
+	return p.Value(val)
 }
 
 // looksJSON reports whether a string value holds a JSON object or array.

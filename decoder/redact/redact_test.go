@@ -446,3 +446,29 @@ func TestMessage(t *testing.T) {
 		t.Error("Show changed it")
 	}
 }
+
+// TestSQLJSONLiteral: JSON kept in a string column (nova's
+// connection_info with a CHAP password, ironic's driver_info, heat's
+// environment), as PyMySQL sends it inline, escaped or not: its
+// credential fields are redacted as in any JSON, the rest kept, and a
+// second pass changes nothing.
+func TestSQLJSONLiteral(t *testing.T) {
+	p := New(&decoder.Secrets{Fields: []string{"password"}}, []byte("k"))
+	for _, q := range []string{
+		`UPDATE block_device_mapping SET connection_info='{"driver_volume_type": "iscsi", "data": {"auth_method": "CHAP", "auth_username": "u", "auth_password": "hunter2"}}' WHERE id = 1`,
+		`UPDATE nodes SET driver_info='{\"ipmi_password\": \"hunter2\", \"ipmi_address\": \"10.0.0.5\"}' WHERE id = 1`,
+		`INSERT INTO nodes (uuid, driver_info) VALUES ('abc', '{"ipmi_password": "hunter2"}')`,
+		`UPDATE raw_template SET environment="{\"parameters\": {\"db_password\": \"hunter2\"}}" WHERE id = 7`,
+	} {
+		r := p.SQL(q)
+		if strings.Contains(r, "hunter2") || !strings.Contains(r, "hmac:") {
+			t.Errorf("%s\nprinted %s", q, r)
+		}
+		if again := p.SQL(r); again != r {
+			t.Errorf("second pass changed %s\ninto %s", r, again)
+		}
+		if strings.Contains(q, "10.0.0.5") && !strings.Contains(r, "10.0.0.5") {
+			t.Errorf("the rest not kept: %s", r)
+		}
+	}
+}

@@ -96,10 +96,10 @@ func (p *Policy) redactSQL(q string) string {
 				continue
 			}
 			if len(lit) >= 8 {
-				if r := p.Value(lit); r != lit {
+				if r := p.inString(lit, 0); r != lit {
 					b.WriteString(q[last:i])
 					b.WriteByte(c)
-					b.WriteString(r)
+					b.WriteString(escapeSQL(r, c))
 					if q[end-1] == c && end > i+1 {
 						b.WriteByte(c)
 					}
@@ -225,10 +225,10 @@ func (p *Policy) sqlLiterals(q string, cols []sqlMark) (r string, ok bool) {
 			last = end
 			cols = cols[1:]
 		} else if len(lit) >= 24 {
-			if r := p.Value(lit); r != lit {
+			if r := p.inString(lit, 0); r != lit {
 				b.WriteString(q[last:at])
 				b.WriteByte(q[at])
-				b.WriteString(r)
+				b.WriteString(escapeSQL(r, q[at]))
 				if end > at+1 && q[end-1] == q[at] {
 					b.WriteByte(q[at])
 				}
@@ -724,6 +724,23 @@ func literal(q string, i int) (string, int) {
 		return q[start:], len(q)
 	}
 	return unescapeSQL(q[start:], quote), len(q)
+}
+
+// escapeSQL writes s back into a literal in quote, as literal read it:
+// a backslash and the quote escaped (JSON redacted in a literal keeps
+// its quotes).
+func escapeSQL(s string, quote byte) string {
+	if strings.IndexByte(s, quote) < 0 && strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' || s[i] == quote {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func unescapeSQL(s string, quote byte) string {
