@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"html"
 	"strings"
+
+	"github.com/flowmap/flowmap/decoder/redact"
 )
 
 // maxMessage bounds the message read from an error answer.
@@ -35,7 +37,14 @@ func errorMessage(contentType, body string) string {
 	default:
 		m, _, _ = strings.Cut(body, "\n")
 	}
-	m = strings.Join(strings.Fields(m), " ")
+	return strings.Join(strings.Fields(m), " ")
+}
+
+// printedMessage is the message of an error answer as it is printed:
+// redacted by p whole, then cut to maxMessage runes (cut first, a token
+// across the cut would no longer look like one).
+func printedMessage(p *redact.Policy, contentType, body string) string {
+	m := p.Message(errorMessage(contentType, body))
 	if r := []rune(m); len(r) > maxMessage {
 		m = string(r[:maxMessage-1]) + "…"
 	}

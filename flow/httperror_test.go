@@ -29,7 +29,7 @@ func TestErrorMessage(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
-	if got := errorMessage("text/plain", strings.Repeat("x", 1000)); len([]rune(got)) != maxMessage {
+	if got := printedMessage(nil, "text/plain", strings.Repeat("x ", 500)); len([]rune(got)) != maxMessage {
 		t.Errorf("a long message is %d runes, want %d", len([]rune(got)), maxMessage)
 	}
 }
@@ -50,6 +50,20 @@ func TestErrorMessageRedacted(t *testing.T) {
 	}
 }
 
+// TestErrorMessageCutAfterRedacted: a token across the 300th rune of a
+// message is redacted whole before the message is cut, whatever falls
+// on the cut.
+func TestErrorMessageCutAfterRedacted(t *testing.T) {
+	const token = "gAAAAABXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9abXy3kQ9a"
+	for pad := 0; pad < 320; pad += 10 {
+		body := `{"error": {"message": "` + strings.Repeat("a ", pad/2) + `bad value ` + token + ` given"}}`
+		m := printedMessage(nil, "application/json", body)
+		if strings.Contains(m, token[:24]) {
+			t.Fatalf("padding %d: the token printed in part: %q", pad, m)
+		}
+	}
+}
+
 // FuzzErrorMessage: any body, any content type: no panic, a message of at
 // most maxMessage runes on one line; and every id idsIn finds in it is
 // shaped like one.
@@ -60,7 +74,7 @@ func FuzzErrorMessage(f *testing.F) {
 	f.Add("text/html", "<html><body><h1>400 Bad Request</h1>URI &amp; 8d054e43-d7fe-4d56-b110-d1c11f5c4192<br /></body></html>")
 	f.Add("text/plain", "Service Unavailable\nretry")
 	f.Fuzz(func(t *testing.T, ct, body string) {
-		m := errorMessage(ct, body)
+		m := printedMessage(nil, ct, body)
 		if n := len([]rune(m)); n > maxMessage {
 			t.Fatalf("%d runes", n)
 		}

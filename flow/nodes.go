@@ -298,7 +298,7 @@ func (b *builder) httpNode(n *Node, req *http.Request) {
 		if n.Error {
 			// what the service says went wrong, redacted as the body is
 			// printed (a message may quote what it refused)
-			n.Message = resp.Policy().Message(errorMessage(resp.Header("Content-Type"), resp.Body))
+			n.Message = printedMessage(resp.Policy(), resp.Header("Content-Type"), resp.Body)
 		}
 		if resp.BodyBytes > 0 {
 			n.ResponseBytes = ptr(resp.BodyBytes)
