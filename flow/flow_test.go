@@ -645,3 +645,34 @@ func TestNoTokenIsNoEvidence(t *testing.T) {
 		}
 	}
 }
+
+// TestNameLookupNotAListing: a 404 is a name lookup only when a listing
+// of its collection (or its /detail) lists an item of that name: not a
+// sub-resource of an id whose GET names the word (…/{id}/file, then the
+// image with its "file" field), nor a name the listing shows only as
+// another field's value ("visibility": "public"). Both stay errors.
+func TestNameLookupNotAListing(t *testing.T) {
+	const img = "0b7e6c2a-1111-4222-8333-944455556666"
+	tok := [][2]string{{"X-Auth-Token", "gAAAAABnameLookupTokenXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"}}
+	file := exchange(1, "10.0.0.1:40000", "10.0.0.2:9292", 0, 0.1,
+		&http.Request{Method: "GET", Target: "/v2/images/" + img + "/file", Headers: tok}, &http.Response{Status: 404})
+	show := exchange(1, "10.0.0.1:40000", "10.0.0.2:9292", 0.2, 0.3,
+		&http.Request{Method: "GET", Target: "/v2/images/" + img, Headers: tok}, &http.Response{Status: 200, Body: `{"id": "` + img + `", "file": "/v2/images/` + img + `/file"}`})
+	byID := exchange(2, "10.0.0.1:40002", "10.0.0.2:9292", 1, 1.1,
+		&http.Request{Method: "GET", Target: "/v2/images/public", Headers: tok}, &http.Response{Status: 404})
+	list := exchange(2, "10.0.0.1:40002", "10.0.0.2:9292", 1.2, 1.3,
+		&http.Request{Method: "GET", Target: "/v2/images", Headers: tok}, &http.Response{Status: 200, Body: `{"images": [{"name": "cirros", "visibility": "public"}]}`})
+	spaced := exchange(3, "10.0.0.1:40004", "10.0.0.2:9292", 2, 2.1,
+		&http.Request{Method: "GET", Target: "/v2/images/my%20image", Headers: tok}, &http.Response{Status: 404})
+	found := exchange(3, "10.0.0.1:40004", "10.0.0.2:9292", 2.2, 2.3,
+		&http.Request{Method: "GET", Target: "/v2/images?name=my%20image", Headers: tok}, &http.Response{Status: 200, Body: `{"images": [{"name": "my image", "id": "` + img + `"}]}`})
+	m := Build([]*decoder.Exchange{file, show, byID, list, spaced, found}, Options{})
+	for _, c := range []struct {
+		e    *decoder.Exchange
+		want Outcome
+	}{{file, Failed}, {byID, Failed}, {spaced, Miss}} {
+		if n := nodeOf(m, c.e); n == nil || n.Outcome != c.want {
+			t.Errorf("%s: %v, want %s", c.e.Request.Summary(), n, c.want)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"encoding/json"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -9,8 +11,8 @@ import (
 // name (openstack image show cirros) first asks for it as an id
 // (GET /v2/images/cirros, 404) and then lists the collection by name
 // (GET /v2/images?name=cirros). Such a 404, followed within 5 s by the
-// same client's GET of the collection, with the same token, whose answer
-// names it, is a lookup that found nothing (Miss), not an error, and says
+// same client's GET of the collection (or its /detail), with the same
+// token, whose answer lists an item of that name, is a lookup that found nothing (Miss), not an error, and says
 // so. A 404 whose name the listing does not find stays an error: the
 // command failed.
 func (b *builder) nameLookups() {
@@ -36,6 +38,12 @@ func (b *builder) nameLookups() {
 				continue
 			}
 			collection := path[:j]
+			if k := strings.LastIndexByte(collection, '/'); k < 0 || isID(collection[k+1:]) {
+				continue // a sub-resource of an id (…/{id}/file): no name lookup
+			}
+			if u, err := url.PathUnescape(name); err == nil {
+				name = u
+			}
 			for _, m := range ns[i+1:] {
 				if m.Start.Sub(n.End) > 5*time.Second {
 					break
@@ -45,8 +53,7 @@ func (b *builder) nameLookups() {
 				}
 				mreq, mresp := m.httpMsgs()
 				mpath, _, _ := strings.Cut(mreq.Target, "?")
-				if mpath != collection && !strings.HasPrefix(mpath, collection+"/") || mresp == nil ||
-					!strings.Contains(mresp.Body, `"`+name+`"`) {
+				if mpath != collection && mpath != collection+"/detail" || mresp == nil || !listsName(mresp.Body, name) {
 					continue
 				}
 				n.Outcome = Miss
@@ -58,4 +65,30 @@ func (b *builder) nameLookups() {
 			}
 		}
 	}
+}
+
+// listsName reports whether a listing's JSON ({"images": [{"name": …},
+// …]}) has an item called name.
+func listsName(body, name string) bool {
+	if !strings.Contains(body, name) {
+		return false
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return false
+	}
+	for _, raw := range doc {
+		var items []struct {
+			Name *string `json:"name"`
+		}
+		if json.Unmarshal(raw, &items) != nil {
+			continue
+		}
+		for _, it := range items {
+			if it.Name != nil && *it.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
