@@ -478,6 +478,10 @@ func decodeTraceBase(h string) string {
 // as long as the image takes to copy).
 const acceptedWindow = 10 * time.Minute
 
+// acceptedGap is how long work after a 202 may pause and still be taken
+// for the same work by the resource's id alone (linkAccepted).
+const acceptedGap = 10 * time.Second
+
 // accepted knows the requests each service answered 202 Accepted (the
 // request taken, its work not done) and the ids every request into such
 // a service names: in its target, and in the work placed under it so far
@@ -495,6 +499,9 @@ type accepted struct {
 	ids      map[*Node]map[string]bool // what each request names
 	byID     map[string][]*Node        // the requests naming each id
 	swept    int                       // len(ids) after the last sweep
+	// answered: the requests answered 202, by start, not yet indexed
+	// (a group indexes those begun before it: advance)
+	answered []*Node
 }
 
 // sweep forgets the requests answered more than acceptedWindow before
@@ -528,10 +535,19 @@ func (b *builder) acceptedBy() *accepted {
 				a.services, a.ids, a.byID = map[string]bool{}, map[*Node]map[string]bool{}, map[string][]*Node{}
 			}
 			a.services[n.server] = true
-			a.of(n) // its target's ids, found by id from the start
+			a.answered = append(a.answered, n) // (b.nodes are by start)
 		}
 	}
 	return a
+}
+
+// advance indexes the requests answered 202 that began before t: their
+// targets' ids, found by id from then on.
+func (a *accepted) advance(t time.Time) {
+	for len(a.answered) > 0 && a.answered[0].Start.Before(t) {
+		a.of(a.answered[0])
+		a.answered = a.answered[1:]
+	}
 }
 
 // of returns what request r names, reading its target the first time.
@@ -542,6 +558,7 @@ func (a *accepted) of(r *Node) map[string]bool {
 	ids := map[string]bool{}
 	a.b.namedIDs(ids, []*Node{r})
 	a.drop(ids, r)
+	keepResourceIDs(ids)
 	a.ids[r] = ids
 	for id := range ids {
 		a.byID[id] = append(a.byID[id], r)
@@ -573,6 +590,7 @@ func (a *accepted) placed(r *Node, g []*Node) {
 	a.b.namedIDs(add, g)
 	a.drop(add, g...)
 	a.drop(add, r)
+	keepResourceIDs(add)
 	for id := range add {
 		if !ids[id] {
 			ids[id] = true
@@ -605,14 +623,11 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node, linked fun
 		return false, nil
 	}
 	a.sweep(first.Start)
+	a.advance(first.Start)
 	ids := map[string]bool{}
 	b.namedIDs(ids, g)
 	a.drop(ids, g...)
-	for id := range ids {
-		if len(id) != 36 {
-			delete(ids, id) // 32 hex digits: keystone's ids, checksums (md5): not the resources a 202 goes on with
-		}
-	}
+	keepResourceIDs(ids)
 	if len(ids) == 0 {
 		return false, nil
 	}
@@ -695,15 +710,49 @@ func (b *builder) linkAccepted(g []*Node, a *accepted, cands []*Node, linked fun
 	if len(match) > 1 {
 		placed, tied = ByTiming, slices.Clone(match)
 	}
+	// Certain when g names an id only the request's own work gave (the
+	// task glance's import inserted), or carries its work on (within
+	// acceptedGap of the answer or of the last group placed after it); an
+	// id of its target alone, long after, may be any later work on that
+	// resource (glance's cache prefetcher): a guess.
+	learned := func() bool {
+		own := map[string]bool{}
+		b.namedIDs(own, []*Node{best})
+		for id := range sets[0] {
+			if !own[id] {
+				return true
+			}
+		}
+		return false
+	}
+	prev := best.End
+	if k := len(best.Children); k > 0 && best.Children[k-1].afterAnswer {
+		prev = later(prev, best.Children[k-1].End)
+	}
+	unsure := placed == ByContent && first.Start.Sub(prev) > acceptedGap && !learned()
+	if unsure {
+		placed = ByTiming
+	}
 	if len(best.Children) == 0 || !best.Children[len(best.Children)-1].afterAnswer {
 		best.note(best.to, false, fmt.Sprintf("%s answered 202 Accepted and goes on with the work after it", best.to.Name))
 	}
 	for _, n := range g {
-		n.parent, n.Placed, n.candidates, n.afterAnswer = best, placed, tied, true
+		n.parent, n.Placed, n.candidates, n.afterAnswer, n.unsure = best, placed, tied, true, unsure
 		best.Children = append(best.Children, n)
 	}
 	a.placed(best, g)
 	return true, nil
+}
+
+// keepResourceIDs keeps the dashed UUIDs of ids: 32 hex digits are
+// keystone's ids and checksums (md5), not the resources a 202 goes on
+// with.
+func keepResourceIDs(ids map[string]bool) {
+	for id := range ids {
+		if len(id) != 36 {
+			delete(ids, id)
+		}
+	}
 }
 
 func every[T any](s []T, f func(T) bool) bool {

@@ -156,3 +156,30 @@ func TestAcceptedSweep(t *testing.T) {
 		t.Errorf("%d ids for %d requests: postings of forgotten requests kept", len(a.byID), len(a.ids))
 	}
 }
+
+// TestAcceptedWorkLateGuess: DB work naming only the image a 202 took,
+// minutes after the answer with nothing of the import between (glance's
+// cache prefetcher may read that image too), is placed under the import
+// as a guess (≈); work right after the answer, or naming the task the
+// import inserted, stays certain.
+func TestAcceptedWorkLateGuess(t *testing.T) {
+	const img = "0b7e6c2a-1111-4222-8333-944455556666"
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	glance, client := netip.MustParseAddr("10.0.20.11"), netip.MustParseAddr("10.0.20.100")
+	sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+	query := func(id int, at float64, sql string) *decoder.Exchange {
+		return synthetic(t0, id, netip.AddrPortFrom(glance, uint16(50000+id)), netip.AddrPortFrom(glance, 3306), sec(at), sec(at+0.01),
+			&mysql.Request{Command: "COM_QUERY", User: "glance", UserKnown: true, Query: sql}, &mysql.Response{Result: "rows"}, "mysql")
+	}
+	imp := synthetic(t0, 1, netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(glance, 9292), 0, sec(0.05),
+		&http.Request{Method: "POST", Target: "/v2/images/" + img + "/import"}, &http.Response{Status: 202}, "http")
+	soon := query(3, 1, "SELECT images.size FROM images WHERE images.id = '"+img+"'")
+	late := query(4, 300, "SELECT images.size FROM images WHERE images.id = '"+img+"'")
+	m := Build([]*decoder.Exchange{imp, soon, late}, Options{})
+	if n := nodeOf(m, soon); n == nil || n.Parent() == nil || n.Ambiguous() {
+		t.Errorf("work right after the answer: %+v", n)
+	}
+	if n := nodeOf(m, late); n == nil || n.Parent() == nil || !n.Ambiguous() {
+		t.Errorf("work 5 min later naming only the image: not a guess: %+v", n)
+	}
+}
