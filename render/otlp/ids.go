@@ -29,8 +29,7 @@ type ids struct {
 	trace map[*flow.Node][]byte
 	span  map[*flow.Node][]byte
 	// what a stream (Stream) keeps from one call to the next:
-	seen  map[string]int // identity -> nodes with it so far
-	since []seenAt       // the identities in seen, in the order seen
+	seen map[string]seenAt // identity -> nodes with it so far
 	// spans: the span ids taken, kept for the whole document so that ids
 	// are unique in it, as Write makes them: 8 bytes and a map entry a
 	// span, against the span's own few hundred bytes of output
@@ -40,15 +39,15 @@ type ids struct {
 }
 
 type seenAt struct {
-	start time.Time
-	id    string
+	n     int
+	start time.Time // (an identity holds its start: forget)
 }
 
 // idVersion separates this derivation from any later one.
 const idVersion = "flowmap-otlp-1"
 
 func newIDState() *ids {
-	return &ids{trace: map[*flow.Node][]byte{}, span: map[*flow.Node][]byte{}, seen: map[string]int{},
+	return &ids{trace: map[*flow.Node][]byte{}, span: map[*flow.Node][]byte{}, seen: map[string]seenAt{},
 		spans: map[uint64]bool{}, traceIDs: map[[16]byte]bool{}, traces: map[int][]byte{}}
 }
 
@@ -66,11 +65,8 @@ func (out *ids) add(roots []*flow.Node) {
 	for _, r := range roots {
 		walkTree(r, func(n *flow.Node) {
 			id := identity(n)
-			k, ok := out.seen[id]
-			out.seen[id]++
-			if !ok {
-				out.since = append(out.since, seenAt{n.Start, id})
-			}
+			k := out.seen[id].n
+			out.seen[id] = seenAt{k + 1, n.Start}
 			id += "\x00" + strconv.Itoa(k)
 			out.span[n] = unique(out.takeSpan, "span", id, 8)
 			if n == r {
@@ -88,18 +84,18 @@ func (out *ids) add(roots []*flow.Node) {
 func (out *ids) drop() {
 	clear(out.trace)
 	clear(out.span)
+	clear(out.traces) // the sessions told (the ids taken stay taken)
 }
 
 // forget drops the identities of nodes that began before t, which no tree
 // from t on can have (an identity holds its start). The ids taken stay
 // taken.
 func (out *ids) forget(t time.Time) {
-	i := 0
-	for i < len(out.since) && out.since[i].start.Before(t) {
-		delete(out.seen, out.since[i].id)
-		i++
+	for id, at := range out.seen {
+		if at.start.Before(t) {
+			delete(out.seen, id)
+		}
 	}
-	out.since = append(out.since[:0], out.since[i:]...)
 }
 
 // spanOf is n's span id; for a node not given (a Stream handed one

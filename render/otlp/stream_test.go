@@ -1,10 +1,14 @@
 package otlp
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"os"
 	"testing"
 
+	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/internal/modeltest"
 )
 
@@ -35,4 +39,41 @@ func TestStreamDrops(t *testing.T) {
 	modeltest.StreamDrops(t, []string{""}, func(w io.Writer, v string) modeltest.SessionPrinter {
 		return NewStream(w, Options{Version: v})
 	}, `"resourceSpans"`)
+}
+
+// TestBodiesClose: the spans' store spills to one temporary file, hands
+// each participant's runs back in order, and Close closes that file (on
+// Linux its name is gone as soon as it is open).
+func TestBodiesClose(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	a, b := &flow.Participant{Name: "a"}, &flow.Participant{Name: "b"}
+	s := bodies{limit: 8, runs: map[*flow.Participant][]run{}}
+	for _, x := range []struct {
+		p    *flow.Participant
+		text string
+	}{{a, "a1-"}, {a, "a2-"}, {b, "b1-"}, {a, "a3-"}, {b, "b2-"}} {
+		s.add(x.p, []byte(x.text))
+	}
+	f := s.f
+	if f == nil {
+		t.Fatal("not spilled past its limit")
+	}
+	var out bytes.Buffer
+	w := bufio.NewWriter(&out)
+	if err := s.copy(w, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.copy(w, b); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if out.String() != "a1-a2-a3-b1-b2-" {
+		t.Errorf("runs back as %q", out.String())
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Stat(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("store file still open after close: %v", err)
+	}
 }

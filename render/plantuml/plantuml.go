@@ -104,11 +104,13 @@ func (p printer) Print(w *bufio.Writer, body *spool.Diagram, ps []*flow.Particip
 	for _, p := range ps {
 		line("%s \"%s\" as %s", shape(p.Kind), escapeName(p.Name), ids[p])
 	}
-	err := body.Copy(w, ids, sessions, func(w *bufio.Writer, _, text string) {
+	if err := body.Copy(w, ids, sessions, func(w *bufio.Writer, _, text string) {
 		w.WriteString(separator(text))
-	})
+	}); err != nil {
+		return err // no @enduml: what was written is not the whole diagram
+	}
 	line("@enduml")
-	return err
+	return nil
 }
 
 // label is " : text", or "" for an empty text.

@@ -68,8 +68,14 @@ func TestSpill(t *testing.T) {
 		if b.String() != want {
 			t.Errorf("limit %d: body differs (%d bytes, want %d)", limit, b.Len(), len(want))
 		}
+		f := s.f
 		if err := s.Close(); err != nil {
 			t.Errorf("limit %d: Close: %v", limit, err)
+		}
+		// (its name is gone while open on Linux: the file itself must be
+		// closed)
+		if _, err := f.Stat(); f != nil && !errors.Is(err, os.ErrClosed) {
+			t.Errorf("limit %d: body file still open after Close: %v", limit, err)
 		}
 		if spilled && !strings.HasPrefix(path, tmp) {
 			t.Errorf("limit %d: body file %s not in TMPDIR", limit, path)

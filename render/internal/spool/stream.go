@@ -83,9 +83,8 @@ func printTo(w io.Writer, p Printer, body *Diagram, ps []*flow.Participant, sess
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := p.Print(bw, body, ps, sessions)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
+	if err := p.Print(bw, body, ps, sessions); err != nil {
+		return err // what is still buffered is dropped: the body failed
 	}
-	return err
+	return bw.Flush()
 }
