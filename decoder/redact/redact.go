@@ -185,6 +185,14 @@ func (p *Policy) field(key, parent string) kind {
 	if k := words(key); k != none {
 		return k
 	}
+	if parent != "" && (strings.EqualFold(key, "default") || strings.EqualFold(key, "value")) {
+		// heat's "db_password": {"type": "string", "default": "x"},
+		// {"password": {"value": "x"}}: the value of the credential named
+		// above
+		if k := p.field(parent, ""); k != none {
+			return k
+		}
+	}
 	if s := p.or().secrets; s != nil {
 		for _, f := range s.Fields {
 			if strings.EqualFold(f, key) {

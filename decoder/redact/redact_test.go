@@ -472,3 +472,21 @@ func TestSQLJSONLiteral(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONCredentialObject: a credential given as an object (heat's
+// template parameters, a "value" wrapper): its default or value is the
+// credential; the other fields stay, and keystone's password method keeps
+// its user's name.
+func TestJSONCredentialObject(t *testing.T) {
+	p := New(nil, []byte("k"))
+	for _, c := range []struct{ body, keep string }{
+		{`{"template": {"parameters": {"db_password": {"type": "string", "hidden": true, "default": "Hunter2x"}}}}`, `"type": "string"`},
+		{`{"password": {"value": "Hunter2x"}}`, `"password"`},
+		{`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "Hunter2x"}}}}}`, `"name": "admin"`},
+	} {
+		r := p.JSON(c.body)
+		if strings.Contains(r, "Hunter2x") || !strings.Contains(r, c.keep) {
+			t.Errorf("%s\nprinted %s", c.body, r)
+		}
+	}
+}
