@@ -172,10 +172,7 @@ func (m *Message) Summary() string {
 // "oslo.message" JSON string becomes its fingerprint, passwords an HMAC.
 // String header values are checked by shape.
 func (m *Message) Redacted() decoder.Message {
-	p := m.policy
-	if p == nil {
-		p = redact.New(nil, nil)
-	}
+	p := m.policy // (nil: the default policy)
 	c := *m
 	if m.Oslo != nil && m.Oslo.Error == "" {
 		// the envelope tells what the body holds; its args are never shown
@@ -218,10 +215,7 @@ func (m *Method) Redacted() decoder.Message {
 	if m.Response == "" {
 		return m
 	}
-	p := m.policy
-	if p == nil {
-		p = redact.New(nil, nil)
-	}
+	p := m.policy // (nil: the default policy)
 	c := *m
 	c.Response = p.Secret(m.Response)
 	return &c

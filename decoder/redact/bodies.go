@@ -29,9 +29,8 @@ type bodyCache struct {
 }
 
 type bodyEntry struct {
-	body, out string
+	body, out string // (an entry not yet used holds "", which redacts to "")
 	jsonType  bool
-	set       bool
 }
 
 // get returns f(body, jsonType), from the cache when body was the last one
@@ -42,7 +41,7 @@ func (c *bodyCache) get(body string, jsonType bool, f func(string, bool) string)
 		c.seed = maphash.MakeSeed()
 	}
 	e := &c.entries[maphash.String(c.seed, body)%bodyCacheSize]
-	if e.set && e.jsonType == jsonType && e.body == body {
+	if e.jsonType == jsonType && e.body == body {
 		out := e.out
 		c.mu.Unlock()
 		return out
@@ -50,7 +49,7 @@ func (c *bodyCache) get(body string, jsonType bool, f func(string, bool) string)
 	c.mu.Unlock()
 	out := f(body, jsonType)
 	c.mu.Lock()
-	*e = bodyEntry{body: body, out: out, jsonType: jsonType, set: true}
+	*e = bodyEntry{body: body, out: out, jsonType: jsonType}
 	c.mu.Unlock()
 	return out
 }

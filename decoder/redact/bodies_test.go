@@ -39,3 +39,24 @@ func TestBodyCache(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyCacheHits: a body redacted again comes from its entry, not
+// from redacting; another body in the same entry replaces it; an empty
+// body is "" from an entry never used.
+func TestBodyCacheHits(t *testing.T) {
+	var c bodyCache
+	calls := 0
+	f := func(b string, _ bool) string { calls++; return "<" + b + ">" }
+	if got := c.get("a", true, f); got != "<a>" || calls != 1 {
+		t.Fatalf("first: %q, %d calls", got, calls)
+	}
+	if got := c.get("a", true, f); got != "<a>" || calls != 1 {
+		t.Errorf("again: %q, %d calls: not from the cache", got, calls)
+	}
+	if got := c.get("a", false, f); got != "<a>" || calls != 2 {
+		t.Errorf("another type: %q, %d calls", got, calls)
+	}
+	if got := c.get("", false, func(string, bool) string { return "" }); got != "" {
+		t.Errorf("empty body: %q", got)
+	}
+}
