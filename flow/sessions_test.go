@@ -1,11 +1,14 @@
 package flow
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowmap/flowmap/decoder"
+	"github.com/flowmap/flowmap/decoder/http"
 	"github.com/flowmap/flowmap/internal/truth"
 )
 
@@ -237,5 +240,29 @@ func TestTokenMethodLogin(t *testing.T) {
 	}
 	if exchanged != 1 || refused != 1 {
 		t.Errorf("%d token logins answered, %d refused; want 1 and 1", exchanged, refused)
+	}
+}
+
+// TestSessionIdle: a client that uses its token again after SessionIdle
+// without a request starts a new session with it; sooner, or while a
+// request of it is still in progress, the session goes on.
+func TestSessionIdle(t *testing.T) {
+	tok := [][2]string{{"X-Auth-Token", "gAAAAABsessionIdleTokenXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"}}
+	get := func(conn int, start, end float64) *decoder.Exchange {
+		return exchange(conn, fmt.Sprintf("10.0.0.1:%d", 40000+conn), "10.0.0.2:9292", start, end,
+			&http.Request{Method: "GET", Target: "/v2/images", Headers: tok}, &http.Response{Status: 200})
+	}
+	for _, c := range []struct {
+		name string
+		exs  []*decoder.Exchange
+		want int
+	}{
+		{"pause of 40 s", []*decoder.Exchange{get(1, 0, 1), get(2, 41, 42)}, 2},
+		{"pause of 20 s", []*decoder.Exchange{get(1, 0, 1), get(2, 21, 22)}, 1},
+		{"a long request between", []*decoder.Exchange{get(1, 0, 1), get(2, 5, 60), get(3, 80, 81)}, 1},
+	} {
+		if got := Build(c.exs, Options{}).Sessions; got != c.want {
+			t.Errorf("%s: %d sessions, want %d", c.name, got, c.want)
+		}
 	}
 }
