@@ -92,9 +92,9 @@ func (b *builder) findProxies() {
 				cands = append(cands, f)
 			}
 		})
-		cands = sameAnswer(e, cands)
+		cands = sameAnswer(e, cands, false)
 		if len(cands) == 0 {
-			cands = provenBy(e, rewritten)
+			cands = sameAnswer(e, rewritten, true)
 		}
 		if len(cands) == 0 {
 			b.count(e, unseenLeg, "", e.Conn.Client.Addr()) // its client request is not in the capture
@@ -142,36 +142,20 @@ func (b *builder) findProxies() {
 // issued in it.
 var answerIDs = [...]string{"X-OpenStack-Request-ID", "X-Compute-Request-ID", "X-Subject-Token"}
 
-// provenBy keeps, of the client's requests a leg may relay, only those
-// whose answer carries the leg's answer's request id (or issued token):
-// for those another Host set by the proxy would otherwise rule out.
-func provenBy(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exchange {
-	resp, ok := leg.Response.(*http.Response)
-	if !ok || len(cands) == 0 {
-		return nil
-	}
-	var same []*decoder.Exchange
-	for _, h := range answerIDs {
-		if id := resp.Header(h); id != "" {
-			for _, c := range cands {
-				if r, ok := c.Response.(*http.Response); ok && r.Header(h) == id && !slices.Contains(same, c) {
-					same = append(same, c)
-				}
-			}
-		}
-	}
-	return same
-}
-
 // sameAnswer keeps, of the client's requests a leg may relay, those whose
 // answer carries the leg's answer's request id (or issued token), which the
 // proxy relays unchanged: identical requests of one client at once (two
 // logins) are told apart exactly. A candidate whose answer carries another
 // id is not the one; one whose answer names none (or was not captured)
-// stays a candidate.
-func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exchange {
+// stays a candidate, unless proven: then only the candidates an id proves
+// are kept (none when no id does), for requests another Host set by the
+// proxy would otherwise rule out.
+func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange, proven bool) []*decoder.Exchange {
 	resp, ok := leg.Response.(*http.Response)
 	if !ok {
+		if proven {
+			return nil
+		}
 		return cands
 	}
 	for _, h := range answerIDs {
@@ -192,7 +176,12 @@ func sameAnswer(leg *decoder.Exchange, cands []*decoder.Exchange) []*decoder.Exc
 		if len(same) > 0 {
 			return same
 		}
-		cands = unknown
+		if !proven {
+			cands = unknown
+		}
+	}
+	if proven {
+		return nil
 	}
 	return cands
 }
