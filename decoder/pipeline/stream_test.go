@@ -97,12 +97,12 @@ func (c *counter) Read(p []byte) (int, error) {
 }
 
 // TestNeverFinishedConnectionStillStreams: one request that is never
-// answered at the start of a 2-minute capture (60 shifted copies of a real
+// answered at the start of a 3-minute capture (90 shifted copies of a real
 // one) no longer holds every exchange back until the end: most are
 // delivered while the capture is still being read, the unanswered one
 // leaves in progress with a note, and all leave in start order.
 func TestNeverFinishedConnectionStillStreams(t *testing.T) {
-	pcap := copies(t, "seed-image-list.lo", 60, 2*time.Second)
+	pcap := copies(t, "seed-image-list.lo", 90, 2*time.Second)
 	in := &counter{r: bytes.NewReader(pcap)}
 	// more than the reader buffers ahead: its batches, and its read buffer
 	const slack = readBatches*readBatchBytes + 1<<20
