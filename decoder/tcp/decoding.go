@@ -429,8 +429,17 @@ func (d *decoding) contain(r any) {
 		panic(r)
 	}
 	d.cur = nil
-	d.stats.Failed++
-	if d.stats.Failure == "" {
+	if file, ok := d.changed(r); ok {
+		// The capture file changed under the decoder (mapped, it
+		// shrank): its bytes are gone, the decoder is not at fault.
+		d.stats.ChangedConns++
+		if d.stats.Changed == "" {
+			d.stats.Changed = file
+		}
+	} else {
+		d.stats.Failed++
+	}
+	if d.stats.Failure == "" && d.stats.Failed > 0 {
 		name := "protocol sniffing"
 		if s.dec != nil {
 			name = "the " + s.proto + " decoder"
@@ -445,6 +454,19 @@ func (d *decoding) contain(r any) {
 	}
 	s.dec, s.unknown, s.failed, s.queued, s.sniff = nil, true, true, nil, [2][]byte{}
 	d.update(s)
+}
+
+// changed reports whether r, a recovered panic, is a fault in a mapped
+// capture file (Options.Mapped), and which.
+func (d *decoding) changed(r any) (string, bool) {
+	e, ok := r.(interface {
+		runtime.Error
+		Addr() uintptr
+	})
+	if !ok || d.opts.Mapped == nil {
+		return "", false
+	}
+	return d.opts.Mapped(e.Addr())
 }
 
 // panicSite names the innermost flowmap function of a panic's stack below
@@ -591,6 +613,11 @@ func newWorker(d *decoding) *worker {
 	w.cur = &opBatch{}
 	go func() {
 		defer close(w.done)
+		if d.opts.Mapped != nil {
+			// The decoders read payloads in place, from a mapped file:
+			// a fault there is contained like a decoder's panic.
+			debug.SetPanicOnFault(true)
+		}
 		for b := range w.full {
 			b.run(d)
 			// The streams of the ops stay referenced until overwritten:

@@ -66,6 +66,13 @@ type Options struct {
 	// has run: the decoders then read a segment's payload in place instead
 	// of a copy.
 	PacketsKept bool
+	// Mapped, when set, tells whether an address is in a capture file
+	// mapped into memory, and which. A fault there is the file changing
+	// while it is read, not a decoder's bug: the goroutine decoding asks
+	// for a panic on such faults (debug.SetPanicOnFault), and the
+	// connection whose bytes faulted is dropped and counted in Stats
+	// (Changed), not as Failed.
+	Mapped func(addr uintptr) (file string, ok bool)
 }
 
 // Stats counts what the TCP layer saw.
@@ -96,6 +103,11 @@ type Stats struct {
 	// message start) that no exchange's note mentions (decoder.Unread).
 	UnreadConns int
 	UnreadBytes int64
+	// ChangedConns counts connections whose bytes faulted in a mapped
+	// file (Options.Mapped): the file changed while it was read. Changed
+	// names the first such file.
+	ChangedConns int
+	Changed      string
 }
 
 // Opaque is what was seen of one opaque protocol.
@@ -184,6 +196,7 @@ func (a *Assembler) Stats() Stats {
 	st.Failed, st.FailedBytes, st.Failure = d.Failed, d.FailedBytes, d.Failure
 	st.Opaque = append([]Opaque(nil), d.Opaque...)
 	st.UnreadConns, st.UnreadBytes = d.UnreadConns, d.UnreadBytes
+	st.ChangedConns, st.Changed = d.ChangedConns, d.Changed
 	return st
 }
 
