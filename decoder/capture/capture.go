@@ -61,8 +61,11 @@ type Options struct {
 	Stdin io.Reader
 	// Poison, for tests, overwrites a slab's bytes when it is freed, so
 	// that whoever still reads a packet it no longer holds (Keep) reads
-	// garbage instead of, most of the time, the same bytes.
+	// garbage instead of, most of the time, the same bytes. Files are
+	// then read, not mapped: a mapped file's pages cannot be overwritten.
 	Poison bool
+	// NoMap reads files instead of mapping them into memory (mapped.go).
+	NoMap bool
 }
 
 // Packet is one captured frame.
@@ -254,6 +257,8 @@ type Reader struct {
 	stats       Stats
 	ended       bool
 	closed      bool
+	noMap       bool // Options.NoMap
+	mapped      int  // inputs mapped, not read
 
 	bytesRead  atomic.Int64
 	totalBytes int64
@@ -328,6 +333,7 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 		lastOut: math.MinInt64,
 	}
 	r.slabs.poison = opts.Poison
+	r.noMap = opts.NoMap || opts.Poison
 	if r.window <= 0 {
 		r.window = int64(DefaultMergeWindow)
 	}
@@ -349,13 +355,15 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 		in := &input{path: s.name, closer: s.closer, newest: math.MinInt64}
 		r.inputs = append(r.inputs, in)
 		r.live = append(r.live, in)
-		if err := r.openInput(in, s.r, s.size); err != nil {
+		if err := r.openGuarded(in, s.r, s.size); err != nil {
 			if in.gz != nil {
 				in.gz.Close()
 			}
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		if in.cur != nil {
+		if in.m != nil {
+			r.compactBase += mapChunk
+		} else if in.cur != nil {
 			r.compactBase += len(in.cur.buf)
 		}
 	}
@@ -420,6 +428,9 @@ func (r *Reader) finish(in *input) {
 	if in.closer != nil {
 		in.closer.Close()
 		in.closer = nil
+	}
+	if in.m != nil {
+		in.endMapped()
 	}
 	if in.cur != nil {
 		in.cur.reading = false
@@ -568,6 +579,13 @@ func satAdd(a, b int64) int64 {
 // files are done. The packet and its Data are valid until the next call.
 // Damage in a file ends that file only; see Diagnostics.
 func (r *Reader) Next() (*Packet, error) {
+	if r.mapped > 0 {
+		return r.nextGuarded()
+	}
+	return r.next()
+}
+
+func (r *Reader) next() (*Packet, error) {
 	if r.closed {
 		return nil, errClosed
 	}
@@ -723,6 +741,9 @@ func (r *Reader) Close() error {
 		}
 		in.cur = nil
 		in.done = true
+		if in.m != nil {
+			in.m.close()
+		}
 	}
 	r.live = nil
 	return first

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"strconv"
 	"sync/atomic"
 
@@ -106,6 +107,14 @@ type input struct {
 	// parsed, rerr is the error that ended reading (sticky).
 	rd    io.Reader
 	slabs *slabPool
+	// m maps the file when it is mapped, not read (mapped.go): cur is
+	// then the chunk the reader is in, and its bytes run to the file's
+	// end. progress counts the bytes read (Reader.BytesRead), mapped
+	// the chunks counted in it so far.
+	m        *mapping
+	f        *os.File // the file mapped
+	progress *atomic.Int64
+	counted  int64
 	// slabLen is the size of the slabs it is read into, maxSlab the
 	// largest block read whole (both its size for a small file).
 	slabLen, maxSlab int
@@ -205,9 +214,21 @@ func (r *Reader) openInput(in *input, rd io.Reader, size int64) error {
 		in.maxSlab = in.slabLen
 	}
 	in.rd = &countingReader{r: rd, n: &r.bytesRead}
-	in.slabs = &r.slabs
-	in.cur = r.slabs.get(in.slabLen)
-	in.cur.reading = true
+	in.slabs, in.progress = &r.slabs, &r.bytesRead
+	if f, ok := rd.(*os.File); ok && size > 0 && !r.noMap {
+		if b := mapFile(f, size); b != nil {
+			if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
+				unmapBytes(b) // gzipped: read, through gunzip
+			} else {
+				r.mapInput(in, b)
+				in.f = f
+			}
+		}
+	}
+	if in.cur == nil {
+		in.cur = r.slabs.get(in.slabLen)
+		in.cur.reading = true
+	}
 	m, err := in.peek(4)
 	if len(m) == 0 {
 		if err == io.EOF {

@@ -36,6 +36,10 @@ type slab struct {
 	refs int
 	// reading is set while it is an input's read buffer.
 	reading bool
+	// m is the mapping of a mapped file's chunk idx (mapped.go), nil for
+	// a slab of memory.
+	m   *mapping
+	idx int
 }
 
 // slabPool recycles the slabs of one Reader (not safe for concurrent use).
@@ -66,6 +70,10 @@ func (p *slabPool) get(n int) *slab {
 func (p *slabPool) release(s *slab) {
 	s.refs--
 	if s.refs > 0 {
+		return
+	}
+	if s.m != nil {
+		s.m.release(s.idx)
 		return
 	}
 	p.inUse -= len(s.buf)
@@ -102,7 +110,7 @@ func (in *input) peek(n int) ([]byte, error) {
 	if in.w-in.r >= n {
 		return in.cur.buf[in.r : in.r+n], nil
 	}
-	if in.r+n > len(in.cur.buf) {
+	if in.r+n > len(in.cur.buf) && in.m == nil {
 		in.moveUnread(n)
 	}
 	for in.w-in.r < n && in.w < len(in.cur.buf) && in.rerr == nil {
@@ -124,6 +132,9 @@ func (in *input) discard(n int) (int, error) {
 	for {
 		if in.w-in.r >= n-done {
 			in.r += n - done
+			if in.r >= mapChunk && in.m != nil {
+				in.nextChunk()
+			}
 			return n, nil
 		}
 		done += in.w - in.r

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -130,6 +131,14 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	// The read stage keeps each batch of packets until the decoders have
 	// read it (rs.release), so they read payloads in place.
 	opts.TCP.Concurrent, opts.TCP.PacketsKept = !serial, !serial
+	// A mapped capture file that shrinks while it is read faults where
+	// its bytes are touched (capture/mapped.go): here too, and on the
+	// decoders' goroutine (tcp.Options.Mapped).
+	guard := r.MapsFiles()
+	if guard {
+		opts.TCP.Mapped = r.Mapped
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	}
 	asm := tcp.New(opts.TCP, ord.add)
 	reorder := opts.TCP.Reorder
 	if reorder <= 0 {
@@ -148,6 +157,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	if !serial {
 		rs := newReadStage(r)
 		defer rs.stop()
+		if guard {
+			rs.mapped = r.Mapped
+		}
 		rs.release = func(b *readBatch) {
 			asm.Sync(func(time.Time, time.Time) { rs.free <- b })
 		}
@@ -163,7 +175,12 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			break
 		}
 		if p.ip != nil {
-			asm.Packet(p.ip, p.t, p.iface)
+			if !guard {
+				asm.Packet(p.ip, p.t, p.iface)
+			} else if file := feed(asm, p, r.Mapped); file != "" {
+				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: file, Fatal: true, What: capture.Changed + ": decoding stopped at " + p.t.Format(time.RFC3339Nano) + ", the exchanges then in progress are incomplete"})
+				break
+			}
 		}
 		n++
 		if n&255 == 0 {
@@ -200,6 +217,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	if st := res.TCP; st.Failed > 0 {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "tcp", Fatal: true, What: fmt.Sprintf("a decoder failed on %d connection%s (a flowmap bug: please report it with the capture); the exchanges it had in progress and its later bytes (%d) were not decoded; the first: %s", st.Failed, plural(st.Failed), st.FailedBytes, st.Failure)})
 	}
+	if st := res.TCP; st.ChangedConns > 0 {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: st.Changed, Fatal: true, What: fmt.Sprintf("%s: the decoding of %d connection%s stopped where its bytes were lost", capture.Changed, st.ChangedConns, plural(st.ChangedConns))})
+	}
 	for _, o := range res.TCP.Opaque {
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: o.Protocol, What: fmt.Sprintf("%d connection%s (%d bytes) not decoded: %s", o.Conns, plural(o.Conns), o.Bytes, o.Why)})
 	}
@@ -213,6 +233,25 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d IP fragments not reassembled", st.Fragments)})
 	}
 	return res, nil
+}
+
+// feed is asm.Packet on a mapped capture: a fault in the file's bytes
+// (it changed while it was read) returns the file's name instead of
+// crashing; any other panic goes on.
+func feed(asm *tcp.Assembler, p *packet, mapped func(uintptr) (string, bool)) (changed string) {
+	defer func() {
+		if x := recover(); x != nil {
+			if addr, ok := capture.FaultAddr(x); ok {
+				if file, ok := mapped(addr); ok {
+					changed = file
+					return
+				}
+			}
+			panic(x)
+		}
+	}()
+	asm.Packet(p.ip, p.t, p.iface)
+	return ""
 }
 
 // orderer holds exchanges until no earlier one can still come.
@@ -400,6 +439,10 @@ type readStage struct {
 	// the reader once its packets are no longer read (else at once).
 	release func(*readBatch)
 	warm    byte // see warm
+	// mapped, when the capture is mapped, classifies a fault in warm
+	// (capture.Reader.Mapped): the packet faults again in feed, which
+	// reports it.
+	mapped func(uintptr) (string, bool)
 }
 
 // warm reads the first bytes of each packet's headers, and returns them
@@ -419,6 +462,22 @@ func warm(pkts []packet) byte {
 		}
 	}
 	return sum
+}
+
+// warmMapped is warm on the packets of a mapped file, which fault where
+// the file shrank since they were read: warm stops there.
+func warmMapped(pkts []packet, mapped func(uintptr) (string, bool)) (sum byte) {
+	defer func() {
+		if x := recover(); x != nil {
+			if addr, ok := capture.FaultAddr(x); ok {
+				if _, ok := mapped(addr); ok {
+					return
+				}
+			}
+			panic(x)
+		}
+	}()
+	return warm(pkts)
 }
 
 // Deeper queues let a stage run ahead while the other waits for the
@@ -511,7 +570,11 @@ func (s *readStage) next() (*packet, error) {
 			return nil, io.EOF // stopped
 		}
 		s.cur, s.i = b, 0
-		s.warm = warm(b.pkts)
+		if s.mapped == nil {
+			s.warm = warm(b.pkts)
+		} else {
+			s.warm = warmMapped(b.pkts, s.mapped)
+		}
 	}
 	p := &s.cur.pkts[s.i]
 	s.i++
