@@ -136,19 +136,38 @@ func (in *input) endMapped() {
 // it was measured) turned into an error.
 func (r *Reader) openGuarded(in *input, rd io.Reader, size int64) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var changed string
 	defer func() {
-		if x := recover(); x != nil {
-			addr, ok := FaultAddr(x)
-			if !ok || in.m == nil {
-				panic(x)
-			}
-			if _, ok := in.m.offset(addr); !ok {
-				panic(x)
-			}
+		if changed != "" {
 			err = errors.New(Changed)
 		}
 	}()
+	defer CatchFault(func(addr uintptr) (string, bool) {
+		if in.m == nil {
+			return "", false
+		}
+		_, ok := in.m.offset(addr)
+		return in.path, ok
+	}, &changed)
 	return r.openInput(in, rd, size)
+}
+
+// CatchFault, deferred (defer CatchFault(r.Mapped, &file)) by a stage
+// that touches packet bytes with debug.SetPanicOnFault, ends a panic that
+// is a memory fault in a mapped capture file, and names the file in
+// *file; any other panic goes on.
+func CatchFault(mapped func(addr uintptr) (string, bool), file *string) {
+	x := recover()
+	if x == nil {
+		return
+	}
+	if addr, ok := FaultAddr(x); ok {
+		if f, ok := mapped(addr); ok {
+			*file = f
+			return
+		}
+	}
+	panic(x)
 }
 
 // MapsFiles reports whether any file is mapped, not read.

@@ -239,17 +239,7 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 // (it changed while it was read) returns the file's name instead of
 // crashing; any other panic goes on.
 func feed(asm *tcp.Assembler, p *packet, mapped func(uintptr) (string, bool)) (changed string) {
-	defer func() {
-		if x := recover(); x != nil {
-			if addr, ok := capture.FaultAddr(x); ok {
-				if file, ok := mapped(addr); ok {
-					changed = file
-					return
-				}
-			}
-			panic(x)
-		}
-	}()
+	defer capture.CatchFault(mapped, &changed)
 	asm.Packet(p.ip, p.t, p.iface)
 	return ""
 }
@@ -467,16 +457,8 @@ func warm(pkts []packet) byte {
 // warmMapped is warm on the packets of a mapped file, which fault where
 // the file shrank since they were read: warm stops there.
 func warmMapped(pkts []packet, mapped func(uintptr) (string, bool)) (sum byte) {
-	defer func() {
-		if x := recover(); x != nil {
-			if addr, ok := capture.FaultAddr(x); ok {
-				if _, ok := mapped(addr); ok {
-					return
-				}
-			}
-			panic(x)
-		}
-	}()
+	var changed string
+	defer capture.CatchFault(mapped, &changed)
 	return warm(pkts)
 }
 
