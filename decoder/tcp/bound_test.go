@@ -274,8 +274,8 @@ func TestConnectionTableIsBounded(t *testing.T) {
 		cv := newConv(a, netip.AddrPortFrom(netip.MustParseAddr("10.0.20.100"), uint16(20000+i)).String(), "10.0.20.11:9292", uint32(i)*7919)
 		cv.handshake(now)
 		cv.send(decoder.ClientToServer, req, now)
-		if len(a.open) > 64 {
-			t.Fatalf("after %d connections %d are open", i+1, len(a.open))
+		if len(a.conns) > 64 {
+			t.Fatalf("after %d connections %d are open", i+1, len(a.conns))
 		}
 	}
 	st := a.Stats()

@@ -1,10 +1,11 @@
 // Package tcp turns IP packets into per-connection, in-order byte streams and
 // hands each stream to the protocol decoder that recognises it.
 //
-// Reassembly is gopacket's reassembly package, driven by capture time only:
-// out-of-order segments wait at most Options.Reorder of capture time for the
-// bytes before them, idle connections are closed after Options.Idle, and
-// nothing ever looks at the wall clock. Connections whose handshake was not
+// Reassembly is flowmap's own (reassembly.go, with gopacket's rules),
+// driven by capture time only: out-of-order segments wait at most
+// Options.Reorder of capture time for the bytes before them, idle
+// connections are closed after Options.Idle, and nothing ever looks at the
+// wall clock. Connections whose handshake was not
 // captured are decoded too; lost bytes (capture drops, snaplen cuts) reach
 // the decoder as Gap calls, never as invented data.
 //
@@ -17,14 +18,10 @@
 package tcp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"sort"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/reassembly"
 
 	"github.com/flowmap/flowmap/decoder"
 )
@@ -122,33 +119,47 @@ type Assembler struct {
 	opts      Options
 	dec       *decoding // the decoders' side (decoding.go)
 	w         *worker   // carries ops to dec's goroutine (Options.Concurrent)
-	pool      *reassembly.StreamPool
-	asm       *reassembly.Assembler
-	tcp       layers.TCP
-	hdr       [20]byte // the current segment's fixed header (decodeTCP)
+	tcp       tcpHeader // the current segment's header
 	pad       []byte
-	ctxs      []context // the rest of the current slab (newContext)
 	now       time.Time
 	nextFlush time.Time // a quarter of Reorder after the last flush: the next is due
 	nextID    int
-	open      map[*stream]struct{}
-	byTuple   map[connKey]*stream
-	lru       lruList    // open streams, least recently active first
-	bytes     int64      // TCP payload bytes seen
-	fake      layers.TCP // segments made up to end a reused 4-tuple
-	kept      bool       // the current packet's payload may be read in place (Options.PacketsKept)
-	payload   []byte     // the current packet's TCP payload
-	t         time.Time  // the current packet's capture time
-	ooo       time.Time  // oldest segment that may wait in reassembly, zero when none
-	lastOOO   time.Time  // newest segment that arrived ahead of its stream
+	conns     map[connKey]*stream // the open connections
+	lru       lruList             // the same, least recently active first
+	bytes     int64               // TCP payload bytes seen
+	kept      bool                // the current packet's payload may be read in place (Options.PacketsKept)
+	pages     int                 // out-of-order pages queued (reassembly.go)
+	free      []*page             // pages to reuse
+	scratch   []byte              // bytes of a run of pages, joined
+	ooo       time.Time           // oldest segment that may wait in reassembly, zero when none
+	lastOOO   time.Time           // newest segment that arrived ahead of its stream
 	stats     Stats
 }
 
-// connKey is a connection's addresses and ports as its first packet had
-// them.
-type connKey struct{ net, tr gopacket.Flow }
+// connKey is a connection's 4-tuple, the same for both directions: its
+// ends in order (the lower address, then port, first). IPv4 addresses take
+// the first 4 bytes.
+type connKey struct {
+	lo, hi   [16]byte
+	plo, phi uint16
+	v6       bool
+}
 
-func (k connKey) reverse() connKey { return connKey{k.net.Reverse(), k.tr.Reverse()} }
+// tcpHeader is the fixed part of a TCP header.
+type tcpHeader struct {
+	src, dst uint16
+	seq      uint32
+	off      uint8 // data offset, in 32-bit words
+	flags    uint8
+}
+
+// TCP flags.
+const (
+	flagFIN = 0x01
+	flagSYN = 0x02
+	flagRST = 0x04
+	flagACK = 0x10
+)
 
 // New returns an Assembler that reports exchanges to emit.
 func New(opts Options, emit decoder.Emit) *Assembler {
@@ -173,15 +184,11 @@ func New(opts Options, emit decoder.Emit) *Assembler {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 65536
 	}
-	a := &Assembler{opts: opts, open: make(map[*stream]struct{}), byTuple: make(map[connKey]*stream)}
+	a := &Assembler{opts: opts, conns: make(map[connKey]*stream)}
 	a.dec = newDecoding(&a.opts, emit)
 	if opts.Concurrent {
 		a.w = newWorker(a.dec)
 	}
-	a.pool = reassembly.NewStreamPool(factory{a})
-	a.asm = reassembly.NewAssembler(a.pool)
-	a.asm.MaxBufferedPagesPerConnection = opts.MaxPagesPerConn
-	a.asm.MaxBufferedPagesTotal = opts.MaxPagesTotal
 	return a
 }
 
@@ -217,42 +224,6 @@ func (a *Assembler) Sync(fn func(now, pending time.Time)) {
 	a.do(op{kind: opSync, t: a.now, fn: fn})
 }
 
-// context carries a packet's capture data through reassembly; queued pages
-// keep it, so such a packet gets its own (see newContext). It holds the time only, not a
-// whole gopacket.CaptureInfo (lengths, interface index, ancillary data:
-// nothing here reads them), which halves it.
-type context struct {
-	t     time.Time
-	iface string
-	// lost is the tail of the segment the capture did not keep (snaplen):
-	// the payload was padded to its real length and these bytes are a gap.
-	lostFrom, lostLen int
-}
-
-func (c *context) GetCaptureInfo() gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: c.t}
-}
-
-// newContext returns the context for the packet being assembled: the same
-// one packet after packet, until reassembly keeps one with a segment it
-// queues (retainContext); the next packet then gets the next of a slab.
-// (A context for every packet was 12% of decode's allocation on the long
-// capture, and as many cache lines written fresh.)
-func (a *Assembler) newContext() *context {
-	if len(a.ctxs) == 0 {
-		a.ctxs = make([]context, 64)
-	}
-	return &a.ctxs[0]
-}
-
-// retainContext leaves c, when it is the current packet's context, to
-// reassembly, which queues it with the packet's bytes.
-func (a *Assembler) retainContext(c *context) {
-	if len(a.ctxs) > 0 && c == &a.ctxs[0] {
-		a.ctxs = a.ctxs[1:]
-	}
-}
-
 // Packet feeds one IP packet (IPv4 or IPv6 header onward) captured at t on
 // iface. ip may be shorter than the packet on the wire (snaplen); it is not
 // kept after the call, unless Options.PacketsKept (then until a later
@@ -262,7 +233,6 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		a.now = t
 	}
 	var src, dst []byte
-	var et gopacket.EndpointType
 	var payload []byte
 	declared := -1 // transport bytes on the wire, when the IP header says
 	if len(ip) < 1 {
@@ -295,7 +265,7 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 			}
 			declared = total - ihl
 		} // total 0: TSO on the capturing host; trust the capture
-		src, dst, et = ip[12:16], ip[16:20], layers.EndpointIPv4
+		src, dst = ip[12:16], ip[16:20]
 		payload = ip[ihl:]
 	case 6:
 		if len(ip) < 40 {
@@ -330,44 +300,42 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 		if plen > 0 {
 			declared = plen - (off - 40)
 		}
-		src, dst, et = ip[8:24], ip[24:40], layers.EndpointIPv6
+		src, dst = ip[8:24], ip[24:40]
 		payload = ip[off:]
 	default:
 		a.stats.Malformed++
 		return
 	}
-	if !a.decodeTCP(payload) {
+	payload, ok := a.decodeTCP(payload)
+	if !ok {
 		a.stats.Malformed++
 		return
 	}
 	a.stats.Packets++
-	a.bytes += int64(len(a.tcp.Payload))
-	ctx := a.newContext()
-	*ctx = context{t: t, iface: iface}
+	a.bytes += int64(len(payload))
 	a.kept = a.opts.PacketsKept
-	a.payload, a.t = a.tcp.Payload, t
-	hdr := int(a.tcp.DataOffset) * 4
-	if want := declared - hdr; declared >= 0 && want > len(a.tcp.Payload) && want <= 65535 {
+	lostFrom, lostLen := 0, 0
+	if want := declared - int(a.tcp.off)*4; declared >= 0 && want > len(payload) && want <= 65535 {
 		// Snaplen cut: pad to the real length so sequence numbers stay
 		// right, and remember which bytes are invented.
 		a.stats.Truncated++
-		got := len(a.tcp.Payload)
+		got := len(payload)
 		if cap(a.pad) < want {
 			a.pad = make([]byte, want)
 		}
 		p := a.pad[:want]
-		copy(p, a.tcp.Payload)
+		copy(p, payload)
 		clear(p[got:])
-		a.tcp.Payload = p
+		payload = p
 		a.kept = false // a.pad is the next packet's too
-		ctx.lostFrom, ctx.lostLen = got, want-got
+		lostFrom, lostLen = got, want-got
 	}
-	flow := gopacket.NewFlow(et, src, dst)
-	if a.tcp.SYN {
-		a.syn(connKey{flow, a.tcp.TransportFlow()})
+	k, fromLow := tupleKey(src, dst, a.tcp.src, a.tcp.dst)
+	if a.tcp.flags&flagSYN != 0 {
+		a.syn(k, fromLow)
 	}
-	a.asm.AssembleWithContext(flow, &a.tcp, ctx)
-	if len(a.open) > a.opts.MaxConns {
+	a.segment(k, fromLow, &a.tcp, payload, t, iface, lostFrom, lostLen)
+	if len(a.conns) > a.opts.MaxConns {
 		a.evict()
 	}
 	if !a.now.Before(a.nextFlush) {
@@ -377,37 +345,62 @@ func (a *Assembler) Packet(ip []byte, t time.Time, iface string) {
 	}
 }
 
-// decodeTCP fills a.tcp from seg, a TCP header and its payload, and
-// reports whether the header is whole. The options are not decoded:
-// nothing here or in reassembly reads them, and gopacket's parsing of them
-// (a TCPOption appended per option, three on most segments) was two
-// thirds of the header's decoding. gopacket decodes the fixed 20 bytes,
-// copied with a data offset of 5 (a.hdr, where its port slices point until
-// the next packet); the real offset, header and payload are set after.
-// An option gopacket cannot follow never made the segment malformed (it
-// stops reading options there), so the segments accepted are the same.
-func (a *Assembler) decodeTCP(seg []byte) bool {
+// tupleKey is the key of the connection of a segment from src:sp to
+// dst:dp (raw IPv4 or IPv6 addresses), and whether src:sp is its low end.
+func tupleKey(src, dst []byte, sp, dp uint16) (k connKey, fromLow bool) {
+	k.v6 = len(src) == 16
+	c := bytes.Compare(src, dst)
+	fromLow = c < 0 || c == 0 && sp <= dp
+	if fromLow {
+		copy(k.lo[:], src)
+		copy(k.hi[:], dst)
+		k.plo, k.phi = sp, dp
+	} else {
+		copy(k.lo[:], dst)
+		copy(k.hi[:], src)
+		k.plo, k.phi = dp, sp
+	}
+	return k, fromLow
+}
+
+// ends are k's ends seen from one of them: its low end's when fromLow.
+func (k *connKey) ends(fromLow bool) (src, dst netip.AddrPort) {
+	lo, hi := netip.AddrFrom16(k.lo), netip.AddrFrom16(k.hi)
+	if !k.v6 {
+		lo, hi = netip.AddrFrom4([4]byte(k.lo[:4])), netip.AddrFrom4([4]byte(k.hi[:4]))
+	}
+	src, dst = netip.AddrPortFrom(lo, k.plo), netip.AddrPortFrom(hi, k.phi)
+	if !fromLow {
+		src, dst = dst, src
+	}
+	return src, dst
+}
+
+// decodeTCP reads the fixed header of seg, a TCP header and its payload,
+// into a.tcp, and returns the payload, or false when the header is not
+// whole. The options are not read: nothing here needs them.
+func (a *Assembler) decodeTCP(seg []byte) ([]byte, bool) {
 	if len(seg) < 20 {
-		return false
+		return nil, false
 	}
 	off := int(seg[12]>>4) * 4
 	if off < 20 || off > len(seg) {
-		return false
+		return nil, false
 	}
-	copy(a.hdr[:], seg[:20])
-	a.hdr[12] = 5<<4 | seg[12]&0x0f
-	if a.tcp.DecodeFromBytes(a.hdr[:], gopacket.NilDecodeFeedback) != nil {
-		return false
+	a.tcp = tcpHeader{
+		src:   binary.BigEndian.Uint16(seg[0:2]),
+		dst:   binary.BigEndian.Uint16(seg[2:4]),
+		seq:   binary.BigEndian.Uint32(seg[4:8]),
+		off:   seg[12] >> 4,
+		flags: seg[13],
 	}
-	a.tcp.DataOffset = seg[12] >> 4
-	a.tcp.Contents, a.tcp.Payload = seg[:off:off], seg[off:]
-	return true
+	return seg[off:], true
 }
 
-// flush pushes out-of-order segments older than Options.Reorder as gaps
-// and closes connections idle for Options.Idle. Reassembly's flush visits
-// every connection, so it runs only when one of the two may have work:
-// with many connections open and nothing to flush, calling it every
+// flush gives up on holes before out-of-order segments older than
+// Options.Reorder and closes connections idle for Options.Idle. That
+// visits every connection, so it runs only when one of the two may have
+// work: with many connections open and nothing to flush, doing it every
 // quarter of Reorder made the cost grow with open connections times
 // capture time.
 func (a *Assembler) flush() {
@@ -417,7 +410,7 @@ func (a *Assembler) flush() {
 	if !pages && !idle {
 		return
 	}
-	a.asm.FlushWithOptions(reassembly.FlushOptions{T: t, TC: tc})
+	a.flushOlder(t, tc)
 	if pages {
 		// Segments queued after t may still wait; none did when the last
 		// one that could be queued is older.
@@ -433,57 +426,56 @@ func (a *Assembler) flush() {
 // sequence number may be and still belong to it.
 const synWindow = 1 << 20
 
-// syn ends the connection on k's 4-tuple when this SYN starts a new one:
-// the old one is quiet (nothing for Options.Reorder) or closing, and the
-// SYN is neither its own retransmitted nor inside its window. Reassembly
-// would otherwise take the SYN for a stray one and the new connection's
-// bytes for a gap of billions of bytes.
-func (a *Assembler) syn(k connKey) {
-	s, d := a.byTuple[k], reassembly.TCPDirClientToServer
+// syn ends the connection on k's 4-tuple when the current segment, a SYN
+// (from k's low end when fromLow), starts a new one: the old one is quiet
+// (nothing for Options.Reorder) or closing, and the SYN is neither its own
+// retransmitted nor inside its window. Reassembly would otherwise take the
+// SYN for a stray one (a SYN on a started direction is ignored) and the
+// new connection's bytes for a gap of billions of bytes.
+func (a *Assembler) syn(k connKey, fromLow bool) {
+	s := a.conns[k]
 	if s == nil {
-		if s, d = a.byTuple[k.reverse()], reassembly.TCPDirServerToClient; s == nil {
-			return
-		}
+		return
 	}
-	dir := s.dir(d)
-	h := &s.halves[dir]
-	isn := reassembly.Sequence(a.tcp.Seq)
+	h := &s.halves[s.dir(fromLow == s.fromLow)]
+	isn := seq(a.tcp.seq)
 	quiet := a.now.Sub(s.last) >= a.opts.Reorder || s.halves[0].ended || s.halves[1].ended
 	if !quiet || !h.started || h.synSeen && h.isn == isn {
 		return
 	}
-	if diff := h.seq.Difference(isn.Add(1)); diff > -synWindow && diff < synWindow {
+	if diff := h.seq.to(isn.add(1)); diff > -synWindow && diff < synWindow {
 		return
 	}
-	// Close both halves in reassembly with a reset at the next expected
-	// byte; the stream then completes and leaves the pool.
 	a.stats.Reused++
-	s.reused = true
-	for _, rd := range []reassembly.TCPFlowDirection{reassembly.TCPDirClientToServer, reassembly.TCPDirServerToClient} {
-		fk := s.key
-		if rd == reassembly.TCPDirServerToClient {
-			fk = fk.reverse()
+	// Reset both directions at their next byte, the first packet's
+	// direction first, as segments captured when it was last active: each
+	// ends its direction, and the second the connection. (When the second
+	// direction had closed before, the first reset finishes the
+	// connection, and the second, finding none, opens one on the 4-tuple,
+	// with that direction closed, which the new SYN then joins: so did the
+	// reset packets flowmap gave gopacket's reassembly, and this keeps
+	// its output.)
+	for _, fwd := range [2]bool{true, false} {
+		low := fwd == s.fromLow
+		src, dst := k.ends(low)
+		hdr := tcpHeader{src: src.Port(), dst: dst.Port(), off: 5, flags: flagRST}
+		if hh := &s.halves[s.dir(fwd)]; hh.started {
+			hdr.seq = uint32(hh.seq)
 		}
-		var hdr [20]byte
-		copy(hdr[0:2], fk.tr.Src().Raw())
-		copy(hdr[2:4], fk.tr.Dst().Raw())
-		if hh := &s.halves[s.dir(rd)]; hh.started {
-			binary.BigEndian.PutUint32(hdr[4:8], uint32(hh.seq))
-		}
-		hdr[12], hdr[13] = 5<<4, 0x04 // RST
-		if a.fake.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) == nil {
-			a.asm.AssembleWithContext(fk.net, &a.fake, &context{t: s.last})
-		}
+		a.segment(k, low, &hdr, nil, s.last, "", 0, 0)
 	}
-	s.finish(s.last) // in case reassembly still holds it
-	if a.byTuple[s.key] == s {
-		delete(a.byTuple, s.key)
-	}
+	// A reset is ignored when it is not at reassembly's next byte, which
+	// differs from flowmap's only after bytes that followed a FIN or
+	// sequence numbers a quarter of the space apart. The connection is
+	// finished and leaves the table anyway: the new SYN starts one of its
+	// own. (gopacket's pool kept such a connection, and the new
+	// connection's segments went to its finished decoder.)
+	a.finish(s, s.last)
 }
 
 // evict closes the least recently active eighth of MaxConns connections.
 func (a *Assembler) evict() {
-	n := len(a.open) - (a.opts.MaxConns - a.opts.MaxConns/8)
+	n := len(a.conns) - (a.opts.MaxConns - a.opts.MaxConns/8)
 	last := a.lru.head
 	for i := 1; i < n && last != nil && last.next != nil; i++ {
 		last = last.next
@@ -495,10 +487,10 @@ func (a *Assembler) evict() {
 	for s := a.lru.head; s != nil && s.last.Before(cut); s = s.next {
 		s.evicted = true
 	}
-	a.asm.FlushWithOptions(reassembly.FlushOptions{T: cut, TC: cut})
+	a.flushOlder(cut, cut)
 	for s := a.lru.head; s != nil && s.last.Before(cut); {
 		next := s.next
-		s.finish(s.last) // should reassembly have kept one
+		a.finish(s, s.last) // should one not have closed
 		s = next
 	}
 }
@@ -534,16 +526,7 @@ func (l *lruList) pushBack(s *stream) {
 // what they have, marked truncated where incomplete. With
 // Options.Concurrent it returns once the decoders are done.
 func (a *Assembler) Close() {
-	a.asm.FlushAll()
-	// Streams whose halves never closed in reassembly's view.
-	rest := make([]*stream, 0, len(a.open))
-	for s := range a.open {
-		rest = append(rest, s)
-	}
-	sort.Slice(rest, func(i, j int) bool { return rest[i].conn.ID < rest[j].conn.ID })
-	for _, s := range rest {
-		s.finish(a.now)
-	}
+	a.flushAll()
 	if a.w != nil {
 		a.w.close()
 		a.w = nil
@@ -565,8 +548,6 @@ func (a *Assembler) Pending() time.Time { return a.dec.oldest() }
 // callback gets the time of its Sync as its first argument).
 func (a *Assembler) Now() time.Time { return a.now }
 
-type factory struct{ a *Assembler }
-
 // wellKnown reports whether port is a server port: one a protocol claims, or
 // a well-known OpenStack or system port.
 func (a *Assembler) wellKnown(port uint16) bool {
@@ -578,30 +559,24 @@ func (a *Assembler) wellKnown(port uint16) bool {
 	return port < 1024
 }
 
-func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
-	a := f.a
+// newStream opens the connection on k whose first segment, hdr, came from
+// k's low end when fromLow, at t on iface.
+func (a *Assembler) newStream(k connKey, fromLow bool, hdr *tcpHeader, t time.Time, iface string) *stream {
 	a.nextID++
 	a.stats.Conns++
-	srcIP, _ := netip.AddrFromSlice(netFlow.Src().Raw())
-	dstIP, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
-	src := netip.AddrPortFrom(srcIP, uint16(t.SrcPort))
-	dst := netip.AddrPortFrom(dstIP, uint16(t.DstPort))
-	ctx, _ := ac.(*context)
-	c := &decoder.Conn{ID: a.nextID, First: ac.GetCaptureInfo().Timestamp}
-	if ctx != nil {
-		c.Iface = ctx.iface
-	}
-	// The first packet's sender is reassembly's "client". Ours is the side
-	// that sent the SYN or, mid-stream, the side not on a server port.
+	src, dst := k.ends(fromLow)
+	c := &decoder.Conn{ID: a.nextID, First: t, Iface: iface}
+	// Ours is the side that sent the SYN or, mid-stream, the side not on
+	// a server port.
 	flip := false
-	switch {
-	case t.SYN && !t.ACK:
+	switch syn, ack := hdr.flags&flagSYN != 0, hdr.flags&flagACK != 0; {
+	case syn && !ack:
 		c.SawSYN = true
-	case t.SYN && t.ACK:
+	case syn && ack:
 		c.SawSYN, flip = true, true
 	default:
-		sk, dk := a.wellKnown(uint16(t.SrcPort)), a.wellKnown(uint16(t.DstPort))
-		if sk && !dk || sk == dk && t.SrcPort < t.DstPort {
+		sk, dk := a.wellKnown(hdr.src), a.wellKnown(hdr.dst)
+		if sk && !dk || sk == dk && hdr.src < hdr.dst {
 			flip = true
 		}
 	}
@@ -609,191 +584,95 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, t *layers.TCP, ac reassembl
 		src, dst = dst, src
 	}
 	c.Client, c.Server = src, dst
-	s := &stream{a: a, conn: c, d: &decStream{conn: c, hidx: -1}, flip: flip, key: connKey{netFlow, tcpFlow}, last: c.First}
-	a.open[s] = struct{}{}
-	a.byTuple[s.key] = s
+	s := &stream{conn: c, d: &decStream{conn: c, hidx: -1}, flip: flip, key: k, fromLow: fromLow, last: t}
+	a.conns[k] = s
 	a.lru.pushBack(s)
 	return s
 }
 
-// half is one direction's reassembly bookkeeping.
+// half is one direction of a connection.
 type half struct {
-	seq     reassembly.Sequence // sequence number of the next byte to deliver
+	// flowmap's view: the bytes handed on
+	seq     seq // sequence number of the next byte to deliver
 	started bool
 	lost    []lostRange // snaplen cuts ahead of seq
 	ended   bool
-	synSeen bool                // a SYN was seen, with sequence number isn
-	isn     reassembly.Sequence // (to tell its retransmission from a new connection)
+	synSeen bool // a SYN was seen, with sequence number isn
+	isn     seq  // (to tell its retransmission from a new connection)
+
+	// reassembly's (reassembly.go): seq follows next, which also counts a
+	// FIN
+	next        seq // the next byte expected (once synced)
+	synced      bool
+	fin         seq // a FIN queued ahead ends the direction there (finAhead)
+	finAhead    bool
+	closed      bool
+	first, last *page // queued out-of-order bytes
+	pages       int
 }
 
 type lostRange struct {
-	from reassembly.Sequence
+	from seq
 	n    int
 }
 
 // stream is a connection as reassembly sees it; d is its decoding side.
 type stream struct {
-	a      *Assembler
-	conn   *decoder.Conn
-	d      *decStream
-	flip   bool
-	halves [2]half // by decoder.Dir
-	done   bool
+	conn    *decoder.Conn
+	d       *decStream
+	flip    bool    // the first segment came from the server
+	fromLow bool    // the first segment came from key's low end
+	halves  [2]half // by decoder.Dir
+	done    bool
 
 	key        connKey
 	last       time.Time // capture time of the newest packet
 	prev, next *stream   // Assembler.lru
 	evicted    bool      // closed to keep MaxConns
-	reused     bool      // ended by a new connection on its 4-tuple
 }
 
-func (s *stream) dir(d reassembly.TCPFlowDirection) decoder.Dir {
-	if (d == reassembly.TCPDirClientToServer) != s.flip {
+// dir is the direction of segments sent the way the connection's first
+// segment was (fwd) or the other way.
+func (s *stream) dir(fwd bool) decoder.Dir {
+	if fwd != s.flip {
 		return decoder.ClientToServer
 	}
 	return decoder.ServerToClient
 }
 
-func (s *stream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, d reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
-	s.accept(t, ci, d, nextSeq, start, ac)
-	// Reassembly queues the segment's bytes, and its context with them,
-	// when they are ahead of the stream or the stream has not started
-	// (gopacket's AssembleWithContext and handleBytes): that context is
-	// no longer the next packet's.
-	seq := reassembly.Sequence(t.Seq)
-	if len(t.Payload) > 0 && (nextSeq >= 0 && nextSeq.Difference(seq) > 0 || nextSeq < 0 && !t.SYN && !*start) {
-		if ctx, ok := ac.(*context); ok {
-			s.a.retainContext(ctx)
-		}
-	}
-	return true
-}
-
-func (s *stream) accept(t *layers.TCP, ci gopacket.CaptureInfo, d reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) {
-	if s.done {
-		return
-	}
-	h := &s.halves[s.dir(d)]
-	if ci.Timestamp.After(s.last) {
-		s.last = ci.Timestamp
-	}
-	if s.next != nil { // move to the back of the LRU list
-		s.a.lru.remove(s)
-		s.a.lru.pushBack(s)
-	}
-	if t.SYN && !h.synSeen {
-		h.synSeen, h.isn = true, reassembly.Sequence(t.Seq)
-	}
-	if nextSeq >= 0 && len(t.Payload) > 0 && nextSeq.Difference(reassembly.Sequence(t.Seq)) > 0 {
-		// Ahead of the stream: reassembly queues it until the bytes
-		// before it come or a flush gives up on them.
-		a := s.a
-		if a.ooo.IsZero() {
-			a.ooo = ci.Timestamp
-		}
-		a.lastOOO = ci.Timestamp
-	}
-	if !h.started {
-		// Start at the first segment seen in this direction, with or
-		// without a SYN: captures often begin mid-connection.
-		if !t.SYN {
-			*start = true
-		}
-		h.started = true
-		h.seq = reassembly.Sequence(t.Seq)
-		if t.SYN {
-			h.seq = h.seq.Add(1)
-		}
-	}
-	if ctx, ok := ac.(*context); ok && ctx.lostLen > 0 {
-		h.lost = append(h.lost, lostRange{reassembly.Sequence(t.Seq).Add(ctx.lostFrom), ctx.lostLen})
-	}
-}
-
-func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
-	d, _, end, skip := sg.Info()
-	dir := s.dir(d)
-	h := &s.halves[dir]
-	n, _ := sg.Lengths()
-	t := s.a.now
-	var data []byte
-	current := false // data is bytes of the current packet's payload
-	if n > 0 {
-		data = sg.Fetch(n)
-		current = within(data, s.a.payload)
-		if current {
-			// Fetch returned the first chunk in place, and it is the
-			// packet being assembled: the time is that packet's, known
-			// without asking reassembly (its CaptureInfo walks the chunks
-			// and builds a whole gopacket.CaptureInfo: 2% of decode's CPU).
-			t = s.a.t
-		} else {
-			t = sg.CaptureInfo(0).Timestamp
-		}
-	} else if ac != nil {
-		t = ac.GetCaptureInfo().Timestamp
-	}
-	if skip > 0 {
-		s.gap(dir, skip, t)
-		h.seq = h.seq.Add(skip)
-	}
-	if n > 0 {
-		// Bytes of the current packet's payload are read in place; any
-		// other (reassembly's pages: a queued segment, even one whose
-		// page counts as "a packet" in its stats) are copied.
-		kept := s.a.kept && s.a.w != nil && current
-		s.deliver(dir, data, t, kept)
-	}
-	if end && !h.ended {
-		h.ended = true
-		s.a.do(op{kind: opEnd, s: s.d, dir: dir, t: t})
-	}
-	s.a.do(op{kind: opUpdate, s: s.d})
-}
-
-// within reports whether b lies inside p's bytes (a sub-slice of it: the
-// same array, same end of capacity).
-func within(b, p []byte) bool {
-	if len(b) == 0 || len(p) == 0 {
-		return false
-	}
-	k := cap(p) - cap(b)
-	return k >= 0 && k+len(b) <= len(p) && &p[k] == &b[0]
-}
-
 // deliver passes data (which starts at h.seq) on, turning the padded
 // snaplen cuts inside it into gaps.
-func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time, kept bool) {
+func (a *Assembler) deliver(s *stream, dir decoder.Dir, data []byte, t time.Time, kept bool) {
 	h := &s.halves[dir]
 	for len(data) > 0 {
 		// Drop cuts wholly behind us.
-		for len(h.lost) > 0 && h.lost[0].from.Add(h.lost[0].n).Difference(h.seq) >= 0 {
+		for len(h.lost) > 0 && h.lost[0].from.add(h.lost[0].n).to(h.seq) >= 0 {
 			h.lost = h.lost[1:]
 		}
 		if len(h.lost) == 0 {
 			break
 		}
-		off := h.seq.Difference(h.lost[0].from) // bytes before the cut
+		off := h.seq.to(h.lost[0].from) // bytes before the cut
 		if off >= len(data) {
 			break
 		}
 		if off > 0 {
-			s.data(dir, data[:off], t, kept)
+			a.data(s, dir, data[:off], t, kept)
 			data = data[off:]
-			h.seq = h.seq.Add(off)
+			h.seq = h.seq.add(off)
 		}
 		// Inside the cut (off may be negative when we start within it).
-		skip := h.seq.Difference(h.lost[0].from.Add(h.lost[0].n))
+		skip := h.seq.to(h.lost[0].from.add(h.lost[0].n))
 		if skip > len(data) {
 			skip = len(data)
 		}
-		s.gap(dir, skip, t)
+		a.gap(s, dir, skip, t)
 		data = data[skip:]
-		h.seq = h.seq.Add(skip)
+		h.seq = h.seq.add(skip)
 	}
 	if len(data) > 0 {
-		s.data(dir, data, t, kept)
-		h.seq = h.seq.Add(len(data))
+		a.data(s, dir, data, t, kept)
+		h.seq = h.seq.add(len(data))
 	}
 	if len(h.lost) == 0 {
 		h.lost = h.lost[:0:0] // let the backing array go
@@ -802,35 +681,25 @@ func (s *stream) deliver(dir decoder.Dir, data []byte, t time.Time, kept bool) {
 
 // data hands b over; kept: b stays as it is until a later Sync's callback
 // (Options.PacketsKept).
-func (s *stream) data(dir decoder.Dir, b []byte, t time.Time, kept bool) {
-	s.a.do(op{kind: opData, s: s.d, dir: dir, data: b, t: t, kept: kept})
+func (a *Assembler) data(s *stream, dir decoder.Dir, b []byte, t time.Time, kept bool) {
+	a.do(op{kind: opData, s: s.d, dir: dir, data: b, t: t, kept: kept})
 }
 
-func (s *stream) gap(dir decoder.Dir, n int, t time.Time) {
-	s.a.stats.Gaps++
-	s.a.stats.LostBytes += int64(n)
-	s.a.do(op{kind: opGap, s: s.d, dir: dir, n: n, t: t})
+func (a *Assembler) gap(s *stream, dir decoder.Dir, n int, t time.Time) {
+	a.stats.Gaps++
+	a.stats.LostBytes += int64(n)
+	a.do(op{kind: opGap, s: s.d, dir: dir, n: n, t: t})
 }
 
-func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
-	t := s.a.now
-	if ac != nil {
-		t = ac.GetCaptureInfo().Timestamp
-	}
-	s.finish(t)
-	return true
-}
-
-// finish ends the connection once: the decoding side closes its decoder.
-func (s *stream) finish(t time.Time) {
+// finish ends the connection once: it leaves the table, and the decoding
+// side closes its decoder.
+func (a *Assembler) finish(s *stream, t time.Time) {
 	if s.done {
 		return
 	}
 	s.done = true
-	a := s.a
-	delete(a.open, s)
-	if a.byTuple[s.key] == s {
-		delete(a.byTuple, s.key)
+	if a.conns[s.key] == s {
+		delete(a.conns, s.key)
 	}
 	a.lru.remove(s)
 	a.do(op{kind: opFinish, s: s.d, t: t, now: a.now, evicted: s.evicted})
