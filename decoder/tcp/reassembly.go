@@ -377,15 +377,20 @@ func (a *Assembler) run(s *stream, h *half, dir decoder.Dir, start seq, b []byte
 // connection is finished when both directions are.
 func (a *Assembler) closeHalf(s *stream, h *half) {
 	h.closed = true
+	a.drop(h)
+	if s.halves[0].closed && s.halves[1].closed {
+		a.finish(s, a.now)
+	}
+}
+
+// drop releases the pages h queues, undelivered.
+func (a *Assembler) drop(h *half) {
 	for p := h.first; p != nil; {
 		next := p.next
 		a.release(h, p)
 		p = next
 	}
 	h.first, h.last = nil, nil
-	if s.halves[0].closed && s.halves[1].closed {
-		a.finish(s, a.now)
-	}
 }
 
 // skip gives up on the bytes before h's first queued page: they are a gap,

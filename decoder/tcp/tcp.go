@@ -698,6 +698,8 @@ func (a *Assembler) finish(s *stream, t time.Time) {
 		return
 	}
 	s.done = true
+	a.drop(&s.halves[0]) // (queued only when syn's resets could not end it)
+	a.drop(&s.halves[1])
 	if a.conns[s.key] == s {
 		delete(a.conns, s.key)
 	}

@@ -1,0 +1,146 @@
+package tcp
+
+import (
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/flowmap/flowmap/decoder"
+)
+
+// checkPages verifies the page accounting that MaxPagesPerConn and
+// MaxPagesTotal rest on: every queued page is counted once, in its
+// direction and in all, and each queue is linked both ways.
+func checkPages(t *testing.T, a *Assembler, when string) {
+	t.Helper()
+	total := 0
+	for _, s := range a.conns {
+		for d := range s.halves {
+			h := &s.halves[d]
+			n := 0
+			var prev *page
+			for p := h.first; p != nil; p = p.next {
+				if p.prev != prev {
+					t.Fatalf("%s: conn %d dir %d: page %d badly linked", when, s.conn.ID, d, n)
+				}
+				if len(p.data) > pageBytes {
+					t.Fatalf("%s: a page of %d bytes", when, len(p.data))
+				}
+				prev = p
+				n++
+			}
+			if h.last != prev || n != h.pages {
+				t.Fatalf("%s: conn %d dir %d: %d pages queued, %d counted (last ok: %v)", when, s.conn.ID, d, n, h.pages, h.last == prev)
+			}
+			total += n
+		}
+	}
+	if total != a.pages {
+		t.Fatalf("%s: %d pages queued, %d counted in all", when, total, a.pages)
+	}
+}
+
+// TestHostileSequenceNumbers: segments with sequence numbers anywhere
+// (near the wraparound and the quarter marks where the ordering of
+// sequence numbers stops being transitive), overlapping, ahead, behind,
+// with SYN/FIN/RST at random, on a few 4-tuples, under small page
+// limits: no panic, the page counts stay right and bounded, and Close
+// leaves nothing queued.
+func TestHostileSequenceNumbers(t *testing.T) {
+	marks := []uint32{0, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0xBFFFFFFF, 0xC0000000, 0xC0000001, 0xFFFFFFFF}
+	payload := make([]byte, 9000)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for run := range 200 {
+		r := rand.New(rand.NewSource(int64(run)))
+		rec := &recorder{conns: map[int]*recConn{}}
+		opts := Options{Protocols: []decoder.Protocol{rec.protocol()}, MaxPagesPerConn: 1 + r.Intn(8), MaxPagesTotal: 1 + r.Intn(16), MaxConns: 1 + r.Intn(4), Reorder: 50 * time.Millisecond}
+		a := New(opts, func(*decoder.Exchange) {})
+		ends := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.1:40001"), netip.MustParseAddrPort("10.0.0.2:9292")}
+		now := t0
+		for i := range 300 {
+			src, dst := ends[r.Intn(2)], ends[2]
+			if r.Intn(2) == 0 {
+				src, dst = dst, src
+			}
+			sq := marks[r.Intn(len(marks))] + uint32(r.Intn(20000)) - 10000
+			if r.Intn(4) == 0 {
+				sq = r.Uint32()
+			}
+			flags := byte(ack)
+			switch r.Intn(10) {
+			case 0:
+				flags = syn
+			case 1:
+				flags |= fin
+			case 2:
+				flags = rst
+			}
+			n := []int{0, 1, 100, 1460, 1901, 3800, 9000}[r.Intn(7)]
+			ip := segment(src, dst, sq, 0, flags, payload[:n])
+			if r.Intn(6) == 0 && n > 0 {
+				ip = ip[:40+r.Intn(n)] // snaplen cut
+			}
+			now = now.Add(time.Duration(r.Intn(30)) * time.Millisecond)
+			a.Packet(ip, now, "")
+			checkPages(t, a, fmt.Sprintf("run %d packet %d", run, i))
+			// A segment brings at most 9000/pageBytes+1 pages before the
+			// limit is checked and one page goes.
+			if limit := opts.MaxPagesTotal + opts.MaxConns*2*(9000/pageBytes+1); a.pages > limit {
+				t.Fatalf("run %d: %d pages queued, limit %d", run, a.pages, limit)
+			}
+		}
+		a.Close()
+		if a.pages != 0 || len(a.conns) != 0 || a.lru.head != nil {
+			t.Fatalf("run %d: after Close %d pages, %d connections", run, a.pages, len(a.conns))
+		}
+		for _, c := range rec.conns {
+			if c.closed != 1 {
+				t.Fatalf("run %d: conn %d closed %d times", run, c.c.ID, c.closed)
+			}
+		}
+	}
+}
+
+// TestReusedTupleAfterBytesPastFIN: a client that sent bytes past its FIN
+// (the FIN's direction then never closes: reassembly expects the FIN's
+// sequence number, flowmap's count stops before it) and reuses its port
+// after a silence: the old connection ends, and the new one is a
+// connection of its own with all its bytes.
+func TestReusedTupleAfterBytesPastFIN(t *testing.T) {
+	req := realRequest(t)
+	resp := []byte("HTTP/1.1 204 No Content\r\n\r\n")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	pp := &pendProto{}
+	a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}}, func(*decoder.Exchange) {})
+	first := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
+	first.handshake(t0)
+	c, s := first.c, first.s
+	// 10 bytes past the FIN arrive first, then the FIN with the 10 bytes
+	// before them: delivered together, the direction does not end.
+	a.Packet(segment(c.addr, s.addr, c.seq+10, s.seq, psh|ack, []byte("0123456789")), t0, "")
+	a.Packet(segment(c.addr, s.addr, c.seq, s.seq, fin|ack, []byte("abcdefghij")), t0, "")
+	first.send(decoder.ServerToClient, resp, t0)
+	second := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
+	second.handshake(t0.Add(40 * time.Second))
+	second.send(decoder.ClientToServer, req, t0.Add(41*time.Second))
+	second.send(decoder.ServerToClient, resp, t0.Add(41*time.Second))
+	a.Close()
+	st := a.Stats()
+	if len(pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
+		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(pp.conns), st.Conns, st.Reused)
+	}
+	want := [][2]int64{{20, int64(len(resp))}, {int64(len(req)), int64(len(resp))}}
+	for i, p := range pp.conns {
+		if p.data != want[i] || !p.closed {
+			t.Errorf("connection %d: %v bytes, closed %v; want %v, closed", i+1, p.data, p.closed, want[i])
+		}
+	}
+	if !pp.conns[1].c.SawSYN {
+		t.Errorf("the second connection did not start at its SYN")
+	}
+}
