@@ -144,3 +144,33 @@ func TestReusedTupleAfterBytesPastFIN(t *testing.T) {
 		t.Errorf("the second connection did not start at its SYN")
 	}
 }
+
+// TestReusedTupleAfterServerFIN: the server closed its side (its FIN
+// captured, the client's not) and the client reuses its port after a
+// silence: the new connection gets all its bytes, both sides.
+func TestReusedTupleAfterServerFIN(t *testing.T) {
+	req := realRequest(t)
+	resp := []byte("HTTP/1.1 204 No Content\r\n\r\n")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	pp := &pendProto{}
+	a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}}, func(*decoder.Exchange) {})
+	first := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
+	first.handshake(t0)
+	first.send(decoder.ClientToServer, req, t0)
+	first.send(decoder.ServerToClient, resp, t0)
+	a.Packet(segment(first.s.addr, first.c.addr, first.s.seq, first.c.seq, fin|ack, nil), t0, "")
+	second := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
+	second.handshake(t0.Add(40 * time.Second))
+	second.send(decoder.ClientToServer, req, t0.Add(41*time.Second))
+	second.send(decoder.ServerToClient, resp, t0.Add(41*time.Second))
+	a.Close()
+	st := a.Stats()
+	if len(pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
+		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(pp.conns), st.Conns, st.Reused)
+	}
+	for i, p := range pp.conns {
+		if p.data != [2]int64{int64(len(req)), int64(len(resp))} || !p.closed || !p.c.SawSYN || p.c.Client != first.c.addr {
+			t.Errorf("connection %d: %v bytes, closed %v, SYN %v, client %v", i+1, p.data, p.closed, p.c.SawSYN, p.c.Client)
+		}
+	}
+}

@@ -449,13 +449,16 @@ func (a *Assembler) syn(k connKey, fromLow bool) {
 	a.stats.Reused++
 	// Reset both directions at their next byte, the first packet's
 	// direction first, as segments captured when it was last active: each
-	// ends its direction, and the second the connection. (When the second
-	// direction had closed before, the first reset finishes the
-	// connection, and the second, finding none, opens one on the 4-tuple,
-	// with that direction closed, which the new SYN then joins: so did the
-	// reset packets flowmap gave gopacket's reassembly, and this keeps
-	// its output.)
+	// ends its direction, and the second the connection. When the second
+	// direction had closed before, the first reset finishes the connection
+	// and there is nothing left to reset. (The reset packets flowmap gave
+	// gopacket's reassembly went on to the second, which, finding no
+	// connection, opened one on the 4-tuple with that direction closed:
+	// the new SYN joined it and the new connection's server side was lost.)
 	for _, fwd := range [2]bool{true, false} {
+		if s.done {
+			break
+		}
 		low := fwd == s.fromLow
 		src, dst := k.ends(low)
 		hdr := tcpHeader{src: src.Port(), dst: dst.Port(), off: 5, flags: flagRST}
