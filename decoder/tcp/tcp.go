@@ -5,9 +5,9 @@
 // driven by capture time only: out-of-order segments wait at most
 // Options.Reorder of capture time for the bytes before them, idle
 // connections are closed after Options.Idle, and nothing ever looks at the
-// wall clock. Connections whose handshake was not
-// captured are decoded too; lost bytes (capture drops, snaplen cuts) reach
-// the decoder as Gap calls, never as invented data.
+// wall clock. Connections whose handshake was not captured are decoded
+// too; lost bytes (capture drops, snaplen cuts) reach the decoder as Gap
+// calls, never as invented data.
 //
 // Every cost is bounded by what is open, not by the capture: the oldest
 // pending exchange is kept in a heap as decoders report it, an exchange
@@ -35,8 +35,9 @@ type Options struct {
 	Reorder time.Duration
 	// Idle closes connections without packets for this long. Default 10m.
 	Idle time.Duration
-	// MaxPagesPerConn caps the out-of-order bytes buffered per connection
-	// (pages of ~1.9 KB); beyond it the oldest hole becomes a gap. Default 1024.
+	// MaxPagesPerConn caps the out-of-order bytes buffered per direction
+	// of a connection (pages of 1900 bytes); beyond it the oldest hole
+	// becomes a gap. Default 1024.
 	MaxPagesPerConn int
 	// MaxPagesTotal caps out-of-order bytes over all connections. Default
 	// 8192 (~16 MB).
