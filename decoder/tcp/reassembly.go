@@ -119,9 +119,9 @@ func (h *half) unlink(p *page) {
 	p.prev, p.next = nil, nil
 }
 
-// segment reassembles one TCP segment of the connection on k, sent from
-// k's low end when fromLow (src and dst: its raw addresses, for a new
-// connection). payload starts at sequence number hdr.seq; its bytes from
+// segment reassembles one TCP segment of the connection on k (opened
+// when there is none), sent from k's low end when fromLow, captured at t
+// on iface. payload starts at sequence number hdr.seq; its bytes from
 // lostFrom on (lostLen of them) were not captured.
 func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []byte, t time.Time, iface string, lostFrom, lostLen int) {
 	s := a.conns[k]
@@ -136,6 +136,8 @@ func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []b
 	// segment (mid-stream pickup: captures often begin inside connections).
 	start := !h.synced && syn
 
+	// flowmap's bookkeeping, for every segment, even one that reassembly
+	// then ignores.
 	if t.After(s.last) {
 		s.last = t
 	}
@@ -168,6 +170,7 @@ func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []b
 		h.lost = append(h.lost, lostRange{sq.add(lostFrom), lostLen})
 	}
 
+	// Reassembly.
 	if h.closed || syn && h.synced {
 		return
 	}
@@ -269,7 +272,7 @@ func (a *Assembler) overlap(h *half, start seq, b []byte, queue bool, t time.Tim
 	return a.queue(h, cur, after, start, b, queue, t, end)
 }
 
-// clamp bounds n to [0, max]: trims computed from hostile sequence numbers
+// clamp bounds n to [0, limit]: trims computed from hostile sequence numbers
 // (gopacket's ordering is not transitive across the whole space) never
 // index out of a page.
 func clamp(n, limit int) int {
