@@ -12,9 +12,11 @@ import (
 // gcpace): decode's peak RSS on a 1 GB capture went from 47 to 54 MiB
 // for 18% less CPU; 32 MiB took it to 69 MiB, over the 64 MiB goal.
 // Since capture files are mapped (decoder/capture/mapped.go), the pages
-// the stages hold count in RSS beside the heap: at 24 MiB the peak was
-// 62-65 MiB, at 20 MiB 52 MiB.
-const heapBudget = 20 << 20
+// the stages hold count in RSS beside the heap (and the binary's own 12
+// MiB of text): at 24 MiB the peak was 62-65 MiB; at 20, with flowmap's
+// own reassembly, 55-60 MiB; at 16, 49 MiB, for 7% more CPU on the long
+// capture (0.143 → 0.153 s).
+const heapBudget = 16 << 20
 
 // traceHeapBudget is trace's (gcpace.SetBudget): its heap holds the
 // segment being built, which every collection marks again. On the long
