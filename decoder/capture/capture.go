@@ -359,6 +359,11 @@ func newReader(streams []stream, opts Options) (*Reader, error) {
 			if in.gz != nil {
 				in.gz.Close()
 			}
+			for _, in := range r.inputs {
+				if in.m != nil {
+					in.m.close()
+				}
+			}
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		if in.m != nil {
@@ -425,7 +430,7 @@ func (r *Reader) finish(in *input) {
 		in.gz.Close()
 		in.gz = nil
 	}
-	if in.closer != nil {
+	if in.closer != nil && in.m == nil { // a mapped file's stays open
 		in.closer.Close()
 		in.closer = nil
 	}
@@ -504,6 +509,14 @@ func (r *Reader) readFrom(in *input) {
 func (r *Reader) compact() {
 	var dst *slab
 	used := 0
+	// (deferred: a fault copying a mapped file that shrank ends the
+	// compaction half way, see tryNext)
+	defer func() {
+		if dst != nil {
+			r.slabs.release(dst)
+		}
+		r.compactAt = max(r.compactBase, 2*r.slabs.inUse)
+	}()
 	for _, s := range r.sources {
 		for i := range s.q.n {
 			p := &s.q.items[(s.q.head+i)%len(s.q.items)]
@@ -523,10 +536,6 @@ func (r *Reader) compact() {
 			used += n
 		}
 	}
-	if dst != nil {
-		r.slabs.release(dst)
-	}
-	r.compactAt = max(r.compactBase, 2*r.slabs.inUse)
 }
 
 // minSource returns the source whose queued head is oldest (ties go to the

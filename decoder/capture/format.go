@@ -112,7 +112,8 @@ type input struct {
 	// end. progress counts the bytes read (Reader.BytesRead), mapped
 	// the chunks counted in it so far.
 	m        *mapping
-	f        *os.File // the file mapped
+	f        *os.File // the file mapped (open until Close: dropGone asks its size)
+	changed  bool     // it faulted: shorter than when opened, or unreadable
 	progress *atomic.Int64
 	counted  int64
 	// slabLen is the size of the slabs it is read into, maxSlab the

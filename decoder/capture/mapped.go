@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -48,8 +49,11 @@ const mapChunk = 1 << 20
 type mapping struct {
 	buf   []byte // the whole file; chunks before next are unmapped
 	freed []bool // chunks no packet or reader holds
-	next  int    // the first chunk still mapped
-	pool  *slabPool
+	made  int    // chunks handed out so far (counted in pool.inUse)
+	// next is the first chunk still mapped; the stages that classify
+	// faults (Reader.Mapped) read it on their own goroutines.
+	next atomic.Int64
+	pool *slabPool
 }
 
 func newMapping(b []byte, pool *slabPool) *mapping {
@@ -61,6 +65,7 @@ func newMapping(b []byte, pool *slabPool) *mapping {
 // on past the chunk's end.
 func (m *mapping) chunk(k int) *slab {
 	m.pool.inUse += m.size(k)
+	m.made = max(m.made, k+1)
 	return &slab{buf: m.buf[k*mapChunk:], refs: 1, reading: true, m: m, idx: k}
 }
 
@@ -73,33 +78,41 @@ func (m *mapping) size(k int) int {
 // freed chunk from next on, in file order.
 func (m *mapping) release(k int) {
 	m.freed[k] = true
-	for m.next < len(m.freed) && m.freed[m.next] {
-		lo := m.next * mapChunk
-		unmapBytes(m.buf[lo : lo+m.size(m.next)])
-		m.pool.inUse -= m.size(m.next)
-		m.next++
+	for next := int(m.next.Load()); next < len(m.freed) && m.freed[next]; next++ {
+		m.unmap(next)
+		m.pool.inUse -= m.size(next)
+		m.next.Store(int64(next + 1))
 	}
+}
+
+// unmap unmaps chunk k, after marking it unmapped.
+func (m *mapping) unmap(k int) {
+	lo := k * mapChunk
+	m.next.Store(int64(k + 1))
+	unmapBytes(m.buf[lo : lo+m.size(k)])
 }
 
 // close unmaps what is still mapped (Reader.Close: packets are no longer
 // valid).
 func (m *mapping) close() {
-	for ; m.next < len(m.freed); m.next++ {
-		lo := m.next * mapChunk
-		unmapBytes(m.buf[lo : lo+m.size(m.next)])
-		if !m.freed[m.next] {
-			m.pool.inUse -= m.size(m.next)
+	for k := int(m.next.Load()); k < len(m.freed); k++ {
+		m.unmap(k)
+		if k < m.made && !m.freed[k] {
+			m.pool.inUse -= m.size(k)
 		}
 	}
 }
 
-// offset returns where in the file addr lies, if it does.
+// offset returns where in the file addr lies, if it does, in a chunk still
+// mapped (a fault in one flowmap unmapped itself is flowmap's bug, not
+// the file's).
 func (m *mapping) offset(addr uintptr) (int64, bool) {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.buf)))
 	if addr < base || addr-base >= uintptr(len(m.buf)) {
 		return 0, false
 	}
-	return int64(addr - base), true
+	off := int64(addr - base)
+	return off, off >= m.next.Load()*mapChunk
 }
 
 // mapInput makes in read its file through mapping b.
@@ -224,42 +237,52 @@ func (r *Reader) tryNext() (p *Packet, faulted bool, err error) {
 		}
 		addr, ok := FaultAddr(x)
 		var in *input
+		var off int64
 		if ok {
 			for _, c := range r.inputs {
 				if c.m != nil {
-					if _, hit := c.m.offset(addr); hit {
-						in = c
+					if o, hit := c.m.offset(addr); hit {
+						in, off = c, o
 					}
 				}
 			}
 		}
-		if in == nil || in.done {
+		if in == nil {
 			panic(x) // not the file's: a bug
 		}
-		lost := r.dropGone(in)
-		what := fmt.Sprintf("%s: stopped %s", Changed, in.at(in.off))
-		if lost > 0 {
-			were := "s read before it were"
-			if lost == 1 {
-				were = " read before it was"
-			}
-			what += fmt.Sprintf(", and %d packet%s past its new end", lost, were)
+		// The packets of the file queued for the merge that lie past the
+		// fault would fault again where they are read: they go. (The
+		// file may have ended already, its last packets queued: a
+		// compaction copying them faults.)
+		lost := r.dropGone(in, off)
+		if in.changed && lost == 0 {
+			panic(x) // nothing more to drop: not the file's change
 		}
-		r.fail(in, &damage{what: what})
+		if !in.changed {
+			in.changed = true
+			what := fmt.Sprintf("%s: stopped %s", Changed, in.at(in.off))
+			if lost > 0 {
+				what += fmt.Sprintf("; %d packet%s read before lay past where it can now be read: dropped", lost, plural(lost))
+			}
+			r.fail(in, &damage{what: what})
+		}
 		faulted = true
 	}()
 	p, err = r.next()
 	return p, false, err
 }
 
-// dropGone drops the packets of in that are queued for the merge but lie
-// past its file's end now that it shrank (they would fault where they are
-// read), and returns how many.
-func (r *Reader) dropGone(in *input) int {
-	size := int64(0) // unknown: none is safe
+// dropGone drops the packets of in that are queued for the merge and end
+// past what can still be read of its file: its size now, or the page of
+// the fault at offset off (a page that could not be read), whichever is
+// first. It returns how many.
+func (r *Reader) dropGone(in *input, off int64) int {
+	size := off &^ (4096 - 1) // the fault's page (the smallest page size)
 	if in.f != nil {
 		if fi, err := in.f.Stat(); err == nil {
-			size = fi.Size()
+			size = min(size, fi.Size())
+		} else {
+			size = 0 // unknown: none is safe
 		}
 	}
 	dropped := 0
@@ -288,4 +311,11 @@ func (r *Reader) dropGone(in *input) int {
 		}
 	}
 	return dropped
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestMappedSameAsRead: every committed capture, alone and merged with
@@ -92,8 +93,8 @@ func TestMappedUnmapsBehind(t *testing.T) {
 	if most > 3*mapChunk {
 		t.Errorf("at most %d bytes more mapped than queued while reading, want at most three chunks (%d)", most, 3*mapChunk)
 	}
-	if m.next != len(m.freed) || r.slabs.inUse != 0 {
-		t.Errorf("at the end %d of %d chunks unmapped, %d bytes in use", m.next, len(m.freed), r.slabs.inUse)
+	if int(m.next.Load()) != len(m.freed) || r.slabs.inUse != 0 {
+		t.Errorf("at the end %d of %d chunks unmapped, %d bytes in use", m.next.Load(), len(m.freed), r.slabs.inUse)
 	}
 }
 
@@ -121,14 +122,14 @@ func TestMappedHeldPacketKeepsItsBytes(t *testing.T) {
 		}
 	}
 	m := r.inputs[0].m
-	if first := (24 + 4000*1016) / mapChunk; m.next != first {
-		t.Errorf("%d chunks unmapped while chunk %d is held", m.next, first)
+	if first := (24 + 4000*1016) / mapChunk; int(m.next.Load()) != first {
+		t.Errorf("%d chunks unmapped while chunk %d is held", m.next.Load(), first)
 	}
 	for _, h := range holds {
 		r.Reuse(h)
 	}
-	if m.next < len(m.freed)-1 {
-		t.Errorf("%d of %d chunks unmapped once given back", m.next, len(m.freed))
+	if int(m.next.Load()) < len(m.freed)-1 {
+		t.Errorf("%d of %d chunks unmapped once given back", m.next.Load(), len(m.freed))
 	}
 }
 
@@ -159,7 +160,122 @@ func TestMappedFileShrinks(t *testing.T) {
 		t.Errorf("%d packets after the file shrank to 5 MiB, want %d: %v", got, want, r.Diagnostics())
 	}
 	d := r.Diagnostics()
-	if len(d) != 1 || !d[0].Fatal || !strings.Contains(d[0].What, "changed while it was being read") || !strings.Contains(d[0].What, "840 packets read before it were past its new end") || d[0].Where != p {
+	if len(d) != 1 || !d[0].Fatal || !strings.Contains(d[0].What, "changed while it was being read") || !strings.Contains(d[0].What, "840 packets read before lay past where it can now be read: dropped") || d[0].Where != p {
 		t.Errorf("diagnostics %+v", d)
+	}
+}
+
+// mkBlock is a pcapng block of typ with body (padded).
+func mkBlock(typ uint32, body []byte) []byte {
+	for len(body)%4 != 0 {
+		body = append(body, 0)
+	}
+	b := make([]byte, 12+len(body))
+	binary.LittleEndian.PutUint32(b[0:], typ)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)))
+	copy(b[8:], body)
+	binary.LittleEndian.PutUint32(b[len(b)-4:], uint32(len(b)))
+	return b
+}
+
+// ngFile is a pcapng section with one Ethernet interface (µs) and an
+// enhanced packet block of data at each time (µs) of ts, each after pad
+// bytes of a block flowmap skips.
+func ngFile(ts []uint64, data []byte, pad int) []byte {
+	var b bytes.Buffer
+	shb := make([]byte, 16)
+	binary.LittleEndian.PutUint32(shb[0:], ngByteOrderMagic)
+	binary.LittleEndian.PutUint16(shb[4:], 1)
+	binary.LittleEndian.PutUint64(shb[8:], ^uint64(0))
+	b.Write(mkBlock(magicNgSection, shb))
+	idb := make([]byte, 8)
+	binary.LittleEndian.PutUint16(idb[0:], 1)
+	b.Write(mkBlock(blockIDB, idb))
+	b.Write(ngPackets(ts, data, pad))
+	return b.Bytes()
+}
+
+// ngPackets is the enhanced packet blocks of ngFile.
+func ngPackets(ts []uint64, data []byte, pad int) []byte {
+	var b bytes.Buffer
+	for _, us := range ts {
+		if pad > 0 {
+			b.Write(mkBlock(0xBAD, make([]byte, pad)))
+		}
+		epb := make([]byte, 20, 20+len(data))
+		binary.LittleEndian.PutUint32(epb[4:], uint32(us>>32))
+		binary.LittleEndian.PutUint32(epb[8:], uint32(us))
+		binary.LittleEndian.PutUint32(epb[12:], uint32(len(data)))
+		binary.LittleEndian.PutUint32(epb[16:], uint32(len(data)))
+		b.Write(mkBlock(blockEPB, append(epb, data...)))
+	}
+	return b.Bytes()
+}
+
+// TestMappedFinishedFileShrinks: a file read to its end whose last
+// packets still wait in the merge queue (another file is behind in time)
+// shrinks; copying those packets (compaction, forced by the other file's
+// megabytes) faults. Its packets past the new end are dropped, it is
+// reported as changed, and the other file is read to its end, without a
+// crash. (Found in review: the Reader panicked on a finished file's fault.)
+func TestMappedFinishedFileShrinks(t *testing.T) {
+	const base = uint64(1_700_000_000) * 1e6
+	var ta, tb []uint64
+	for i := range 100 {
+		ta = append(ta, base+10e6+uint64(i))
+	}
+	for i := range 60 {
+		tb = append(tb, base+5e6+uint64(i))
+	}
+	pa := writeTemp(t, "a.pcapng", ngFile(ta, make([]byte, 100), 0))
+	// B: a packet at once, then each after a megabyte that is skipped
+	pb := writeTemp(t, "b.pcapng", append(ngFile([]uint64{base}, make([]byte, 64), 0), ngPackets(tb, make([]byte, 64), 1<<20)...))
+	r := openT(t, Options{}, pa, pb)
+	n := 0
+	for !r.inputs[0].done {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if r.compactAt != r.compactBase || r.buffered < 100*100 {
+		t.Fatalf("A done after %d packets with %d bytes queued, compacted already (%d, %d)", n, r.buffered, r.compactAt, r.compactBase)
+	}
+	if err := os.Truncate(pa, 0); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+		n++
+	}
+	// B's 61, and none of A's 100, all queued behind B when A shrank
+	if n != 61 {
+		t.Errorf("%d packets, want B's 61", n)
+	}
+	d := r.Diagnostics()
+	if len(d) != 1 || d[0].Where != pa || !strings.Contains(d[0].What, Changed) || !strings.Contains(d[0].What, "100 packets read before lay past") {
+		t.Errorf("diagnostics %+v", d)
+	}
+}
+
+// TestMappedFaultInUnmappedChunk: an address in a chunk flowmap unmapped
+// itself is not the file's (Reader.Mapped says no): a stage reading it
+// has a bug, which must not be reported as the file changing.
+func TestMappedFaultInUnmappedChunk(t *testing.T) {
+	p := bigCapture(t, 4000, 1000) // 4 MB: four chunks
+	r := openT(t, Options{}, p)
+	m := r.inputs[0].m
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.buf)))
+	if _, ok := r.Mapped(base + 10); !ok {
+		t.Fatal("the first chunk is not mapped before reading")
+	}
+	drain(t, r)
+	if _, ok := r.Mapped(base + 10); ok || int(m.next.Load()) != len(m.freed) {
+		t.Errorf("an unmapped chunk counts as the file's (%d of %d chunks unmapped)", m.next.Load(), len(m.freed))
+	}
+	if _, ok := r.Mapped(base + uintptr(len(m.buf)) + 10); ok {
+		t.Error("an address past the file counts as the file's")
 	}
 }
