@@ -154,9 +154,11 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		ord.release(w)
 	}
 	var src packetSource = &serialSource{r: r}
+	stopReading := func() {}
 	if !serial {
 		rs := newReadStage(r)
 		defer rs.stop()
+		stopReading = rs.stop
 		if guard {
 			rs.mapped = r.Mapped
 		}
@@ -178,7 +180,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			if !guard {
 				asm.Packet(p.ip, p.t, p.iface)
 			} else if file := feed(asm, p, r.Mapped); file != "" {
-				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: file, Fatal: true, What: capture.Changed + ": decoding stopped at " + p.t.Format(time.RFC3339Nano) + ", the exchanges then in progress are incomplete"})
+				// The TCP stage may be half way through a segment: it
+				// takes no more, from any file.
+				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: file, Fatal: true, What: capture.Changed + ": decoding stopped there, at " + p.t.Format(time.RFC3339Nano) + ", for every file: the exchanges then in progress are incomplete"})
 				break
 			}
 		}
@@ -190,6 +194,9 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 			}
 		}
 	}
+	// The reader is left alone from here (after a fault above its goroutine
+	// may still be reading).
+	stopReading()
 	asm.Close()
 	ord.release(time.Time{})
 	ord.flush()
