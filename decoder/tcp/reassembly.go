@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/decoder"
@@ -167,7 +168,7 @@ func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []b
 		}
 	}
 	if lostLen > 0 {
-		h.lost = append(h.lost, lostRange{sq.add(lostFrom), lostLen})
+		h.addLost(lostRange{sq.add(lostFrom), lostLen})
 	}
 
 	// Reassembly.
@@ -224,6 +225,16 @@ func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []b
 			h.next = h.next.add(1)
 		}
 	}
+}
+
+// addLost remembers a snaplen cut in sequence order (deliver reads the
+// first): segments come out of order too.
+func (h *half) addLost(l lostRange) {
+	i := len(h.lost)
+	for i > 0 && l.from.to(h.lost[i-1].from) > 0 {
+		i--
+	}
+	h.lost = slices.Insert(h.lost, i, l)
 }
 
 // overlap fits the bytes b at start against the pages queued in h: a page
