@@ -73,6 +73,7 @@ type decStream struct {
 	proto     string // the protocol of dec
 	opaque    int    // 1 + index in Stats.Opaque of its opaque protocol, 0 for none
 	failed    bool   // its decoder panicked (contain): later bytes are FailedBytes
+	changed   bool   // its bytes faulted in a mapped file that changed (contain)
 	unknown   bool
 	queued    []event
 	sniff     [2][]byte // first bytes of each direction, until a protocol is chosen
@@ -163,6 +164,8 @@ func (d *decoding) data(s *decStream, dir decoder.Dir, b []byte, t time.Time) {
 	}
 	if s.unknown {
 		switch {
+		case s.changed:
+			// (its file changed: the run's diagnostic says so)
 		case s.failed:
 			d.stats.FailedBytes += int64(len(b))
 		case s.opaque > 0:
@@ -429,7 +432,8 @@ func (d *decoding) contain(r any) {
 		panic(r)
 	}
 	d.cur = nil
-	if file, ok := d.changed(r); ok {
+	file, changed := d.changed(r)
+	if changed {
 		// The capture file changed under the decoder (mapped, it
 		// shrank): its bytes are gone, the decoder is not at fault.
 		d.stats.ChangedConns++
@@ -439,7 +443,7 @@ func (d *decoding) contain(r any) {
 	} else {
 		d.stats.Failed++
 	}
-	if d.stats.Failure == "" && d.stats.Failed > 0 {
+	if d.stats.Failure == "" && !changed {
 		name := "protocol sniffing"
 		if s.dec != nil {
 			name = "the " + s.proto + " decoder"
@@ -452,7 +456,7 @@ func (d *decoding) contain(r any) {
 		}
 		d.stats.Failure = fmt.Sprintf("%s failed on connection %d (%s → %s): %s%s", name, s.conn.ID, s.conn.Client, s.conn.Server, what, panicSite(debug.Stack()))
 	}
-	s.dec, s.unknown, s.failed, s.queued, s.sniff = nil, true, true, nil, [2][]byte{}
+	s.dec, s.unknown, s.failed, s.changed, s.queued, s.sniff = nil, true, !changed, changed, nil, [2][]byte{}
 	d.update(s)
 }
 

@@ -35,12 +35,14 @@ type Options struct {
 	Reorder time.Duration
 	// Idle closes connections without packets for this long. Default 10m.
 	Idle time.Duration
-	// MaxPagesPerConn caps the out-of-order bytes buffered per direction
-	// of a connection (pages of 1900 bytes); beyond it the oldest hole
-	// becomes a gap. Default 1024.
+	// MaxPagesPerConn bounds the out-of-order bytes buffered per
+	// direction of a connection (pages of 1900 bytes): a segment queued
+	// past it gives the oldest hole up as a gap (one hole per segment,
+	// gopacket's rule, so a burst of small holes can leave more queued
+	// until Reorder of capture time has passed). Default 1024.
 	MaxPagesPerConn int
-	// MaxPagesTotal caps out-of-order bytes over all connections. Default
-	// 8192 (~16 MB).
+	// MaxPagesTotal is the same over all connections. Default 8192 (~16
+	// MB).
 	MaxPagesTotal int
 	// MaxHold and MaxHoldBytes cap how long an exchange may wait for its
 	// reply, in capture time and in TCP payload bytes captured since it
