@@ -66,7 +66,7 @@ func run(in, out string, size int64, silence int) error {
 	frame := make([]byte, 0, 65536+14)
 	silent := [2]netip.AddrPort{} // client, server of the silenced connection
 	for k := 0; written < size && k < 256; k++ {
-		r, err := capture.Open([]string{in}, capture.Options{})
+		r, err := capture.Open([]string{in}, capture.Options{NoMap: true})
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func silenced(ip []byte, port uint16, conn *[2]netip.AddrPort) bool {
 
 // span is the time of the first and last packet of in.
 func span(in string) (first, last time.Time, err error) {
-	r, err := capture.Open([]string{in}, capture.Options{})
+	r, err := capture.Open([]string{in}, capture.Options{NoMap: true})
 	if err != nil {
 		return first, last, err
 	}
