@@ -231,6 +231,7 @@ func noneMatch(sessions int) string {
 // keep the body in a temporary file until the end, where the header
 // (participants, "of N") is known; nothing reaches the output before.
 func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts pipeline.Options, bar *progress) error {
+	gcpace.SetLimit(traceMemLimit)
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
 	gate := &gateWriter{w: out}

@@ -57,6 +57,20 @@ func SetBudget(budget uint64) {
 	debug.SetGCPercent(p.percent(p.live()))
 }
 
+// SetLimit sets a soft limit on the memory the Go runtime holds
+// (debug.SetMemoryLimit) beside the pacing Start began: past the budget
+// the pace is GOGC=100, whose heap may grow to twice what was live at the
+// last collection, so a collection that happened to find a large heap
+// live lets the next grow far beyond the budget; the limit makes the
+// collector run before that. Without a pacer (GOGC or GOMEMLIMIT set, a
+// test) it does nothing.
+func SetLimit(limit int64) {
+	if active.Load() == nil || limit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+}
+
 type pacer struct {
 	budget  atomic.Uint64
 	sample  []metrics.Sample

@@ -69,3 +69,24 @@ func TestSetBudget(t *testing.T) {
 		t.Errorf("SetBudget after stop changed the GC percent to %d", got)
 	}
 }
+
+// TestSetLimit: the limit is set with a pacer running, and left alone
+// without one (GOGC or GOMEMLIMIT set: the user's setting wins).
+func TestSetLimit(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	stop := Start(1 << 30)
+	SetLimit(100 << 20)
+	got := debug.SetMemoryLimit(-1)
+	stop()
+	if got != 100<<20 {
+		t.Errorf("limit %d with a pacer, want %d", got, 100<<20)
+	}
+	before := debug.SetMemoryLimit(-1)
+	SetLimit(50 << 20)
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("limit %d without a pacer, want it left at %d", got, before)
+	}
+}
