@@ -376,6 +376,10 @@ func TestSQLColumns(t *testing.T) {
 		{"plus", "SELECT id FROM t WHERE password = 'Hunt' + 'er2x' AND id=1", "er2x", "SELECT id FROM t WHERE password = '" + sec("Hunt") + "' + '" + sec("er2x") + "' AND id=1"},
 		{"reversed", "SELECT id FROM t WHERE 'Hunter2x' = password", "Hunter2x", "SELECT id FROM t WHERE '" + sec("Hunter2x") + "' = password"},
 		{"reversed-qualified", "SELECT id FROM t WHERE 'k3yv4lue46' <> t.api_key", "k3yv4lue46", "SELECT id FROM t WHERE '" + sec("k3yv4lue46") + "' <> t.api_key"},
+		{"reversed-like", "SELECT id FROM t WHERE 'Hunter2y' LIKE password", "Hunter2y", "SELECT id FROM t WHERE '" + sec("Hunter2y") + "' LIKE password"},
+		{"reversed-not-regexp", "SELECT id FROM t WHERE 'Hunter2z' NOT REGEXP `t`.`password`", "Hunter2z", "SELECT id FROM t WHERE '" + sec("Hunter2z") + "' NOT REGEXP `t`.`password`"},
+		{"reversed-in", "SELECT id FROM t WHERE 'Hunter2w' IN (password, old_password)", "Hunter2w", "SELECT id FROM t WHERE '" + sec("Hunter2w") + "' IN (password, old_password)"},
+		{"reversed-like-kept", "SELECT id FROM t WHERE 'adm%' LIKE name AND 'x1' IN (id, name)", "", ""},
 		{"number-glued-to-literal", "UPDATE t SET password = 0x41'pw9x' WHERE id=1", "pw9x", "UPDATE t SET password = '" + sec("0x41") + "' '" + sec("pw9x") + "' WHERE id=1"},
 		{"like-kept", "SELECT id FROM users WHERE name LIKE 'adm%' AND id IN ('a1', 'b2') AND created_at <> '2026-01-01'", "", ""},
 		// kept

@@ -355,7 +355,7 @@ func (p *Policy) assignsSecret(q string) bool {
 				if strings.EqualFold(name, "not") || strings.EqualFold(name, "sounds") {
 					name, _ = nameBefore(q, at)
 				}
-				if name != "" && p.column(name) != none {
+				if name != "" && p.column(name) != none || p.nameAfterOp(q, i) != none {
 					return true
 				}
 			}
@@ -986,18 +986,19 @@ func isHexDigitSQL(c byte) bool {
 }
 
 // nameAfterOp is the kind of the name after the comparison that starts
-// at or after q[i] ('x' = password, 'x' <> `api_key`): none when no
-// operator or no credential's name follows.
+// at or after q[i] ('x' = password, 'x' <> `api_key`, 'x' LIKE password,
+// 'x' IN (password)): none when no operator or no credential's name
+// follows.
 func (p *Policy) nameAfterOp(q string, i int) kind {
 	n := skip(q, i)
-	if n >= len(q) || !(q[n] == '=' || q[n] == '<' || q[n] == '>' || q[n] == '!') {
-		return none
-	}
-	op, _ := sqlOp(q, n)
+	op, _ := sqlOp(q, n) // any: 'x' LIKE password, 'x' NOT REGEXP password
 	if op < 0 {
 		return none
 	}
 	m := skip(q, op)
+	if m < len(q) && q[m] == '(' { // 'x' IN (password)
+		m = skip(q, m+1)
+	}
 	name, e := sqlName(q, m)
 	for e < len(q) && q[e] == '.' { // t.password
 		name, e = sqlName(q, e+1)
