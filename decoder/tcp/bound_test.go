@@ -227,36 +227,59 @@ func TestHoldBackIsCapped(t *testing.T) {
 	}
 }
 
+// reuseCase is a connection on a 4-tuple its client reuses after a
+// silence (the tests of 4-tuple reuse): a request and its answer on each.
+type reuseCase struct {
+	req, resp []byte
+	t0        time.Time
+	pp        *pendProto
+	a         *Assembler
+	first     *conv
+}
+
+// newReuseCase opens the first connection (its handshake only).
+func newReuseCase(t *testing.T) *reuseCase {
+	rc := &reuseCase{req: realRequest(t), resp: []byte("HTTP/1.1 204 No Content\r\n\r\n"), t0: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), pp: &pendProto{}}
+	rc.a = New(Options{Protocols: []decoder.Protocol{rc.pp.protocol()}}, func(*decoder.Exchange) {})
+	rc.first = newConv(rc.a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
+	rc.first.handshake(rc.t0)
+	return rc
+}
+
+// reuse makes the second connection 40 s later with a new ISN, a request
+// and its answer, closes the assembler and checks there were two
+// connections, one ended by the reuse.
+func (rc *reuseCase) reuse(t *testing.T) Stats {
+	t.Helper()
+	second := newConv(rc.a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
+	second.handshake(rc.t0.Add(40 * time.Second))
+	second.send(decoder.ClientToServer, rc.req, rc.t0.Add(41*time.Second))
+	second.send(decoder.ServerToClient, rc.resp, rc.t0.Add(41*time.Second))
+	rc.a.Close()
+	st := rc.a.Stats()
+	if len(rc.pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
+		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(rc.pp.conns), st.Conns, st.Reused)
+	}
+	return st
+}
+
 // TestSYNOnQuietTupleStartsANewConnection: a client port reused after a
 // silence, with a new ISN, is a new connection, not 3 GB lost on the old
 // one; a retransmitted SYN is not.
 func TestSYNOnQuietTupleStartsANewConnection(t *testing.T) {
-	req := realRequest(t)
-	resp := []byte("HTTP/1.1 204 No Content\r\n\r\n")
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	pp := &pendProto{}
-	a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}}, func(*decoder.Exchange) {})
-	first := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
-	first.handshake(t0)
+	rc := newReuseCase(t)
+	first, t0 := rc.first, rc.t0
 	// A retransmitted SYN: same ISN.
-	a.Packet(segment(first.c.addr, first.s.addr, 1000, 0, syn, nil), t0.Add(time.Second), "")
-	first.send(decoder.ClientToServer, req, t0.Add(time.Second))
-	first.send(decoder.ServerToClient, resp, t0.Add(time.Second))
+	rc.a.Packet(segment(first.c.addr, first.s.addr, 1000, 0, syn, nil), t0.Add(time.Second), "")
+	first.send(decoder.ClientToServer, rc.req, t0.Add(time.Second))
+	first.send(decoder.ServerToClient, rc.resp, t0.Add(time.Second))
 	// No FIN: the connection goes quiet, then the port is reused.
-	second := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
-	second.handshake(t0.Add(40 * time.Second))
-	second.send(decoder.ClientToServer, req, t0.Add(41*time.Second))
-	second.send(decoder.ServerToClient, resp, t0.Add(41*time.Second))
-	a.Close()
-	st := a.Stats()
-	if len(pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
-		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(pp.conns), st.Conns, st.Reused)
-	}
+	st := rc.reuse(t)
 	if st.Gaps != 0 || st.LostBytes != 0 {
 		t.Fatalf("%d gaps, %d bytes lost", st.Gaps, st.LostBytes)
 	}
-	for i, p := range pp.conns {
-		if p.data != [2]int64{int64(len(req)), int64(len(resp))} || !p.closed || !p.c.SawSYN {
+	for i, p := range rc.pp.conns {
+		if p.data != [2]int64{int64(len(rc.req)), int64(len(rc.resp))} || !p.closed || !p.c.SawSYN {
 			t.Errorf("connection %d: %v bytes, closed %v, SYN %v", i+1, p.data, p.closed, p.c.SawSYN)
 		}
 	}

@@ -115,35 +115,21 @@ func TestHostileSequenceNumbers(t *testing.T) {
 // after a silence: the old connection ends, and the new one is a
 // connection of its own with all its bytes.
 func TestReusedTupleAfterBytesPastFIN(t *testing.T) {
-	req := realRequest(t)
-	resp := []byte("HTTP/1.1 204 No Content\r\n\r\n")
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	pp := &pendProto{}
-	a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}}, func(*decoder.Exchange) {})
-	first := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
-	first.handshake(t0)
-	c, s := first.c, first.s
+	rc := newReuseCase(t)
+	a, c, s, t0 := rc.a, rc.first.c, rc.first.s, rc.t0
 	// 10 bytes past the FIN arrive first, then the FIN with the 10 bytes
 	// before them: delivered together, the direction does not end.
 	a.Packet(segment(c.addr, s.addr, c.seq+10, s.seq, psh|ack, []byte("0123456789")), t0, "")
 	a.Packet(segment(c.addr, s.addr, c.seq, s.seq, fin|ack, []byte("abcdefghij")), t0, "")
-	first.send(decoder.ServerToClient, resp, t0)
-	second := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
-	second.handshake(t0.Add(40 * time.Second))
-	second.send(decoder.ClientToServer, req, t0.Add(41*time.Second))
-	second.send(decoder.ServerToClient, resp, t0.Add(41*time.Second))
-	a.Close()
-	st := a.Stats()
-	if len(pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
-		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(pp.conns), st.Conns, st.Reused)
-	}
-	want := [][2]int64{{20, int64(len(resp))}, {int64(len(req)), int64(len(resp))}}
-	for i, p := range pp.conns {
+	rc.first.send(decoder.ServerToClient, rc.resp, t0)
+	rc.reuse(t)
+	want := [][2]int64{{20, int64(len(rc.resp))}, {int64(len(rc.req)), int64(len(rc.resp))}}
+	for i, p := range rc.pp.conns {
 		if p.data != want[i] || !p.closed {
 			t.Errorf("connection %d: %v bytes, closed %v; want %v, closed", i+1, p.data, p.closed, want[i])
 		}
 	}
-	if !pp.conns[1].c.SawSYN {
+	if !rc.pp.conns[1].c.SawSYN {
 		t.Errorf("the second connection did not start at its SYN")
 	}
 }
@@ -152,27 +138,14 @@ func TestReusedTupleAfterBytesPastFIN(t *testing.T) {
 // captured, the client's not) and the client reuses its port after a
 // silence: the new connection gets all its bytes, both sides.
 func TestReusedTupleAfterServerFIN(t *testing.T) {
-	req := realRequest(t)
-	resp := []byte("HTTP/1.1 204 No Content\r\n\r\n")
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	pp := &pendProto{}
-	a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}}, func(*decoder.Exchange) {})
-	first := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 1000)
-	first.handshake(t0)
-	first.send(decoder.ClientToServer, req, t0)
-	first.send(decoder.ServerToClient, resp, t0)
-	a.Packet(segment(first.s.addr, first.c.addr, first.s.seq, first.c.seq, fin|ack, nil), t0, "")
-	second := newConv(a, "10.0.20.100:40000", "10.0.20.11:9292", 3_000_000_000)
-	second.handshake(t0.Add(40 * time.Second))
-	second.send(decoder.ClientToServer, req, t0.Add(41*time.Second))
-	second.send(decoder.ServerToClient, resp, t0.Add(41*time.Second))
-	a.Close()
-	st := a.Stats()
-	if len(pp.conns) != 2 || st.Conns != 2 || st.Reused != 1 {
-		t.Fatalf("%d decoders, %d connections, %d reused; want 2, 2, 1", len(pp.conns), st.Conns, st.Reused)
-	}
-	for i, p := range pp.conns {
-		if p.data != [2]int64{int64(len(req)), int64(len(resp))} || !p.closed || !p.c.SawSYN || p.c.Client != first.c.addr {
+	rc := newReuseCase(t)
+	first := rc.first
+	first.send(decoder.ClientToServer, rc.req, rc.t0)
+	first.send(decoder.ServerToClient, rc.resp, rc.t0)
+	rc.a.Packet(segment(first.s.addr, first.c.addr, first.s.seq, first.c.seq, fin|ack, nil), rc.t0, "")
+	rc.reuse(t)
+	for i, p := range rc.pp.conns {
+		if p.data != [2]int64{int64(len(rc.req)), int64(len(rc.resp))} || !p.closed || !p.c.SawSYN || p.c.Client != first.c.addr {
 			t.Errorf("connection %d: %v bytes, closed %v, SYN %v, client %v", i+1, p.data, p.closed, p.c.SawSYN, p.c.Client)
 		}
 	}
