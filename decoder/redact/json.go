@@ -119,7 +119,10 @@ func (p *Policy) json(body string, depth int) string {
 			for j < len(body) && isJSONSpace(body[j]) {
 				j++
 			}
-			if j < len(body) && body[j] == ':' {
+			// a key, unless a key waits for its value: then, followed by
+			// ':' or not, it is that value ({"password":"s3cret":1} is
+			// not JSON, and its password is still one)
+			if j < len(body) && body[j] == ':' && !hasKey {
 				lit := body[i:end]
 				pending, hasKey, kindKnown = unquote(lit), true, false
 				if r := p.Text(pending); r != pending {

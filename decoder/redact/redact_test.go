@@ -96,6 +96,11 @@ func TestRedact(t *testing.T) {
 		// upper-case letter skipped
 		{"json-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, p.JSON},
 		{"body-value-not-json", `{"password": $=HUNTER2# tail}`, "HUNTER2", `{"password": "` + sec("$=HUNTER2# tail") + `"}`, func(s string) string { return p.Body(s, "") }},
+		// a string where a value is due is the value, followed by ':' or
+		// not: read as the next key, a password was printed whole
+		// (FuzzPolicy found a body read one way, then the other)
+		{"json-value-then-colon", `{"auth":{"password":"s3cretpw":1}}`, "s3cretpw", `{"auth":{"password":"` + sec("s3cretpw") + `":1}}`, p.JSON},
+		{"body-value-then-colon", "\"password\":\"Hunter2sec=ret99\\password\":\"x=y", "Hunter2sec", "\"password\":\"" + sec("Hunter2sec=ret99\\password") + "\":\"x=y", func(s string) string { return p.Body(s, "") }},
 		{"json-bare-upper", `{"password": Hunter2, "a": [1]}`, "Hunter2", `{"password": "` + sec("Hunter2") + `", "a": [1]}`, p.JSON},
 		{"json-value-after-junk", `{"password": ( ["a,1", "b2"], "c": 1}`, "b2", `{"password": "` + sec(`( ["a,1", "b2"]`) + `", "c": 1}`, p.JSON},
 		// (junk before a value under a name that is no credential is
