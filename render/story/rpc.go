@@ -283,8 +283,8 @@ func (t *teller) polling(gs []*flow.Node) {
 
 // declareHops returns ps with the lifelines only the broker hops use (the
 // broker in Full detail) added after the services, in the order the steps
-// first name them (session headers count only when told: headers).
-func (tl *Teller) declareHops(ps []*flow.Participant, headers bool) []*flow.Participant {
+// first name them.
+func (tl *Teller) declareHops(ps []*flow.Participant) []*flow.Participant {
 	have := map[*flow.Participant]bool{}
 	for _, p := range ps {
 		have[p] = true
@@ -295,12 +295,8 @@ func (tl *Teller) declareHops(ps []*flow.Participant, headers bool) []*flow.Part
 	}
 	var extra []first
 	for p, at := range tl.seen {
-		n := at.plain
-		if headers {
-			n = at.any
-		}
-		if n > 0 && !have[p] {
-			extra = append(extra, first{p, n})
+		if !have[p] {
+			extra = append(extra, first{p, at})
 		}
 	}
 	sort.Slice(extra, func(i, j int) bool { return extra[i].at < extra[j].at })

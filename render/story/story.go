@@ -192,21 +192,21 @@ type Teller struct {
 	t    teller
 	emit func(Step)
 	// seen: every participant a step names, with the order of its first
-	// appearance in any step (any) and in a step other than a session
-	// header (plain; 0: none), for declareHops at Finish.
-	seen  map[*flow.Participant]*seenAt
+	// appearance, for declareHops at Finish. (A session header names the
+	// session's client, which its first tree's arrow names too: whether
+	// headers are told or not, the lifelines only broker hops use come
+	// in the same order.)
+	seen  map[*flow.Participant]int
 	order int
 	fed   bool // a session was told
 }
-
-type seenAt struct{ any, plain int }
 
 // NewTeller returns a teller that hands its steps to emit.
 func NewTeller(opts Options, emit func(Step)) *Teller {
 	if opts.Detail == "" {
 		opts.Detail = Compact
 	}
-	tl := &Teller{emit: emit, seen: map[*flow.Participant]*seenAt{}}
+	tl := &Teller{emit: emit, seen: map[*flow.Participant]int{}}
 	tl.t = teller{opts: opts, out: tl.step, told: map[*flow.Node]bool{}, later: map[*flow.Node][]*flow.Node{}}
 	return tl
 }
@@ -242,7 +242,7 @@ func (tl *Teller) Finish(tail *flow.Model) []*flow.Participant {
 			tl.t.note(p, n)
 		}
 	}
-	return tl.declareHops(ps, tail.Sessions > 1)
+	return tl.declareHops(ps)
 }
 
 func (tl *Teller) step(s Step) {
@@ -251,13 +251,8 @@ func (tl *Teller) step(s Step) {
 			continue
 		}
 		tl.order++
-		at := tl.seen[p]
-		if at == nil {
-			at = &seenAt{any: tl.order}
-			tl.seen[p] = at
-		}
-		if at.plain == 0 && !s.pending {
-			at.plain = tl.order
+		if _, ok := tl.seen[p]; !ok {
+			tl.seen[p] = tl.order
 		}
 	}
 	tl.emit(s)
