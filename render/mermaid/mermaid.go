@@ -177,15 +177,9 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 		out = append(out, Render(sub.Prune(), opts))
 		cur, size = nil, 0
 	}
-	roots := m.Roots
-	for i := 0; i < len(roots); {
-		// A session stays whole when it fits; one that does not is cut
-		// between its trees.
-		j := i + 1
-		for j < len(roots) && roots[j].Session == roots[i].Session {
-			j++
-		}
-		part := roots[i:j]
+	// A session stays whole when it fits; one that does not is cut
+	// between its trees.
+	for part := range story.Sessions(m.Roots) {
 		one := &flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: part, Sessions: m.Sessions}
 		if n := TextSize(Render(one.Prune(), opts)); n <= MaxText {
 			if size > 0 && size+n > MaxText {
@@ -193,7 +187,6 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 			}
 			cur = append(cur, part...)
 			size += n
-			i = j
 			continue
 		}
 		for _, r := range part {
@@ -205,7 +198,6 @@ func RenderSplit(m *flow.Model, opts Options) []string {
 			cur = append(cur, r)
 			size += n
 		}
-		i = j
 	}
 	flush()
 	return out

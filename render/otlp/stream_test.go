@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/internal/modeltest"
+	"github.com/flowmap/flowmap/render/story"
 )
 
 // TestStream: on every capture trace's goldens are drawn from (and on its
@@ -91,22 +92,16 @@ func TestStreamForgets(t *testing.T) {
 		}
 		s := NewStream(io.Discard, Options{})
 		most := 0
-		roots := g.Model.Roots
-		for i := 0; i < len(roots); {
-			j := i + 1
-			for j < len(roots) && roots[j].Session == roots[i].Session {
-				j++
-			}
-			if err := s.Session(roots[i:j:j]); err != nil {
+		for roots := range story.Sessions(g.Model.Roots) {
+			if err := s.Session(roots); err != nil {
 				t.Fatal(err)
 			}
 			for id, at := range s.ids.seen {
-				if at.start.Before(roots[i].Start) {
+				if at.start.Before(roots[0].Start) {
 					t.Fatalf("%s: identity %q began before the session just printed", g.Name, id)
 				}
 			}
 			most = max(most, len(s.ids.seen))
-			i = j
 		}
 		if g.Name == "nova-stop-start-reboot" && (g.Model.Sessions < 6 || most*3 > nodes) {
 			t.Errorf("%s: %d sessions, at most %d identities kept of %d nodes", g.Name, g.Model.Sessions, most, nodes)
