@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -394,5 +395,37 @@ func TestUniqueClash(t *testing.T) {
 	ids.takeSpan(first)
 	if b := unique(ids.takeSpan, "span", "a", 8); !bytes.Equal(b, again) {
 		t.Errorf("resolution not deterministic: %x, then %x", again, b)
+	}
+}
+
+// TestWriteString: writeString quotes as encoding/json's Encoder with
+// SetEscapeHTML(false) does, on tricky strings and on 20,000 random ones
+// (bytes of every kind: controls, quotes, HTML, invalid UTF-8, U+2028).
+func TestWriteString(t *testing.T) {
+	want := func(s string) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	cases := []string{"", "plain", `a"b\c`, "<a href='x'>&amp;</a>", "\b\f\n\r\t\x00\x1f\x7f", "é漢🙂", "\u2028\u2029", "\xff\xfe", "a\xc3", "\xed\xa0\x80"}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", `"`, `\`, "<", "&", "\x01", "\n", "\x7f", "é", "\u2028", "\u2029", "\xff", "\xc3", "🙂", "\ufffd"}
+	for range 20000 {
+		var sb strings.Builder
+		for range r.IntN(12) {
+			sb.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		cases = append(cases, sb.String())
+	}
+	for _, s := range cases {
+		var b bytes.Buffer
+		writeString(&b, s)
+		if got, w := b.String(), want(s); got != w {
+			t.Fatalf("writeString(%q) = %s, encoding/json %s", s, got, w)
+		}
 	}
 }
