@@ -68,19 +68,37 @@ func FuzzReader(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a := fuzzRead(t, data, 1)
-		if b := fuzzRead(t, data, 1); a != b {
+		a := fuzzRead(t, data, 1, "")
+		if b := fuzzRead(t, data, 1, ""); a != b {
 			t.Fatalf("two readings differ: %x vs %x", a, b)
 		}
-		fuzzRead(t, data, 2)
+		// the same bytes as a file, mapped (mapped.go)
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if m := fuzzRead(t, data, 1, path); m != a {
+			t.Fatalf("read %x, mapped %x", a, m)
+		}
+		fuzzRead(t, data, 2, "")
+		fuzzRead(t, data, 2, path)
 	})
 }
 
-// fuzzRead reads n copies of data merged and returns a digest of the output.
-func fuzzRead(t *testing.T, data []byte, n int) uint64 {
+// fuzzRead reads n copies of data merged and returns a digest of the
+// output: read from memory, or from the file at path (mapped) when given.
+func fuzzRead(t *testing.T, data []byte, n int, path string) uint64 {
 	streams := make([]stream, n)
 	for i := range streams {
 		streams[i] = stream{name: fmt.Sprintf("f%d", i), r: bytes.NewReader(data), size: int64(len(data))}
+		if path != "" {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			streams[i].r, streams[i].closer = f, f
+		}
 	}
 	r, err := newReader(streams, Options{})
 	if err != nil {
