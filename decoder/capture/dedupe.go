@@ -3,6 +3,7 @@ package capture
 import (
 	"cmp"
 	"hash/maphash"
+	"math"
 	"slices"
 )
 
@@ -47,6 +48,14 @@ type dedupe struct {
 	solo   bool   // one source so far: keys go to recent
 	recent []slot // recent[head:] are the keys of the last window, oldest first
 	head   int
+
+	// newest is the latest capture time seen: keys expire by it, not by
+	// the current packet's time, which may go back (a source lagging past
+	// the merge, a hostile file). Expired by a time that went back, a key
+	// could be live again, and whether its slot had been overwritten in
+	// between hung on where the hash put it: two runs (two seeds) of the
+	// same hostile files removed different duplicates (FuzzReader).
+	newest int64
 }
 
 // slot is one key: 0 is an empty slot (keys have their low bit set).
@@ -74,7 +83,7 @@ const keepSlots = 1 << 16
 // newDedupe returns a dedupe for a window (<= 0: none), with solo set
 // when the Reader has one source so far.
 func newDedupe(window int64, solo bool) *dedupe {
-	d := &dedupe{window: window, seed: maphash.MakeSeed(), solo: solo}
+	d := &dedupe{window: window, seed: maphash.MakeSeed(), solo: solo, newest: math.MinInt64}
 	if window > 0 && !solo {
 		d.slots = make([]slot, minSlots)
 	}
@@ -146,6 +155,8 @@ func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 		return false
 	}
 	k |= 1
+	d.newest = max(d.newest, t)
+	now := d.newest
 	mask := len(d.slots) - 1
 	free := -1 // the first slot whose key has expired
 	for i := int(k>>32) & mask; ; i = (i + 1) & mask {
@@ -158,10 +169,10 @@ func (d *dedupe) duplicate(k uint64, t int64, src int) bool {
 			}
 			d.slots[free] = slot{key: k, t: t, src: int32(src)}
 			if d.used > len(d.slots)/2 || d.used > maxKeys {
-				d.rebuild(t)
+				d.rebuild(now)
 			}
 			return false
-		case t-s.t > d.window:
+		case now-s.t > d.window:
 			if free < 0 {
 				free = i
 			}
