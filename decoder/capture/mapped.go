@@ -36,7 +36,7 @@ import (
 // goroutine that touches packet bytes therefore asks the runtime for a
 // panic instead of a crash (debug.SetPanicOnFault): the Reader (Next), and
 // the pipeline's stages, which tell the fault from a bug by its address
-// (Reader.Mapped). The file is then reported as changed while it was read.
+// (Reader.Fault). The file is then reported as changed while it was read.
 
 // mapChunk is how much of a mapped file is unmapped at once: a multiple of
 // every page size. The pages mapped at a time are what the stages hold
@@ -51,7 +51,7 @@ type mapping struct {
 	freed []bool // chunks no packet or reader holds
 	made  int    // chunks handed out so far (counted in pool.inUse)
 	// next is the first chunk still mapped; the stages that classify
-	// faults (Reader.Mapped) read it on their own goroutines.
+	// faults (Reader.Fault) read it on their own goroutines.
 	next atomic.Int64
 	pool *slabPool
 }
@@ -155,30 +155,29 @@ func (r *Reader) openGuarded(in *input, rd io.Reader, size int64) (err error) {
 			err = errors.New(Changed)
 		}
 	}()
-	defer CatchFault(func(addr uintptr) (string, bool) {
-		if in.m == nil {
+	defer CatchFault(func(x any) (string, bool) {
+		addr, ok := faultAddr(x)
+		if !ok || in.m == nil {
 			return "", false
 		}
-		_, ok := in.m.offset(addr)
+		_, ok = in.m.offset(addr)
 		return in.path, ok
 	}, &changed)
 	return r.openInput(in, rd, size)
 }
 
-// CatchFault, deferred (defer CatchFault(r.Mapped, &file)) by a stage
+// CatchFault, deferred (defer CatchFault(r.Fault, &file)) by a stage
 // that touches packet bytes with debug.SetPanicOnFault, ends a panic that
-// is a memory fault in a mapped capture file, and names the file in
-// *file; any other panic goes on.
-func CatchFault(mapped func(addr uintptr) (string, bool), file *string) {
+// fault says is a file's, and names the file in *file; any other panic
+// goes on.
+func CatchFault(fault func(x any) (string, bool), file *string) {
 	x := recover()
 	if x == nil {
 		return
 	}
-	if addr, ok := FaultAddr(x); ok {
-		if f, ok := mapped(addr); ok {
-			*file = f
-			return
-		}
+	if f, ok := fault(x); ok {
+		*file = f
+		return
 	}
 	panic(x)
 }
@@ -186,10 +185,21 @@ func CatchFault(mapped func(addr uintptr) (string, bool), file *string) {
 // MapsFiles reports whether any file is mapped, not read.
 func (r *Reader) MapsFiles() bool { return r.mapped > 0 }
 
-// Mapped reports whether addr is in a file this Reader maps, and which
-// (a stage that touches packet bytes tells a fault there, the file
-// changing while it is read, from a bug).
-func (r *Reader) Mapped(addr uintptr) (file string, ok bool) {
+// Fault reports whether x, a recovered panic, is a memory fault in a file
+// this Reader maps, and which: the file changing while it is read, not a
+// bug in the stage that touched its bytes. It may be called on any
+// goroutine.
+func (r *Reader) Fault(x any) (file string, ok bool) {
+	addr, ok := faultAddr(x)
+	if !ok {
+		return "", false
+	}
+	return r.mappedAt(addr)
+}
+
+// mappedAt reports whether addr is in a chunk of a file this Reader maps,
+// and which.
+func (r *Reader) mappedAt(addr uintptr) (file string, ok bool) {
 	for _, in := range r.inputs {
 		if in.m != nil {
 			if _, ok := in.m.offset(addr); ok {
@@ -200,9 +210,9 @@ func (r *Reader) Mapped(addr uintptr) (file string, ok bool) {
 	return "", false
 }
 
-// FaultAddr returns the address of a memory fault recovered as r, a
+// faultAddr returns the address of a memory fault recovered as r, a
 // panic value, when it is one (debug.SetPanicOnFault).
-func FaultAddr(r any) (uintptr, bool) {
+func faultAddr(r any) (uintptr, bool) {
 	e, ok := r.(interface {
 		runtime.Error
 		Addr() uintptr
@@ -235,7 +245,7 @@ func (r *Reader) tryNext() (p *Packet, faulted bool, err error) {
 		if x == nil {
 			return
 		}
-		addr, ok := FaultAddr(x)
+		addr, ok := faultAddr(x)
 		var in *input
 		var off int64
 		if ok {

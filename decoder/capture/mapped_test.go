@@ -261,21 +261,21 @@ func TestMappedFinishedFileShrinks(t *testing.T) {
 }
 
 // TestMappedFaultInUnmappedChunk: an address in a chunk flowmap unmapped
-// itself is not the file's (Reader.Mapped says no): a stage reading it
+// itself is not the file's (Reader.Fault says no): a stage reading it
 // has a bug, which must not be reported as the file changing.
 func TestMappedFaultInUnmappedChunk(t *testing.T) {
 	p := bigCapture(t, 4000, 1000) // 4 MB: four chunks
 	r := openT(t, Options{}, p)
 	m := r.inputs[0].m
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.buf)))
-	if _, ok := r.Mapped(base + 10); !ok {
+	if _, ok := r.mappedAt(base + 10); !ok {
 		t.Fatal("the first chunk is not mapped before reading")
 	}
 	drain(t, r)
-	if _, ok := r.Mapped(base + 10); ok || int(m.next.Load()) != len(m.freed) {
+	if _, ok := r.mappedAt(base + 10); ok || int(m.next.Load()) != len(m.freed) {
 		t.Errorf("an unmapped chunk counts as the file's (%d of %d chunks unmapped)", m.next.Load(), len(m.freed))
 	}
-	if _, ok := r.Mapped(base + uintptr(len(m.buf)) + 10); ok {
+	if _, ok := r.mappedAt(base + uintptr(len(m.buf)) + 10); ok {
 		t.Error("an address past the file counts as the file's")
 	}
 }

@@ -132,11 +132,11 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 	// read it (rs.release), so they read payloads in place.
 	opts.TCP.Concurrent, opts.TCP.PacketsKept = !serial, !serial
 	// A mapped capture file that shrinks while it is read faults where
-	// its bytes are touched (capture/mapped.go): here too, and on the
-	// decoders' goroutine (tcp.Options.Mapped).
+	// its bytes are touched (capture/mapped.go): here too (the loop
+	// below), and on the decoders' goroutine (tcp.Options.Fault).
 	guard := r.MapsFiles()
 	if guard {
-		opts.TCP.Mapped = r.Mapped
+		opts.TCP.Fault = r.Fault
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	}
 	asm := tcp.New(opts.TCP, ord.add)
@@ -159,40 +159,47 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		rs := newReadStage(r)
 		defer rs.stop()
 		stopReading = rs.stop
-		if guard {
-			rs.mapped = r.Mapped
-		}
 		rs.release = func(b *readBatch) {
 			asm.Sync(func(time.Time, time.Time) { rs.free <- b })
 		}
 		src = rs
 	}
-	var n int
-	for {
-		p, err := src.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "capture", What: err.Error(), Fatal: true})
-			}
-			break
+	// One guard for the whole loop, not one a packet: a fault in a
+	// mapped file's bytes (the warm-up, the TCP stage; the reader's own
+	// are its damage) ends it, with the TCP stage perhaps half way through
+	// a segment: it takes no more, from any file.
+	var (
+		n       int
+		at      time.Time // the packet being fed
+		changed string
+	)
+	func() {
+		if guard {
+			defer capture.CatchFault(r.Fault, &changed)
 		}
-		if p.ip != nil {
-			if !guard {
+		for {
+			p, err := src.next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "capture", What: err.Error(), Fatal: true})
+				}
+				return
+			}
+			if p.ip != nil {
+				at = p.t
 				asm.Packet(p.ip, p.t, p.iface)
-			} else if file := feed(asm, p, r.Mapped); file != "" {
-				// The TCP stage may be half way through a segment: it
-				// takes no more, from any file.
-				res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: file, Fatal: true, What: capture.Changed + ": decoding stopped there, at " + p.t.Format(time.RFC3339Nano) + ", for every file: the exchanges then in progress are incomplete"})
-				break
+			}
+			n++
+			if n&255 == 0 {
+				asm.Sync(release)
+				if opts.Progress != nil && n&4095 == 0 {
+					opts.Progress(p.read, r.TotalBytes())
+				}
 			}
 		}
-		n++
-		if n&255 == 0 {
-			asm.Sync(release)
-			if opts.Progress != nil && n&4095 == 0 {
-				opts.Progress(p.read, r.TotalBytes())
-			}
-		}
+	}()
+	if changed != "" {
+		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: changed, Fatal: true, What: capture.Changed + ": decoding stopped there, after " + at.Format(time.RFC3339Nano) + ", for every file: the exchanges then in progress are incomplete"})
 	}
 	// The reader is left alone from here (after a fault above its goroutine
 	// may still be reading).
@@ -240,15 +247,6 @@ func Run(paths []string, opts Options, out func(*decoder.Exchange)) (*Result, er
 		res.Diagnostics = append(res.Diagnostics, decoder.Diagnostic{Where: "ip", What: fmt.Sprintf("%d IP fragments not reassembled", st.Fragments)})
 	}
 	return res, nil
-}
-
-// feed is asm.Packet on a mapped capture: a fault in the file's bytes
-// (it changed while it was read) returns the file's name instead of
-// crashing; any other panic goes on.
-func feed(asm *tcp.Assembler, p *packet, mapped func(uintptr) (string, bool)) (changed string) {
-	defer capture.CatchFault(mapped, &changed)
-	asm.Packet(p.ip, p.t, p.iface)
-	return ""
 }
 
 // orderer holds exchanges until no earlier one can still come.
@@ -436,10 +434,6 @@ type readStage struct {
 	// the reader once its packets are no longer read (else at once).
 	release func(*readBatch)
 	warm    byte // see warm
-	// mapped, when the capture is mapped, classifies a fault in warm
-	// (capture.Reader.Mapped): the packet faults again in feed, which
-	// reports it.
-	mapped func(uintptr) (string, bool)
 }
 
 // warm reads the first bytes of each packet's headers, and returns them
@@ -459,14 +453,6 @@ func warm(pkts []packet) byte {
 		}
 	}
 	return sum
-}
-
-// warmMapped is warm on the packets of a mapped file, which fault where
-// the file shrank since they were read: warm stops there.
-func warmMapped(pkts []packet, mapped func(uintptr) (string, bool)) (sum byte) {
-	var changed string
-	defer capture.CatchFault(mapped, &changed)
-	return warm(pkts)
 }
 
 // Deeper queues let a stage run ahead while the other waits for the
@@ -559,11 +545,7 @@ func (s *readStage) next() (*packet, error) {
 			return nil, io.EOF // stopped
 		}
 		s.cur, s.i = b, 0
-		if s.mapped == nil {
-			s.warm = warm(b.pkts)
-		} else {
-			s.warm = warmMapped(b.pkts, s.mapped)
-		}
+		s.warm = warm(b.pkts)
 	}
 	p := &s.cur.pkts[s.i]
 	s.i++

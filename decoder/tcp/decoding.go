@@ -461,16 +461,12 @@ func (d *decoding) contain(r any) {
 }
 
 // changed reports whether r, a recovered panic, is a fault in a mapped
-// capture file (Options.Mapped), and which.
+// capture file (Options.Fault), and which.
 func (d *decoding) changed(r any) (string, bool) {
-	e, ok := r.(interface {
-		runtime.Error
-		Addr() uintptr
-	})
-	if !ok || d.opts.Mapped == nil {
+	if d.opts.Fault == nil {
 		return "", false
 	}
-	return d.opts.Mapped(e.Addr())
+	return d.opts.Fault(r)
 }
 
 // panicSite names the innermost flowmap function of a panic's stack below
@@ -617,7 +613,7 @@ func newWorker(d *decoding) *worker {
 	w.cur = &opBatch{}
 	go func() {
 		defer close(w.done)
-		if d.opts.Mapped != nil {
+		if d.opts.Fault != nil {
 			// The decoders read payloads in place, from a mapped file:
 			// a fault there is contained like a decoder's panic.
 			debug.SetPanicOnFault(true)

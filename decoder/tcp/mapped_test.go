@@ -15,7 +15,7 @@ import (
 )
 
 // TestFaultInMappedBytesIsAChange: bytes of a segment that fault where
-// the decoding side reads them, inside a mapped capture (Options.Mapped:
+// the decoding side reads them, inside a mapped capture (Options.Fault:
 // the file shrank under flowmap), cost their connection as a change of
 // the file, not as a decoder's failure; the same fault outside any mapped
 // file stays a failure (a bug). The segment's payload lies on a page made
@@ -30,8 +30,9 @@ func TestFaultInMappedBytesIsAChange(t *testing.T) {
 		}
 		pp := &pendProto{}
 		base := uintptr(unsafe.Pointer(&mem[0]))
-		a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}, Mapped: func(addr uintptr) (string, bool) {
-			return "x.pcap", inFile && addr-base < uintptr(2*page)
+		a := New(Options{Protocols: []decoder.Protocol{pp.protocol()}, Fault: func(x any) (string, bool) {
+			e, ok := x.(interface{ Addr() uintptr })
+			return "x.pcap", ok && inFile && e.Addr()-base < uintptr(2*page)
 		}}, func(*decoder.Exchange) {})
 		cv := newConv(a, "10.0.0.1:40000", "10.0.0.2:5000", 1000)
 		t0 := time.Unix(1_700_000_000, 0).UTC()

@@ -66,13 +66,13 @@ type Options struct {
 	// has run: the decoders then read a segment's payload in place instead
 	// of a copy.
 	PacketsKept bool
-	// Mapped, when set, tells whether an address is in a capture file
-	// mapped into memory, and which. A fault there is the file changing
-	// while it is read, not a decoder's bug: the goroutine decoding asks
-	// for a panic on such faults (debug.SetPanicOnFault), and the
-	// connection whose bytes faulted is dropped and counted in Stats
-	// (Changed), not as Failed.
-	Mapped func(addr uintptr) (file string, ok bool)
+	// Fault, when set, tells whether a recovered panic is a memory fault
+	// in a capture file mapped into memory, and which
+	// (capture.Reader.Fault): the file changing while it is read, not a
+	// decoder's bug. The goroutine decoding then asks for a panic on such
+	// faults (debug.SetPanicOnFault), and the connection whose bytes
+	// faulted is dropped and counted in Stats (Changed), not as Failed.
+	Fault func(x any) (file string, ok bool)
 }
 
 // Stats counts what the TCP layer saw.
@@ -104,7 +104,7 @@ type Stats struct {
 	UnreadConns int
 	UnreadBytes int64
 	// ChangedConns counts connections whose bytes faulted in a mapped
-	// file (Options.Mapped): the file changed while it was read. Changed
+	// file (Options.Fault): the file changed while it was read. Changed
 	// names the first such file.
 	ChangedConns int
 	Changed      string
