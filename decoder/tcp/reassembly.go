@@ -228,11 +228,20 @@ func (a *Assembler) segment(k connKey, fromLow bool, hdr *tcpHeader, payload []b
 }
 
 // addLost remembers a snaplen cut in sequence order (deliver reads the
-// first): segments come out of order too.
+// first): segments come out of order too. A cut wholly behind the bytes
+// delivered (a retransmission, dropped) or one already there is not kept:
+// deliver drops cuts only when bytes come, and a run of retransmitted cut
+// segments would otherwise pile up with none.
 func (h *half) addLost(l lostRange) {
+	if l.from.add(l.n).to(h.seq) >= 0 {
+		return
+	}
 	i := len(h.lost)
 	for i > 0 && l.from.to(h.lost[i-1].from) > 0 {
 		i--
+	}
+	if i > 0 && h.lost[i-1] == l {
+		return
 	}
 	h.lost = slices.Insert(h.lost, i, l)
 }

@@ -188,3 +188,34 @@ func TestReorderedSnaplenCuts(t *testing.T) {
 		t.Errorf("delivered %q…, %d bytes, gaps %d; want 100 A, 100 B, gaps 1800", rec.got[0][:min(len(rec.got[0]), 8)], len(rec.got[0]), rec.gaps[0])
 	}
 }
+
+// TestRetransmittedCutsNotKept: snaplen-cut retransmissions of bytes
+// already delivered, and the same cut seen again, leave no cut behind:
+// with no new bytes to deliver, none would be dropped, and each kept
+// one made the next insertion longer.
+func TestRetransmittedCutsNotKept(t *testing.T) {
+	rec := &byteRec{}
+	a := New(Options{Protocols: []decoder.Protocol{rec.protocol()}}, func(*decoder.Exchange) {})
+	cv := newConv(a, "10.0.0.1:40000", "10.0.0.2:9292", 1000)
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	cv.handshake(t0)
+	seg := segment(cv.c.addr, cv.s.addr, cv.c.seq, cv.s.seq, psh|ack, bytes.Repeat([]byte{'A'}, 1000))
+	ahead := segment(cv.c.addr, cv.s.addr, cv.c.seq+5000, cv.s.seq, psh|ack, bytes.Repeat([]byte{'B'}, 1000))
+	a.Packet(seg, t0, "")
+	for range 1000 {
+		a.Packet(seg[:40+100], t0, "")   // behind: delivered already
+		a.Packet(ahead[:40+100], t0, "") // ahead, the same cut each time
+	}
+	if len(a.conns) != 1 {
+		t.Fatalf("%d connections", len(a.conns))
+	}
+	for _, s := range a.conns {
+		if h := &s.halves[decoder.ClientToServer]; len(h.lost) != 1 {
+			t.Errorf("%d cuts kept, want the one ahead", len(h.lost))
+		}
+	}
+	a.Close()
+	if !bytes.Equal(rec.got[0][:1000], bytes.Repeat([]byte{'A'}, 1000)) || bytes.Count(rec.got[0], []byte{0}) > 0 {
+		t.Errorf("delivered %d bytes, %d zeros", len(rec.got[0]), bytes.Count(rec.got[0], []byte{0}))
+	}
+}
