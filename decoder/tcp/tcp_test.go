@@ -255,21 +255,26 @@ func TestRetransmissionsAndReordering(t *testing.T) {
 	}
 }
 
-// TestLostSegmentIsAGap: dropping one data segment gives a gap of exactly
-// its size in that direction, reported once.
-func TestLostSegmentIsAGap(t *testing.T) {
+// tenthBigSegment returns the packets of seed-image-list in time order and
+// the index of the tenth that carries more than 1,000 bytes (or -1).
+func tenthBigSegment(t *testing.T) ([]pkt, int) {
 	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].t.Before(ps[j].t) })
-	drop, n := -1, 0
+	n := 0
 	for i, p := range ps {
 		if payloadLen(p.data) > 1000 {
-			n++
-			if n == 10 {
-				drop = i
-				break
+			if n++; n == 10 {
+				return ps, i
 			}
 		}
 	}
+	return ps, -1
+}
+
+// TestLostSegmentIsAGap: dropping one data segment gives a gap of exactly
+// its size in that direction, reported once.
+func TestLostSegmentIsAGap(t *testing.T) {
+	ps, drop := tenthBigSegment(t)
 	if drop < 0 {
 		t.Fatal("no segment to drop")
 	}
@@ -340,17 +345,7 @@ func TestMidStreamTrustsThePort(t *testing.T) {
 // gives up on the hole, the bytes go on with the time of the first of
 // them, not that of a packet which came later.
 func TestQueuedSegmentKeepsItsTime(t *testing.T) {
-	ps := load(t, filepath.Join("..", "..", "testdata", "captures", "seed-image-list.pcapng"))
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].t.Before(ps[j].t) })
-	drop, n := -1, 0
-	for i, p := range ps {
-		if payloadLen(p.data) > 1000 {
-			if n++; n == 10 {
-				drop = i
-				break
-			}
-		}
-	}
+	ps, drop := tenthBigSegment(t)
 	if drop < 0 {
 		t.Fatal("no segment to drop")
 	}

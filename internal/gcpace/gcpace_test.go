@@ -52,10 +52,7 @@ func TestStartSetsThePace(t *testing.T) {
 // TestSetBudget: a command changes the budget of the pacing started: the
 // pace follows at once; once stopped, or never started, nothing changes.
 func TestSetBudget(t *testing.T) {
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	stop := Start(1 << 30)
+	stop := started(t, 1<<30)
 	p := active.Load()
 	SetBudget(16 << 20)
 	got := debug.SetGCPercent(100)
@@ -73,11 +70,7 @@ func TestSetBudget(t *testing.T) {
 // TestSetLimit: the limit is set with a pacer running, and left alone
 // without one (GOGC or GOMEMLIMIT set: the user's setting wins).
 func TestSetLimit(t *testing.T) {
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	stop := Start(1 << 30)
+	stop := started(t, 1<<30)
 	SetLimit(100 << 20)
 	got := debug.SetMemoryLimit(-1)
 	stop()
@@ -89,4 +82,17 @@ func TestSetLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Errorf("limit %d without a pacer, want it left at %d", got, before)
 	}
+}
+
+// started starts a pacer of budget with neither GOGC nor GOMEMLIMIT set;
+// the test's end puts the GC percent and the memory limit back.
+func started(t *testing.T, budget uint64) (stop func()) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	percent, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	})
+	return Start(budget)
 }
