@@ -111,3 +111,7 @@ func statSize(p string) (int64, error) {
 	}
 	return fi.Size(), nil
 }
+
+// BenchmarkTraceOTLPLong is `flowmap trace --format otlp` on the same
+// capture.
+func BenchmarkTraceOTLPLong(b *testing.B) { benchCmd(b, "trace", "--format", "otlp") }

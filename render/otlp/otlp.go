@@ -32,8 +32,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -62,12 +60,17 @@ const SchemaURL = "https://opentelemetry.io/schemas/1.37.0"
 // are sorted and what fits on a line (an attribute) is on one line: the
 // same model gives the same bytes. A model without nodes gives {}.
 func Write(w io.Writer, m *flow.Model, opts Options) error {
-	rs := resourceSpans(m, opts)
-	b, err := protojson.MarshalOptions{UseEnumNumbers: true}.Marshal(&tracepb.TracesData{ResourceSpans: rs})
+	v, err := tree(&tracepb.TracesData{ResourceSpans: resourceSpans(m, opts)})
 	if err != nil {
-		return fmt.Errorf("otlp: %w", err)
+		return err
 	}
-	return normalise(w, b)
+	var out bytes.Buffer
+	if err := pretty(&out, v, 0); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
 }
 
 // resourceSpans builds one ResourceSpans per serving participant, in the
@@ -467,29 +470,6 @@ func (a *attrs) strs(k string, vs []string) {
 // and keys may hold any bytes.
 func clean(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-// normalise rewrites protojson's output b to w: span and trace ids from
-// base64 (protobuf's JSON mapping for bytes) to lowercase hex (OTLP's),
-// then printed again with sorted keys and a fixed layout, because protojson
-// varies its whitespace on purpose.
-func normalise(w io.Writer, b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf("otlp: re-reading protojson output: %w", err)
-	}
-	if err := hexIDs(v); err != nil {
-		return err
-	}
-	var out bytes.Buffer
-	if err := pretty(&out, v, 0); err != nil {
-		return err
-	}
-	out.WriteByte('\n')
-	_, err := w.Write(out.Bytes())
-	return err
-}
-
 // lineWidth is the width up to which a JSON object or array is printed on
 // one line: one attribute per line keeps the files short and their diffs
 // readable.
@@ -510,6 +490,21 @@ func pretty(b *bytes.Buffer, v any, indent int) error {
 	}
 	pad := strings.Repeat(" ", indent+2)
 	switch x := v.(type) {
+	case object:
+		b.WriteString("{\n")
+		for i, m := range x {
+			b.WriteString(pad)
+			writeString(b, m.key)
+			b.WriteString(": ")
+			if err := pretty(b, m.val, indent+2); err != nil {
+				return err
+			}
+			if i < len(x)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString(pad[:indent] + "}")
 	case map[string]any:
 		b.WriteString("{\n")
 		for i, k := range sortedKeys(x) {
@@ -554,6 +549,22 @@ func compact(b *bytes.Buffer, v any, limit int) (bool, error) {
 	start := b.Len()
 	over := func() bool { return limit >= 0 && b.Len()-start > limit }
 	switch x := v.(type) {
+	case object:
+		b.WriteByte('{')
+		for i, m := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeString(b, m.key)
+			b.WriteString(": ")
+			if over() {
+				return false, nil
+			}
+			if ok, err := compact(b, m.val, remaining(limit, b.Len()-start)); !ok || err != nil {
+				return false, err
+			}
+		}
+		b.WriteByte('}')
 	case map[string]any:
 		b.WriteByte('{')
 		for i, k := range sortedKeys(x) {
@@ -715,6 +726,19 @@ func hexIDs(v map[string]any) error {
 					}
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// hexSpan rewrites the ids of span v and its links.
+func hexSpan(v map[string]any) error {
+	if err := hexFields(v); err != nil {
+		return err
+	}
+	for _, l := range list(v["links"]) {
+		if err := hexFields(obj(l)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -3,12 +3,10 @@ package otlp
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -69,7 +67,7 @@ func (s *Stream) Session(roots []*flow.Node) error {
 			} else {
 				s.buf.WriteString(",\n" + strings.Repeat(" ", spanIndent))
 			}
-			if s.err = printed(&s.buf, span(n, r.Session, s.ids, bursts), spanIndent, true); s.err == nil {
+			if s.err = printed(&s.buf, span(n, r.Session, s.ids, bursts), spanIndent); s.err == nil {
 				s.body.add(p, s.buf.Bytes())
 				s.err = s.body.err
 			}
@@ -78,28 +76,11 @@ func (s *Stream) Session(roots []*flow.Node) error {
 	return s.err
 }
 
-// printed prints message m as normalise does at indent (ids in hex when
-// span).
-func printed(b *bytes.Buffer, m proto.Message, indent int, span bool) error {
-	raw, err := protojson.MarshalOptions{UseEnumNumbers: true}.Marshal(m)
+// printed prints message m as Write does, at indent.
+func printed(b *bytes.Buffer, m proto.Message, indent int) error {
+	v, err := tree(m)
 	if err != nil {
-		return fmt.Errorf("otlp: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf("otlp: re-reading protojson output: %w", err)
-	}
-	if span {
-		if err := hexFields(v); err != nil {
-			return err
-		}
-		for _, l := range list(v["links"]) {
-			if err := hexFields(obj(l)); err != nil {
-				return err
-			}
-		}
+		return err
 	}
 	return pretty(b, v, indent)
 }
@@ -134,13 +115,13 @@ func (s *Stream) Close(tail *flow.Model) error {
 		return bw.Flush()
 	}
 	var scope bytes.Buffer
-	if err := printed(&scope, &commonpb.InstrumentationScope{Name: ScopeName, Version: s.opts.Version}, 10, false); err != nil {
+	if err := printed(&scope, &commonpb.InstrumentationScope{Name: ScopeName, Version: s.opts.Version}, 10); err != nil {
 		return err
 	}
 	bw.WriteString("{\n  \"resourceSpans\": [\n")
 	for i, p := range ps {
 		var res bytes.Buffer
-		if err := printed(&res, resource(p), 6, false); err != nil {
+		if err := printed(&res, resource(p), 6); err != nil {
 			return err
 		}
 		url := fmt.Sprintf("%q", SchemaURL)
