@@ -112,6 +112,8 @@ if [ "$SYNTH_BYTES" -gt 0 ]; then
   goal "decode peak RSS MiB (1 GB synthetic)" "$RSS" "<=" 64
   measure "flowmap trace" "$big" "$BIN" trace --progress never "$big"
   goal "trace peak RSS MiB (1 GB synthetic)" "$RSS" "<=" 128
+  # summary builds segments as trace does (no goal of its own: printed)
+  measure "flowmap summary" "$big" "$BIN" summary --progress never "$big"
   # The same with one connection (a keystone request) that never finishes:
   # memory must stay bounded by what is open, and output must stream.
   go run ./scripts/synth -in "$cap" -out "$big" -size "$SYNTH_BYTES" -silence 5000

@@ -36,13 +36,23 @@ func (m *modelFlags) add(cmd *cobra.Command, f *pflag.FlagSet) {
 	addStraceFlag(cmd, f, &m.Strace)
 }
 
-// build decodes files and correlates them into the filtered model, as
-// trace does. The pipeline's result carries its diagnostics for report.
-func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Result, error) {
+// options are the flow options the flags give (names, the memcache
+// secret).
+func (m *modelFlags) options() (flow.Options, error) {
 	if m.NamesFile == "" {
 		m.NamesFile = defaultNamesFile()
 	}
 	names, err := parseNames(m.Names, m.NamesFile)
+	if err != nil {
+		return flow.Options{}, err
+	}
+	return flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret}, nil
+}
+
+// build decodes files and correlates them into the filtered model, as
+// trace does. The pipeline's result carries its diagnostics for report.
+func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Result, error) {
+	fopts, err := m.options()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,10 +66,11 @@ func (m *modelFlags) build(ios *IO, files []string) (*flow.Model, *pipeline.Resu
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	all := flow.Build(exs, flow.Options{Names: names, MemcacheSecret: m.MemcacheSecret, Strace: alignStrace(popts.Streams, m.Strace, res)})
+	fopts.Strace = alignStrace(popts.Streams, m.Strace, res)
+	all := flow.Build(exs, fopts)
 	model := all.Filter(m.Filter)
 	if len(model.Roots) == 0 && len(all.Roots) > 0 {
-		model.Notes = append(model.Notes, fmt.Sprintf("no client session matches the filters (the capture has %d)", all.Sessions))
+		model.Notes = append(model.Notes, noneMatch(all.Sessions))
 	}
 	for _, n := range model.Notes {
 		fmt.Fprintf(ios.Err, "flowmap: note: %s\n", n)

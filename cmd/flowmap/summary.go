@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowmap/flowmap/decoder/pipeline"
+	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/internal/gcpace"
 	"github.com/flowmap/flowmap/render/summary"
 )
 
@@ -14,6 +19,11 @@ type summaryOptions struct {
 	Files  []string
 	Format string
 	Model  modelFlags
+	// segment and window, when set, are flow.Segments' Size and Window
+	// (tests: small segments)
+	segment int
+	window  time.Duration
+	told    int // segments summed up, filtered (streamSummary)
 }
 
 // summaryWriter writes a summary in one format.
@@ -72,17 +82,52 @@ the same data for scripts (the contract is in the README).`,
 	return cmd
 }
 
+// runSummary builds the model segment by segment while the capture is
+// decoded, as trace does, and sums up each segment's sessions as they
+// come (summary.Stream): memory holds what is open and the summary's
+// lines, not the whole capture. With --strace the model is built whole.
 func runSummary(opts *summaryOptions) error {
-	m, res, err := opts.Model.build(opts.IO, opts.Files)
-	if err != nil {
-		return err
-	}
 	f, err := summaryFormats().lookup(opts.Format)
 	if err != nil {
 		return err
 	}
-	if err := f.write(opts.IO.Out, summary.Compute(m, summary.Options{}), opts); err != nil {
+	var sum *summary.Summary
+	var res *pipeline.Result
+	if len(opts.Model.Strace) > 0 {
+		var m *flow.Model
+		if m, res, err = opts.Model.build(opts.IO, opts.Files); err != nil {
+			return err
+		}
+		sum = summary.Compute(m, summary.Options{})
+	} else if sum, res, err = streamSummary(opts); err != nil {
+		return err
+	}
+	if err := f.write(opts.IO.Out, sum, opts); err != nil {
 		return err
 	}
 	return report(opts.IO, res)
+}
+
+// streamSummary decodes and sums up opts.Files segment by segment; it
+// prints the model's notes.
+func streamSummary(opts *summaryOptions) (*summary.Summary, *pipeline.Result, error) {
+	gcpace.SetBudget(traceHeapBudget)
+	fopts, err := opts.Model.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	popts := pipelineOptions(opts.IO, false)
+	bar := newProgress(opts.IO, opts.Model.Progress)
+	popts.Progress = bar.update
+	s := summary.NewStream(summary.Options{})
+	seg := segmented{files: opts.Files, fopts: fopts, popts: popts, filter: opts.Model.Filter, size: opts.segment, window: opts.window}
+	tail, res, err := seg.build(bar, s.Session)
+	opts.told = seg.told
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range tail.Notes {
+		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
+	}
+	return s.Finish(tail), res, nil
 }

@@ -231,32 +231,22 @@ func noneMatch(sessions int) string {
 // keep the body in a temporary file until the end, where the header
 // (participants, "of N") is known; nothing reaches the output before.
 func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts pipeline.Options, bar *progress) error {
-	gcpace.SetLimit(traceMemLimit)
 	out := bufio.NewWriterSize(opts.IO.Out, 64<<10)
 	defer out.Flush()
 	gate := &gateWriter{w: out}
 	p := tw.stream(gate, opts)
 	var perr error
-	seg := flow.NewSegments(fopts, func(roots []*flow.Node) {
-		opts.told++
+	seg := segmented{files: opts.Files, fopts: fopts, popts: popts, filter: opts.Filter, size: opts.segment, window: opts.window}
+	tail, res, err := seg.build(bar, func(roots []*flow.Node) {
 		if perr == nil {
 			perr = p.Session(roots)
 		}
 	})
-	seg.Filter = opts.Filter
-	if opts.segment > 0 {
-		seg.Size, seg.Window = opts.segment, opts.window
-	}
-	res, err := buildWhileDecoding(opts.Files, popts, seg.Add)
-	bar.done()
+	opts.told = seg.told
 	if err != nil {
 		gate.shut = true
 		_ = p.Close(&flow.Model{}) // removes its temporary file
-		return inputError{err}
-	}
-	tail := seg.Close()
-	if opts.told == 0 && seg.Built() {
-		tail.Notes = append(tail.Notes, noneMatch(tail.Sessions))
+		return err
 	}
 	for _, n := range tail.Notes {
 		fmt.Fprintf(opts.IO.Err, "flowmap: note: %s\n", n)
@@ -272,6 +262,46 @@ func streamTrace(opts *traceOptions, tw traceWriter, fopts flow.Options, popts p
 	}
 	warnSize(p, opts)
 	return report(opts.IO, res)
+}
+
+// segmented builds the model of files segment by segment while they are
+// decoded (flow.Segments), handing each segment's sessions over as they
+// are built: memory holds what is open, not the whole capture.
+type segmented struct {
+	files  []string
+	fopts  flow.Options
+	popts  pipeline.Options
+	filter flow.Filter
+	// size and window, when set, are flow.Segments' Size and Window
+	// (tests: small segments)
+	size   int
+	window time.Duration
+	told   int // segments handed over, filtered
+}
+
+// build hands session each segment's sessions in order and returns the
+// model's tail (participants, tokens, sessions, notes: one says so when
+// the filter matched no session).
+func (g *segmented) build(bar *progress, session func(roots []*flow.Node)) (*flow.Model, *pipeline.Result, error) {
+	gcpace.SetLimit(traceMemLimit)
+	seg := flow.NewSegments(g.fopts, func(roots []*flow.Node) {
+		g.told++
+		session(roots)
+	})
+	seg.Filter = g.filter
+	if g.size > 0 {
+		seg.Size, seg.Window = g.size, g.window
+	}
+	res, err := buildWhileDecoding(g.files, g.popts, seg.Add)
+	bar.done()
+	if err != nil {
+		return nil, nil, inputError{err}
+	}
+	tail := seg.Close()
+	if g.told == 0 && seg.Built() {
+		tail.Notes = append(tail.Notes, noneMatch(tail.Sessions))
+	}
+	return tail, res, nil
 }
 
 // buildWhileDecoding runs the pipeline and hands its exchanges to add on

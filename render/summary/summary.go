@@ -170,132 +170,9 @@ func Ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // Compute returns the summary of m.
 func Compute(m *flow.Model, opts Options) *Summary {
-	if opts.Slowest == 0 {
-		opts.Slowest = 10
-	}
-	origin := m.Origin()
-	s := &Summary{Participants: []Participant{}, Databases: []Database{}, Caches: []Cache{},
-		Sessions: []Session{}, Slowest: []Tree{}, Errors: []Error{}, Findings: []Finding{}}
-	s.Capture.Start = origin
-	s.Capture.Trees = len(m.Roots)
-	var last time.Time
-	m.Walk(func(n *flow.Node, _ int) {
-		if !n.IsFile() { // strace's file syscalls are not on the wire
-			s.Capture.Exchanges++
-		}
-		if n.End.After(last) {
-			last = n.End
-		}
-	})
-	if !origin.IsZero() {
-		s.Capture.DurationMs = Ms(last.Sub(origin))
-	}
-	s.participants(m)
-	s.sessions(m, origin)
-	s.Capture.Sessions = len(s.Sessions)
-	s.slowest(m, origin, opts.Slowest)
-	s.errors(m, origin)
-	s.findings(m, origin)
-	return s
-}
-
-func (s *Summary) participants(m *flow.Model) {
-	idx := map[*flow.Participant]int{}
-	lat := map[int][]time.Duration{}
-	for i, p := range m.Participants {
-		idx[p] = i
-		s.Participants = append(s.Participants, Participant{Name: p.Name, Kind: string(p.Kind)})
-	}
-	dbs := map[*flow.Participant]*Database{}
-	caches := map[*flow.Participant]*Cache{}
-	for _, p := range m.Participants {
-		switch p.Kind {
-		case flow.DB:
-			dbs[p] = &Database{Name: p.Name}
-		case flow.Cache:
-			caches[p] = &Cache{Name: p.Name}
-		}
-	}
-	m.Walk(func(n *flow.Node, _ int) {
-		if i, ok := idx[n.FromP()]; ok {
-			s.Participants[i].Calls++
-		}
-		i, ok := idx[n.ToP()]
-		if !ok {
-			return
-		}
-		p := &s.Participants[i]
-		p.Served++
-		switch {
-		case n.Outcome == flow.Failed:
-			p.Errors++
-		case unanswered(n):
-			p.Unanswered++
-		}
-		if n.Answered() && n.Role != flow.RoleRPCCast {
-			// a cast waits for no answer: it has no latency to count
-			lat[i] = append(lat[i], n.End.Sub(n.Start))
-		}
-		if n.RequestBytes != nil {
-			p.RequestBytes += *n.RequestBytes
-		}
-		if n.ResponseBytes != nil {
-			p.ResponseBytes += *n.ResponseBytes
-		}
-		if d := dbs[n.ToP()]; d != nil {
-			switch n.Role {
-			case flow.RoleLogin:
-				d.Logins++
-			case flow.RoleQuery:
-				if !isDBQuery(n) {
-					break
-				}
-				d.Queries++
-				if n.Answered() {
-					d.TimeMs += Ms(n.End.Sub(n.Start))
-				}
-			}
-			if n.Rows != nil {
-				d.Rows += *n.Rows
-			}
-			if n.Outcome == flow.Failed {
-				d.Errors++
-			}
-		}
-		if c := caches[n.ToP()]; c != nil {
-			switch n.Role {
-			case flow.RoleCacheGet:
-				c.Gets++
-				switch n.Outcome {
-				case flow.OK:
-					c.Hits++
-				case flow.Miss:
-					c.Misses++
-				}
-			case flow.RoleCacheSet:
-				c.Sets++
-			default:
-				c.Other++
-			}
-		}
-	})
-	for i := range s.Participants {
-		p := &s.Participants[i]
-		p.Timed = len(lat[i])
-		p.P50Ms, p.P95Ms, p.MaxMs = Percentile(lat[i], 50), Percentile(lat[i], 95), Percentile(lat[i], 100)
-	}
-	for _, p := range m.Participants {
-		if d := dbs[p]; d != nil {
-			s.Databases = append(s.Databases, *d)
-		}
-		if c := caches[p]; c != nil {
-			if c.Hits+c.Misses > 0 {
-				r := float64(c.Hits) / float64(c.Hits+c.Misses)
-				c.HitRatio = &r
-			}
-			s.Caches = append(s.Caches, *c)
-		}
-	}
+	s := NewStream(opts)
+	s.Session(m.Roots)
+	return s.Finish(m)
 }
 
 // Percentile is the nearest-rank p-th percentile of ds in milliseconds
@@ -323,55 +200,6 @@ func Groups(m *flow.Model) [][]*flow.Node {
 		i = j
 	}
 	return out
-}
-
-func (s *Summary) sessions(m *flow.Model, origin time.Time) {
-	for _, trees := range Groups(m) {
-		ss := Session{Number: trees[0].Session, Command: flow.Command(trees), Trees: len(trees)}
-		start, end := trees[0].Start, trees[0].End
-		var tok *flow.Token
-		for _, r := range trees {
-			if r.Start.Before(start) {
-				start = r.Start
-			}
-			if r.End.After(end) {
-				end = r.End
-			}
-			from := r.FromP()
-			if r.Proto == "http" && from != nil && from.Kind == flow.Client {
-				ss.Requests++
-				if ss.Client == "" {
-					ss.Client = from.Name
-				}
-				if r.Role == flow.RoleAuth && ss.User == "" {
-					ss.User = r.User
-				}
-				if tok == nil {
-					if tok = r.TokenP(); tok == nil && r.Role == flow.RoleAuth {
-						tok = r.SubjectP()
-					}
-				}
-			}
-			walk(r, func(n *flow.Node) {
-				ss.Exchanges++
-				if n.Outcome == flow.Failed {
-					ss.Errors++
-				}
-			})
-		}
-		if ss.Client == "" && trees[0].FromP() != nil {
-			ss.Client = trees[0].FromP().Name
-		}
-		if tok != nil {
-			ss.Token = tok.Label()
-			if ss.User == "" {
-				ss.User = tok.User
-			}
-		}
-		ss.StartMs = Ms(start.Sub(origin))
-		ss.DurationMs = Ms(end.Sub(start))
-		s.Sessions = append(s.Sessions, ss)
-	}
 }
 
 func walk(n *flow.Node, fn func(*flow.Node)) {
@@ -414,12 +242,6 @@ func name(p *flow.Participant) string {
 	return p.Name
 }
 
-// call describes n in the words of the diagrams.
-func call(n *flow.Node, origin time.Time) Call {
-	return Call{From: name(n.FromP()), To: name(n.ToP()), Request: story.Short(n.Summary, 100),
-		Answer: Answer(n), AtMs: Ms(n.Start.Sub(origin))}
-}
-
 // Answer is how n ended in a few words: "404 Not Found", "miss",
 // "error 1062: Duplicate entry …", "no response captured".
 func Answer(n *flow.Node) string {
@@ -447,44 +269,6 @@ func Answer(n *flow.Node) string {
 		s += ": " + story.Short(n.Message, 80)
 	}
 	return s
-}
-
-func (s *Summary) slowest(m *flow.Model, origin time.Time, k int) {
-	roots := append([]*flow.Node(nil), m.Roots...)
-	sort.SliceStable(roots, func(i, j int) bool {
-		return roots[i].End.Sub(roots[i].Start) > roots[j].End.Sub(roots[j].Start)
-	})
-	for _, r := range roots[:min(k, len(roots))] {
-		q, ms := dbWork(r)
-		n := 0
-		walk(r, func(*flow.Node) { n++ })
-		s.Slowest = append(s.Slowest, Tree{Session: r.Session, From: name(r.FromP()), To: name(r.ToP()),
-			Request: story.Short(r.Summary, 100), Answer: Answer(r), StartMs: Ms(r.Start.Sub(origin)),
-			DurationMs: Ms(r.End.Sub(r.Start)), Exchanges: n, DBQueries: q, DBTimeMs: ms})
-	}
-}
-
-func (s *Summary) errors(m *flow.Model, origin time.Time) {
-	for _, r := range m.Roots {
-		var visit func(n *flow.Node, depth int)
-		visit = func(n *flow.Node, depth int) {
-			if n.Outcome == flow.Miss && n.Proto == "http" {
-				s.NamesLookedUp++
-			}
-			if n.Outcome == flow.Failed {
-				e := Error{Session: r.Session, Call: call(n, origin), Depth: depth}
-				if c := Cause(n); c != nil {
-					cc := call(c, origin)
-					e.Cause = &cc
-				}
-				s.Errors = append(s.Errors, e)
-			}
-			for _, c := range n.Children {
-				visit(c, depth+1)
-			}
-		}
-		visit(r, 0)
-	}
 }
 
 // Cause is the first cause of n's failure found beneath it: the first
