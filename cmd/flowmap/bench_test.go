@@ -115,3 +115,7 @@ func statSize(p string) (int64, error) {
 // BenchmarkTraceOTLPLong is `flowmap trace --format otlp` on the same
 // capture.
 func BenchmarkTraceOTLPLong(b *testing.B) { benchCmd(b, "trace", "--format", "otlp") }
+
+// BenchmarkTraceJSONLong is `flowmap trace --format json` on the same
+// capture.
+func BenchmarkTraceJSONLong(b *testing.B) { benchCmd(b, "trace", "--format", "json") }

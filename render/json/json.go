@@ -6,9 +6,10 @@ package json
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/flowmap/flowmap/flow"
 	"github.com/flowmap/flowmap/render/internal/spool"

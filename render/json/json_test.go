@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"io"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/flowmap/flowmap/flow"
@@ -60,4 +61,33 @@ func TestStreamDrops(t *testing.T) {
 	modeltest.StreamDrops(t, []string{""}, func(w io.Writer, _ string) modeltest.SessionPrinter {
 		return newStream(w, 512)
 	}, `"trees": [`)
+}
+
+// TestHostileStrings: strings as a capture may carry them (invalid UTF-8,
+// control characters, U+2028, quotes, backslashes, <>&) are written as
+// encoding/json writes them: the model's encoder is go-json, held to the
+// standard library's bytes.
+func TestHostileStrings(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "\"", "\\", "<", ">", "&", "\u2028", "\u2029", "\x00", "\x1f", "\x7f", "\xff", "\xc3", "é", "💥", "\n", "\t", "/", " "}
+	str := func() string {
+		var b bytes.Buffer
+		for range r.IntN(12) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for i := range 2000 {
+		p := &flow.Participant{Name: str(), Kind: flow.Service, Addrs: []string{str()}}
+		n := &flow.Node{ID: i + 1, Session: 1, From: str(), To: p.Name, Summary: str(), Target: str(), Message: str(), Result: str(), Op: str(), User: str()}
+		m := &flow.Model{Participants: []*flow.Participant{p}, Roots: []*flow.Node{n}, Notes: []string{str()}, Sessions: 1}
+		want := whole(t, m)
+		var got bytes.Buffer
+		if err := Write(&got, m); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want {
+			t.Fatalf("%q:\ngo-json:\n%s\nencoding/json:\n%s", n.Summary, got.String(), want)
+		}
+	}
 }
