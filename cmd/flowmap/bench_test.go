@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -119,3 +120,8 @@ func BenchmarkTraceOTLPLong(b *testing.B) { benchCmd(b, "trace", "--format", "ot
 // BenchmarkTraceJSONLong is `flowmap trace --format json` on the same
 // capture.
 func BenchmarkTraceJSONLong(b *testing.B) { benchCmd(b, "trace", "--format", "json") }
+
+// BenchmarkReportLong is `flowmap report -o` on the same capture.
+func BenchmarkReportLong(b *testing.B) {
+	benchCmd(b, "report", "-o", filepath.Join(b.TempDir(), "report.html"))
+}
