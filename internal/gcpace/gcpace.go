@@ -62,17 +62,29 @@ func SetBudget(budget uint64) {
 // the pace is GOGC=100, whose heap may grow to twice what was live at the
 // last collection, so a collection that happened to find a large heap
 // live lets the next grow far beyond the budget; the limit makes the
-// collector run before that. Without a pacer (GOGC or GOMEMLIMIT set, a
-// test) it does nothing.
+// collector run before that. The limit follows a live heap that outgrows
+// it (limitFor): held below what is live, the collector would run again
+// and again, finding nothing to free (a trace whose segment cannot be
+// cut, 60 MB of capture: 3.5 s of CPU against 1.4). Without a pacer
+// (GOGC or GOMEMLIMIT set, a test) it does nothing.
 func SetLimit(limit int64) {
-	if active.Load() == nil || limit <= 0 {
+	p := active.Load()
+	if p == nil || limit <= 0 {
 		return
 	}
-	debug.SetMemoryLimit(limit)
+	p.limit.Store(limit)
+	debug.SetMemoryLimit(p.limitFor(p.live()))
+}
+
+// limitFor is the memory limit with live bytes live: the one set, or
+// half as much again as what is live when that is more.
+func (p *pacer) limitFor(live uint64) int64 {
+	return max(p.limit.Load(), int64(live/2*3))
 }
 
 type pacer struct {
 	budget  atomic.Uint64
+	limit   atomic.Int64 // SetLimit's (0: none)
 	sample  []metrics.Sample
 	stopped atomic.Bool
 }
@@ -87,7 +99,11 @@ func (p *pacer) arm() {
 		if s.p.stopped.Load() {
 			return
 		}
-		debug.SetGCPercent(s.p.percent(s.p.live()))
+		live := s.p.live()
+		debug.SetGCPercent(s.p.percent(live))
+		if s.p.limit.Load() > 0 {
+			debug.SetMemoryLimit(s.p.limitFor(live))
+		}
 		s.p.arm()
 	})
 }

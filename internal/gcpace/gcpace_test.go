@@ -84,6 +84,28 @@ func TestSetLimit(t *testing.T) {
 	}
 }
 
+// TestLimitFollowsLive: the limit set holds while what is live is well
+// under it, and is half as much again as what is live past that, so
+// that a collection is never due at once after the last.
+func TestLimitFollowsLive(t *testing.T) {
+	p := &pacer{}
+	p.limit.Store(100 << 20)
+	for _, c := range []struct {
+		live uint64
+		want int64
+	}{
+		{0, 100 << 20},
+		{40 << 20, 100 << 20},
+		{66 << 20, 100 << 20},
+		{80 << 20, 120 << 20},
+		{200 << 20, 300 << 20},
+	} {
+		if got := p.limitFor(c.live); got != c.want {
+			t.Errorf("limitFor(%d MiB) = %d MiB, want %d", c.live>>20, got>>20, c.want>>20)
+		}
+	}
+}
+
 // started starts a pacer of budget with neither GOGC nor GOMEMLIMIT set;
 // the test's end puts the GC percent and the memory limit back.
 func started(t *testing.T, budget uint64) (stop func()) {
