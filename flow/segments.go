@@ -132,7 +132,7 @@ func (s *Segments) Close() *Model {
 		if s.namedLater == 1 {
 			what = "connection is"
 		}
-		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s drawn from the host they come from in the first part of the diagram, and from the process behind them once later traffic named it (the capture began after they were opened; a diagram built whole names them from the start)", s.namedLater, what))
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s named after the host they come from in the first part of the capture, and after the process behind them once later traffic named it (the capture began after they were opened; a model built whole, as report's, names them after the process from the start)", s.namedLater, what))
 	}
 	if s.late > 0 {
 		// (decode's note says where the clock jumped)
@@ -140,7 +140,7 @@ func (s *Segments) Close() *Model {
 		if s.late == 1 {
 			what = "exchange came"
 		}
-		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s after the part of the capture their start times fall in was drawn (a merged capture's clock jumped back): drawn with the part they came with", s.late, what))
+		tail.Notes = append(tail.Notes, fmt.Sprintf("%d %s after the part of the capture their start times fall in was told (a merged capture's clock jumped back): told with the part they came with", s.late, what))
 	}
 	if s.filtering() {
 		tail = (&Model{Participants: tail.Participants, Tokens: tail.Tokens, Sessions: tail.Sessions, Notes: tail.Notes}).pruneTo(s.used, s.toks)

@@ -168,7 +168,7 @@ func TestSegmentsLate(t *testing.T) {
 			if got := nodes(m); got != want {
 				t.Errorf("%s: exchange %d moved to %d: %d nodes in %d segments, want %d", p, k, to, got, parts, want)
 			}
-			noted = noted || strings.Contains(strings.Join(m.Notes, "\n"), "1 exchange came after the part of the capture their start times fall in was drawn")
+			noted = noted || strings.Contains(strings.Join(m.Notes, "\n"), "1 exchange came after the part of the capture their start times fall in was told")
 		}
 		if !noted {
 			t.Errorf("%s: no exchange moved last was noted as late", p)
@@ -308,7 +308,7 @@ func namedLater(whole, m *Model) string {
 	}
 	for _, n := range m.Notes {
 		var k int
-		if _, err := fmt.Sscanf(n, "%d connection", &k); err == nil && strings.Contains(n, "drawn from the host they come from in the first part") && k >= len(conns) {
+		if _, err := fmt.Sscanf(n, "%d connection", &k); err == nil && strings.Contains(n, "named after the host they come from in the first part") && k >= len(conns) {
 			return ""
 		}
 	}

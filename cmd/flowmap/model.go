@@ -12,8 +12,9 @@ import (
 )
 
 // modelFlags are the flags of the commands that build a model from
-// captures and read it whole (summary, report): naming, the cache secret,
-// the session filters and progress, spelt as trace spells them.
+// captures beside trace (summary, segment by segment; report, whole):
+// naming, the cache secret, the session filters and progress, spelt as
+// trace spells them.
 type modelFlags struct {
 	Names          []string
 	NamesFile      string

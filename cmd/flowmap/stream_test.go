@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/render/summary"
 )
 
 // traceSegmented runs trace with segments of size exchanges and window
@@ -59,6 +60,8 @@ func TestTraceSegments(t *testing.T) {
 func checkSegments(t *testing.T, what string, n int, run func(path string, i, size int, window time.Duration) (string, string, int, string)) {
 	t.Helper()
 	paths, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "captures", "*.pcapng"))
+	nova, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "nova", "*.pcapng"))
+	paths = append(paths, nova...)
 	long := filepath.Join("..", "..", "..", "shared", "captures", "long-mixed-head.pcapng")
 	if _, err := os.Stat(long); err == nil {
 		paths = append(paths, long)
@@ -127,6 +130,35 @@ func TestSummarySegments(t *testing.T) {
 		c := cases[i]
 		c.Files = []string{p}
 		out, errs, told := summarySegmented(t, c, size, window)
-		return out, errs, told, fmt.Sprintf("%s %+v", c.Format, c.Model.Filter)
+		what := fmt.Sprintf("%s %+v", c.Format, c.Model.Filter)
+		if size == 0 {
+			// in one segment: the summary of the model built whole
+			wantOut, wantErr := summaryWhole(t, c)
+			if out != wantOut || errs != wantErr {
+				t.Errorf("%s %s: streamed summary differs from the whole model's (stdout %d/%d bytes, stderr %q/%q)", filepath.Base(p), what, len(out), len(wantOut), errs, wantErr)
+			}
+		}
+		return out, errs, told, what
 	})
+}
+
+// summaryWhole is summary of the model built whole (modelFlags.build and
+// summary.Compute, as report does): stdout and stderr.
+func summaryWhole(t *testing.T, o summaryOptions) (string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	o.IO = &IO{In: strings.NewReader(""), Out: &out, Err: &errb, RedactKey: testKey}
+	o.Model.Progress = "never"
+	m, _, err := o.Model.build(o.IO, o.Files)
+	if err != nil {
+		t.Fatalf("%s: %v", o.Files[0], err)
+	}
+	f, err := summaryFormats().lookup(o.Format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.write(&out, summary.Compute(m, summary.Options{}), &o); err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String()
 }

@@ -64,7 +64,8 @@ func TestStreamDrops(t *testing.T) {
 }
 
 // TestHostileStrings: strings as a capture may carry them (invalid UTF-8,
-// control characters, U+2028, quotes, backslashes, <>&) are written as
+// control characters, U+2028, quotes, backslashes, <>&), in a node, a
+// participant, a token and a note, are written as
 // encoding/json writes them: the model's encoder is go-json, held to the
 // standard library's bytes.
 func TestHostileStrings(t *testing.T) {
@@ -80,7 +81,8 @@ func TestHostileStrings(t *testing.T) {
 	for i := range 2000 {
 		p := &flow.Participant{Name: str(), Kind: flow.Service, Addrs: []string{str()}}
 		n := &flow.Node{ID: i + 1, Session: 1, From: str(), To: p.Name, Summary: str(), Target: str(), Message: str(), Result: str(), Op: str(), User: str()}
-		m := &flow.Model{Participants: []*flow.Participant{p}, Roots: []*flow.Node{n}, Notes: []string{str()}, Sessions: 1}
+		tk := &flow.Token{Fingerprint: str(), User: str(), Domain: str(), Project: str(), Owner: str()}
+		m := &flow.Model{Participants: []*flow.Participant{p}, Tokens: []*flow.Token{tk}, Roots: []*flow.Node{n}, Notes: []string{str()}, Sessions: 1}
 		want := whole(t, m)
 		var got bytes.Buffer
 		if err := Write(&got, m); err != nil {

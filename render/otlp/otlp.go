@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -505,23 +504,6 @@ func pretty(b *bytes.Buffer, v any, indent int) error {
 			b.WriteByte('\n')
 		}
 		b.WriteString(pad[:indent] + "}")
-	case map[string]any:
-		b.WriteString("{\n")
-		for i, k := range sortedKeys(x) {
-			b.WriteString(pad)
-			if err := scalar(b, k); err != nil {
-				return err
-			}
-			b.WriteString(": ")
-			if err := pretty(b, x[k], indent+2); err != nil {
-				return err
-			}
-			if i < len(x)-1 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(pad[:indent] + "}")
 	case []any:
 		b.WriteString("[\n")
 		for i, e := range x {
@@ -561,24 +543,6 @@ func compact(b *bytes.Buffer, v any, limit int) (bool, error) {
 				return false, nil
 			}
 			if ok, err := compact(b, m.val, remaining(limit, b.Len()-start)); !ok || err != nil {
-				return false, err
-			}
-		}
-		b.WriteByte('}')
-	case map[string]any:
-		b.WriteByte('{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if err := scalar(b, k); err != nil {
-				return false, err
-			}
-			b.WriteString(": ")
-			if over() {
-				return false, nil
-			}
-			if ok, err := compact(b, x[k], remaining(limit, b.Len()-start)); !ok || err != nil {
 				return false, err
 			}
 		}
@@ -699,15 +663,6 @@ func writeString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // isIDField reports whether k is a bytes field of spans and links that
 // OTLP/JSON writes in hex.
 func isIDField(k string) bool { return k == "traceId" || k == "spanId" || k == "parentSpanId" }
@@ -717,13 +672,8 @@ func hexIDs(v map[string]any) error {
 	for _, rs := range list(v["resourceSpans"]) {
 		for _, ss := range list(obj(rs)["scopeSpans"]) {
 			for _, sp := range list(obj(ss)["spans"]) {
-				if err := hexFields(obj(sp)); err != nil {
+				if err := hexSpan(obj(sp)); err != nil {
 					return err
-				}
-				for _, l := range list(obj(sp)["links"]) {
-					if err := hexFields(obj(l)); err != nil {
-						return err
-					}
 				}
 			}
 		}

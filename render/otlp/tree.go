@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -132,5 +133,23 @@ func roundTrip(m proto.Message) (any, error) {
 	default:
 		err = hexIDs(v)
 	}
-	return v, err
+	return objects(v), err
+}
+
+// objects is x with every JSON object made an object, its keys sorted.
+func objects(x any) any {
+	switch x := x.(type) {
+	case map[string]any:
+		o := make(object, 0, len(x))
+		for k, v := range x {
+			o = append(o, member{k, objects(v)})
+		}
+		slices.SortFunc(o, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		return o
+	case []any:
+		for i := range x {
+			x[i] = objects(x[i])
+		}
+	}
+	return x
 }

@@ -216,7 +216,8 @@ func safeScript(js string) string {
 func Sessions(m *flow.Model, s *summary.Summary, opts Options) []Session {
 	var out []Session
 	origin := m.Origin()
-	for i, trees := range summary.Groups(m) {
+	for trees := range story.Sessions(m.Roots) {
+		i := len(out) // the summary's line of this session
 		sub := (&flow.Model{Participants: m.Participants, Tokens: m.Tokens, Roots: trees, Sessions: m.Sessions}).Prune()
 		st := story.Tell(sub, story.Options{Detail: opts.Detail})
 		title := fmt.Sprintf("session %d", trees[0].Session)

@@ -14,6 +14,7 @@ import (
 	"github.com/flowmap/flowmap/flow/registry"
 	"github.com/flowmap/flowmap/internal/modeltest"
 	"github.com/flowmap/flowmap/internal/truth"
+	"github.com/flowmap/flowmap/render/story"
 	"github.com/flowmap/flowmap/render/summary"
 )
 
@@ -66,7 +67,7 @@ func TestPage(t *testing.T) {
 			t.Errorf("%s: two pages differ", name)
 		}
 		own := ours(t, html)
-		for _, s := range summary.Groups(m) {
+		for s := range story.Sessions(m.Roots) {
 			n := s[0].Session
 			if !strings.Contains(own, `<tr data-session="`+strconv.Itoa(n)+`"`) {
 				t.Errorf("%s: session %d has no data-session row", name, n)

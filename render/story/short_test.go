@@ -22,10 +22,15 @@ func shortWhole(s string, n int) string {
 func TestShort(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	alphabet := []string{"a", "bc", "é", "💥", " ", "  ", "\t", "\n", "\r\n", "\v", "\f", "\u0085", "\u00a0", "\u2028", "\u3000", "\xff", "\xc3", "\ufffd", "…", "'", "x"}
-	for range 50000 {
+	ascii := []string{"a", "bc", " ", "x", "'", "  "} // mostly one line as it is
+	for i := range 50000 {
+		letters := alphabet
+		if i%2 == 1 {
+			letters = ascii
+		}
 		var b strings.Builder
 		for range r.IntN(40) {
-			b.WriteString(alphabet[r.IntN(len(alphabet))])
+			b.WriteString(letters[r.IntN(len(letters))])
 		}
 		s, n := b.String(), 1+r.IntN(20)
 		if got, want := Short(s, n), shortWhole(s, n); got != want {
@@ -42,6 +47,14 @@ func TestShort(t *testing.T) {
 // its first 100 characters do.
 func BenchmarkShortLong(b *testing.B) {
 	long := strings.Repeat("INSERT INTO images (id, value) VALUES ('x', 'y');\n", 20000)
+	for b.Loop() {
+		Short(long, 100)
+	}
+}
+
+// BenchmarkShortLongLine is Short on a one-line statement of a megabyte.
+func BenchmarkShortLongLine(b *testing.B) {
+	long := strings.Repeat("INSERT INTO images (id, value) VALUES ('x', 'y'); ", 20000)
 	for b.Loop() {
 		Short(long, 100)
 	}

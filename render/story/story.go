@@ -800,10 +800,11 @@ func Plural(n int64, one, many string) string {
 // characters with an ellipsis. It reads s only as far as the cut: a
 // statement of megabytes costs what its first n characters do.
 func Short(s string, n int) string {
-	if oneLine(s) {
-		if len(s) <= n {
-			return s
-		}
+	// an ASCII line with single spaces is as it is, as far as the cut
+	switch {
+	case len(s) <= n && oneLine(s) && (s == "" || s[len(s)-1] != ' '):
+		return s
+	case len(s) > n && oneLine(s[:n+1]) && s[n] != ' ':
 		return s[:n-1] + "…"
 	}
 	var b strings.Builder
@@ -834,15 +835,15 @@ func Short(s string, n int) string {
 	return b.String()
 }
 
-// oneLine reports whether s is ASCII with single spaces between its words
-// only: Short's line as it is.
+// oneLine reports whether s is ASCII with no space first and single
+// spaces between its words: as Short joins them.
 func oneLine(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
 			return false
-		case c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' '):
+		case c == ' ' && (i == 0 || s[i-1] == ' '):
 			return false
 		}
 	}

@@ -29,7 +29,6 @@ type Stream struct {
 	slowest       []slowTree // the slowest trees so far, slowest first
 	errors        []errorLine
 	namesLookedUp int
-	seq           int // trees seen, for the slowest list's ties
 
 	// findings (findings.go)
 	valid      validationStats
@@ -87,7 +86,6 @@ type slowTree struct {
 	t     Tree
 	start time.Time
 	d     time.Duration
-	seq   int
 }
 
 type errorLine struct {
@@ -187,7 +185,6 @@ func (s *Stream) session(trees []*flow.Node) {
 // tree weighs root r for the slowest list.
 func (s *Stream) tree(r *flow.Node) {
 	d := r.End.Sub(r.Start)
-	s.seq++
 	k := s.opts.Slowest
 	// slowest first; among equals, the first in the model's order
 	at := sort.Search(len(s.slowest), func(i int) bool { return s.slowest[i].d < d })
@@ -199,7 +196,7 @@ func (s *Stream) tree(r *flow.Node) {
 	walk(r, func(*flow.Node) { n++ })
 	t := slowTree{t: Tree{Session: r.Session, From: name(r.FromP()), To: name(r.ToP()),
 		Request: story.Short(r.Summary, 100), Answer: Answer(r),
-		DurationMs: Ms(d), Exchanges: n, DBQueries: q, DBTimeMs: ms}, start: r.Start, d: d, seq: s.seq}
+		DurationMs: Ms(d), Exchanges: n, DBQueries: q, DBTimeMs: ms}, start: r.Start, d: d}
 	s.slowest = slices.Insert(s.slowest, at, t)
 	if len(s.slowest) > k {
 		s.slowest = s.slowest[:k]
@@ -281,10 +278,14 @@ func (s *Stream) node(n *flow.Node, r *flow.Node, depth int) {
 func (s *Stream) stats(p *flow.Participant) *partStats {
 	st := s.parts[p]
 	if st == nil {
-		st = &partStats{p: Participant{Name: p.Name, Kind: string(p.Kind)}, db: Database{Name: p.Name}, cache: Cache{Name: p.Name}}
+		st = newPartStats(p)
 		s.parts[p] = st
 	}
 	return st
+}
+
+func newPartStats(p *flow.Participant) *partStats {
+	return &partStats{p: Participant{Name: p.Name, Kind: string(p.Kind)}, db: Database{Name: p.Name}, cache: Cache{Name: p.Name}}
 }
 
 // served1 counts n, which st's participant served.
@@ -376,7 +377,7 @@ func (s *Stream) Finish(tail *flow.Model) *Summary {
 	for _, p := range tail.Participants {
 		st := s.parts[p]
 		if st == nil {
-			st = &partStats{p: Participant{Name: p.Name, Kind: string(p.Kind)}, db: Database{Name: p.Name}, cache: Cache{Name: p.Name}}
+			st = newPartStats(p) // it served and asked nothing
 		}
 		st.p.Timed = len(st.lat)
 		st.p.P50Ms, st.p.P95Ms, st.p.MaxMs = Percentile(st.lat, 50), Percentile(st.lat, 95), Percentile(st.lat, 100)

@@ -188,20 +188,6 @@ func Percentile(ds []time.Duration, p float64) float64 {
 	return Ms(s[k])
 }
 
-// Groups splits m's roots (ordered session by session) into sessions.
-func Groups(m *flow.Model) [][]*flow.Node {
-	var out [][]*flow.Node
-	for i := 0; i < len(m.Roots); {
-		j := i + 1
-		for j < len(m.Roots) && m.Roots[j].Session == m.Roots[i].Session {
-			j++
-		}
-		out = append(out, m.Roots[i:j])
-		i = j
-	}
-	return out
-}
-
 func walk(n *flow.Node, fn func(*flow.Node)) {
 	fn(n)
 	for _, c := range n.Children {
