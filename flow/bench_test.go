@@ -88,6 +88,29 @@ func benchDay(b *testing.B, checks bool) {
 	}
 }
 
+// BenchmarkSegmentsOneToken is a segmented build (segments of 512) of
+// oneTokenDay, one session that is never cut, at two sizes: with no cut a
+// segment is tried again each time it doubled, so twice the requests
+// cost about twice as much (x2-ratio), not four times.
+func BenchmarkSegmentsOneToken(b *testing.B) {
+	b.ReportAllocs()
+	decodertest.Doubling(b, 2000, func(n int) func() {
+		exs := oneTokenDay(n, false)
+		return func() {
+			trees := 0
+			s := NewSegments(Options{}, func(roots []*Node) { trees += len(roots) })
+			s.Size = 512
+			for _, e := range exs {
+				s.Add(e)
+			}
+			s.Close()
+			if trees != n {
+				b.Fatalf("%d trees, want %d", trees, n)
+			}
+		}
+	})
+}
+
 // oneTokenDay is n requests a second apart made with one token, each with
 // its cache lookup and query; checks adds a health check beside each.
 func oneTokenDay(n int, checks bool) []*decoder.Exchange {

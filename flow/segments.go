@@ -41,7 +41,7 @@ import (
 // capture: a connection silent longer is forgotten (forgetConn).
 type Segments struct {
 	// Size is how many exchanges wait before a cut is looked for (and
-	// again each time half as many more came, while none is found).
+	// again each time as many more came, while none is found).
 	Size int
 	// Window is how far behind the last exchange a cut must be.
 	Window time.Duration
@@ -173,10 +173,11 @@ func (s *Segments) build(last bool) {
 		cut, at, next = s.cut(m)
 		if cut == 0 {
 			s.facts.restore(saved)
-			// again when that cut is a window behind, or when half as
-			// many more came: a capture with no cut costs a build per
-			// doubling, not one per Size exchanges
-			s.tryAt = len(s.buf) + max(len(s.buf)/2, 1)
+			// again when that cut is a window behind, or when as many
+			// more came: a capture with no cut costs a build per
+			// doubling (twice the exchanges in all), not one per Size
+			// exchanges
+			s.tryAt = 2 * len(s.buf)
 			if !next.IsZero() {
 				s.tryAt, s.after = len(s.buf)+1, next.Add(s.Window)
 			}
