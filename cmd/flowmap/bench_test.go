@@ -125,3 +125,7 @@ func BenchmarkTraceJSONLong(b *testing.B) { benchCmd(b, "trace", "--format", "js
 func BenchmarkReportLong(b *testing.B) {
 	benchCmd(b, "report", "-o", filepath.Join(b.TempDir(), "report.html"))
 }
+
+// BenchmarkDecodeTextLong is `flowmap decode` (text, the default) on the
+// same capture.
+func BenchmarkDecodeTextLong(b *testing.B) { benchCmd(b, "decode") }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/line"
 	"github.com/flowmap/flowmap/internal/memo"
 )
 
@@ -225,11 +226,12 @@ func redactError(p *redact.Policy, e string) string {
 func shorten(s string, n int) string {
 	var b strings.Builder
 	count := 0
-	for i, f := range strings.Fields(s) {
-		if i > 0 {
+	// n+1 characters take at most 4(n+1) bytes: enough to know
+	line.Words(s, 4*(n+1), func(f string) bool {
+		if b.Len() > 0 {
 			if count >= n {
 				b.WriteString("...")
-				return b.String()
+				return false
 			}
 			b.WriteByte(' ')
 			count++
@@ -237,12 +239,13 @@ func shorten(s string, n int) string {
 		for _, r := range f {
 			if count >= n {
 				b.WriteString("...")
-				return b.String()
+				return false
 			}
 			b.WriteRune(r)
 			count++
 		}
-	}
+		return true
+	})
 	return b.String()
 }
 

@@ -6,15 +6,17 @@ package exchange
 import (
 	"bufio"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/fatih/color"
 
 	"github.com/flowmap/flowmap/decoder"
 	"github.com/flowmap/flowmap/decoder/redact"
+	"github.com/flowmap/flowmap/internal/line"
 )
 
 // Envelope is one line of JSONL output. Field names are a contract: add
@@ -262,7 +264,7 @@ func (t *Table) Write(e *decoder.Exchange) error {
 	resp := Redact(e.Response, t.ShowSecrets)
 	sum := "-"
 	if req != nil {
-		sum = oneLine(req.Summary(), 60)
+		sum = line.Cut(req.Summary(), 60)
 	}
 	status, sc := "(no response)", warn
 	if e.OneWay {
@@ -287,7 +289,7 @@ func (t *Table) Write(e *decoder.Exchange) error {
 	if pc == nil {
 		pc = dim
 	}
-	fmt.Fprintf(t.w, "%9.3f  %-6s %-45s %s %s %s %s", rel, iface, conn, pc.Sprintf("%-8s", e.Proto), pad(sum, 60), sc.Sprint(pad(oneLine(status, 26), 26)), dim.Sprint(dur))
+	fmt.Fprintf(t.w, "%9.3f  %-6s %-45s %s %s %s %s", rel, iface, conn, pc.Sprintf("%-8s", e.Proto), pad(sum, 60), sc.Sprint(pad(line.Cut(status, 26), 26)), dim.Sprint(dur))
 	if e.Truncated {
 		fmt.Fprint(t.w, " ", warn.Sprint("[truncated]"))
 	}
@@ -327,14 +329,6 @@ func fmtDur(d time.Duration) string {
 func pad(s string, width int) string {
 	if n := len([]rune(s)); n < width {
 		return s + strings.Repeat(" ", width-n)
-	}
-	return s
-}
-
-func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
 	}
 	return s
 }

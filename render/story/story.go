@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/flowmap/flowmap/flow"
+	"github.com/flowmap/flowmap/internal/line"
 )
 
 // Detail levels.
@@ -797,84 +797,9 @@ func Plural(n int64, one, many string) string {
 }
 
 // Short is s on one line (its words joined by one space), cut to n
-// characters with an ellipsis. It reads s only as far as the cut: a
-// statement of megabytes costs what its first n characters do.
-func Short(s string, n int) string {
-	// an ASCII line with single spaces is as it is, as far as the cut
-	switch {
-	case len(s) <= n && oneLine(s) && (s == "" || s[len(s)-1] != ' '):
-		return s
-	case len(s) > n && oneLine(s[:n+1]) && s[n] != ' ':
-		return s[:n-1] + "…"
-	}
-	var b strings.Builder
-	runes := 0
-	for i := 0; i < len(s); {
-		j := i + spaces(s[i:])
-		if j == len(s) {
-			break
-		}
-		k := j + word(s[j:])
-		w := s[j:k]
-		// n+1 characters take at most 4(n+1) bytes: enough to know
-		if len(w) > 4*(n+1) {
-			w = w[:4*(n+1)]
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-			runes++
-		}
-		b.WriteString(w)
-		if runes += utf8.RuneCountInString(w); runes > n {
-			// the first n-1 characters and an ellipsis (an invalid byte
-			// becomes U+FFFD, as a []rune makes it)
-			return string([]rune(b.String())[:n-1]) + "…"
-		}
-		i = k
-	}
-	return b.String()
-}
-
-// oneLine reports whether s is ASCII with no space first and single
-// spaces between its words: as Short joins them.
-func oneLine(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
-			return false
-		case c == ' ' && (i == 0 || s[i-1] == ' '):
-			return false
-		}
-	}
-	return true
-}
-
-// spaces is the length of the white space s starts with; word, of the
-// word (what strings.Fields splits on: unicode.IsSpace).
-func spaces(s string) int { return runLen(s, true) }
-
-func word(s string) int { return runLen(s, false) }
-
-func runLen(s string, space bool) int {
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if (c == ' ' || c >= '\t' && c <= '\r') != space {
-				return i
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if unicode.IsSpace(r) != space {
-			return i
-		}
-		i += size
-	}
-	return i
-}
+// characters with an ellipsis, reading s only as far as the cut
+// (line.Cut).
+func Short(s string, n int) string { return line.Cut(s, n) }
 
 // Size is a byte count for people: "1980 B", "12.98 MB".
 func Size(n int64) string {
