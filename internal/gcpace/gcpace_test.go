@@ -1,8 +1,10 @@
 package gcpace
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestPercent(t *testing.T) {
@@ -117,4 +119,29 @@ func started(t *testing.T, budget uint64) (stop func()) {
 		debug.SetMemoryLimit(limit)
 	})
 	return Start(budget)
+}
+
+// TestLimitFollowsAfterCollection: after a collection finds more live
+// than the limit allows for, the limit set is raised to half as much
+// again as what is live (the pacer's finalizer does it), not left below.
+func TestLimitFollowsAfterCollection(t *testing.T) {
+	stop := started(t, 1<<20)
+	defer stop()
+	SetLimit(4 << 20)
+	keep := make([]byte, 32<<20)
+	for i := range keep {
+		keep[i] = byte(i)
+	}
+	var got int64
+	for range 200 {
+		runtime.GC()
+		if got = debug.SetMemoryLimit(-1); got >= 48<<20 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // the finalizer runs after the collection
+	}
+	runtime.KeepAlive(keep)
+	if got < 48<<20 {
+		t.Fatalf("limit %d MiB with 32 MiB live, want at least 48", got>>20)
+	}
 }

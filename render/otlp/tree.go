@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -71,12 +72,7 @@ func message(r protoreflect.Message) (object, bool) {
 	if !ok {
 		return nil, false
 	}
-	// in order of key (Range's order is the fields')
-	for i := 1; i < len(o); i++ {
-		for j := i; j > 0 && o[j].key < o[j-1].key; j-- {
-			o[j], o[j-1] = o[j-1], o[j]
-		}
-	}
+	sortKeys(o) // (Range's order is the fields')
 	return o, true
 }
 
@@ -121,7 +117,7 @@ func roundTrip(m proto.Message) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v map[string]any
 	if err := dec.Decode(&v); err != nil {
@@ -136,6 +132,11 @@ func roundTrip(m proto.Message) (any, error) {
 	return objects(v), err
 }
 
+// sortKeys puts o's members in order of key.
+func sortKeys(o object) {
+	slices.SortFunc(o, func(a, b member) int { return strings.Compare(a.key, b.key) })
+}
+
 // objects is x with every JSON object made an object, its keys sorted.
 func objects(x any) any {
 	switch x := x.(type) {
@@ -144,7 +145,7 @@ func objects(x any) any {
 		for k, v := range x {
 			o = append(o, member{k, objects(v)})
 		}
-		slices.SortFunc(o, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		sortKeys(o)
 		return o
 	case []any:
 		for i := range x {

@@ -2,7 +2,7 @@ package summary
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/flowmap/flowmap/render/story"
@@ -47,7 +47,7 @@ func (s *Stream) findings(out *Summary, origin time.Time) {
 // validationCost: keystone's DB work for one token validation.
 func (s *Stream) validationCost(out *Summary) {
 	v := s.valid
-	if !v.found || v.worstQ < ValidationQueries {
+	if v.worstQ < ValidationQueries {
 		return
 	}
 	what := "a token"
@@ -67,31 +67,27 @@ func (s *Stream) validationCost(out *Summary) {
 func (s *Stream) revalidated(out *Summary) {
 	for _, k := range s.revalOrder {
 		st := s.reval[k]
-		order := make([]int, len(st.starts))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(i, j int) bool { return st.starts[order[i]].Before(st.starts[order[j]]) })
+		vs := st.starts
+		slices.SortFunc(vs, time.Time.Compare)
 		life := DefaultTTL
 		if d, ok := s.ttl[k.tk]; ok {
 			life = d
 		}
 		again := 0
 		var span time.Duration
-		first := st.starts[order[0]]
-		for i := 1; i < len(order); i++ {
-			if d := st.starts[order[i]].Sub(st.starts[order[i-1]]); d < life {
+		for i := 1; i < len(vs); i++ {
+			if d := vs[i].Sub(vs[i-1]); d < life {
 				again++
-				span = st.starts[order[i]].Sub(first)
+				span = vs[i].Sub(vs[0])
 			}
 		}
 		if again == 0 {
 			continue
 		}
-		out.add("revalidated", st.sessions[order[0]], map[string]float64{
-			"validations": float64(len(order)), "within_s": span.Seconds(), "ttl_s": life.Seconds()},
+		out.add("revalidated", st.firstSession, map[string]float64{
+			"validations": float64(len(vs)), "within_s": span.Seconds(), "ttl_s": life.Seconds()},
 			"%s validated %d times within %s by %s, though its cache entry lives %.0f s",
-			k.tk.Label(), len(order), story.Dur(span), k.who, life.Seconds())
+			k.tk.Label(), len(vs), story.Dur(span), k.who, life.Seconds())
 	}
 }
 

@@ -17,8 +17,11 @@ import (
 // capture settles (the participants' order, the first tree's start that
 // every offset counts from, what a token was learned to be) is read at
 // Finish, so that the summary is the one Compute gives for the whole
-// model. Its memory grows with the sessions, errors and exchanges (a
-// latency each), not with the trees' nodes.
+// model. Its memory grows with what the summary reports or must sort,
+// never with the trees' nodes: a line per session and per error (both
+// printed whole), a latency per exchange answered (the percentiles are
+// exact) and a start per token validation (revalidated sorts them), a
+// few words each.
 type Stream struct {
 	opts          Options
 	origin, last  time.Time
@@ -94,13 +97,14 @@ type errorLine struct {
 	cause *call
 }
 
+// validationStats weigh the token validations: the costliest is the
+// first with the most DB queries (none while worstQ is 0).
 type validationStats struct {
 	worstQ, total, n int
 	worstMs          float64
 	worstD           time.Duration
 	worstTok         *flow.Token
 	worstSession     int
-	found            bool
 }
 
 type revalKey struct {
@@ -108,9 +112,12 @@ type revalKey struct {
 	who string
 }
 
+// revalStats are the validations of one token by one service: when each
+// began, and the session of the earliest (the first met among equals).
 type revalStats struct {
-	starts   []time.Time // in the order met
-	sessions []int
+	starts       []time.Time
+	first        time.Time
+	firstSession int
 }
 
 type dbHit struct {
@@ -238,8 +245,10 @@ func (s *Stream) node(n *flow.Node, r *flow.Node, depth int) {
 				s.reval[k] = st
 				s.revalOrder = append(s.revalOrder, k)
 			}
+			if len(st.starts) == 0 || n.Start.Before(st.first) {
+				st.first, st.firstSession = n.Start, r.Session
+			}
 			st.starts = append(st.starts, n.Start)
-			st.sessions = append(st.sessions, r.Session)
 		case flow.RoleCacheSet:
 			if n.Expiry != nil && *n.Expiry > 0 {
 				s.ttl[tk] = time.Duration(*n.Expiry) * time.Second
@@ -252,7 +261,7 @@ func (s *Stream) node(n *flow.Node, r *flow.Node, depth int) {
 		v.n++
 		v.total += q
 		if q > v.worstQ {
-			v.found, v.worstQ, v.worstMs, v.worstD, v.worstTok, v.worstSession = true, q, ms, n.End.Sub(n.Start), n.SubjectP(), r.Session
+			v.worstQ, v.worstMs, v.worstD, v.worstTok, v.worstSession = q, ms, n.End.Sub(n.Start), n.SubjectP(), r.Session
 		}
 	}
 	if to := n.ToP(); to != nil && to.Kind == flow.Service && n.Role != flow.RoleDiscovery {
